@@ -1,0 +1,3 @@
+"""`gliopet demo`: run the stages that exist on a built-in simulated cohort."""
+
+from __future__ import annotations

@@ -1,0 +1,120 @@
+"""Configuration: YAML defaults inside the package, validated by pydantic, user overrides.
+
+The defaults live in ``gliopet/data/config/defaults.yaml``. A user file (``--config``) may
+override any subset of keys; unknown keys are refused with the key's name, so a typo never
+passes silently.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gliopet.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_range(value: tuple[float, float]) -> tuple[float, float]:
+    low, high = value
+    if not low < high:
+        raise ValueError(f"range must be increasing, got {list(value)}")
+    return value
+
+
+class IOConfig(_Strict):
+    weight_kg_range: tuple[float, float] = (20.0, 250.0)
+    injected_activity_MBq_range: tuple[float, float] = (20.0, 800.0)
+    max_frame_duration_s: float = Field(7200.0, gt=0)
+    frame_timing_tolerance_s: float = Field(0.5, ge=0)
+
+    _ranges = field_validator("weight_kg_range", "injected_activity_MBq_range")(_check_range)
+
+
+class SimulateConfig(_Strict):
+    profile: Literal["tiny", "standard"] = "tiny"
+    scenario: Literal["diagnosis", "recurrence", "both", "healthy"] = "both"
+    sites: tuple[str, ...] = ("siteA", "siteB", "siteC")
+    aggressive_fraction: float = Field(0.4, ge=0, le=1)
+    healthy_fraction: float = Field(0.0, ge=0, le=1)
+
+
+class QuantConfig(_Strict):
+    tracer: Literal["FDOPA", "FET"] = "FDOPA"
+    static_window_min: tuple[float, float] = (10.0, 30.0)
+    tumour_threshold_x_background: float = Field(1.6, gt=1.0)
+
+    _ranges = field_validator("static_window_min")(_check_range)
+
+
+class ComputeConfig(_Strict):
+    jobs: int = Field(1, ge=1)
+
+
+class Config(_Strict):
+    """The whole resolved configuration (every stage reads its own section)."""
+
+    seed: int = Field(20261126, ge=0)
+    io: IOConfig = IOConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    quant: QuantConfig = QuantConfig()
+    compute: ComputeConfig = ComputeConfig()
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_dict() -> dict[str, Any]:
+    text = resources.files("gliopet").joinpath("data/config/defaults.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Return the validated configuration: package defaults, then `path`, then `overrides`.
+
+    Raises
+    ------
+    InputError
+        If the user file is not readable YAML or contains unknown keys or invalid values.
+    """
+    data = default_config_dict()
+    source = "package defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            user = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise InputError("configuration file not found", path=path,
+                             fix="give an existing YAML file to --config") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"not valid YAML ({exc.__class__.__name__})", path=path,
+                             fix="check the indentation and quoting of the file") from None
+        if not isinstance(user, dict):
+            raise InputError("the configuration must be a YAML mapping of keys to values",
+                             path=path, fix="see gliopet/data/config/defaults.yaml for the layout")
+        data = _deep_merge(data, user)
+    data = _deep_merge(data, overrides)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"configuration key {key!r}: {first['msg']}", path=source,
+                         fix="correct or remove the key (defaults: gliopet/data/config/defaults.yaml)") from None

@@ -1,0 +1,1 @@
+"""Input and output: the data model, BIDS-PET reading and writing, DICOM import, NIfTI helpers."""
