@@ -37,10 +37,17 @@ class PETImage:
     units : str
         Voxel units as given by the sidecar (``Bq/mL`` expected).
     suv_factor : float or None
-        Multiply voxel values (Bq/mL) by this to get SUV (body weight); None when it cannot be
+        Body weight (g) / injected activity (Bq) at injection: multiply activity (Bq/mL),
+        decay-corrected to injection, by this to get SUV (body weight). None when it cannot be
         computed (missing weight or dose).
+    frame_decay_factors : ndarray or None
+        Per-frame factors that bring the stored voxel values to "decay-corrected to injection"
+        (DESIGN.md section 7): all ones when the image is already corrected to injection, a
+        constant ``2**((t_ref - t_inj) / T_half)`` when corrected to another reference time,
+        and the frame-integrated decay factor when the image is not decay-corrected.
+        None means all ones.
     suv_note : str
-        How the factor was computed (decay-correction path taken), or why it is missing.
+        How the factor was computed (the decay-correction path taken), or why it is missing.
     tracer : str
         Tracer name (``FDOPA``, ``FET``).
     """
@@ -50,6 +57,7 @@ class PETImage:
     timing: FrameTiming
     units: str = "Bq/mL"
     suv_factor: float | None = None
+    frame_decay_factors: np.ndarray | None = None
     suv_note: str = ""
     tracer: str = ""
 
@@ -71,7 +79,11 @@ class PETImage:
         if self.suv_factor is None:
             raise InputError(f"SUV cannot be computed: {self.suv_note}", path=self.path,
                              fix="add the weight (kg) to the sessions or participants file and the injected dose to the sidecar")
-        return self.frames() * np.float32(self.suv_factor)
+        data = self.frames()
+        data *= np.float32(self.suv_factor)
+        if self.frame_decay_factors is not None:
+            data *= np.asarray(self.frame_decay_factors, dtype=np.float32)
+        return data
 
 
 @dataclass
