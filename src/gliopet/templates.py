@@ -1,0 +1,86 @@
+"""Template space: the MNI152 2009a images nilearn bundles (offline) and template-defined regions.
+
+Used by the phantom (anatomy) and by preprocessing (brain mask, reference regions), so both
+stages share one definition of the striatum. Nothing here downloads: nilearn ships these
+files inside its wheel (`nilearn.datasets.load_mni152_*`).
+
+The striatum is not part of the bundled files, and the atlases that define it (Harvard-Oxford,
+AAL) are downloaded at run time by nilearn, so caudate and putamen are defined here as ellipsoids
+at published MNI coordinates, restricted to the template's grey matter. Centres: caudate head
+(+/-13, 11, 9) mm and putamen (+/-25, 1, 0) mm, close to the Harvard-Oxford subcortical centroids
+(caudate about (+/-13, 10, 10), putamen about (+/-25, 0, 0); Desikan 2006 / FSL atlas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import nibabel as nib
+import numpy as np
+
+TEMPLATE_NAME = "MNI152NLin2009aSym"
+
+
+@dataclass(frozen=True)
+class Ellipsoid:
+    """An ellipsoid in world (RAS, mm) coordinates."""
+
+    centre_mm: tuple[float, float, float]
+    semi_axes_mm: tuple[float, float, float]
+
+    def contains(self, world_xyz: np.ndarray) -> np.ndarray:
+        """Boolean array: which points (..., 3) in RAS mm lie inside."""
+        offset = (world_xyz - np.asarray(self.centre_mm)) / np.asarray(self.semi_axes_mm)
+        return np.sum(offset**2, axis=-1) <= 1.0
+
+
+#: Striatal structures in MNI152 space (RAS mm). Semi-axes chosen so that the volumes inside the
+#: grey-matter map are close to adult caudate (about 3.5-4 mL) and putamen (about 4.5-5 mL) volumes.
+STRIATUM_MNI: dict[str, Ellipsoid] = {
+    "caudate_left": Ellipsoid((-13.0, 11.0, 9.0), (7.0, 15.0, 11.0)),
+    "caudate_right": Ellipsoid((13.0, 11.0, 9.0), (7.0, 15.0, 11.0)),
+    "putamen_left": Ellipsoid((-25.0, 1.0, 0.0), (7.5, 16.0, 10.0)),
+    "putamen_right": Ellipsoid((25.0, 1.0, 0.0), (7.5, 16.0, 10.0)),
+}
+
+
+@lru_cache(maxsize=4)
+def load_mni(resolution_mm: int = 2) -> dict[str, nib.Nifti1Image]:
+    """MNI152 2009a images at 1 or 2 mm: ``t1``, ``gm``, ``wm`` (probabilities 0-1), ``brain_mask``.
+
+    Images are RAS+ canonical, float32; they come from files inside the nilearn package.
+    """
+    if resolution_mm not in (1, 2):
+        raise ValueError(f"resolution_mm must be 1 or 2, got {resolution_mm!r}")
+    from nilearn import datasets
+
+    loaders = {
+        "t1": datasets.load_mni152_template,
+        "gm": datasets.load_mni152_gm_template,
+        "wm": datasets.load_mni152_wm_template,
+        "brain_mask": datasets.load_mni152_brain_mask,
+    }
+    images = {}
+    for key, loader in loaders.items():
+        img = nib.as_closest_canonical(loader(resolution=resolution_mm))
+        images[key] = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    return images
+
+
+def world_coordinates(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
+    """World (RAS mm) coordinates of every voxel centre, shape (*shape, 3)."""
+    ijk = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij"), axis=-1)
+    return ijk @ np.asarray(affine[:3, :3], dtype=np.float32).T + np.asarray(affine[:3, 3], dtype=np.float32)
+
+
+def striatum_masks(resolution_mm: int = 2, gm_threshold: float = 0.2) -> dict[str, np.ndarray]:
+    """Boolean masks of caudate and putamen (left and right) on the MNI grid of `resolution_mm`.
+
+    Each structure is its `STRIATUM_MNI` ellipsoid restricted to template grey matter
+    (probability >= `gm_threshold`), which keeps the ventricles and white matter out.
+    """
+    images = load_mni(resolution_mm)
+    gm = np.asarray(images["gm"].dataobj)
+    xyz = world_coordinates(gm.shape, images["gm"].affine)
+    return {name: ellipsoid.contains(xyz) & (gm >= gm_threshold) for name, ellipsoid in STRIATUM_MNI.items()}
