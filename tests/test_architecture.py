@@ -1,0 +1,46 @@
+"""The import rule of docs/architecture.md: a module imports only from earlier stages."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gliopet"
+
+# Rank of each stage; a module may import gliopet modules of equal or lower rank only.
+RANKS = {"shared": 0, "io": 1, "simulate": 2, "preprocess": 3, "quant": 4, "cli": 10}
+# Analysis stages never read the phantom (its truth must stay unseen by the methods it tests).
+FORBIDDEN = {"preprocess": {"simulate"}, "quant": {"simulate"}}
+
+
+def stage_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in RANKS:
+        return parts[1]
+    return "shared"
+
+
+def gliopet_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("gliopet"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gliopet"):
+            found.add(node.module)
+    return found
+
+
+MODULES = sorted(SRC.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(SRC)))
+def test_module_imports_only_earlier_stages(path):
+    module = "gliopet." + ".".join(path.relative_to(SRC).with_suffix("").parts)
+    stage = stage_of(module)
+    for imported in gliopet_imports(path):
+        target = stage_of(imported)
+        assert RANKS[target] <= RANKS[stage], f"{module} ({stage}) imports {imported} ({target})"
+        assert target not in FORBIDDEN.get(stage, set()), f"{module} must not import {imported}"
