@@ -30,7 +30,7 @@ def _check_range(value: tuple[float, float]) -> tuple[float, float]:
 
 class IOConfig(_Strict):
     weight_kg_range: tuple[float, float] = (20.0, 250.0)
-    injected_activity_MBq_range: tuple[float, float] = (20.0, 800.0)
+    injected_activity_MBq_range: tuple[float, float] = (10.0, 1000.0)
     max_frame_duration_s: float = Field(7200.0, gt=0)
     frame_timing_tolerance_s: float = Field(0.5, ge=0)
 
@@ -53,6 +53,27 @@ class QuantConfig(_Strict):
     _ranges = field_validator("static_window_min")(_check_range)
 
 
+class PreprocessConfig(_Strict):
+    """Preprocessing (issue 4): motion correction, registration, brain mask, regions, QC."""
+
+    motion_start_s: float = Field(120.0, ge=0)
+    reference_start_s: float = Field(600.0, ge=0)
+    motion_fwhm_mm: float = Field(6.0, ge=0)
+    motion_threshold_mm: float = Field(2.0, gt=0)
+    pet_fwhm_mm: float = Field(4.0, ge=0)
+    registration_iterations: int = Field(150, ge=5)
+    work_spacing_mm: float = Field(2.0, ge=1.0, le=8.0)
+    template_resolution_mm: Literal[1, 2] = 2
+    learning_margin_mm: float = Field(4.0, ge=0)
+    reference_margin_mm: float = Field(5.0, ge=0)
+    min_pet_nmi: float = Field(1.02, ge=1.0)
+    min_template_nmi: float = Field(1.03, ge=1.0)
+    min_fov_overlap: float = Field(0.2, gt=0, le=1)
+    brain_ml_range: tuple[float, float] = (900.0, 2000.0)
+
+    _ranges = field_validator("brain_ml_range")(_check_range)
+
+
 class ComputeConfig(_Strict):
     jobs: int = Field(1, ge=1)
 
@@ -64,6 +85,7 @@ class Config(_Strict):
     io: IOConfig = IOConfig()
     simulate: SimulateConfig = SimulateConfig()
     quant: QuantConfig = QuantConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
     compute: ComputeConfig = ComputeConfig()
 
     def as_dict(self) -> dict[str, Any]:

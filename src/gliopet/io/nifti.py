@@ -63,7 +63,9 @@ def load_nifti(path: str | Path, *, ensure_ndim: tuple[int, ...] | None = None,
 def check_complete(path: Path, img: nib.Nifti1Image) -> None:
     """Raise `InputError` when the file holds fewer voxel bytes than its header declares."""
     header = img.header
-    expected = int(header.get_data_offset()) + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
+    # nibabel resets the loaded header's vox_offset to 0; the proxy keeps the real offset
+    offset = int(getattr(img.dataobj, "offset", header.get_data_offset()))
+    expected = offset + int(np.prod(img.shape)) * header.get_data_dtype().itemsize
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as handle:
