@@ -1,0 +1,390 @@
+"""`import-dicom`: a PACS export (PET and MR series) to a de-identified BIDS dataset.
+
+Steps: scan and group files by series (`scan`), decide per series what it is (`pet`, `mr`,
+user series map) or why it is skipped, assign new subject and session labels, convert and
+write the whole dataset in a staging folder (`gliopet.atomic.staged_directory`), write the
+protected id-map, then move the dataset into place. A failure at any point leaves neither
+the dataset nor the id-map changed.
+
+De-identification: no patient name, ID, birth date or calendar date is written to the BIDS
+dataset (sidecars hold times of day and durations only; provenance records no source paths).
+Subjects get new labels ``001``, ``002``... in order of first appearance (PatientID sorted);
+sessions ``01``, ``02``... per subject in study-date order (series of one patient on one study
+date form one session, so a PET and an MRI of the same day are one session).
+
+The id-map (JSON, must lie outside BIDS_DIR, written with mode 0600) holds::
+
+    {"format": "gliopet-id-map/1",
+     "subjects": {"<PatientID>": "001", ...},
+     "sessions": {"<PatientID>": {"<StudyDate YYYYMMDD>": "01", ...}, ...},
+     "imports": [{"created": ISO time, "bids_dir": path, "source": path,
+                  "files": [{"bids_path": "sub-001/ses-01/pet/....nii.gz", "subject": "001",
+                             "session": "01", "PatientID": ..., "StudyDate": ...,
+                             "StudyInstanceUID": ..., "SeriesInstanceUID": ...,
+                             "FrameOfReferenceUID": ..., "SeriesDescription": ...,
+                             "SOPInstanceUIDs": [... in output order: frame by frame, slice by slice],
+                             "source_files": [... relative to the source folder]}, ...]}, ...]}
+
+Giving the same id-map to a later import reuses its labels: a known patient keeps its subject
+label, a known study date its session label; new ones get the next free numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gliopet.errors import InputError, ParameterError
+from gliopet.io.dicom.convert import read_volume, slice_order
+from gliopet.io.dicom.mr import SeriesMap, classify_mr, load_series_map
+from gliopet.io.dicom.pet import PETSeries, SkipSeries, pet_series
+from gliopet.io.dicom.scan import Series, scan_folder
+
+ID_MAP_FORMAT = "gliopet-id-map/1"
+IMAGE_MODALITIES = ("PT", "MR")
+NON_IMAGE_MODALITIES = ("RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO", "SEG", "REG", "DOC",
+                        "RWV", "FID", "PLAN")
+
+
+@dataclass
+class Skipped:
+    """A series not imported and why."""
+
+    description: str
+    modality: str
+    n_files: int
+    reason: str
+    series_uid: str = ""
+
+
+@dataclass
+class Written:
+    """An image written to the BIDS dataset."""
+
+    bids_path: str
+    kind: str
+    description: str
+    n_files: int
+    shape: tuple[int, ...] = ()
+
+
+@dataclass
+class ImportReport:
+    """What `import_dicom` did: images written, series skipped, files ignored, warnings."""
+
+    bids_dir: Path
+    id_map: Path
+    written: list[Written] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    n_files: int = 0
+    n_ignored: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Planned:
+    series: Series
+    kind: str  # "pet" or an anatomical key
+    pet: PETSeries | None = None
+    subject: str = ""
+    session: str = ""
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def load_id_map(path: Path) -> dict[str, Any]:
+    """Read an existing id-map, or return an empty one when `path` does not exist."""
+    if not path.exists():
+        return {"format": ID_MAP_FORMAT, "subjects": {}, "sessions": {}, "imports": []}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"id-map is not readable JSON ({exc})", path=path,
+                         fix="give the id-map written by an earlier import, or a new file name") from None
+    if not isinstance(data, dict) or data.get("format") != ID_MAP_FORMAT:
+        raise InputError(f"not a gliopet id-map (format is not {ID_MAP_FORMAT!r})", path=path,
+                         fix="give the id-map written by an earlier import, or a new file name")
+    data.setdefault("subjects", {})
+    data.setdefault("sessions", {})
+    data.setdefault("imports", [])
+    return data
+
+
+def _classify(series: Series, series_map: SeriesMap, tracer: str | None) -> _Planned:
+    modality = series.modality.upper()
+    sop_class = str(series.first.get("SOPClassUID", ""))
+    if modality in NON_IMAGE_MODALITIES or (modality not in IMAGE_MODALITIES and "Rows" not in series.first):
+        raise SkipSeries(f"{modality or 'unknown modality'}: not an image")
+    if modality not in IMAGE_MODALITIES:
+        raise SkipSeries(f"{modality}: not a PET or MR series")
+    if int(series.first.get("NumberOfFrames", 1) or 1) > 1 or sop_class.startswith("1.2.840.10008.5.1.4.1.1.4.1") \
+            or sop_class.startswith("1.2.840.10008.5.1.4.1.1.130"):
+        raise SkipSeries("enhanced multi-frame images: export the series as classic single-frame images")
+    mapped = series_map.lookup(series.uid, series.description)
+    if mapped == "skip":
+        raise SkipSeries("skipped by --series-map")
+    if modality == "PT":
+        if mapped not in (None, "pet"):
+            raise SkipSeries(f"--series-map gives {mapped} for a PET series")
+        image_type = [str(v).upper() for v in (series.first.get("ImageType") or [])]
+        if "LOCALIZER" in image_type:
+            raise SkipSeries("localizer")
+        return _Planned(series, "pet", pet=pet_series(series, tracer=tracer))
+    if mapped == "pet":
+        raise SkipSeries("--series-map gives pet for an MR series")
+    return _Planned(series, mapped or classify_mr(series.first, series.description))
+
+
+def _labels(plans: list[_Planned], id_map: dict[str, Any]) -> None:
+    """Assign subject and session labels, reusing those of the id-map."""
+    subjects: dict[str, str] = id_map["subjects"]
+    sessions: dict[str, dict[str, str]] = id_map["sessions"]
+    taken = [int(v) for v in subjects.values() if str(v).isdigit()]
+    next_subject = max(taken, default=0) + 1
+    for patient in sorted({p.series.patient_id for p in plans}):
+        if patient not in subjects:
+            subjects[patient] = f"{next_subject:03d}"
+            next_subject += 1
+        known = sessions.setdefault(patient, {})
+        used = [int(v) for v in known.values() if str(v).isdigit()]
+        next_session = max(used, default=0) + 1
+        for date in sorted({p.series.study_date for p in plans if p.series.patient_id == patient}):
+            if date not in known:
+                known[date] = f"{next_session:02d}"
+                next_session += 1
+    for plan in plans:
+        plan.subject = subjects[plan.series.patient_id]
+        plan.session = sessions[plan.series.patient_id][plan.series.study_date]
+
+
+def _mr_sidecar(series: Series, kind: str) -> dict[str, Any]:
+    first = series.first
+
+    def seconds(keyword: str) -> float | None:
+        value = first.get(keyword)
+        try:
+            return None if value in (None, "") else float(value) / 1000.0
+        except (TypeError, ValueError):
+            return None
+
+    sidecar: dict[str, Any] = {
+        "Modality": "MR",
+        "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
+        "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
+        "SeriesDescription": series.description,
+        "ScanningSequence": "\\".join(str(v) for v in (first.get("ScanningSequence") or [])) or "n/a",
+        "SequenceName": str(first.get("SequenceName", "") or "n/a"),
+    }
+    strength = first.get("MagneticFieldStrength")
+    if strength not in (None, ""):
+        sidecar["MagneticFieldStrength"] = float(strength)
+    for keyword in ("RepetitionTime", "EchoTime", "InversionTime"):
+        value = seconds(keyword)
+        if value is not None:
+            sidecar[keyword] = value
+    if kind == "ce-gadolinium_T1w":
+        sidecar["ContrastBolusIngredient"] = "GADOLINIUM"
+    return sidecar
+
+
+def _weight(plans: list[_Planned]) -> float | None:
+    for plan in sorted(plans, key=lambda p: p.kind != "pet"):
+        if plan.pet is not None and plan.pet.weight_kg is not None:
+            return plan.pet.weight_kg
+        value = plan.series.first.get("PatientWeight")
+        try:
+            if value not in (None, "") and float(value) > 0:
+                return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
+                 series_map: str | Path | None = None, tracer: str | None = None,
+                 overwrite: bool = False, command: str = "gliopet import-dicom") -> ImportReport:
+    """Import the PET and MR series found under `src` into a new BIDS dataset `bids_dir`.
+
+    Parameters
+    ----------
+    src : path
+        Folder of DICOM files (any names, nested folders; non-DICOM files are ignored).
+    bids_dir : path
+        The BIDS dataset to create (refused when it exists and is not empty, unless `overwrite`).
+    id_map : path
+        Protected JSON mapping of original identifiers and UIDs to BIDS labels and files;
+        must lie outside `bids_dir`. Reused when it exists (same labels for the same patients).
+    series_map : path, optional
+        YAML or TSV of SeriesDescription patterns or SeriesInstanceUIDs -> suffix (see `mr`).
+    tracer : str, optional
+        Tracer label for every PET series (``FDOPA``, ``FET``); by default read from the
+        radiopharmaceutical name.
+    overwrite : bool
+        Replace an existing `bids_dir` (only once the new dataset is complete).
+
+    Raises
+    ------
+    InputError
+        Bad paths or broken DICOM data (see the messages); nothing is written then.
+    """
+    from gliopet.atomic import staged_directory, write_json
+    from gliopet.io.bids_names import check_label
+
+    src = Path(src).absolute()
+    bids_dir = Path(bids_dir).absolute()
+    id_map_path = Path(id_map).absolute()
+    if _inside(id_map_path.resolve(), bids_dir.resolve()):
+        raise InputError(f"the id-map lies inside the BIDS folder {bids_dir}, which would put patient identifiers "
+                         "in the shared dataset", path=id_map_path, fix="give an --id-map path outside BIDS_DIR")
+    if _inside(bids_dir.resolve(), src.resolve()):
+        raise InputError("the BIDS folder lies inside the DICOM source folder", path=bids_dir,
+                         fix="write the dataset outside SRC")
+    if id_map_path.suffix.lower() != ".json":
+        raise InputError("the id-map must be a .json file", path=id_map_path, fix="give a name ending in .json")
+    if bids_dir.exists() and (not bids_dir.is_dir() or any(bids_dir.iterdir())) and not overwrite:
+        raise InputError("the BIDS folder exists and is not empty", path=bids_dir,
+                         fix="give a new folder, or add --overwrite to replace it")
+    if tracer is not None:
+        try:
+            check_label(tracer, "trc")
+        except ValueError:
+            raise ParameterError("tracer", tracer, "letters and digits only (e.g. FDOPA, FET)") from None
+    mapping = load_series_map(series_map)
+    ids = load_id_map(id_map_path)
+
+    scan = scan_folder(src)
+    report = ImportReport(bids_dir=bids_dir, id_map=id_map_path, n_files=scan.n_files, n_ignored=scan.n_ignored)
+    plans: list[_Planned] = []
+    for series in scan.series:
+        try:
+            plan = _classify(series, mapping, tracer)
+        except SkipSeries as skip:
+            report.skipped.append(Skipped(series.description, series.modality, len(series.paths), skip.reason,
+                                          series.uid))
+            continue
+        plans.append(plan)
+    _labels(plans, ids)
+    kept: list[_Planned] = []
+    seen: set[tuple[str, str, str]] = set()
+    for plan in plans:
+        key = (plan.subject, plan.session, f"pet-{plan.pet.tracer}" if plan.pet else plan.kind)
+        if key in seen:
+            report.skipped.append(Skipped(
+                plan.series.description, plan.series.modality, len(plan.series.paths),
+                f"another {plan.kind} series is already imported for sub-{plan.subject} ses-{plan.session}: "
+                "choose one with --series-map (skip)", plan.series.uid))
+            continue
+        seen.add(key)
+        kept.append(plan)
+    if not kept:
+        error = InputError(f"no series could be imported ({len(report.skipped)} skipped: "
+                           f"{'; '.join(sorted({s.reason for s in report.skipped}))})", path=src,
+                           fix="see the reasons; a --series-map can name MR series")
+        error.report = report  # type: ignore[attr-defined]  # the CLI prints the skipped table
+        raise error
+    # Geometry from the headers before anything is written.
+    orders: dict[str, list[tuple[list[int], np.ndarray]]] = {}
+    for plan in kept:
+        groups = plan.pet.frames if plan.pet else [list(range(len(plan.series.paths)))]
+        per_frame = []
+        for members in groups:
+            order, affine = slice_order([plan.series.paths[i] for i in members],
+                                        [plan.series.headers[i] for i in members])
+            if per_frame and not np.allclose(affine, per_frame[0][1], atol=1e-3):
+                raise InputError("the frames of the PET series have different slice positions",
+                                 path=plan.series.folder, fix="export the series again")
+            per_frame.append(([members[i] for i in order], affine))
+        orders[plan.series.uid] = per_frame
+
+    from gliopet.io.bids_write import (
+        write_anat,
+        write_dataset_description,
+        write_participants,
+        write_pet,
+    )
+    from gliopet.progress import track
+
+    files: list[dict[str, Any]] = []
+    with staged_directory(bids_dir, overwrite=overwrite) as stage:
+        for plan in track(kept, "Converting DICOM series"):
+            series = plan.series
+            per_frame = orders[series.uid]
+            affine = per_frame[0][1]
+            volumes = [read_volume(series.paths, members) for members, _ in per_frame]
+            if plan.pet is not None:
+                data = np.stack(volumes, axis=-1) if len(volumes) > 1 else volumes[0]
+                data = (data * np.float32(plan.pet.to_bq_ml)).astype(np.float32)
+                path = write_pet(stage, plan.subject, plan.session, data, affine, plan.pet.sidecar,
+                                 tracer=plan.pet.tracer)
+                report.warnings.extend(f"{series.description}: {w}" for w in plan.pet.warnings)
+            else:
+                data = volumes[0]
+                path = write_anat(stage, plan.subject, plan.session, plan.kind, data, affine,
+                                  _mr_sidecar(series, plan.kind))
+            relative = path.relative_to(stage).as_posix()
+            ordered = [i for members, _ in per_frame for i in members]
+            report.written.append(Written(relative, plan.kind, series.description, len(series.paths),
+                                          tuple(int(s) for s in data.shape)))
+            files.append({
+                "bids_path": relative, "subject": plan.subject, "session": plan.session,
+                "PatientID": series.patient_id, "StudyDate": series.study_date,
+                "StudyInstanceUID": series.study_uid, "SeriesInstanceUID": series.uid,
+                "FrameOfReferenceUID": series.frame_of_reference_uid,
+                "SeriesDescription": series.description,
+                "SOPInstanceUIDs": [str(series.headers[i].get("SOPInstanceUID", "")) for i in ordered],
+                "source_files": [series.paths[i].relative_to(src).as_posix() for i in ordered],
+            })
+        _write_tables(stage, kept, write_participants)
+        write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
+        _write_provenance(stage, command, len(scan.series), len(kept))
+        report.written.sort(key=lambda w: w.bids_path)
+        files.sort(key=lambda f: f["bids_path"])
+        ids["imports"].append({"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                               "bids_dir": str(bids_dir), "source": str(src), "files": files})
+        write_json(id_map_path, ids)
+        os.chmod(id_map_path, 0o600)
+    return report
+
+
+def _write_tables(stage: Path, plans: list[_Planned], write_participants) -> None:
+    import pandas as pd
+
+    from gliopet.io.bids_write import write_sessions
+
+    subjects = sorted({p.subject for p in plans})
+    sexes = []
+    for subject in subjects:
+        sex = str(next(p for p in plans if p.subject == subject).series.first.get("PatientSex", "") or "").upper()
+        sexes.append(sex if sex in ("M", "F", "O") else "n/a")
+    write_participants(stage, pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects], "sex": sexes}),
+                       {"sex": {"Description": "sex from the DICOM PatientSex tag",
+                                "Levels": {"M": "male", "F": "female", "O": "other"}}})
+    for subject in subjects:
+        mine = [p for p in plans if p.subject == subject]
+        rows = []
+        for session in sorted({p.session for p in mine}):
+            weight = _weight([p for p in mine if p.session == session])
+            rows.append({"session_id": f"ses-{session}", "weight": np.nan if weight is None else weight})
+        write_sessions(stage, subject, pd.DataFrame(rows),
+                       {"weight": {"Description": "body weight from the DICOM PatientWeight tag", "Units": "kg"}})
+
+
+def _write_provenance(stage: Path, command: str, n_series: int, n_imported: int) -> None:
+    from gliopet.provenance import write_provenance
+
+    # No source paths or argv: folder names of a PACS export often hold patient names.
+    write_provenance(stage / "code" / "gliopet", command=command,
+                     extra={"argv": ["gliopet", "import-dicom", "<SRC>", "<BIDS_DIR>", "--id-map", "<ID_MAP>"],
+                            "series_found": n_series, "series_imported": n_imported})

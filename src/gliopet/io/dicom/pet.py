@@ -1,0 +1,324 @@
+"""PET series: frames, timing, dose, units and decay correction from the DICOM PET modules.
+
+Conventions written to the BIDS sidecar (DESIGN.md section 7): ``TimeZero`` is the injection
+time of day, ``InjectionStart`` = 0, ``ScanStart`` = series start - injection (s), and
+``FrameTimesStart`` are frame starts relative to the injection (s).
+
+Frame start times. ``FrameReferenceTime`` (ms from the series reference time, SeriesTime) is
+the time at which the frame's average activity occurs (mid-frame or, for most vendors, the
+decay-weighted point slightly before it), not the frame start, so it is not used as the start.
+The start of each frame is the ``AcquisitionDate``/``AcquisitionTime`` of its images (the
+DICOM PET image module defines it as the start of the frame's acquisition) and its length is
+``ActualFrameDuration`` (ms). Some vendors copy the series start into every frame's
+``AcquisitionTime``; when the frames do not have distinct acquisition times, the frames are
+ordered by ``FrameReferenceTime`` and laid end to end from the series start using
+``ActualFrameDuration`` (the acquisition is contiguous). ``FrameReferenceTime`` is kept as a
+check: a reference outside its own frame gives a warning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from gliopet.errors import InputError
+from gliopet.io.dicom.scan import Series, parse_datetime, parse_dt
+from gliopet.io.timing import FrameTiming
+
+#: Radionuclides by half-life (s), for series without a radionuclide code.
+HALF_LIVES_S = {"F18": 6586.2, "C11": 1223.4, "Ga68": 4062.6, "O15": 122.2, "N13": 597.9, "Cu64": 45720.0}
+#: Element symbols of the radionuclide code meanings (``^18^Fluorine`` -> F).
+ELEMENTS = {"fluorine": "F", "carbon": "C", "gallium": "Ga", "oxygen": "O", "nitrogen": "N", "copper": "Cu",
+            "zirconium": "Zr", "rubidium": "Rb", "iodine": "I", "technetium": "Tc"}
+
+
+class SkipSeries(Exception):  # noqa: N818 - a signal, not an error
+    """A series that is not imported, with the reason shown in the skipped table."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass
+class PETSeries:
+    """What the importer needs to write one PET series as BIDS.
+
+    Attributes
+    ----------
+    frames : list of list of int
+        Per frame (in time order), the indices of its files in the `Series`.
+    timing : FrameTiming
+        Frame start and duration (s from injection).
+    to_bq_ml : float
+        Factor from the stored real-world values to Bq/mL (1 for BQML; dose / weight for GML).
+    sidecar : dict
+        BIDS-PET sidecar fields.
+    weight_kg : float or None
+        PatientWeight (kg).
+    tracer : str
+        Tracer label for the ``trc-`` entity.
+    warnings : list of str
+    """
+
+    frames: list[list[int]]
+    timing: FrameTiming
+    to_bq_ml: float
+    sidecar: dict[str, Any]
+    weight_kg: float | None
+    tracer: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _number(header: Dataset, keyword: str) -> float | None:
+    value = header.get(keyword)
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def tracer_label(name: str) -> str:
+    """BIDS ``trc-`` label from a radiopharmaceutical name (``Fluorodopa F^18^`` -> ``FDOPA``)."""
+    lowered = name.lower()
+    if "dopa" in lowered:
+        return "FDOPA"
+    if "fet" in lowered.split() or "fluoroethyl" in lowered or lowered.startswith("fet"):
+        return "FET"
+    if "fdg" in lowered or "fluorodeoxyglucose" in lowered:
+        return "FDG"
+    if "methionine" in lowered or "met" in lowered.split():
+        return "MET"
+    label = re.sub(r"[^A-Za-z0-9]", "", name.split("--")[0])
+    return label or "unknown"
+
+
+def radionuclide(radio: Dataset, half_life_s: float) -> str:
+    """BIDS ``TracerRadionuclide`` (``F18``) from the radionuclide code or the half-life."""
+    codes = radio.get("RadionuclideCodeSequence") or []
+    meaning = str(codes[0].get("CodeMeaning", "")) if len(codes) else ""
+    mass = re.search(r"\d+", meaning)
+    word = re.search(r"[A-Za-z]+", meaning)
+    if mass and word:
+        name = word.group(0)
+        symbol = ELEMENTS.get(name.lower(), name if len(name) <= 2 else None)
+        if symbol:
+            return f"{symbol[0].upper()}{symbol[1:].lower()}{mass.group(0)}"
+    best = min(HALF_LIVES_S, key=lambda k: abs(HALF_LIVES_S[k] - half_life_s) / HALF_LIVES_S[k])
+    if abs(HALF_LIVES_S[best] - half_life_s) / HALF_LIVES_S[best] < 0.02:
+        return best
+    return "n/a"
+
+
+def _injection(series: Series, radio: Dataset, series_start: dt.datetime) -> tuple[dt.datetime, str]:
+    """Injection datetime and how it was found.
+
+    ``RadiopharmaceuticalStartDateTime`` when present; otherwise ``RadiopharmaceuticalStartTime``
+    on the ``SeriesDate``, moved to the previous day when that would put the injection after the
+    series start (a scan just after midnight of an injection the evening before).
+    """
+    when = parse_dt(str(radio.get("RadiopharmaceuticalStartDateTime", "") or ""))
+    if when is not None:
+        return when, "RadiopharmaceuticalStartDateTime"
+    time = str(radio.get("RadiopharmaceuticalStartTime", "") or "")
+    date = str(series.first.get("SeriesDate", "") or series.first.get("AcquisitionDate", "") or "")
+    when = parse_datetime(date, time)
+    if when is None:
+        raise SkipSeries("no RadiopharmaceuticalStartTime: the injection time is needed for decay and SUV")
+    if when > series_start:
+        return when - dt.timedelta(days=1), "RadiopharmaceuticalStartTime on the day before SeriesDate"
+    return when, "RadiopharmaceuticalStartTime on SeriesDate"
+
+
+def _frames(series: Series) -> list[list[int]]:
+    """Split the files into frames (ImageIndex, else acquisition and reference time)."""
+    headers = series.headers
+    n = len(headers)
+    n_time = int(_number(series.first, "NumberOfTimeSlices") or 1)
+    n_slices = int(_number(series.first, "NumberOfSlices") or max(1, n // max(n_time, 1)))
+    index = [_number(h, "ImageIndex") for h in headers]
+    if all(i is not None for i in index):
+        # PS3.3 C.8.9.4.1.9: ImageIndex = (time slice - 1) * NumberOfSlices + slice, for DYNAMIC.
+        keys = [int((i - 1) // n_slices) for i in index]  # type: ignore[operator]
+    else:
+        stamps = [(str(h.get("AcquisitionDate", "")) + str(h.get("AcquisitionTime", "")),
+                   _number(h, "FrameReferenceTime") or 0.0) for h in headers]
+        ranks = {stamp: rank for rank, stamp in enumerate(sorted(set(stamps), key=lambda s: (s[1], s[0])))}
+        keys = [ranks[s] for s in stamps]
+    frames: dict[int, list[int]] = {}
+    for file_index, key in enumerate(keys):
+        frames.setdefault(key, []).append(file_index)
+    ordered = [frames[k] for k in sorted(frames)]
+    counts = [len(f) for f in ordered]
+    if len(ordered) != n_time or any(c != n_slices for c in counts):
+        bad = next((i for i, c in enumerate(counts) if c != n_slices), None)
+        detail = (f"frame {bad + 1} has {counts[bad]} slices" if bad is not None
+                  else f"{len(ordered)} frames found")
+        raise InputError(
+            f"inconsistent number of slices per frame: {detail} where NumberOfSlices = {n_slices} and "
+            f"NumberOfTimeSlices = {n_time} ({n} files)",
+            path=series.folder, fix="export the complete series (a slice or frame is missing)")
+    return ordered
+
+
+def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
+    """Read the PET tags of a series; `SkipSeries` when it cannot be imported, `InputError` when broken."""
+    first, path = series.first, series.paths[0]
+    warnings: list[str] = []
+    units_set = {str(h.get("Units", "") or "").upper() for h in series.headers}
+    if "" in units_set:
+        missing = next(p for p, h in zip(series.paths, series.headers, strict=True) if not h.get("Units"))
+        raise InputError("PET image without Units (0054,1001): the activity unit is unknown", path=missing,
+                         fix="export the series with its PET image tags (Units BQML)")
+    if len(units_set) > 1:
+        raise InputError(f"the files of one PET series have different Units {sorted(units_set)}", path=series.folder,
+                         fix="export the series again")
+    units = units_set.pop()
+    if units == "CNTS":
+        raise SkipSeries("CNTS units: counts are not quantitative, export the series in BQML")
+    if units not in ("BQML", "GML"):
+        raise SkipSeries(f"{units} units: not an activity concentration, export the series in BQML")
+    decay = str(first.get("DecayCorrection", "") or "").upper()
+    if decay not in ("START", "ADMIN", "NONE"):
+        raise InputError(f"PET image without a valid DecayCorrection (0054,1102): {decay or 'missing'}", path=path,
+                         fix="export the series with its PET image tags (DecayCorrection START, ADMIN or NONE)")
+    sequence = first.get("RadiopharmaceuticalInformationSequence") or []
+    if not len(sequence):
+        raise SkipSeries("no RadiopharmaceuticalInformationSequence: injected dose and time unknown, "
+                         "export the series with its radiopharmaceutical tags")
+    radio = sequence[0]
+    dose_bq = _number(radio, "RadionuclideTotalDose")
+    if dose_bq is None or dose_bq <= 0:
+        raise SkipSeries("no RadionuclideTotalDose: the injected dose is required (BIDS InjectedRadioactivity, "
+                         "SUV); export the series with its radiopharmaceutical tags")
+    half_life_s = _number(radio, "RadionuclideHalfLife")
+    if half_life_s is None or half_life_s <= 0:
+        raise SkipSeries("no RadionuclideHalfLife: decay cannot be handled")
+    weight_kg = _number(first, "PatientWeight")
+    if weight_kg is not None and weight_kg <= 0:
+        weight_kg = None
+
+    frames = _frames(series)
+    acq = []
+    for members in frames:
+        stamps = [parse_datetime(str(series.headers[i].get("AcquisitionDate", "") or series.headers[i].get("SeriesDate", "")),
+                                 str(series.headers[i].get("AcquisitionTime", "") or "")) for i in members]
+        stamps = [s for s in stamps if s is not None]
+        acq.append(min(stamps) if stamps else None)
+    series_start = parse_datetime(str(first.get("SeriesDate", "") or ""), str(first.get("SeriesTime", "") or ""))
+    if series_start is None:
+        known = [a for a in acq if a is not None]
+        if not known:
+            raise InputError("PET image without SeriesDate/SeriesTime or AcquisitionTime", path=path,
+                             fix="export the series with its date and time tags")
+        series_start = min(known)
+    injection, injection_source = _injection(series, radio, series_start)
+
+    durations_ms = []
+    for members in frames:
+        value = _number(series.headers[members[0]], "ActualFrameDuration")
+        if value is None or value <= 0:
+            raise InputError("PET image without a valid ActualFrameDuration (0018,1242)", path=series.paths[members[0]],
+                             fix="export the series with its PET image tags")
+        durations_ms.append(value)
+    duration_s = np.asarray(durations_ms, dtype=float) / 1000.0
+    distinct = all(a is not None for a in acq) and len({a for a in acq}) == len(acq)
+    if distinct or len(frames) == 1:
+        start_time = acq[0] if acq[0] is not None else series_start
+        starts = [(a if a is not None else start_time) for a in acq]
+        start_s = np.asarray([(a - injection).total_seconds() for a in starts])
+        timing_source = "AcquisitionTime of each frame (frame start) and ActualFrameDuration"
+    else:
+        # Frames already ordered by ImageIndex or FrameReferenceTime: contiguous from the series start.
+        start_s = (series_start - injection).total_seconds() + np.concatenate([[0.0], np.cumsum(duration_s)[:-1]])
+        timing_source = "frames laid end to end from SeriesTime with ActualFrameDuration (no per-frame AcquisitionTime)"
+        warnings.append("frames share one AcquisitionTime: frame starts derived from SeriesTime and ActualFrameDuration")
+    timing = FrameTiming(start_s, duration_s)
+    scan_start_s = (series_start - injection).total_seconds()
+    reference_ms = [_number(series.headers[m[0]], "FrameReferenceTime") for m in frames]
+    for f, ref in enumerate(reference_ms):
+        if ref is None:
+            continue
+        ref_s = scan_start_s + ref / 1000.0
+        if not (timing.start_s[f] - 1.0 <= ref_s <= timing.end_s[f] + 1.0):
+            warnings.append(f"frame {f + 1}: FrameReferenceTime {ref:g} ms lies outside the frame "
+                            f"({timing.start_s[f]:g}-{timing.end_s[f]:g} s after injection)")
+            break
+    problems = timing.problems()
+    if np.any(timing.start_s < -1.0):
+        problems.append("a frame starts before the injection")
+    if problems:
+        raise InputError(f"PET frame timing is inconsistent: {'; '.join(problems)}", path=series.folder,
+                         fix="check AcquisitionTime, ActualFrameDuration and RadiopharmaceuticalStartTime")
+
+    lam = np.log(2.0) / half_life_s
+    if decay == "START":
+        corrected, correction_time_s = True, scan_start_s
+    elif decay == "ADMIN":
+        corrected, correction_time_s = True, 0.0
+    else:
+        corrected, correction_time_s = False, 0.0
+    to_bq_ml = 1.0
+    if units == "GML":
+        if decay == "NONE":
+            raise SkipSeries("GML units without decay correction: the SUV reference time is undefined, "
+                             "export the series in BQML")
+        if weight_kg is None:
+            raise SkipSeries("GML units without PatientWeight: SUV cannot be converted back to Bq/mL, "
+                             "export the series in BQML")
+        # SUV = C * W(g) / (D * exp(-lambda t_dc)), C decay-corrected to t_dc  =>  C = SUV * D(t_dc) / W(g).
+        to_bq_ml = dose_bq * float(np.exp(-lam * correction_time_s)) / (weight_kg * 1000.0)
+    if weight_kg is None:
+        warnings.append("no PatientWeight: weight written as n/a, SUV will not be available")
+
+    name = str(radio.get("Radiopharmaceutical", "") or "")
+    codes = radio.get("RadiopharmaceuticalCodeSequence") or []
+    if not name and len(codes):
+        name = str(codes[0].get("CodeMeaning", ""))
+    label = tracer or tracer_label(name)
+    sidecar: dict[str, Any] = {
+        "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
+        "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
+        "Units": "Bq/mL",
+        "TracerName": label,
+        "TracerRadionuclide": radionuclide(radio, half_life_s),
+        "InjectedRadioactivity": dose_bq / 1e6,
+        "InjectedRadioactivityUnits": "MBq",
+        "InjectedMass": "n/a",
+        "InjectedMassUnits": "n/a",
+        "SpecificRadioactivity": "n/a",
+        "SpecificRadioactivityUnits": "n/a",
+        "ModeOfAdministration": "bolus",
+        "TimeZero": injection.strftime("%H:%M:%S.%f")[:-3] if injection.microsecond else injection.strftime("%H:%M:%S"),
+        "InjectionStart": 0,
+        "ScanStart": scan_start_s,
+        "FrameTimesStart": [float(v) for v in timing.start_s],
+        "FrameDuration": [float(v) for v in timing.duration_s],
+        "AcquisitionMode": "dynamic" if timing.n_frames > 1 else "static",
+        "ImageDecayCorrected": corrected,
+        "ImageDecayCorrectionTime": correction_time_s,
+        "ReconMethodName": str(first.get("ReconstructionMethod", "") or "n/a"),
+        "ReconMethodParameterLabels": ["none"],
+        "ReconMethodParameterUnits": ["none"],
+        "ReconMethodParameterValues": [0],
+        "ReconFilterType": "n/a",
+        "ReconFilterSize": 0,
+        "AttenuationCorrection": str(first.get("AttenuationCorrectionMethod", "") or "n/a"),
+        "RadionuclideHalfLife": half_life_s,
+        "DICOMUnits": units,
+        "DICOMDecayCorrection": decay,
+        "ImportNotes": (f"Injection time from {injection_source}; frame starts from {timing_source}."
+                        + (f" Voxels converted from GML (SUV, g/mL) to Bq/mL by x {to_bq_ml:.9g}"
+                           f" = dose decayed to the correction time / weight (g)." if units == "GML" else "")),
+    }
+    # DICOM DecayFactor is not copied to BIDS DecayCorrectionFactor: vendors disagree on its
+    # reference (GE writes only the in-frame part), so readers recompute it from the timing.
+    return PETSeries(frames=frames, timing=timing, to_bq_ml=to_bq_ml, sidecar=sidecar, weight_kg=weight_kg,
+                     tracer=label, warnings=warnings)
