@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gliopet.errors import InputError
-from gliopet.io.bids_read import scan_dataset
+from gliopet.io.bids_read import read_json, scan_dataset
 from gliopet.io.session import Session
 from gliopet.io.suv import radioactivity_bq, suv_scaling
 from gliopet.io.timing import FrameTiming
@@ -250,6 +250,17 @@ def validate_dataset(root: str | Path, config=None) -> ValidationReport:
     for item in scan.issues:
         if item.code != "timing":  # the sidecar check below says which timing field is wrong
             add(item.level, item.file, item.message)  # type: ignore[arg-type]
+
+    # A sidecar without its image still gets the sidecar checks: its timing may be wrong too.
+    for sidecar_path in sorted(root.glob("sub-*/**/pet/*_pet.json")):
+        stem = sidecar_path.name[: -len(".json")]
+        if not any(sidecar_path.with_name(stem + ext).is_file() for ext in (".nii", ".nii.gz")):
+            try:
+                sidecar = read_json(sidecar_path)
+            except InputError:
+                continue  # already reported by the scan
+            for level, message in check_pet_sidecar(sidecar, None, config):
+                add(level, sidecar_path, message)
 
     low_w, high_w = config.io.weight_kg_range
     for session in scan.sessions:
