@@ -186,3 +186,12 @@ def test_validate_real_sidecar_folder_reports_missing_images(real_data, tmp_path
     messages = {(p.file, p.message.split(" (fix")[0]) for p in report.errors}
     assert ("sub-01/ses-baseline/pet/sub-01_ses-baseline_pet.json", "PET sidecar without its image") in messages
     assert ("sub-01/ses-baseline", "session without PET: no *_pet.nii.gz in pet/") in messages
+
+
+@pytest.mark.realdata
+def test_validate_cli_reports_sidecar_timing_even_without_image(real_data):
+    code, out, _ = run_cli("validate", real_data / "bids-pet-sidecars" / "pet001", "--json")
+    assert code == 2
+    messages = [p["message"] for p in json.loads(out)["problems"]]
+    assert any("look like frame end times" in m for m in messages)
+    assert any(m.startswith("PET sidecar without its image") for m in messages)
