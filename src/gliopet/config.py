@@ -49,8 +49,15 @@ class QuantConfig(_Strict):
     tracer: Literal["FDOPA", "FET"] = "FDOPA"
     static_window_min: tuple[float, float] = (10.0, 30.0)
     tumour_threshold_x_background: float = Field(1.6, gt=1.0)
+    healthy_reference: Literal["median", "mean"] = "median"
+    striatum_margin_mm: float = Field(5.0, ge=0)
+    min_component_ml: float = Field(0.5, ge=0)
+    slope_window_min: tuple[float, float] = (10.0, 30.0)
+    early_window_min: tuple[float, float] = (1.0, 10.0)
+    early_peak_min: float = Field(5.4, gt=0)
+    hotspot_min_volume_ml: float = Field(0.5, gt=0)
 
-    _ranges = field_validator("static_window_min")(_check_range)
+    _ranges = field_validator("static_window_min", "slope_window_min", "early_window_min")(_check_range)
 
 
 class PreprocessConfig(_Strict):

@@ -1,0 +1,126 @@
+"""Static quantification and the tumour VOI rule on constructed images with exact answers."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gliopet.errors import InputError
+from gliopet.io.timing import FrameTiming
+from gliopet.quant.static import (
+    sphere_kernel,
+    static_image,
+    static_metrics,
+    suv_frames,
+    suv_peak,
+)
+from gliopet.quant.voi import hemispheres, tumour_voi, user_voi
+
+VOX = (2.0, 2.0, 2.0)
+SHAPE = (40, 40, 32)
+AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+AFFINE[:3, 3] = [-(SHAPE[0] / 2 - 0.5) * 2, -(SHAPE[1] / 2 - 0.5) * 2, -(SHAPE[2] / 2 - 0.5) * 2]
+
+
+def _phantom():
+    """Brain ellipsoid (SUV 1), striata (SUV 2), left tumour ball (SUV 3 + gradient)."""
+    idx = np.indices(SHAPE).astype(float)
+    c = (np.array(SHAPE) - 1) / 2.0
+    brain = ((idx[0] - c[0]) / 18) ** 2 + ((idx[1] - c[1]) / 18) ** 2 + ((idx[2] - c[2]) / 14) ** 2 <= 1
+    striatum = np.zeros(SHAPE, bool)
+    for dx in (-4, 4):
+        striatum |= (idx[0] - (c[0] + dx)) ** 2 + (idx[1] - (c[1] + 3)) ** 2 + (idx[2] - c[2]) ** 2 <= 4
+    tumour = (idx[0] - 30) ** 2 + (idx[1] - 14) ** 2 + (idx[2] - 16) ** 2 <= 16
+    image = np.where(brain, 1.0, 0.0)
+    image[striatum] = 2.0
+    image[tumour] = 3.0 + 0.1 * (idx[0][tumour] - 26)
+    return image, brain, striatum, tumour
+
+
+def test_suv_frames_and_static_window_weights():
+    frames = np.stack([np.full((2, 2, 2), v) for v in (10.0, 20.0, 30.0, 40.0)], axis=-1)
+    timing = FrameTiming.from_durations([300, 300, 600, 1200])  # mids 2.5, 7.5, 15, 30 min
+    suv = suv_frames(frames, 0.5, np.array([1.0, 1.0, 2.0, 1.0]))
+    np.testing.assert_allclose(suv[0, 0, 0], [5.0, 10.0, 30.0, 20.0])
+    static = static_image(suv, timing, (600.0, 1800.0))  # frames 3 and 4 (600 s and 1200 s)
+    np.testing.assert_allclose(static, (30.0 * 600 + 20.0 * 1200) / 1800)
+
+
+def test_static_window_outside_frames_is_refused():
+    timing = FrameTiming.from_durations([300, 300])
+    with pytest.raises(InputError) as err:
+        static_image(np.zeros((2, 2, 2, 2)), timing, (1200.0, 2400.0), path="pet.nii.gz")
+    assert str(err.value) == (
+        "pet.nii.gz: static window 20-40 min lies outside the acquired frames "
+        "(frames span 0-10 min from injection) (fix: choose a static window inside the acquisition)")
+
+
+def test_static_metrics_exact_on_constructed_image():
+    image, brain, striatum, tumour = _phantom()
+    left, right = hemispheres(brain, AFFINE)
+    background = right & ~striatum
+    m = static_metrics(image, tumour, background, VOX, striatum)
+    values = image[tumour]
+    assert m["SUVmax"] == pytest.approx(values.max())
+    assert m["SUVmean"] == pytest.approx(values.mean())
+    assert m["background_SUVmean"] == pytest.approx(1.0)
+    assert m["striatum_SUVmean"] == pytest.approx(2.0)
+    assert m["TBRmax"] == pytest.approx(values.max())
+    assert m["TSRmean"] == pytest.approx(values.mean() / 2.0)
+    assert m["BTV_mL"] == pytest.approx(np.count_nonzero(tumour) * 0.008)
+    assert m["rano_measurable"] is True
+    # SUVpeak by hand: mean over the in-image voxels within 6.2035 mm (1 mL ball) of each centre
+    radius = (3000.0 / (4 * np.pi)) ** (1 / 3)
+    offsets = [o for o in itertools.product(range(-3, 4), repeat=3)
+               if 4.0 * sum(v * v for v in o) <= radius**2]
+    assert len(offsets) == np.count_nonzero(sphere_kernel(VOX)) == 123
+    best = max(np.mean([image[i + a, j + b, k + c] for a, b, c in offsets])
+               for i, j, k in np.argwhere(tumour))
+    assert m["SUVpeak"] == pytest.approx(best, rel=1e-12)
+    assert m["TBRpeak"] == pytest.approx(best)
+    peak, centre = suv_peak(image, tumour, VOX)
+    assert tumour[centre]
+
+
+def test_static_metrics_bad_masks():
+    image, brain, striatum, tumour = _phantom()
+    with pytest.raises(InputError) as err:
+        static_metrics(image, np.zeros(SHAPE, bool), brain, VOX, tumour_path="tumour.nii.gz")
+    assert str(err.value) == ("tumour.nii.gz: the tumour mask is empty (no voxel set) "
+                              "(fix: give a tumour mask with at least one voxel on the PET grid)")
+    with pytest.raises(InputError) as err:
+        static_metrics(image, tumour, brain, VOX)
+    assert str(err.value) == (f"the background mask overlaps the tumour mask in {np.count_nonzero(tumour)} "
+                              "voxels (fix: give a background region outside the tumour)")
+
+
+def test_tumour_voi_rule_recovers_planted_tumour():
+    image, brain, striatum, tumour = _phantom()
+    voi = tumour_voi(image, brain, AFFINE, striatum)
+    np.testing.assert_array_equal(voi.tumour, tumour)
+    assert voi.lesion_side == "left"  # tumour at x index 30 > midline: world x > 0 (RAS left)
+    assert voi.reference_suv == pytest.approx(1.0)
+    assert voi.background_suv == pytest.approx(1.0)
+    assert voi.background.any() and not (voi.background & voi.tumour).any()
+    world_x = AFFINE[0, 0] * np.argwhere(voi.background)[:, 0] + AFFINE[0, 3]
+    assert (world_x < 0).all()  # contralateral
+    assert not (voi.background & striatum).any()
+
+
+def test_tumour_voi_no_candidate_and_user_masks():
+    image, brain, striatum, tumour = _phantom()
+    flat = np.where(brain, 1.0, 0.0)
+    with pytest.raises(InputError) as err:
+        tumour_voi(flat, brain, AFFINE, striatum)
+    assert str(err.value).startswith("no brain voxel above 1.6 x the healthy-brain reference (SUV 1.6)")
+    voi = user_voi(image, tumour, brain, AFFINE, striatum)
+    assert voi.background.any() and not (voi.background & tumour).any()
+    with pytest.raises(InputError) as err:
+        user_voi(image, np.zeros(SHAPE, bool), brain, AFFINE, tumour_path="t.nii.gz")
+    assert str(err.value).startswith("t.nii.gz: the tumour mask is empty")
+    with pytest.raises(InputError) as err:
+        user_voi(image, tumour, brain, AFFINE, background=brain, background_path="bg.nii.gz")
+    assert str(err.value) == (f"bg.nii.gz: the background mask overlaps the tumour mask in "
+                              f"{np.count_nonzero(tumour)} voxels (fix: give a background region outside the tumour)")
