@@ -45,7 +45,7 @@ def _main(
 
 
 # Verbs (each module registers its commands on `app`).
-from gliopet.cli import demo_cmd, dicom_cmd, io_cmds  # noqa: E402,F401
+from gliopet.cli import demo_cmd, dicom_cmd, io_cmds, simulate_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

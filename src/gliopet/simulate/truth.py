@@ -1,0 +1,170 @@
+"""Phantom ground truth: file names, the per-session truth table and its column documentation.
+
+Everything here is written under ``derivatives/phantom-truth/`` and is never read by the
+analysis stages. The truth table is computed on the noise-free, motion-free PET on the PET grid,
+before and after the PSF (columns ``*_nopsf`` / ``*_psf``), with the conventions of DESIGN.md
+section 7: static image = frame-duration-weighted mean of the frames whose mid-time lies in
+10-30 min; SUV = Bq/mL x weight (g) / injected activity (Bq) (images decay-corrected to injection);
+TBR = tumour / background SUVmean, background = healthy grey + white matter (labels 3, 4) of the
+hemisphere without the tumour (both hemispheres for healthy subjects); TSR uses the mean over
+both striata (caudate + putamen, labels 5, 6); TTP = mid-time (min) of the frame where the
+tumour's mean TAC peaks; BTV = tumour voxels above 1.6 x background SUVmean.
+
+Layout of ``derivatives/phantom-truth/`` (``<p>`` = ``sub-<s>_ses-<t>``)::
+
+    dataset_description.json, provenance.json, truth.tsv, truth.json (every column documented)
+    sub-<s>/ses-<t>/anat/<p>_space-T1w_desc-tissue_dseg.nii.gz (+ .json legend)   MRI grid
+                         <p>_space-T1w_desc-aggressive_mask.nii.gz
+                         <p>_space-T1w_desc-hemisphere_dseg.nii.gz (+ .json)
+                    pet/ <p>_space-pet_desc-{tissue,hemisphere}_dseg, _desc-aggressive_mask   PET grid
+                         <p>_trc-FDOPA_space-pet_desc-noisefree{nopsf,psf}_pet.nii.gz (+ .json)  4-D, Bq/mL
+                         <p>_space-T1w_res-sim_desc-tissue_dseg, _desc-aggressive_mask     simulation grid
+                         <p>_trc-FDOPA_space-T1w_res-sim_stat-{K1,k2,k3,k4,vB}_pet.nii.gz  true parameters
+                         <p>_trc-FDOPA_space-T1w_res-sim_desc-noisefree_pet.nii.gz (tiny profile only)
+                    xfm/ <p>_from-pet_to-T1w_mode-image_xfm.txt (+ .json: RAS and LPS matrices)
+                         <p>_trc-FDOPA_motion.json (one rigid matrix per frame)
+                    beh/ <p>_latent.json (labels, latent image parameters, posteriors, tumour plan,
+                         warp, input function, site)
+
+The simulation grid (``res-sim``) is the MRI grid itself in the tiny profile and every second
+MRI voxel (2 mm) in the standard profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gliopet.io.bids_names import bids_name
+from gliopet.io.timing import FrameTiming
+from gliopet.simulate.anatomy import TISSUE_LABELS, TUMOUR_LABELS
+
+TRUTH_DIR = Path("derivatives") / "phantom-truth"
+STATIC_WINDOW_S = (600.0, 1800.0)
+BTV_THRESHOLD = 1.6
+
+#: Image metrics of the truth table (each with suffix _nopsf and _psf) and their descriptions.
+METRICS: dict[str, dict[str, str]] = {
+    "SUVmax": {"Description": "Highest tumour voxel SUV in the static window (tumour = labels 10-12).",
+               "Units": "g/mL"},
+    "SUVmean": {"Description": "Mean tumour SUV in the static window (tumour = labels 10-12).", "Units": "g/mL"},
+    "TBRmax": {"Description": "Tumour SUVmax / background SUVmean.", "Units": "ratio"},
+    "TBRmean": {"Description": "Tumour SUVmean / background SUVmean.", "Units": "ratio"},
+    "TSRmax": {"Description": "Tumour SUVmax / striatum SUVmean (mean of both striata).", "Units": "ratio"},
+    "TSRmean": {"Description": "Tumour SUVmean / striatum SUVmean (mean of both striata).", "Units": "ratio"},
+    "TTP_min": {"Description": "Time to peak: mid-time of the frame where the tumour's mean TAC is highest.",
+                "Units": "min"},
+    "BTV_ml": {"Description": "Biological tumour volume: tumour voxels above 1.6 x background SUVmean "
+                              "in the static window.", "Units": "mL"},
+    "background_SUVmean": {"Description": "Mean SUV of healthy grey + white matter (labels 3, 4) in the "
+                                          "hemisphere contralateral to the tumour (both hemispheres "
+                                          "when there is no tumour).", "Units": "g/mL"},
+    "striatum_SUVmean": {"Description": "Mean SUV over both striata (caudate + putamen, labels 5, 6).",
+                         "Units": "g/mL"},
+}
+
+#: Columns of truth.tsv that are not image metrics.
+BASE_COLUMNS: dict[str, dict[str, str]] = {
+    "participant_id": {"Description": "Subject, sub-<label>."},
+    "session_id": {"Description": "Session, ses-<label>."},
+    "site": {"Description": "Simulated site (gliopet.simulate.sites)."},
+    "kind": {"Description": "Session kind: diagnosis, recurrence or healthy."},
+    "IDH": {"Description": "IDH status (true label)."},
+    "codeletion_1p19q": {"Description": "1p/19q codeletion (true label)."},
+    "CDKN2AB": {"Description": "CDKN2A/B homozygous deletion (true label)."},
+    "MGMT": {"Description": "MGMT promoter methylation (true label)."},
+    "who_type": {"Description": "WHO CNS 2021 tumour type (true label)."},
+    "grade": {"Description": "WHO CNS grade 2-4 (true label)."},
+    "outcome": {"Description": "Outcome of a recurrence session: progression or treatment_change."},
+    "null_marker": {"Description": "Null marker drawn independently of everything (negative control)."},
+    "has_aggressive": {"Description": "Whether an aggressive subregion (early peak, washout) was planted."},
+    "weight": {"Description": "Body weight.", "Units": "kg"},
+    "injected_activity_MBq": {"Description": "Injected activity at injection time.", "Units": "MBq"},
+    "tumour_volume_target_ml": {"Description": "Volume asked of the tumour generator.", "Units": "mL"},
+    "tumour_volume_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the MRI grid.",
+                         "Units": "mL"},
+    "tumour_volume_pet_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the PET grid.",
+                             "Units": "mL"},
+    "aggressive_volume_ml": {"Description": "Volume of the aggressive subregion on the MRI grid.", "Units": "mL"},
+    "lesion_hemisphere": {"Description": "Hemisphere holding most of the tumour: left, right or n/a."},
+}
+
+
+def truth_columns() -> dict[str, dict[str, str]]:
+    """Descriptions of every column of truth.tsv (written to truth.json)."""
+    columns = dict(BASE_COLUMNS)
+    for name, meta in METRICS.items():
+        for suffix, text in (("nopsf", "noise-free PET before the PSF"), ("psf", "noise-free PET after the PSF")):
+            columns[f"{name}_{suffix}"] = {**meta, "Description": f"{meta['Description']} On the {text}, "
+                                                                   "PET grid, motion-free."}
+    return columns
+
+
+def static_image(frames: np.ndarray, timing: FrameTiming, window_s: tuple[float, float] = STATIC_WINDOW_S) -> np.ndarray:
+    """Frame-duration-weighted mean of the frames whose mid-time lies in `window_s` (s), last axis = frames."""
+    weights = timing.window_weights(*window_s)
+    return np.tensordot(frames, weights, axes=([-1], [0]))
+
+
+def lesion_side(labels: np.ndarray, hemisphere: np.ndarray) -> int:
+    """-1 (left) or +1 (right): the hemisphere holding most tumour voxels; 0 without tumour."""
+    tumour = np.isin(labels, TUMOUR_LABELS)
+    if not tumour.any():
+        return 0
+    return -1 if np.sum(hemisphere[tumour] == -1) >= np.sum(hemisphere[tumour] == 1) else 1
+
+
+def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray, timing: FrameTiming,
+                  suv_factor: float, voxel_ml: float) -> dict[str, float]:
+    """Truth metrics (see `METRICS`) of one noise-free 4-D PET (Bq/mL) and its label maps.
+
+    `suv_factor` = weight (g) / injected activity (Bq); `voxel_ml` = PET voxel volume (mL).
+    Metrics undefined without a tumour are NaN.
+    """
+    static = static_image(frames, timing) * suv_factor
+    side = lesion_side(labels, hemisphere)
+    healthy = np.isin(labels, (3, 4))
+    background = healthy & (hemisphere == -side) if side else healthy & (hemisphere != 0)
+    striatum = np.isin(labels, (5, 6))
+    tumour = np.isin(labels, TUMOUR_LABELS)
+    bg = float(static[background].mean()) if background.any() else np.nan
+    st = float(static[striatum].mean()) if striatum.any() else np.nan
+    out = {"background_SUVmean": bg, "striatum_SUVmean": st}
+    if tumour.any():
+        suv_max = float(static[tumour].max())
+        suv_mean = float(static[tumour].mean())
+        tac = frames[tumour].mean(axis=0)
+        out.update({
+            "SUVmax": suv_max, "SUVmean": suv_mean, "TBRmax": suv_max / bg, "TBRmean": suv_mean / bg,
+            "TSRmax": suv_max / st, "TSRmean": suv_mean / st,
+            "TTP_min": float(timing.mid_min[int(np.argmax(tac))]),
+            "BTV_ml": float(np.sum(static[tumour] > BTV_THRESHOLD * bg) * voxel_ml),
+        })
+    else:
+        out.update({k: np.nan for k in ("SUVmax", "SUVmean", "TBRmax", "TBRmean", "TSRmax", "TSRmean",
+                                        "TTP_min", "BTV_ml")})
+    return out
+
+
+def tissue_legend() -> dict[str, object]:
+    """JSON legend of the tissue/tumour label map."""
+    return {
+        "Labels": {str(k): v for k, v in TISSUE_LABELS.items()},
+        "TumourLabels": list(TUMOUR_LABELS),
+        "Description": "Phantom tissue classes (gliopet.simulate.anatomy); tumour compartments 10-13 "
+                       "overwrite the healthy tissue they replace. Ground truth: never read by analysis stages.",
+    }
+
+
+HEMISPHERE_LEGEND = {"Labels": {"0": "outside head", "1": "right hemisphere (template x > 0)",
+                                "255": "left hemisphere (template x < 0)"},
+                     "Description": "Hemisphere of each voxel from the template midline (stored as uint8; "
+                                    "255 is -1)."}
+
+
+def truth_path(root: Path, subject: str, session: str, datatype: str, suffix: str,
+               ext: str = ".nii.gz", **entities: str | None) -> Path:
+    """``root/derivatives/phantom-truth/sub-<s>/ses-<t>/<datatype>/<BIDS name>``."""
+    return (Path(root) / TRUTH_DIR / f"sub-{subject}" / f"ses-{session}" / datatype
+            / bids_name(subject, session, suffix, ext, **entities))
