@@ -1,0 +1,1 @@
+"""Sections of docs/validation.md, one module each (see scripts/validate.py)."""
