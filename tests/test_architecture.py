@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "gliopet"
 
 # Rank of each stage; a module may import gliopet modules of equal or lower rank only.
-RANKS = {"shared": 0, "io": 1, "simulate": 2, "preprocess": 3, "quant": 4, "cli": 10}
+RANKS = {"shared": 0, "io": 1, "simulate": 2, "preprocess": 3, "quant": 4, "report": 5, "cli": 10}
 # Analysis stages never read the phantom (its truth must stay unseen by the methods it tests).
 FORBIDDEN = {"preprocess": {"simulate"}, "quant": {"simulate"}}
 
