@@ -116,6 +116,8 @@ def _timing_rows(timing) -> list[dict[str, float]]:
 def info(
     path: Annotated[Path, typer.Argument(help="A BIDS-PET dataset folder, or one PET NIfTI (with its .json).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    labels: Annotated[bool, typer.Option("--labels", help="Also show the participants/sessions label "
+                                                          "columns in the table (JSON always has them).")] = False,
 ) -> None:
     """Sessions of a dataset, or the frame timing of one PET image."""
     from rich.table import Table
@@ -131,12 +133,13 @@ def info(
             return
         columns: list[str] = []
         for row in rows:
-            columns += [c for c in row if c not in columns]
+            columns += [c for c in row if c not in columns and (labels or not c.startswith("label:"))]
         table = Table(title=f"{path}: {len(rows)} session(s)")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(Text(_fmt(row.get(c))) for c in columns))
+            short = {**row, "suv_path": str(row.get("suv_path") or "").split(" (")[0]}  # details in --json
+            table.add_row(*(Text(_fmt(short.get(c))) for c in columns))
         console.print(table)
         return
 
