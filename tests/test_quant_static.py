@@ -25,7 +25,7 @@ AFFINE[:3, 3] = [-(SHAPE[0] / 2 - 0.5) * 2, -(SHAPE[1] / 2 - 0.5) * 2, -(SHAPE[2
 
 
 def _phantom():
-    """Brain ellipsoid (SUV 1), striata (SUV 2), left tumour ball (SUV 3 + gradient)."""
+    """Brain ellipsoid (SUV 1), striata (SUV 2), right tumour ball (RAS world x > 0) (SUV 3 + gradient)."""
     idx = np.indices(SHAPE).astype(float)
     c = (np.array(SHAPE) - 1) / 2.0
     brain = ((idx[0] - c[0]) / 18) ** 2 + ((idx[1] - c[1]) / 18) ** 2 + ((idx[2] - c[2]) / 14) ** 2 <= 1
@@ -60,7 +60,7 @@ def test_static_window_outside_frames_is_refused():
 def test_static_metrics_exact_on_constructed_image():
     image, brain, striatum, tumour = _phantom()
     left, right = hemispheres(brain, AFFINE)
-    background = right & ~striatum
+    background = left & ~striatum
     m = static_metrics(image, tumour, background, VOX, striatum)
     values = image[tumour]
     assert m["SUVmax"] == pytest.approx(values.max())
@@ -100,7 +100,7 @@ def test_tumour_voi_rule_recovers_planted_tumour():
     image, brain, striatum, tumour = _phantom()
     voi = tumour_voi(image, brain, AFFINE, striatum)
     np.testing.assert_array_equal(voi.tumour, tumour)
-    assert voi.lesion_side == "left"  # tumour at x index 30 > midline: world x > 0 (RAS left)
+    assert voi.lesion_side == "right"  # tumour at x index 30 > midline: world x > 0 (RAS right)
     assert voi.reference_suv == pytest.approx(1.0)
     assert voi.background_suv == pytest.approx(1.0)
     assert voi.background.any() and not (voi.background & voi.tumour).any()

@@ -45,7 +45,13 @@ def _main(
 
 
 # Verbs (each module registers its commands on `app`).
-from gliopet.cli import demo_cmd, dicom_cmd, io_cmds, simulate_cmd  # noqa: E402,F401
+from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its commands)
+    demo_cmd,
+    dicom_cmd,
+    io_cmds,
+    quant_cmd,
+    simulate_cmd,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

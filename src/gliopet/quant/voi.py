@@ -8,7 +8,7 @@ Rule, unless the user gives a tumour mask:
 2. Candidates: brain voxels above 1.6 x reference, outside the striatum dilated by a safety
    margin (mm) (1.6: Pauleit 2005 for FET; the IADI-Nancy open FDOPA code uses 1.6 x healthy
    brain mean).
-3. Lesion hemisphere: the side (world x < 0 right, x > 0 left in RAS, split by the mid-sagittal
+3. Lesion hemisphere: the side (world x > 0 right, x < 0 left in RAS, split by the mid-sagittal
    plane x = 0 unless a left-hemisphere mask is given) holding most candidate voxels.
 4. Background: the guideline crescent in the contralateral hemisphere (Unterrainer 2017, EJNMMI
    Res 7:50, doi 10.1186/s13550-017-0295-y: a crescent of grey and white matter in the healthy
@@ -44,7 +44,7 @@ class VOIResult:
     ----------
     tumour, background : ndarray of bool
     lesion_side : str
-        ``"left"`` or ``"right"`` (patient side, RAS world x > 0 is left).
+        ``"left"`` or ``"right"`` (patient side, RAS world x < 0 is left).
     reference_suv : float
         Healthy-brain reference (SUV) used for the candidates (NaN for a user mask).
     background_suv : float
@@ -79,12 +79,12 @@ def world_coordinates(shape: tuple[int, int, int], affine: np.ndarray) -> np.nda
 
 def hemispheres(brain: np.ndarray, affine: np.ndarray,
                 left_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right) brain masks: split at world x = 0 (RAS: x > 0 is left) unless given."""
+    """(left, right) brain masks: split at world x = 0 (RAS: x < 0 is left) unless given."""
     if left_mask is not None:
         left = brain & check_mask(left_mask, brain.shape, "left-hemisphere")
     else:
         x = world_coordinates(brain.shape, affine)[0]
-        left = brain & (x > 0)
+        left = brain & (x < 0)
     return left, brain & ~left
 
 

@@ -1,0 +1,46 @@
+"""`gliopet quantify`: SUV/TBR/TSR/BTV, TACs, voxel maps, kinetic models, habitats, hot spots.
+
+``gliopet quantify BIDS_DIR [--participant-label 01] [--tumour-mask 'masks/sub-{subject}_ses-{session}.nii.gz']
+[--background-mask PATTERN] [--force] [--jobs N] [--config FILE]`` writes
+``BIDS_DIR/derivatives/gliopet/quant/`` (see `gliopet.quant.pipeline`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliopet.cli import app
+
+
+@app.command("quantify")
+def quantify(
+    bids_dir: Annotated[Path, typer.Argument(help="BIDS-PET dataset, already preprocessed (gliopet preprocess).")],
+    participant_label: Annotated[list[str] | None, typer.Option(
+        "--participant-label", help="Subject to quantify (with or without sub-); repeat for several. Default: all.")] = None,
+    tumour_mask: Annotated[str | None, typer.Option(
+        "--tumour-mask", help="Tumour mask on the PET grid replacing the automatic VOI; path pattern with "
+                              "{subject} and {session} placeholders (labels without sub-/ses-).")] = None,
+    background_mask: Annotated[str | None, typer.Option(
+        "--background-mask", help="Background mask on the PET grid replacing the contralateral crescent "
+                                  "(same placeholders).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute sessions that are already quantified.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Sessions processed in parallel (joblib processes, "
+                                             ">= 1). Default: the configuration's compute.jobs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the defaults "
+                                                "(quant section, seed).")] = None,
+) -> None:
+    """Quantify PET: static SUV/TBR/TSR/BTV, TACs, TTP/slope maps, kinetic models, habitats, hot spots."""
+    from gliopet.config import load_config
+    from gliopet.errors import ParameterError
+    from gliopet.quant.pipeline import COHORT_TABLE, STAGE_DIR, run_quantify
+
+    cfg = load_config(config)
+    jobs = cfg.compute.jobs if jobs is None else jobs
+    if jobs < 1:
+        raise ParameterError("--jobs", jobs, "an integer >= 1")
+    table = run_quantify(bids_dir, participant_label=participant_label, jobs=jobs, force=force, config=cfg,
+                         tumour_mask=tumour_mask, background_mask=background_mask)
+    typer.echo(f"quantified {len(table)} session(s); cohort table: {bids_dir / STAGE_DIR / COHORT_TABLE}")
