@@ -65,7 +65,7 @@ class PreprocessConfig(_Strict):
 
     motion_start_s: float = Field(120.0, ge=0)
     reference_start_s: float = Field(600.0, ge=0)
-    motion_fwhm_mm: float = Field(6.0, ge=0)
+    motion_fwhm_mm: float = Field(8.0, ge=0)
     motion_threshold_mm: float = Field(2.0, gt=0)
     pet_fwhm_mm: float = Field(4.0, ge=0)
     registration_iterations: int = Field(150, ge=5)
@@ -76,7 +76,7 @@ class PreprocessConfig(_Strict):
     min_pet_nmi: float = Field(1.02, ge=1.0)
     min_template_nmi: float = Field(1.03, ge=1.0)
     min_fov_overlap: float = Field(0.2, gt=0, le=1)
-    brain_ml_range: tuple[float, float] = (900.0, 2000.0)
+    brain_ml_range: tuple[float, float] = (900.0, 2300.0)
 
     _ranges = field_validator("brain_ml_range")(_check_range)
 

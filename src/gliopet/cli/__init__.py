@@ -49,6 +49,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     demo_cmd,
     dicom_cmd,
     io_cmds,
+    preprocess_cmd,
     quant_cmd,
     simulate_cmd,
 )
