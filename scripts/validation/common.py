@@ -32,8 +32,9 @@ class CohortSpec:
 #: standard: accuracy of registration and quantification at clinical resolution.
 COHORTS = {
     "tiny-both": CohortSpec("tiny-both", 40, 11, "tiny", "siteA,siteB,siteC", "both"),
+    "tiny-quant": CohortSpec("tiny-quant", 8, 14, "tiny", "siteA,siteB,siteC", "both"),
     "tiny-healthy": CohortSpec("tiny-healthy", 6, 12, "tiny", "siteA,siteB,siteC", "healthy"),
-    "standard-diagnosis": CohortSpec("standard-diagnosis", 10, 13, "standard", "siteA,siteB", "both"),
+    "standard-diagnosis": CohortSpec("standard-diagnosis", 2, 13, "standard", "siteA,siteB", "diagnosis"),
 }
 
 

@@ -292,7 +292,7 @@ def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
     return "\n".join(lines)
 
 
-def run(cohorts, cohort: str = "standard-diagnosis") -> str:
+def run(cohorts, cohort: str = "tiny-quant") -> str:
     """The section's Markdown (cohort `cohort` of `validation.common.COHORTS` and its noise-free copy)."""
     noisy = cohorts.quantified(cohort)
     clean = _process(_noise_free_copy(noisy, cohorts.work / f"{cohort}-noisefree"))
