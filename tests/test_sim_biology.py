@@ -258,8 +258,11 @@ def test_uptake_levels_match_the_literature(cohort):
     striatum = _tacs(diagnosis, "striatum") @ window * suv
     background = 0.5 * (grey + white)
     assert 1.0 <= np.mean(background) <= 1.5  # healthy brain SUV about 1-1.5 at 10-30 min
-    assert 2.0 <= np.mean(striatum) <= 3.0  # striatum 2-3
-    assert 1.8 <= np.mean(striatum / background) <= 2.2  # striatum about 1.8-2.0 x brain (Verger 2017)
+    assert 2.3 <= np.mean(striatum) <= 3.3  # striatum SUV about 2.5-3 before partial volume
+    assert 1.15 <= np.mean(grey / white) <= 1.45  # low FDOPA grey/white contrast
+    # Before the PSF; partial volume brings the measured ratio to about 1.8-2.1 (Verger 2017; real
+    # healthy FDOPA group mean striatum/cortex 2.1), checked through the pipeline by make validate.
+    assert 2.2 <= np.mean(striatum / background) <= 2.9
     grade = np.array([s.grade for s in subjects])
     # SUVmax about 1.3 x the compartment mean with 15 % voxel variation: Fueger 2010
     # high grade 4.22 +/- 1.30, low grade 2.34 +/- 1.35

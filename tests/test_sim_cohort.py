@@ -159,8 +159,10 @@ def test_truth_table_equals_metrics_recomputed_from_the_truth_maps(cohort):
             frames = _data(_truth(cohort, sub, ses, f"space-pet_desc-noisefree{suffix}_pet.nii.gz")).astype(float)
             for name, value in _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml).items():
                 assert expected_row[f"{name}_{suffix}"] == pytest.approx(value, rel=1e-4, abs=1e-6), (sub, ses, name)
-        # PSF lowers the peak (partial volume) but keeps the background level
-        assert expected_row["SUVmax_psf"] < expected_row["SUVmax_nopsf"]
+        # PSF lowers the peak (partial volume) unless the striatum, hotter than the tumour, spills
+        # into it; it keeps the background level
+        if expected_row["SUVmax_nopsf"] > 1.2 * expected_row["striatum_SUVmean_nopsf"]:
+            assert expected_row["SUVmax_psf"] < expected_row["SUVmax_nopsf"]
         assert expected_row["background_SUVmean_psf"] == pytest.approx(expected_row["background_SUVmean_nopsf"], rel=0.1)
 
 

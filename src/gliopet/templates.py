@@ -82,5 +82,22 @@ def striatum_masks(resolution_mm: int = 2, gm_threshold: float = 0.2) -> dict[st
     """
     images = load_mni(resolution_mm)
     gm = np.asarray(images["gm"].dataobj)
-    xyz = world_coordinates(gm.shape, images["gm"].affine)
-    return {name: ellipsoid.contains(xyz) & (gm >= gm_threshold) for name, ellipsoid in STRIATUM_MNI.items()}
+    affine = np.asarray(images["gm"].affine, dtype=float)
+    inverse = np.linalg.inv(affine)
+    out = {}
+    for name, ellipsoid in STRIATUM_MNI.items():
+        # evaluate only inside the ellipsoid's bounding box (voxel index range), not the whole grid
+        centre, semi = np.asarray(ellipsoid.centre_mm), np.asarray(ellipsoid.semi_axes_mm)
+        corners = np.array([[centre[0] + sx * semi[0], centre[1] + sy * semi[1], centre[2] + sz * semi[2], 1.0]
+                            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+        ijk = corners @ inverse.T
+        lo = np.clip(np.floor(ijk[:, :3].min(axis=0)).astype(int) - 1, 0, gm.shape)
+        hi = np.clip(np.ceil(ijk[:, :3].max(axis=0)).astype(int) + 2, 0, gm.shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        sub_affine = affine.copy()
+        sub_affine[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
+        xyz = world_coordinates(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), sub_affine)
+        mask = np.zeros(gm.shape, dtype=bool)
+        mask[box] = ellipsoid.contains(xyz) & (gm[box] >= gm_threshold)
+        out[name] = mask
+    return out

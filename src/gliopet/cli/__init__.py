@@ -51,6 +51,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     io_cmds,
     preprocess_cmd,
     quant_cmd,
+    report_cmd,
     simulate_cmd,
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -32,9 +33,9 @@ def _registered_verbs() -> set[str]:
 
 @app.command("demo")
 def demo(
-    out_dir: Path = typer.Argument(Path("demo-output"), help="Folder for the demo cohort and its derivatives."),
-    subjects: int = typer.Option(4, "--subjects", min=1, help="Number of simulated subjects."),
-    seed: int = typer.Option(2026, "--seed", min=0, help="Random seed of the simulation."),
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the demo cohort and its derivatives.")] = Path("demo-output"),
+    subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of simulated subjects.")] = 4,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the simulation.")] = 2026,
 ) -> None:
     """Simulate a small multi-site FDOPA cohort and run every available stage on it."""
     from gliopet import DISCLAIMER

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,7 @@ def plan_cohort(n_subjects: int, seed: int, sites: list[SiteProfile], scenario: 
 
 
 def _smooth_unit_field(rng: np.random.Generator, grid: geo.Grid, sigma_mm: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.normal(size=grid.shape).astype(np.float32),
+    field = ndimage.gaussian_filter(rng.standard_normal(grid.shape, dtype=np.float32),
                                     sigma=sigma_mm / np.asarray(grid.voxel_mm), mode="reflect")
     return field / max(float(field.std()), 1e-6)
 
@@ -338,6 +339,15 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
         tumour = grow_tumour(anatomy, tplan, tumour_rng)
         labels = apply_tumour(labels, tumour)
         aggressive = tumour.aggressive
+    # --- MRI: independent of the PET (own random stream), computed in a second thread meanwhile
+    effects = session_bio.mri_effects
+    mri_pool = ThreadPoolExecutor(max_workers=1)
+    mri_future = mri_pool.submit(
+        simulate_mri, anatomy, labels, _rng(seed, s_idx, k_idx, 11), site_scale=site.mri_scale,
+        noise_sd=site.mri_noise_sd, bias_strength=site.bias_field_strength,
+        enhancement=float(effects.get("enhancement", 1.0)),
+        oedema_strength=float(effects.get("oedema", effects.get("oedema_t2", 1.0))))
+    mri_pool.shutdown(wait=False)
     # --- PET simulation grid (MRI grid subsampled) and kinetics
     f = profile.sim_factor
     sim_grid = mri_grid.subsample(f)
@@ -377,12 +387,7 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     pet = add_reconstruction_noise(moved, timing, pet_grid.voxel_mm, site, _rng(seed, s_idx, k_idx, 10))
     pet = np.maximum(np.asarray(pet, dtype=np.float32), 0.0) if site.noise_model == "poisson_like" \
         else np.asarray(pet, dtype=np.float32)
-    # --- MRI
-    effects = session_bio.mri_effects
-    mri = simulate_mri(anatomy, labels, _rng(seed, s_idx, k_idx, 11), site_scale=site.mri_scale,
-                       noise_sd=site.mri_noise_sd, bias_strength=site.bias_field_strength,
-                       enhancement=float(effects.get("enhancement", 1.0)),
-                       oedema_strength=float(effects.get("oedema", effects.get("oedema_t2", 1.0))))
+    mri = mri_future.result()
     # --- truth table row
     suv_factor = subject_bio.weight_kg * 1000.0 / session_bio.dose_bq
     row = _truth_row(plan, subject_bio, session_bio, tumour, labels_pet, pet_grid)
@@ -444,6 +449,23 @@ def _nifti(data: np.ndarray, grid: geo.Grid, dtype=np.float32, xyzt=("mm", "sec"
 
 def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> dict[str, Any]:
     """Write the raw BIDS images of `sim` and its truth files under `root`; return the sessions-table row."""
+    # The images are compressed and written by two threads (zlib releases the GIL); each file's
+    # bytes do not depend on the order, so the output stays byte-identical.
+    pool = ThreadPoolExecutor(max_workers=2)
+    pending = []
+
+    def submit(function, *args, **kwargs) -> None:
+        pending.append(pool.submit(function, *args, **kwargs))
+
+    try:
+        return _write_session_files(root, sim, submit, dicom=dicom)
+    finally:
+        pool.shutdown(wait=True)
+        for future in pending:
+            future.result()  # re-raise the first failure of a writer thread
+
+
+def _write_session_files(root: Path, sim: SimulatedSession, submit, *, dicom: bool) -> dict[str, Any]:
     from gliopet.atomic import write_json, write_nifti
     from gliopet.io.bids_write import write_anat, write_pet
 
@@ -451,7 +473,7 @@ def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> 
     sub, ses = p.subject, p.session
     site = p.site
     sidecar = pet_sidecar(site, sim.timing, sim.session_bio.dose_bq, float(np.mean(sim.pet_grid.voxel_mm)))
-    write_pet(root, sub, ses, sim.pet, sim.pet_grid.affine, sidecar, tracer=TRACER)
+    submit(write_pet, root, sub, ses, sim.pet, sim.pet_grid.affine, sidecar, tracer=TRACER)
     mri_sidecar = {"Manufacturer": site.manufacturer, "ManufacturersModelName": f"{site.scanner} MR",
                    "MagneticFieldStrength": 3, "Modality": "MR", "BodyPart": "Brain",
                    "InstitutionName": f"gliopet phantom {site.name}"}
@@ -459,7 +481,7 @@ def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> 
         extra = {"ContrastBolusIngredient": "GADOLINIUM"} if key.startswith("ce-") else {}
         # scanner-like integer intensities (MRI DICOM pixel data are integers)
         integer = np.clip(np.rint(volume), 0, np.iinfo(np.int16).max).astype(np.int16)
-        write_anat(root, sub, ses, key, integer, sim.mri_grid.affine, {**mri_sidecar, **extra}, dtype=np.int16)
+        submit(write_anat, root, sub, ses, key, integer, sim.mri_grid.affine, {**mri_sidecar, **extra}, dtype=np.int16)
     # ---- truth
     def path(datatype: str, suffix: str, ext: str = ".nii.gz", **entities: str | None) -> Path:
         return tr.truth_path(root, sub, ses, datatype, suffix, ext, **entities)
@@ -471,20 +493,20 @@ def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> 
     ):
         datatype = "anat" if space == "T1w" else "pet"
         target = path(datatype, "dseg", space=space, desc="tissue")
-        write_nifti(target, _nifti(labels, grid, np.uint8))
+        submit(write_nifti, target, _nifti(labels, grid, np.uint8))
         write_json(target.with_name(target.name.replace(".nii.gz", ".json")), legend)
-        write_nifti(path(datatype, "mask", space=space, desc="aggressive"), _nifti(aggressive, grid, np.uint8))
+        submit(write_nifti, path(datatype, "mask", space=space, desc="aggressive"), _nifti(aggressive, grid, np.uint8))
         target = path(datatype, "dseg", space=space, desc="hemisphere")
-        write_nifti(target, _nifti(hemisphere.astype(np.int8).view(np.uint8), grid, np.uint8))
+        submit(write_nifti, target, _nifti(hemisphere.astype(np.int8).view(np.uint8), grid, np.uint8))
         write_json(target.with_name(target.name.replace(".nii.gz", ".json")), tr.HEMISPHERE_LEGEND)
     sim_entities = {"space": "T1w", "res": "sim"}
-    write_nifti(path("pet", "dseg", desc="tissue", **sim_entities), _nifti(sim.labels_sim, sim.sim_grid, np.uint8))
-    write_nifti(path("pet", "mask", desc="aggressive", **sim_entities),
+    submit(write_nifti, path("pet", "dseg", desc="tissue", **sim_entities), _nifti(sim.labels_sim, sim.sim_grid, np.uint8))
+    submit(write_nifti, path("pet", "mask", desc="aggressive", **sim_entities),
                 _nifti(sim.aggressive_sim, sim.sim_grid, np.uint8))
     units = {"K1": "mL/cm3/min", "k2": "1/min", "k3": "1/min", "k4": "1/min", "vB": "fraction"}
     for name, volume in sim.params_sim.items():
         target = path("pet", "pet", trc=TRACER, stat=name, **sim_entities)
-        write_nifti(target, _nifti(volume, sim.sim_grid))
+        submit(write_nifti, target, _nifti(volume, sim.sim_grid))
         write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
                    {"Description": f"True {name} of the 2-tissue compartment model (gliopet.simulate.kinetics).",
                     "Units": units[name]})
@@ -500,7 +522,7 @@ def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> 
     for desc, data, grid, text in frames_truth[0 if sim.profile.sim_frames_truth else 1:]:
         entities = sim_entities if grid is sim.sim_grid else {"space": "pet"}
         target = path("pet", "pet", trc=TRACER, desc=desc, **entities)
-        write_nifti(target, _nifti(data, grid))
+        submit(write_nifti, target, _nifti(data, grid))
         write_json(target.with_name(target.name.replace(".nii.gz", ".json")), {**frame_json, "Description": text})
     xfm = tr.truth_path(root, sub, ses, "xfm", "xfm", ".txt", from_="pet", to="T1w", mode="image")
     geo.write_transform(xfm, sim.pet_from_mri, from_space="pet", to_space="T1w",

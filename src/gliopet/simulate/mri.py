@@ -46,7 +46,7 @@ _LABEL_CLASS = {5: "striatum", 6: "striatum", 10: "necrosis", 11: "enhancing", 1
 
 
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: np.ndarray) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), sigma=sigma_vox, mode="reflect")
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=sigma_vox, mode="reflect")
     return field / max(float(field.std()), 1e-6)
 
 
@@ -96,6 +96,13 @@ def simulate_mri(anatomy: SubjectAnatomy, labels: np.ndarray, rng: np.random.Gen
         texture = 1.0 + 0.03 * _smooth_field(rng, anatomy.grid.shape, 2.0 / voxel)
         image = image * texture * bias * BASE_UNITS
         sigma = noise_sd * BASE_UNITS
-        noisy = np.sqrt((image + rng.normal(0.0, sigma, image.shape)) ** 2 + rng.normal(0.0, sigma, image.shape) ** 2)
-        images[contrast] = (noisy * float(site_scale.get(contrast, 1.0))).astype(np.float32)
+        # Rician magnitude in float32 (real and imaginary Gaussian channels of SD sigma)
+        real = rng.standard_normal(image.shape, dtype=np.float32)
+        real *= np.float32(sigma)
+        real += image
+        imag = rng.standard_normal(image.shape, dtype=np.float32)
+        imag *= np.float32(sigma)
+        noisy = np.hypot(real, imag, out=real)
+        noisy *= np.float32(site_scale.get(contrast, 1.0))
+        images[contrast] = noisy
     return images

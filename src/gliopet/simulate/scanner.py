@@ -85,9 +85,12 @@ def frame_noise_sd(frames: np.ndarray, timing: FrameTiming, site: SiteProfile,
     pc = site.noise_level * site.pet_voxel_mm**3 / float(np.prod(vox))
     decay_boost = np.exp(F18_LAMBDA_PER_MIN * timing.mid_min)  # 1 / exp(-lambda t)
     per_frame = pc * decay_boost / timing.duration_s  # (t,)
-    floor = NOISE_FLOOR_FRACTION * frames.reshape(-1, timing.n_frames).max(axis=0)
-    tac = np.maximum(frames, np.maximum(floor, 0.0))
-    return np.sqrt(tac * per_frame).astype(frames.dtype if np.issubdtype(frames.dtype, np.floating) else float)
+    dtype = frames.dtype if np.issubdtype(frames.dtype, np.floating) else np.float64
+    # computed in the frames' precision (float32 for the phantom): one 4-D pass, no float64 copy
+    floor = (NOISE_FLOOR_FRACTION * frames.reshape(-1, timing.n_frames).max(axis=0)).astype(dtype)
+    out = np.maximum(frames.astype(dtype, copy=False), np.maximum(floor, 0.0))
+    out *= per_frame.astype(dtype)
+    return np.sqrt(out, out=out)
 
 
 def _unit_correlated_field(shape: tuple[int, ...], sigma: np.ndarray, white: np.ndarray) -> np.ndarray:
