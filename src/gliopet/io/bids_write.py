@@ -44,6 +44,16 @@ def _nifti(data: np.ndarray, affine: np.ndarray, dtype=np.float32) -> nib.Nifti1
     return img
 
 
+def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32,
+                sidecar: Mapping[str, Any] | None = None) -> Path:
+    """Write a NIfTI image (mm, s units; qform = sform = `affine`) and, if given, its JSON sidecar."""
+    target = Path(target)
+    write_nifti(target, _nifti(data, affine, dtype=dtype))
+    if sidecar is not None:
+        write_json(target.with_name(target.name.replace(".nii.gz", ".json")), dict(sidecar))
+    return target
+
+
 def write_pet(root: str | Path, subject: str, session: str | None, data: np.ndarray,
               affine: np.ndarray, sidecar: Mapping[str, Any], *, tracer: str | None = "FDOPA") -> Path:
     """Write a PET image (Bq/mL, 3-D or 4-D float32) and its JSON sidecar; return the NIfTI path.

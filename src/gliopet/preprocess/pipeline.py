@@ -157,10 +157,10 @@ def _read_row(out_dir: Path) -> dict[str, Any]:
 
 
 def _run_session(session: Session, root: Path, out: Path, config: Config) -> dict[str, Any]:
-    import nibabel as nib
     import SimpleITK as sitk
 
-    from gliopet.atomic import write_json, write_nifti, write_tsv
+    from gliopet.atomic import write_json, write_tsv
+    from gliopet.io.bids_write import write_image
     from gliopet.preprocess import brainmask, grids, motion, qc, regions
     from gliopet.preprocess import registration as reg
 
@@ -192,13 +192,7 @@ def _run_session(session: Session, root: Path, out: Path, config: Config) -> dic
 
     def save(data: np.ndarray, affine: np.ndarray, target: Path, dtype=np.float32,
              sidecar: dict | None = None) -> None:
-        img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
-        img.header.set_xyzt_units("mm", "sec")
-        img.set_qform(affine, code=1)
-        img.set_sform(affine, code=1)
-        write_nifti(target, img)
-        if sidecar is not None:
-            write_json(target.with_name(target.name.replace(".nii.gz", ".json")), sidecar)
+        write_image(target, data, affine, dtype, sidecar)
 
     # ---- 1. PET: motion correction and static image
     clock = time.perf_counter()

@@ -187,9 +187,9 @@ def _nan(x: Any) -> float:
 
 def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Config, *,
                  tumour_mask: str | None, background_mask: str | None) -> tuple[dict[str, Any], list[Path]]:
-    import nibabel as nib
 
-    from gliopet.atomic import write_json, write_nifti, write_tsv
+    from gliopet.atomic import write_tsv
+    from gliopet.io.bids_write import write_image
     from gliopet.io.nifti import load_nifti, read_voxels
     from gliopet.quant import clustering, hotspots, reference_models, static, tac, voi, voxelmaps
 
@@ -284,13 +284,7 @@ def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Co
         return out / bids_name(sub, ses, suffix, ext, **entities)
 
     def save(data: np.ndarray, target: Path, dtype=np.float32, sidecar: dict | None = None) -> None:
-        image = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
-        image.header.set_xyzt_units("mm", "sec")
-        image.set_qform(affine, code=1)
-        image.set_sform(affine, code=1)
-        write_nifti(target, image)
-        if sidecar is not None:
-            write_json(target.with_name(target.name.replace(".nii.gz", ".json")), sidecar)
+        write_image(target, data, affine, dtype, sidecar)
 
     save(tumour, name("mask", space="pet", desc="tumour"), np.uint8,
          {"Description": "tumour VOI (every later stage uses it)", "Source": voi_source,
