@@ -21,7 +21,7 @@ def test_simulate_writes_a_bids_dataset_with_truth(tmp_path):
     out = tmp_path / "cohort"
     code, stdout, stderr = run_cli("simulate", str(out), *BASE)
     assert code == 0, stderr
-    assert f"wrote {out}" in stdout
+    assert f"wrote 1 session(s) of 1 subject(s) (siteC 1) to {out}" in stdout
     pet = out / "sub-001" / "ses-diagnosis" / "pet" / "sub-001_ses-diagnosis_trc-FDOPA_pet.nii.gz"
     assert pet.is_file()
     sessions = pd.read_csv(out / "sub-001" / "sub-001_sessions.tsv", sep="\t", keep_default_na=False)

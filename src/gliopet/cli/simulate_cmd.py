@@ -62,4 +62,10 @@ def simulate(
         jobs=cfg.compute.jobs if jobs is None else jobs,
         command="gliopet simulate",
     )
-    typer.echo(f"wrote {written}")
+    import pandas as pd
+
+    truth = pd.read_csv(written / "derivatives" / "phantom-truth" / "truth.tsv", sep="\t")
+    by_site = ", ".join(f"{site} {n}" for site, n in truth["site"].value_counts().sort_index().items())
+    typer.echo(f"wrote {len(truth)} session(s) of {truth['participant_id'].nunique()} subject(s) "
+               f"({by_site}) to {written}")
+    typer.echo(f"ground truth (never read by the analysis stages): {written / 'derivatives' / 'phantom-truth'}")
