@@ -44,3 +44,27 @@ def quantify(
     table = run_quantify(bids_dir, participant_label=participant_label, jobs=jobs, force=force, config=cfg,
                          tumour_mask=tumour_mask, background_mask=background_mask)
     typer.echo(f"quantified {len(table)} session(s); cohort table: {bids_dir / STAGE_DIR / COHORT_TABLE}")
+    _print_summary(table)
+
+
+#: Columns of the summary printed after a run (all columns are in quant.tsv).
+SUMMARY_COLUMNS = ("participant_id", "session_id", "SUVmax", "TBRmax", "TBRmean", "TSRmax", "BTV_mL",
+                   "TTP_min", "slope_SUV_per_h", "n_hotspots")
+
+
+def _print_summary(table) -> None:
+    """The guideline numbers of each session, as a table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    columns = [c for c in SUMMARY_COLUMNS if c in table.columns]
+    summary = Table(title="Static (10-30 min) and dynamic tumour values; research use only")
+    for column in columns:
+        summary.add_column(column, justify="left" if column.endswith("_id") else "right")
+    for _, row in table.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            cells.append(f"{value:.2f}" if isinstance(value, float) else ("n/a" if value is None else str(value)))
+        summary.add_row(*cells)
+    Console(width=160).print(summary)
