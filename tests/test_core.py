@@ -116,3 +116,24 @@ def test_cli_version_and_usage_errors():
     assert code == 0 and out.strip() == f"gliopet {__version__}"
     code, _, _ = run_cli("no-such-verb")
     assert code == 2
+
+
+def test_cli_internal_error_exits_1_with_one_line(monkeypatch, tmp_path):
+    import gliopet.io.bids_read as bids_read
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(bids_read, "read_dataset", broken)
+    code, _, err = run_cli("info", tmp_path)
+    assert code == 1
+    assert err.strip() == ("internal error: RuntimeError: simulated bug (this is a bug in gliopet: rerun with "
+                           "--debug and report the traceback)")
+    with pytest.raises(RuntimeError, match="simulated bug"):
+        run_cli("--debug", "info", tmp_path)
+
+
+def test_cli_input_error_is_one_line_with_fix(tmp_path):
+    code, out, err = run_cli("validate", tmp_path / "missing")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
