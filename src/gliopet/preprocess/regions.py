@@ -8,7 +8,9 @@ definitions through the saved transforms:
 * ``striatum`` (and ``caudateL``, ``caudateR``, ``putamenL``, ``putamenR``): the shared template
   definition (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI.
 * ``healthy``: brain voxels with template grey + white matter probability >= 0.5, outside the
-  striatum and outside the MRI abnormality (FLAIR/T2 hyperintensity) dilated by `margin_mm`.
+  striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity) dilated by `margin_mm`, and
+  outside PET-avid voxels (above 1.6 x the healthy median, the tumour-candidate rule) dilated by
+  `margin_mm`.
 
 Striatal voxels inside the dilated MRI abnormality are removed as well, so no reference region
 touches visible lesion. The tumour VOI and the background crescent are made by the
@@ -95,6 +97,7 @@ def pet_regions(
     abnormal_t1: np.ndarray | None = None,
     margin_mm: float = 5.0,
     resolution_mm: int = 2,
+    pet_threshold: float | None = 1.6,
 ) -> dict[str, np.ndarray]:
     """Masks on the PET grid (bool arrays keyed by BIDS ``desc`` label).
 
@@ -110,7 +113,11 @@ def pet_regions(
     xfm_t1_to_template : sitk.Transform
         from-T1w_to-MNI152NLin2009aSym (maps template points to T1w points).
     margin_mm : float
-        Safety margin (mm) around the MRI abnormality excluded from the reference regions.
+        Safety margin (mm) around the MRI abnormality (and the PET-avid voxels) excluded from the
+        reference regions.
+    pet_threshold : float or None
+        `pet_reference` voxels above this multiple of the healthy median (outside the striatum)
+        are also left out of ``healthy``, with the margin; None disables it.
     """
     pet_to_t1 = invert(xfm_pet_to_t1)                      # PET points -> T1w points
     pet_to_mni = compose(pet_to_t1, invert(xfm_t1_to_template))  # PET points -> MNI points
@@ -140,7 +147,16 @@ def pet_regions(
         masks[STRIATUM_DESC[name]] = carried
         striatum |= carried
     masks["striatum"] = striatum
-    masks["healthy"] = brain & ((gm + wm) >= 0.5) & ~striatum & ~excluded
+    healthy = brain & ((gm + wm) >= 0.5) & ~striatum & ~excluded
+    if pet_threshold is not None and healthy.any():
+        # Tumour that the MRI does not show (non-enhancing, little oedema) is still PET-avid: leave
+        # out voxels above `pet_threshold` x the healthy median (the tumour-candidate rule of the
+        # quantification stage), grown by the same margin, so the reference stays in healthy tissue.
+        pet = from_sitk(pet_reference)[0]
+        avid = brain & ~striatum & (pet > pet_threshold * float(np.median(pet[healthy])))
+        if avid.any():
+            healthy &= ~dilate_mm(avid, margin_mm, pet_reference.GetSpacing())
+    masks["healthy"] = healthy
     return masks
 
 
