@@ -72,7 +72,7 @@ class PreprocessConfig(_Strict):
     work_spacing_mm: float = Field(2.0, ge=1.0, le=8.0)
     template_resolution_mm: Literal[1, 2] = 2
     learning_margin_mm: float = Field(4.0, ge=0)
-    reference_margin_mm: float = Field(5.0, ge=0)
+    reference_margin_mm: float = Field(8.0, ge=0)
     min_pet_nmi: float = Field(1.02, ge=1.0)
     min_template_nmi: float = Field(1.03, ge=1.0)
     min_fov_overlap: float = Field(0.2, gt=0, le=1)

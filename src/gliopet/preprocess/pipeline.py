@@ -310,6 +310,14 @@ def _run_session(session: Session, root: Path, out: Path, config: Config) -> dic
             save(abnormal, ref_affine, name("mask", space=REFERENCE_SPACE, desc="abnormal"), dtype=np.uint8,
                  sidecar={"Description": f"{key} hyperintensity inside the brain (median + 3 MAD)"})
             break
+    if "ce-gadolinium_T1w" in mri and "T1w" in mri:
+        # Contrast enhancement (tumour, and treatment-related change, which enhances too) can lie
+        # outside the FLAIR/T2 abnormality: keep it out of the reference regions as well.
+        enhancement = regions.enhancement_map(
+            reg.from_sitk(reg.resample(mri["ce-gadolinium_T1w"], ref, to_ref["ce-gadolinium_T1w"]))[0],
+            reg.from_sitk(reg.resample(mri["T1w"], ref, to_ref["T1w"]))[0], tpl.brain_mask)
+        enhancing = regions.mri_abnormality(enhancement, tpl.brain_mask, spacing)
+        abnormal = enhancing if abnormal is None else (abnormal | enhancing)
     masks = regions.pet_regions(pet_sitk, ref, tpl.brain_mask, xfm_pet, xfm_template,
                                 abnormal_t1=abnormal, margin_mm=opts.reference_margin_mm,
                                 resolution_mm=opts.template_resolution_mm)

@@ -8,7 +8,8 @@ definitions through the saved transforms:
 * ``striatum`` (and ``caudateL``, ``caudateR``, ``putamenL``, ``putamenR``): the shared template
   definition (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI.
 * ``healthy``: brain voxels with template grey + white matter probability >= 0.5, outside the
-  striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity) dilated by `margin_mm`, and
+  striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity and contrast enhancement)
+  dilated by `margin_mm`, and
   outside PET-avid voxels (above 1.6 x the healthy median, the tumour-candidate rule) dilated by
   `margin_mm`.
 
@@ -70,6 +71,19 @@ def mri_abnormality(image: np.ndarray, brain: np.ndarray, spacing: tuple[float, 
     sizes = ndimage.sum_labels(hyper, labels, index=np.arange(1, n + 1)) * voxel_ml
     keep = np.flatnonzero(sizes >= min_volume_ml) + 1
     return np.isin(labels, keep)
+
+
+def enhancement_map(t1_contrast: np.ndarray, t1: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """Contrast enhancement: contrast T1w minus T1w, each divided by its brain median (unitless).
+
+    Both images on the same grid; `mri_abnormality` of the result finds the enhancing region.
+    """
+    def normalised(image: np.ndarray) -> np.ndarray:
+        values = np.asarray(image, dtype=np.float32)
+        scale = float(np.median(values[brain])) if brain.any() else 1.0
+        return values / (scale or 1.0)
+
+    return normalised(t1_contrast) - normalised(t1)
 
 
 def lesion_centroid_mni(abnormal: np.ndarray, affine: np.ndarray,
@@ -160,5 +174,5 @@ def pet_regions(
     return masks
 
 
-__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "grid_points_lps", "lesion_centroid_mni",
+__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "enhancement_map", "grid_points_lps", "lesion_centroid_mni",
            "mri_abnormality", "pet_regions"]
