@@ -122,3 +122,19 @@ def test_regions_on_the_pet_grid(synth, template_result):
     assert not np.any(masks["striatum"] & synth.lesion_pet)
     assert masks["healthy"].sum() * voxel_ml > 800
     assert np.all(masks["healthy"] <= masks["brain"])
+
+
+def test_enhancement_map_finds_an_enhancing_blob_only():
+    from gliopet.preprocess.regions import enhancement_map, mri_abnormality
+
+    rng = np.random.default_rng(0)
+    brain = np.zeros((40, 40, 40), dtype=bool)
+    brain[5:35, 5:35, 5:35] = True
+    t1 = np.where(brain, 100.0, 0.0) + rng.normal(0, 2, brain.shape)
+    t1c = 1.1 * t1  # contrast scales the whole image: no enhancement after normalisation
+    blob = np.zeros_like(brain)
+    blob[18:24, 18:24, 18:24] = True
+    t1c[blob] += 60.0
+    found = mri_abnormality(enhancement_map(t1c, t1, brain), brain, (2.0, 2.0, 2.0))
+    assert found[blob].mean() > 0.9
+    assert not found[brain & ~blob].any()
