@@ -6,7 +6,11 @@ definitions through the saved transforms:
 * ``brain``: the refined MRI brain mask (`gliopet.preprocess.brainmask`), PET <- T1w.
 * ``lefthemisphere`` / ``righthemisphere``: brain voxels whose template (MNI RAS) x is < 0 / > 0.
 * ``striatum`` (and ``caudateL``, ``caudateR``, ``putamenL``, ``putamenR``): the shared template
-  definition (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI.
+  definition (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI, the reference for
+  T/S ratios (lesion and margin removed, see below).
+* ``striatumanat``: the same striatum without that removal: the anatomical striatum that the
+  quantification stage keeps out of the tumour candidates (with its safety margin), so that
+  physiological striatal uptake next to a lesion is never taken for tumour.
 * ``healthy``: brain voxels with template grey + white matter probability >= 0.5, outside the
   striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity and contrast enhancement)
   dilated by `margin_mm`, and
@@ -155,12 +159,15 @@ def pet_regions(
                                     "righthemisphere": brain & (mni_x_ras > 0)}
     template_affine = from_sitk(template["t1"])[1]
     striatum = np.zeros(brain.shape, dtype=bool)
+    anatomical = np.zeros(brain.shape, dtype=bool)
     for name, mask in striatum_masks(resolution_mm).items():
         carried = resample_mask(to_sitk(mask.astype(np.float32), template_affine), pet_reference,
-                                pet_to_mni) & brain & ~excluded
-        masks[STRIATUM_DESC[name]] = carried
-        striatum |= carried
+                                pet_to_mni) & brain
+        anatomical |= carried
+        masks[STRIATUM_DESC[name]] = carried & ~excluded
+        striatum |= carried & ~excluded
     masks["striatum"] = striatum
+    masks["striatumanat"] = anatomical
     healthy = brain & ((gm + wm) >= 0.5) & ~striatum & ~excluded
     if pet_threshold is not None and healthy.any():
         # Tumour that the MRI does not show (non-enhancing, little oedema) is still PET-avid: leave

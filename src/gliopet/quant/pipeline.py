@@ -127,6 +127,11 @@ def _prep_file(prep: Path, pattern: str, session: Session, what: str) -> Path:
     return found[0]
 
 
+def _prep_file_or_none(prep: Path, pattern: str) -> Path | None:
+    found = sorted(prep.glob(pattern))
+    return found[0] if found else None
+
+
 def _blood_file(session: Session) -> Path | None:
     if session.pet is None:
         return None
@@ -229,6 +234,10 @@ def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Co
              for name in ("brain", "striatum", "lefthemisphere", "healthy")}
     inputs = [pet.path, frames_path]
     brain, striatum = masks["brain"], masks["striatum"]
+    # Tumour candidates exclude the whole anatomical striatum (preprocessing's `striatumanat`), not
+    # only the healthy part used as T/S reference; older preprocessing outputs lack it.
+    anatomical = _prep_file_or_none(prep, "*_space-pet_desc-striatumanat_mask.nii.gz")
+    striatum_exclusion = striatum if anatomical is None else _load_mask(anatomical, affine, shape, "striatumanat")
 
     window_s = (opts.static_window_min[0] * 60.0, opts.static_window_min[1] * 60.0)
     static_suv = static.static_image(suv, timing, window_s, path=pet.path).astype(np.float32)
@@ -242,14 +251,14 @@ def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Co
     if tumour_path is not None:
         user_tumour = _load_mask(tumour_path, affine, shape, "tumour")
         inputs.append(tumour_path)
-        regions = voi.user_voi(static_suv, user_tumour, brain, affine, striatum, background=user_bg,
+        regions = voi.user_voi(static_suv, user_tumour, brain, affine, striatum_exclusion, background=user_bg,
                                left_mask=masks["lefthemisphere"], tumour_path=str(tumour_path),
                                background_path=None if background_path is None else str(background_path),
                                **crescent)
         voi_source = "user"
     else:
         try:
-            regions = voi.tumour_voi(static_suv, brain, affine, striatum, left_mask=masks["lefthemisphere"],
+            regions = voi.tumour_voi(static_suv, brain, affine, striatum_exclusion, left_mask=masks["lefthemisphere"],
                                      threshold=opts.tumour_threshold_x_background,
                                      reference=opts.healthy_reference, striatum_margin_mm=opts.striatum_margin_mm,
                                      min_component_ml=opts.min_component_ml)
