@@ -178,7 +178,7 @@ def test_transform_files_round_trip_and_follow_the_itk_convention(tmp_path):
     assert np.allclose(geo.read_transform(txt), matrix, atol=1e-9)
     meta = json.loads(sidecar.read_text())
     assert np.allclose(meta["MatrixRAS"], matrix) and np.allclose(meta["MatrixLPS"], geo.ras_to_lps(matrix))
-    assert "maps points of the 'to' space" in meta["Convention"]
+    assert "maps points of the 'To' space" in meta["Convention"] and (meta["From"], meta["To"]) == ("A", "B")
     # A blob at world point c in space A must land at T^-1 c after resampling A onto B with the file.
     grid = geo.Grid.box(2.0, np.array([0.0, -17.0, 5.0]), (64.0, 64.0, 64.0))
     centre_a = np.array([6.0, -12.0, 9.0])

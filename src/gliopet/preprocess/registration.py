@@ -25,18 +25,10 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
-from gliopet.atomic import atomic_path, write_json
 from gliopet.errors import InputError
+from gliopet.io.transforms import CONVENTION, affine_parameters, write_transform  # noqa: F401  (re-exported)
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
-
-#: Sidecar text saved next to every transform file.
-CONVENTION = (
-    "ITK transform (SimpleITK ReadTransform). It maps points of the 'to' space to the 'from' "
-    "space, in LPS mm (x to the left, y to the back, z up): used as the resampling transform it "
-    "resamples the 'from' image onto the 'to' grid (fMRIPrep/ITK convention). To map a point "
-    "given in RAS mm, flip the signs of x and y before and after."
-)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -139,22 +131,6 @@ def transform_points(transform: sitk.Transform, points_lps: np.ndarray) -> np.nd
     if matrix is not None:
         return points_lps @ matrix.T + offset
     return np.array([transform.TransformPoint(p.tolist()) for p in points_lps])  # non-linear only
-
-
-def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(matrix, offset) with y = matrix @ x + offset (LPS mm) when the transform is linear."""
-    probe = np.vstack([np.zeros(3), np.eye(3)])
-    try:
-        mapped = np.array([transform.TransformPoint(p.tolist()) for p in probe])
-    except RuntimeError:
-        return None, None
-    offset = mapped[0]
-    matrix = (mapped[1:] - offset).T
-    # Check linearity on a far point (a non-linear transform would not match).
-    far = np.array([57.0, -83.0, 41.0])
-    if not np.allclose(transform.TransformPoint(far.tolist()), matrix @ far + offset, atol=1e-4):
-        return None, None
-    return matrix, offset
 
 
 def mean_displacement_mm(transform_a: sitk.Transform, transform_b: sitk.Transform | None,
@@ -466,31 +442,6 @@ def xfm_name(subject: str, session: str | None, source: str, target: str) -> str
     from gliopet.io.bids_names import bids_name
 
     return bids_name(subject, session, "xfm", ".txt", from_=source, to=target, mode="image")
-
-
-def write_transform(path: str | Path, transform: sitk.Transform, *, source: str, target: str,
-                    extra: dict | None = None) -> Path:
-    """Save a transform (ITK text, readable by `sitk.ReadTransform`) atomically, with a JSON.
-
-    The JSON states the direction convention and gives the 4 x 4 matrix in LPS and in RAS
-    (both map `target` points to `source` points, i.e. resample `source` onto `target`).
-    """
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        sitk.WriteTransform(transform, str(tmp))
-    matrix, offset = affine_parameters(transform)
-    sidecar: dict = {"From": source, "To": target, "Convention": CONVENTION,
-                     "TransformType": transform.GetName()}
-    if matrix is not None:
-        lps = np.eye(4)
-        lps[:3, :3], lps[:3, 3] = matrix, offset
-        flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-        sidecar["MatrixLPS"] = lps.round(8).tolist()
-        sidecar["MatrixRAS"] = (flip @ lps @ flip).round(8).tolist()
-    if extra:
-        sidecar.update(extra)
-    write_json(path.with_suffix(".json"), sidecar)
-    return path
 
 
 def read_transform(path: str | Path) -> sitk.Transform:

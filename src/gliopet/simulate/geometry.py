@@ -18,17 +18,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gliopet.atomic import atomic_path, write_json
+from gliopet.io.transforms import write_transform as write_transform_file
 
 #: RAS <-> LPS flip (its own inverse).
 FLIP_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
-CONVENTION = (
-    "ITK/fMRIPrep convention (DESIGN.md section 7): this transform resamples the 'from' image onto "
-    "the 'to' image's grid, i.e. it maps points of the 'to' space (ITK fixed image) to points of the "
-    "'from' space (ITK moving image). The .txt file is in LPS mm (ITK); MatrixRAS maps RAS mm points "
-    "of the 'to' space to RAS mm points of the 'from' space, MatrixLPS does the same in LPS mm."
-)
 
 
 @dataclass(frozen=True)
@@ -187,32 +181,20 @@ def resample_labels(labels: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.
 
 def write_transform(path: str | Path, matrix_ras: np.ndarray, *, from_space: str, to_space: str,
                     description: str = "") -> tuple[Path, Path]:
-    """Write a rigid/affine transform as ITK text (LPS) plus a JSON sidecar (RAS and LPS).
+    """Write a rigid/affine transform given in RAS with the shared writer (`gliopet.io.transforms`).
 
     `matrix_ras` maps RAS world points of `to_space` to RAS world points of `from_space`
     (it resamples `from_space` images onto `to_space` grids). Returns (txt path, json path).
     """
     import SimpleITK as sitk
 
-    path = Path(path)
     lps = ras_to_lps(matrix_ras)
     transform = sitk.AffineTransform(3)
     transform.SetMatrix([float(v) for v in lps[:3, :3].ravel()])
     transform.SetTranslation([float(v) for v in lps[:3, 3]])
-    with atomic_path(path) as tmp:
-        sitk.WriteTransform(transform, str(tmp))
-    sidecar = path.with_name(path.name[: -len(".txt")] + ".json") if path.name.endswith(".txt") \
-        else path.with_suffix(".json")
-    write_json(sidecar, {
-        "Convention": CONVENTION,
-        "FromSpace": from_space,
-        "ToSpace": to_space,
-        "Description": description,
-        "Units": "mm",
-        "MatrixRAS": np.round(np.asarray(matrix_ras, dtype=float), 10).tolist(),
-        "MatrixLPS": np.round(lps, 10).tolist(),
-    })
-    return path, sidecar
+    path = write_transform_file(path, transform, source=from_space, target=to_space,
+                                extra={"Description": description} if description else None)
+    return path, path.with_suffix(".json")
 
 
 def read_transform(path: str | Path) -> np.ndarray:

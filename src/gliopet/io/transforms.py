@@ -1,0 +1,67 @@
+"""Transform files: one writer for every stage, one stated direction convention.
+
+A file ``..._from-A_to-B_mode-image_xfm.txt`` is an ITK transform (SimpleITK `ReadTransform`)
+that maps points of B's space to A's space in LPS mm, so that used as a resampling transform it
+resamples A onto B's grid (ITK/fMRIPrep; DESIGN.md section 7). Its JSON sidecar states this and
+gives the 4 x 4 matrix in LPS and in RAS mm when the transform is linear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gliopet.atomic import atomic_path, write_json
+
+CONVENTION = (
+    "ITK/fMRIPrep convention (DESIGN.md section 7): this transform resamples the 'From' image onto "
+    "the 'To' image's grid, i.e. it maps points of the 'To' space (ITK fixed image) to points of the "
+    "'From' space (ITK moving image). The .txt file is in LPS mm (x to the left, y to the back, z up); "
+    "MatrixLPS maps LPS mm points of the 'To' space to LPS mm points of the 'From' space, MatrixRAS "
+    "does the same in RAS mm (flip the signs of x and y before and after)."
+)
+
+_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def affine_parameters(transform) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(matrix, offset) with y = matrix @ x + offset (LPS mm) when `transform` is linear, else (None, None)."""
+    probe = np.vstack([np.zeros(3), np.eye(3)])
+    try:
+        mapped = np.array([transform.TransformPoint(p.tolist()) for p in probe])
+    except RuntimeError:
+        return None, None
+    offset = mapped[0]
+    matrix = (mapped[1:] - offset).T
+    # Check linearity on a far point (a non-linear transform would not match).
+    far = np.array([57.0, -83.0, 41.0])
+    if not np.allclose(transform.TransformPoint(far.tolist()), matrix @ far + offset, atol=1e-4):
+        return None, None
+    return matrix, offset
+
+
+def write_transform(path: str | Path, transform, *, source: str, target: str,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Save a SimpleITK transform (ITK text) atomically, with its JSON sidecar; return the path.
+
+    `transform` maps `target` points to `source` points (it resamples `source` onto `target`).
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sitk.WriteTransform(transform, str(tmp))
+    sidecar: dict[str, Any] = {"From": source, "To": target, "Convention": CONVENTION,
+                               "TransformType": transform.GetName(), "Units": "mm"}
+    matrix, offset = affine_parameters(transform)
+    if matrix is not None:
+        lps = np.eye(4)
+        lps[:3, :3], lps[:3, 3] = matrix, offset
+        sidecar["MatrixLPS"] = lps.round(10).tolist()
+        sidecar["MatrixRAS"] = (_FLIP @ lps @ _FLIP).round(10).tolist()
+    if extra:
+        sidecar.update(extra)
+    write_json(path.with_suffix(".json"), sidecar)
+    return path
