@@ -64,6 +64,8 @@ def test_non_empty_out_dir_is_refused_without_overwrite(tmp_path):
     (["--profile", "huge"], "the 'profile' parameter must be one of tiny, standard; got 'huge' instead"),
     (["--seed", "-1"], "the 'seed' parameter must be a whole number >= 0; got -1 instead"),
     (["--jobs", "0"], "the 'jobs' parameter must be a whole number of parallel workers >= 1; got 0 instead"),
+    (["--kinetics", "two-tissue"], "the 'kinetics' parameter must be one of fdopa, one-tissue; got 'two-tissue' "
+                                   "instead"),
 ])
 def test_impossible_parameters_fail_before_anything_is_written(tmp_path, args, message):
     out = tmp_path / "never"

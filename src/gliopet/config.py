@@ -43,6 +43,7 @@ class SimulateConfig(_Strict):
     sites: tuple[str, ...] = ("siteA", "siteB", "siteC")
     aggressive_fraction: float = Field(0.4, ge=0, le=1)
     healthy_fraction: float = Field(0.0, ge=0, le=1)
+    kinetics: Literal["fdopa", "one-tissue"] = "fdopa"
 
 
 class QuantConfig(_Strict):
@@ -63,6 +64,7 @@ class QuantConfig(_Strict):
 class PreprocessConfig(_Strict):
     """Preprocessing (issue 4): motion correction, registration, brain mask, regions, QC."""
 
+    motion_correction: bool = True
     motion_start_s: float = Field(120.0, ge=0)
     reference_start_s: float = Field(600.0, ge=0)
     motion_fwhm_mm: float = Field(8.0, ge=0)

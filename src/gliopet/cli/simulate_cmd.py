@@ -1,7 +1,8 @@
 """`gliopet simulate`: write a simulated multi-site FDOPA PET + MRI cohort with ground truth.
 
 ``gliopet simulate OUT_DIR --subjects N --seed S --profile tiny|standard [--sites siteA,siteB]
-[--scenario diagnosis|recurrence|both|healthy] [--aggressive-fraction F] [--overwrite] [--dicom]``
+[--scenario diagnosis|recurrence|both|healthy] [--aggressive-fraction F] [--kinetics fdopa|one-tissue]
+[--overwrite] [--dicom]``
 writes a BIDS-PET dataset to OUT_DIR and the ground truth to ``OUT_DIR/derivatives/phantom-truth``.
 Every parameter is checked before anything is written; the folder appears only when complete.
 """
@@ -32,6 +33,10 @@ def simulate(
         "--aggressive-fraction", help="Fraction of tumour sessions with an aggressive subregion (0-1).")] = None,
     healthy_fraction: Annotated[float | None, typer.Option(
         "--healthy-fraction", help="Fraction of healthy subjects among the others (0-1).")] = None,
+    kinetics: Annotated[str | None, typer.Option(
+        "--kinetics", help="fdopa (realistic two-tissue kinetics, default) or one-tissue (verification "
+                           "phantom: one tissue, no blood volume, healthy tissue sharing one k2, so the "
+                           "reference-region models' assumptions hold exactly).")] = None,
     psf_fwhm: Annotated[float | None, typer.Option(
         "--psf-fwhm", help="Override every site's PET resolution (FWHM, mm, > 0).")] = None,
     pet_voxel: Annotated[float | None, typer.Option(
@@ -60,6 +65,7 @@ def simulate(
         healthy_fraction=defaults.healthy_fraction if healthy_fraction is None else healthy_fraction,
         overwrite=overwrite, psf_fwhm_mm=psf_fwhm, pet_voxel_mm=pet_voxel,
         jobs=cfg.compute.jobs if jobs is None else jobs,
+        kinetics=defaults.kinetics if kinetics is None else kinetics,
         command="gliopet simulate",
     )
     import pandas as pd

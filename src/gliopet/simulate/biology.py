@@ -35,6 +35,7 @@ by construction; its posterior is its prevalence.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -134,6 +135,9 @@ class SessionBiology:
     dose_bq: float
     injection_to_scan_s: float = 0.0
     tumour_kinetics: dict[str, float] = field(default_factory=dict)  # K1, k2, k3, k4, vB, DV of "enhancing"
+    #: Kinetic parameters that vary voxel to voxel (smooth field with the class cv); the others are
+    #: uniform within each tissue class.
+    varied_params: tuple[str, ...] = ("K1", "k2", "k3", "k4", "vB")
 
 
 # ------------------------------------------------------------------------------------------
@@ -402,6 +406,39 @@ def tumour_params(z: np.ndarray, variant: str = "standard") -> dict[str, Kinetic
         "necrosis": KineticParams(0.004, 0.05, 0.0, 0.0, 0.01),
         "oedema": white.scaled(K1=1.15, vB=1.2),
     }
+
+
+#: Kinetic models of the phantom: "fdopa" (default: two tissues with trapping, blood volume) or
+#: "one-tissue" (verification phantom for the reference-region methods, see `as_one_tissue`).
+KINETIC_MODELS = ("fdopa", "one-tissue")
+#: Healthy and non-enhancing classes that share grey matter's k2 in the one-tissue phantom.
+_SHARED_K2_CLASSES = ("grey", "white", "striatum", "csf", "scalp", "necrosis", "oedema")
+
+
+def as_one_tissue(bio: SessionBiology) -> SessionBiology:
+    """The one-tissue verification variant of a session's kinetics (a new object).
+
+    Every class becomes one-tissue without blood volume (k3 = k4 = vB = 0); healthy tissue,
+    necrosis and oedema share grey matter's k2, and only K1 varies voxel to voxel. So any mix
+    of healthy voxels (a reference region, partial volume between healthy classes) is itself
+    exactly a one-tissue curve, which is what SRTM and Logan-ref assume of the reference; the
+    tumour compartments keep their own k2 (enhancing and infiltration share one). Not realistic
+    FDOPA kinetics: it exists so that the reference-region methods can be checked on images
+    against parameters they are meant to recover (R1 = K1 / K1_ref, DVR = (K1/k2) / (K1/k2)_ref).
+    """
+    k2_shared = float(bio.tissue_params["grey"].k2)
+
+    def one(params: KineticParams, k2: float | None = None) -> KineticParams:
+        return KineticParams(K1=float(params.K1), k2=float(params.k2) if k2 is None else k2, k3=0.0, k4=0.0, vB=0.0)
+
+    tissue = {key: one(value, k2_shared if key in _SHARED_K2_CLASSES else None)
+              for key, value in bio.tissue_params.items()}
+    aggressive = None if bio.aggressive_params is None else one(bio.aggressive_params)
+    tumour_kinetics = dict(bio.tumour_kinetics)
+    if tumour_kinetics:
+        tumour_kinetics.update(k3=0.0, k4=0.0, vB=0.0)
+    return dataclasses.replace(bio, tissue_params=tissue, aggressive_params=aggressive,
+                               tumour_kinetics=tumour_kinetics, varied_params=("K1",))
 
 
 def _healthy_params(rng: np.random.Generator, variant: str) -> dict[str, KineticParams]:

@@ -108,6 +108,8 @@ class SimulatedSession:
     hemisphere_pet: np.ndarray
     noisefree_pet_nopsf: np.ndarray    # 4-D Bq/mL, PET grid, motion-free
     noisefree_pet_psf: np.ndarray
+    params_pet: dict[str, np.ndarray]  # K1, k2 on the PET grid, resampled as the noise-free PET
+    uniform_kinetics_pet: np.ndarray   # PET voxels whose interpolation support has one k2, k3, k4, vB
     pet: np.ndarray                    # 4-D Bq/mL with motion and noise (the raw data)
     mri: dict[str, np.ndarray]
     pet_from_mri: np.ndarray           # 4x4 RAS: MRI-space point -> PET-space point
@@ -125,8 +127,12 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 def validate_parameters(*, n_subjects: Any, seed: Any, profile: str, sites: list[str] | tuple[str, ...],
                         scenario: str, aggressive_fraction: float, healthy_fraction: float,
                         psf_fwhm_mm: float | None = None, pet_voxel_mm: float | None = None,
-                        jobs: Any = 1) -> list[SiteProfile]:
+                        jobs: Any = 1, kinetics: str = "fdopa") -> list[SiteProfile]:
     """Check every parameter before anything is written; return the site profiles to use."""
+    from gliopet.simulate.biology import KINETIC_MODELS
+
+    if kinetics not in KINETIC_MODELS:
+        raise ParameterError("kinetics", kinetics, f"one of {', '.join(KINETIC_MODELS)}")
     if isinstance(jobs, bool) or not isinstance(jobs, int | np.integer) or jobs < 1:
         raise ParameterError("jobs", jobs, "a whole number of parallel workers >= 1")
     if isinstance(n_subjects, bool) or not isinstance(n_subjects, int | np.integer) or n_subjects < 1:
@@ -198,6 +204,9 @@ def parameter_maps(labels: np.ndarray, aggressive: np.ndarray, session_bio: Any,
                    rng: np.random.Generator) -> dict[str, np.ndarray]:
     """K1, k2, k3, k4, vB maps: class mean x (1 + cv x smooth unit-variance field), 0 outside the head.
 
+    Only the parameters in ``session_bio.varied_params`` get the field; the others are uniform
+    within each class.
+
     The aggressive subregion takes `aggressive_params` (with the enhancing compartment's cv).
     Factors are clipped to >= 0.3 so that no rate becomes negative.
     """
@@ -219,8 +228,9 @@ def parameter_maps(labels: np.ndarray, aggressive: np.ndarray, session_bio: Any,
         if session_bio.has_aggressive and session_bio.aggressive_params is not None:
             value[agg] = float(getattr(session_bio.aggressive_params, n))
             spread[agg] = float(session_bio.voxel_cv.get("aggressive", session_bio.voxel_cv.get("enhancing", 0.0)))
-        factor = np.maximum(1.0 + spread * _smooth_unit_field(rng, grid, PARAM_FIELD_SIGMA_MM), 0.3)
-        out[n] = (value * factor).astype(np.float32)
+        if n in getattr(session_bio, "varied_params", names):
+            value = value * np.maximum(1.0 + spread * _smooth_unit_field(rng, grid, PARAM_FIELD_SIGMA_MM), 0.3)
+        out[n] = value.astype(np.float32)
     out["vB"] = np.clip(out["vB"], 0.0, 1.0)
     return out
 
@@ -298,9 +308,12 @@ def pet_sidecar(site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxe
 
 
 def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed: int, *,
-                     aggressive_fraction: float | None = None) -> SimulatedSession:
-    """Generate every image and the truth of one session (nothing is written)."""
-    from gliopet.simulate.biology import session_biology
+                     aggressive_fraction: float | None = None, kinetics: str = "fdopa") -> SimulatedSession:
+    """Generate every image and the truth of one session (nothing is written).
+
+    ``kinetics``: "fdopa" (realistic) or "one-tissue" (verification phantom, `biology.as_one_tissue`).
+    """
+    from gliopet.simulate.biology import as_one_tissue, session_biology
     from gliopet.simulate.mri import simulate_mri
     from gliopet.simulate.scanner import add_reconstruction_noise, psf_blur
 
@@ -318,6 +331,8 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
         if wanted and session_bio.aggressive_params is None:
             wanted = False  # biology gave no aggressive kinetics for this session
         session_bio.has_aggressive = wanted
+    if kinetics == "one-tissue":
+        session_bio = as_one_tissue(session_bio)
     # --- tumour
     tumour = None
     labels = anatomy.labels
@@ -372,6 +387,9 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     nopsf_pet = geo.resample(noisefree_sim, sim_grid, pet_grid, dst_to_src=mri_from_pet, order=1)
     psf_pet = geo.resample(blurred_sim, sim_grid, pet_grid, dst_to_src=mri_from_pet, order=1)
     labels_pet = geo.resample_labels(labels_sim, sim_grid, pet_grid, dst_to_src=mri_from_pet)
+    params_pet = {n: geo.resample(params[n], sim_grid, pet_grid, dst_to_src=mri_from_pet, order=1)
+                  for n in PET_GRID_PARAMS}
+    uniform_pet = _uniform_kinetics(params, sim_grid, pet_grid, mri_from_pet)
     aggressive_pet = geo.resample_labels(aggressive_sim.astype(np.uint8), sim_grid, pet_grid,
                                          dst_to_src=mri_from_pet).astype(bool)
     hemisphere_pet = geo.resample_labels(anatomy.hemisphere[::f, ::f, ::f], sim_grid, pet_grid,
@@ -391,6 +409,7 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     # --- truth table row
     suv_factor = subject_bio.weight_kg * 1000.0 / session_bio.dose_bq
     row = _truth_row(plan, subject_bio, session_bio, tumour, labels_pet, pet_grid)
+    row["kinetic_model"] = kinetics
     for suffix, frames in (("nopsf", nopsf_pet), ("psf", psf_pet)):
         metrics = tr.image_metrics(frames, labels_pet, hemisphere_pet, timing, suv_factor, pet_grid.voxel_ml)
         row.update({f"{k}_{suffix}": _round(v) for k, v in metrics.items()})
@@ -403,9 +422,42 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
         hemisphere_mri=anatomy.hemisphere, labels_sim=labels_sim, aggressive_sim=aggressive_sim,
         params_sim=params, noisefree_sim=noisefree_sim, labels_pet=labels_pet.astype(np.uint8),
         aggressive_pet=aggressive_pet, hemisphere_pet=hemisphere_pet, noisefree_pet_nopsf=nopsf_pet,
-        noisefree_pet_psf=psf_pet, pet=pet, mri=mri, pet_from_mri=pet_from_mri, motion=motion,
+        noisefree_pet_psf=psf_pet, params_pet=params_pet, uniform_kinetics_pet=uniform_pet, pet=pet, mri=mri, pet_from_mri=pet_from_mri, motion=motion,
         tumour=tumour, warp_info=warp.info, input_info=input_info, truth_row=row,
     )
+
+
+#: True parameters also written on the PET grid (the image is linear in K1 for fixed rates, so the
+#: linearly resampled K1 is exactly the K1 of a PET voxel whose support has uniform rates).
+PET_GRID_PARAMS = ("K1", "k2")
+
+
+def _uniform_kinetics(params: dict[str, np.ndarray], sim_grid: geo.Grid, pet_grid: geo.Grid,
+                      mri_from_pet: np.ndarray) -> np.ndarray:
+    """PET voxels whose linear-interpolation support (simulation grid) has a single k2, k3, k4, vB.
+
+    Their noise-free, PSF-free TAC is then exactly the model curve of one parameter set (K1 =
+    the resampled K1). The support of a PET voxel centre is the 2x2x2 block of simulation voxels
+    around its position (vectorised over voxels); centres outside the simulation grid do not qualify.
+    """
+    matrix = np.linalg.inv(sim_grid.affine) @ mri_from_pet @ pet_grid.affine
+    ijk = np.indices(pet_grid.shape, dtype=np.float64).reshape(3, -1)
+    src = matrix[:3, :3] @ ijk + matrix[:3, 3:4]
+    base = np.floor(src).astype(np.int64)
+    shape = np.array(sim_grid.shape)[:, None]
+    inside = np.all((base >= 0) & (base + 1 < shape), axis=0)
+    base = base[:, inside]
+    uniform = np.ones(base.shape[1], dtype=bool)
+    for n in ("k2", "k3", "k4", "vB"):
+        values = params[n]
+        first = values[base[0], base[1], base[2]]
+        for corner in np.ndindex(2, 2, 2):
+            if corner == (0, 0, 0):
+                continue
+            uniform &= values[base[0] + corner[0], base[1] + corner[1], base[2] + corner[2]] == first
+    out = np.zeros(int(np.prod(pet_grid.shape)), dtype=bool)
+    out[np.flatnonzero(inside)[uniform]] = True
+    return out.reshape(pet_grid.shape)
 
 
 def _round(value: float, digits: int = 6) -> float:
@@ -510,6 +562,20 @@ def _write_session_files(root: Path, sim: SimulatedSession, submit, *, dicom: bo
         write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
                    {"Description": f"True {name} of the 2-tissue compartment model (gliopet.simulate.kinetics).",
                     "Units": units[name]})
+    for name in PET_GRID_PARAMS:
+        target = path("pet", "pet", trc=TRACER, space="pet", stat=name)
+        submit(write_nifti, target, _nifti(sim.params_pet[name], sim.pet_grid))
+        write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
+                   {"Description": f"True {name} resampled linearly onto the PET grid (motion-free), as the "
+                                   "noise-free PET; exact where desc-uniformkinetics_mask is 1.",
+                    "Units": units[name]})
+    target = path("pet", "mask", space="pet", desc="uniformkinetics")
+    submit(write_nifti, target, _nifti(sim.uniform_kinetics_pet, sim.pet_grid, np.uint8))
+    write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
+               {"Description": "PET voxels whose linear-interpolation support on the simulation grid has one "
+                               "value of k2, k3, k4 and vB: their noise-free PET before the PSF is exactly the "
+                               "model curve of (space-pet K1, k2, k3, k4, vB). Mostly empty for the fdopa "
+                               "kinetics (every rate varies voxel to voxel), large for --kinetics one-tissue."})
     frame_json = {"FrameTimesStart": sidecar["FrameTimesStart"], "FrameDuration": sidecar["FrameDuration"],
                   "Units": "Bq/mL", "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0}
     frames_truth = [
@@ -548,6 +614,7 @@ def _write_session_files(root: Path, sim: SimulatedSession, submit, *, dicom: bo
         "tumour": None if sim.tumour is None else {"volumes_ml": sim.tumour.volumes_ml,
                                                    "plan": dataclasses.asdict(sim.tumour.plan)},
         "warp": sim.warp_info, "input_function": sim.input_info, "site": dataclasses.asdict(site),
+        "kinetic_model": sim.truth_row.get("kinetic_model", "fdopa"),
     })
     if dicom:
         _write_dicom(root, sim)
@@ -606,8 +673,11 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
                     scenario: str = "both", dicom: bool = False, *, aggressive_fraction: float = 0.4,
                     healthy_fraction: float = 0.0, overwrite: bool = False,
                     psf_fwhm_mm: float | None = None, pet_voxel_mm: float | None = None,
-                    jobs: int = 1, command: str = "gliopet simulate") -> Path:
+                    jobs: int = 1, kinetics: str = "fdopa", command: str = "gliopet simulate") -> Path:
     """Simulate `n_subjects` subjects and write a BIDS-PET dataset with ground truth to `out_dir`.
+
+    ``kinetics``: "fdopa" (realistic two-tissue FDOPA kinetics) or "one-tissue" (verification
+    phantom for reference-region models, `biology.as_one_tissue`).
 
     Sessions are independent (own random streams), so `jobs` > 1 simulates and writes them in
     parallel threads (joblib); the files are the same whatever `jobs` is.
@@ -629,7 +699,7 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
     site_profiles = validate_parameters(
         n_subjects=n_subjects, seed=seed, profile=profile, sites=list(sites), scenario=scenario,
         aggressive_fraction=aggressive_fraction, healthy_fraction=healthy_fraction,
-        psf_fwhm_mm=psf_fwhm_mm, pet_voxel_mm=pet_voxel_mm, jobs=jobs)
+        psf_fwhm_mm=psf_fwhm_mm, pet_voxel_mm=pet_voxel_mm, jobs=jobs, kinetics=kinetics)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("exists and is not a folder", path=out_dir, fix="give a new or empty folder")
@@ -652,11 +722,11 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
 
             # threads: numpy, scipy, SimpleITK and zlib release the GIL; the template cache is shared
             run = Parallel(n_jobs=min(jobs, len(tasks)), prefer="threads", return_as="generator")(
-                delayed(_simulate_and_write)(root, plan, subject, prof, seed, aggressive_fraction, dicom)
+                delayed(_simulate_and_write)(root, plan, subject, prof, seed, aggressive_fraction, dicom, kinetics)
                 for plan, subject in tasks)
             results = list(track(run, "simulating sessions", total=len(tasks)))
         else:
-            results = [_simulate_and_write(root, plan, subject, prof, seed, aggressive_fraction, dicom)
+            results = [_simulate_and_write(root, plan, subject, prof, seed, aggressive_fraction, dicom, kinetics)
                        for plan, subject in track(tasks, "simulating sessions")]
         for (plan, _), (sessions_row, truth_row) in zip(tasks, results, strict=True):
             sessions_rows.setdefault(plan.subject, []).append(sessions_row)
@@ -676,15 +746,17 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
         config = {"n_subjects": n_subjects, "seed": seed, "profile": profile, "sites": list(sites),
                   "scenario": scenario, "dicom": dicom, "aggressive_fraction": aggressive_fraction,
                   "healthy_fraction": healthy_fraction, "psf_fwhm_mm": psf_fwhm_mm, "pet_voxel_mm": pet_voxel_mm,
-                  "jobs": jobs}
+                  "jobs": jobs, "kinetics": kinetics}
         write_provenance(truth_root, command=command, config=config)
     return out_dir
 
 
 def _simulate_and_write(root: Path, plan: SessionPlan, subject_bio: Any, profile: Profile, seed: int,
-                        aggressive_fraction: float, dicom: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+                        aggressive_fraction: float, dicom: bool,
+                        kinetics: str = "fdopa") -> tuple[dict[str, Any], dict[str, Any]]:
     """Simulate one session and write it; return (sessions-table row, truth-table row)."""
-    sim = simulate_session(plan, subject_bio, profile, seed, aggressive_fraction=aggressive_fraction)
+    sim = simulate_session(plan, subject_bio, profile, seed, aggressive_fraction=aggressive_fraction,
+                           kinetics=kinetics)
     return write_session(root, sim, dicom=dicom), sim.truth_row
 
 

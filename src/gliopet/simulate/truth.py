@@ -18,6 +18,8 @@ Layout of ``derivatives/phantom-truth/`` (``<p>`` = ``sub-<s>_ses-<t>``)::
                          <p>_space-T1w_desc-hemisphere_dseg.nii.gz (+ .json)
                     pet/ <p>_space-pet_desc-{tissue,hemisphere}_dseg, _desc-aggressive_mask   PET grid
                          <p>_trc-FDOPA_space-pet_desc-noisefree{nopsf,psf}_pet.nii.gz (+ .json)  4-D, Bq/mL
+                         <p>_trc-FDOPA_space-pet_stat-{K1,k2}_pet.nii.gz   true K1, k2 resampled to the PET grid
+                         <p>_space-pet_desc-uniformkinetics_mask   PET voxels whose support has one k2, k3, k4, vB
                          <p>_space-T1w_res-sim_desc-tissue_dseg, _desc-aggressive_mask     simulation grid
                          <p>_trc-FDOPA_space-T1w_res-sim_stat-{K1,k2,k3,k4,vB}_pet.nii.gz  true parameters
                          <p>_trc-FDOPA_space-T1w_res-sim_desc-noisefree_pet.nii.gz (tiny profile only)
@@ -88,6 +90,10 @@ BASE_COLUMNS: dict[str, dict[str, str]] = {
                              "Units": "mL"},
     "aggressive_volume_ml": {"Description": "Volume of the aggressive subregion on the MRI grid.", "Units": "mL"},
     "lesion_hemisphere": {"Description": "Hemisphere holding most of the tumour: left, right or n/a."},
+    "kinetic_model": {"Description": "Kinetic model of the simulation (gliopet simulate --kinetics).",
+                      "Levels": {"fdopa": "two-tissue FDOPA kinetics with trapping and blood volume",
+                                 "one-tissue": "verification phantom: one tissue, no blood volume, healthy "
+                                               "tissue sharing one k2 (reference-region model checks)"}},
 }
 
 
