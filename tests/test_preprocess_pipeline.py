@@ -158,3 +158,20 @@ def test_dask_scheduler_unreachable_or_missing(tmp_path):
     code, _, err = run_cli("preprocess", tmp_path, "--dask-scheduler", "tcp://127.0.0.1:9")
     assert code == 2
     assert ("needs the Dask 'distributed' package" in err) or ("cannot connect to the Dask scheduler" in err)
+
+
+def test_motion_correction_can_be_switched_off(tmp_path):
+    """preprocess.motion_correction: false (frames already corrected): no desc-mc image, the QC row
+    says so, and the rest of preprocessing still runs."""
+    synth = _synth(6)
+    write_bids_session(tmp_path, "06", "diagnosis", synth, flair=False)
+    config = tmp_path / "nomc.yaml"
+    config.write_text("preprocess:\n  motion_correction: false\n")
+    code, _, err = run_cli("preprocess", tmp_path, "--config", config)
+    assert code == 0, err
+    out = session_dir(tmp_path, "06")
+    assert not list(out.glob("*_desc-mc_pet.nii.gz"))
+    assert not list(out.glob("*_desc-motion_timeseries.tsv"))
+    qc = json.loads(next(out.glob("*_desc-preproc_qc.json")).read_text())
+    assert qc["motion_correction"] is False and qc["max_motion_mm"] is None
+    assert list(out.glob("*_space-pet_desc-brain_mask.nii.gz"))

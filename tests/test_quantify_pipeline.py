@@ -296,3 +296,23 @@ def test_bad_mask_pattern_is_refused_before_any_work(phantom, tmp_path):
     make_preprocess(root)
     err = _fails(root, "--tumour-mask", "masks/{patient}.nii.gz")
     assert err.startswith("error: masks/{patient}.nii.gz: the --tumour-mask pattern has an unknown placeholder")
+
+
+def test_frames_used_as_acquired_when_motion_correction_was_off(phantom, tmp_path):
+    """A preprocessing run with motion correction switched off leaves no desc-mc image: quantify
+    then reads the raw frames (same numbers as a desc-mc copy of them) and says so."""
+    with_mc = copy_of(phantom, tmp_path / "a")
+    make_preprocess(with_mc)  # desc-mc = the raw frames
+    without = copy_of(phantom, tmp_path / "b")
+    make_preprocess(without, mc=False)
+    prep = without / "derivatives" / "gliopet" / "preprocess" / f"sub-{SUB}" / f"ses-{SES}"
+    (prep / f"{P}_desc-preproc_qc.json").write_text(json.dumps({"motion_correction": False}))
+    rows = []
+    for root in (with_mc, without):
+        code, _, err = run_cli("quantify", root)
+        assert code == 0, err
+        rows.append(pd.read_csv(root / "derivatives" / "gliopet" / "quant" / "quant.tsv", sep="\t").iloc[0])
+    for column in (*STATIC_COLUMNS, "slope_SUV_per_h", "srtm_R1"):
+        assert rows[1][column] == pytest.approx(rows[0][column], rel=1e-9, nan_ok=True), column
+    assert "motion correction was switched off" in rows[1]["note"]
+    assert "motion correction" not in str(rows[0]["note"])

@@ -4,7 +4,9 @@ For each session, under ``<bids>/derivatives/gliopet/preprocess/sub-<s>/ses-<t>/
 
 1. motion correction of the dynamic PET (`motion.py`): ``*_desc-motion_timeseries.tsv`` and the
    corrected frames ``*_desc-mc_pet.nii.gz``; the static window image ``*_desc-static_pet.nii.gz``
-   (SUV when weight and dose are known, else Bq/mL);
+   (SUV when weight and dose are known, else Bq/mL). With ``preprocess.motion_correction: false``
+   (frames already corrected, e.g. by the scanner) neither file is written, the QC row says
+   ``motion_correction: false`` and `gliopet quantify` reads the raw frames;
 2. N4 bias correction of every MRI, rigid co-registration of each sequence to the reference MRI
    (contrast T1w, else T1w): ``*_from-<seq>_to-T1w_mode-image_xfm.txt``;
 3. affine MRI-to-template registration and brain mask (`brainmask.py`):
@@ -212,7 +214,8 @@ def _run_session(session: Session, root: Path, out: Path, config: Config) -> dic
         raise InputError("the PET contains NaN or infinite values", path=session.pet.path,
                          fix="re-export the PET; gliopet does not guess missing voxels")
     tracer = session.pet.tracer or None
-    if frames.shape[-1] > 1:
+    row["motion_correction"] = bool(opts.motion_correction and frames.shape[-1] > 1)
+    if row["motion_correction"]:
         mc = motion.motion_correct(frames, pet_affine, session.pet.timing,
                                    motion_start_s=opts.motion_start_s,
                                    reference_start_s=opts.reference_start_s,
@@ -229,8 +232,8 @@ def _run_session(session: Session, root: Path, out: Path, config: Config) -> dic
                       "Units": session.pet.units})
         row["max_motion_mm"] = round(mc.max_displacement_mm, 3)
         row["n_frames_motion_flagged"] = mc.n_flagged
-    else:
-        row["max_motion_mm"] = 0.0
+    else:  # one frame, or frames already corrected (preprocess.motion_correction: false)
+        row["max_motion_mm"] = 0.0 if frames.shape[-1] == 1 else None
         row["n_frames_motion_flagged"] = 0
     static, units, static_note = _static_pet(session, frames, config)
     save(static, pet_affine, name("pet", trc=tracer, desc="static"),

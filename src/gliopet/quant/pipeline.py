@@ -132,6 +132,16 @@ def _prep_file_or_none(prep: Path, pattern: str) -> Path | None:
     return found[0] if found else None
 
 
+def _motion_correction_off(prep: Path) -> bool:
+    """True when preprocessing ran with motion correction switched off (its QC row says so)."""
+    import json
+
+    found = sorted(prep.glob("*_desc-preproc_qc.json"))
+    if not found:
+        return False
+    return json.loads(found[0].read_text()).get("motion_correction") is False
+
+
 def _blood_file(session: Session) -> Path | None:
     if session.pet is None:
         return None
@@ -213,10 +223,13 @@ def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Co
     notes: list[str] = []
 
     # ---- inputs: frames (SUV) and masks on the PET grid
+    frames_path = pet.path
     if timing.n_frames > 1:
-        frames_path = _prep_file(prep, "*_desc-mc_pet.nii.gz", session, "motion-corrected frames")
-    else:
-        frames_path = pet.path
+        if _motion_correction_off(prep):
+            notes.append("frames used as acquired: motion correction was switched off in preprocessing "
+                         "(preprocess.motion_correction: false)")
+        else:
+            frames_path = _prep_file(prep, "*_desc-mc_pet.nii.gz", session, "motion-corrected frames")
     img = load_nifti(frames_path, ensure_ndim=(3, 4))
     affine = img.affine
     raw = read_voxels(img, frames_path)
