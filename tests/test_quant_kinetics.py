@@ -21,6 +21,7 @@ from gliopet.quant.plasma_models import (  # noqa: E402
 from gliopet.quant.reference_models import (  # noqa: E402
     logan_reference,
     patlak_reference,
+    reference_efflux,
     srtm_basis,
     srtm_fit,
 )
@@ -170,3 +171,15 @@ def test_2tcm_and_srtm_recover_phantom_kinetics():
     srtm = srtm_fit(target, srtm_basis(ref, TIMING), TIMING)
     assert float(srtm["BPnd"]) == pytest.approx((0.06 / 0.05) / (0.05 / 0.08) - 1.0, rel=0.05)
     assert float(srtm["R1"]) == pytest.approx(0.06 / 0.05, rel=0.05)
+
+
+def test_reference_efflux_is_the_median_over_informative_voxels():
+    """k2' from voxelwise SRTM: exact on one-tissue targets, robust to a minority of mixed voxels,
+    None when the voxels carry no information (targets equal to R1 x the reference)."""
+    ref = frame_means(*one_tcm(K1R, K2R))
+    pure = np.stack([frame_means(*one_tcm(k1, 0.35)) for k1 in np.linspace(0.3, 0.6, 30)])
+    mixed = np.stack([0.5 * frame_means(*one_tcm(0.4, 0.35)) + 0.5 * frame_means(*one_tcm(1.2, 1.5))] * 5)
+    fit = srtm_fit(np.vstack([pure, mixed]), srtm_basis(ref, TIMING), TIMING)
+    assert reference_efflux(fit) == pytest.approx(K2R, rel=0.03)
+    same = srtm_fit(np.outer(np.linspace(0.5, 2.0, 20), ref), srtm_basis(ref, TIMING), TIMING)
+    assert reference_efflux(same) is None

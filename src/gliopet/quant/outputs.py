@@ -58,8 +58,10 @@ QUANT_COLUMNS: dict[str, dict[str, str]] = {
     "loganref_DVR": {"Description": "Reference-region Logan DVR of the tumour TAC (reference: the "
                                     "background region; t* = 10 min, with the k2' of k2ref_per_min).",
                      "Units": "ratio"},
-    "k2ref_per_min": {"Description": "Reference-region efflux k2' = k2 / R1 of the SRTM fit of the tumour TAC, "
-                                     "used in the Logan reference plot.", "Units": "1/min"},
+    "k2ref_per_min": {"Description": "Reference-region efflux k2' used in the Logan reference plot: the median "
+                                     "of voxelwise SRTM k2 / R1 over the tumour voxels whose kinetics differ "
+                                     "from the reference (at least 10), else k2 / R1 of the SRTM fit of the "
+                                     "tumour TAC.", "Units": "1/min"},
     "patlakref_Ki_per_min": {"Description": "Reference-region Patlak slope Ki' of the tumour TAC "
                                             "(reference: the background; t* = 10 min).", "Units": "1/min"},
     "srtm_BPnd": {"Description": "SRTM (basis functions) BPnd of the tumour TAC, background as "

@@ -432,9 +432,15 @@ def _kinetics(suv, timing, tumour, background, brain, sizes, row, notes, save, n
     fit = reference_models.srtm_fit(tumour_tac, basis, timing)
     row["srtm_BPnd"], row["srtm_R1"] = float(fit["BPnd"]), float(fit["R1"])
     row["srtm_at_bound"] = bool(fit["at_bound"])
-    # Reference efflux k2' = k2 / R1 of the SRTM fit of the tumour TAC (as in MRTM2): without the
-    # Cr/k2' term Logan-ref DVR is biased when the reference equilibrates slowly within the scan.
-    k2_ref = float(fit["k2"] / fit["R1"]) if fit["R1"] > 0 else float("nan")
+    srtm = reference_models.srtm_fit(tacs, basis, timing)
+    # Reference efflux k2' for Logan-ref (without the Cr/k2' term Logan-ref DVR is biased when the
+    # reference equilibrates slowly within the scan): the median of voxelwise SRTM k2/R1 over the
+    # informative tumour voxels; else k2/R1 of the SRTM fit of the tumour TAC.
+    k2_ref = reference_models.reference_efflux({k: v[tumour[region]] for k, v in srtm.items()})
+    k2_source = "median SRTM k2/R1 of the tumour voxels"
+    if k2_ref is None:
+        k2_ref = float(fit["k2"] / fit["R1"]) if fit["R1"] > 0 else float("nan")
+        k2_source = "SRTM k2/R1 of the tumour TAC"
     if not (np.isfinite(k2_ref) and k2_ref > 0):
         k2_ref = None
     row["k2ref_per_min"] = float("nan") if k2_ref is None else k2_ref
@@ -444,10 +450,9 @@ def _kinetics(suv, timing, tumour, background, brain, sizes, row, notes, save, n
     except ValueError as exc:
         notes.append(f"graphical reference models not computed: {exc}")
         logan = patlak = None
-    srtm = reference_models.srtm_fit(tacs, basis, timing)
     sidecar = {"ReferenceRegion": "desc-background_mask (healthy contralateral brain)",
                "Description": note + "; NaN elsewhere"}
-    k2_text = "no k2'" if k2_ref is None else f"k2' = {k2_ref:.4g} /min (SRTM k2/R1 of the tumour TAC)"
+    k2_text = "no k2'" if k2_ref is None else f"k2' = {k2_ref:.4g} /min ({k2_source})"
     if logan is not None:
         save(reference_models.to_image(logan["DVR"], region), name("pet", trc=tracer, space="pet", desc="loganref",
                                                                    stat="DVR"),

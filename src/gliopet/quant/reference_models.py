@@ -182,6 +182,29 @@ def srtm_fit(tacs: np.ndarray, basis: SRTMBasis, timing: FrameTiming,
              "at_bound": at_bound}.items()}
 
 
+def reference_efflux(fit: dict[str, np.ndarray], *, min_contrast: float = 0.1,
+                     min_voxels: int = 10) -> float | None:
+    """Reference efflux rate k2' (per min): the median of SRTM's k2 / R1 over informative voxels.
+
+    Every one-tissue target gives k2 / R1 = k2' exactly, but only where its kinetics differ from
+    the reference's: where the target is R1 x the reference (theta2 = 0) theta3 is arbitrary. So
+    voxels count when |theta2| >= `min_contrast` x R1 theta3, R1 > 0 and theta3 is not at a grid
+    bound; the median resists mixed voxels (fixing k2' from voxelwise SRTM as in SRTM2, Wu & Carson
+    2002, J Cereb Blood Flow Metab 22:1440). None with fewer than `min_voxels` such voxels.
+    """
+    r1 = np.asarray(fit["R1"], float).ravel()
+    k2 = np.asarray(fit["k2"], float).ravel()
+    theta3 = np.asarray(fit["k2a"], float).ravel()
+    theta2 = k2 - r1 * theta3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = k2 / r1
+        informative = ((r1 > 0) & ~np.asarray(fit["at_bound"], bool).ravel() & np.isfinite(ratio) & (ratio > 0)
+                       & (np.abs(theta2) >= min_contrast * r1 * theta3))
+    if np.count_nonzero(informative) < min_voxels:
+        return None
+    return float(np.median(ratio[informative]))
+
+
 def to_image(values: np.ndarray, mask: np.ndarray, fill: float = np.nan) -> np.ndarray:
     """Put per-voxel values (in ``mask`` order) back on the image grid (float32, `fill` elsewhere)."""
     out = np.full(mask.shape, fill, dtype=np.float32)
