@@ -109,6 +109,24 @@ def test_tumour_voi_rule_recovers_planted_tumour():
     assert not (voi.background & striatum).any()
 
 
+def test_background_stays_in_the_healthy_appearing_brain():
+    """Infiltration below the threshold that crosses the midline (SUV 1.4 < 1.6 x 1.0) must not
+    enter the contralateral background when preprocessing marked it abnormal (`healthy`)."""
+    image, brain, striatum, tumour = _phantom()
+    idx = np.indices(SHAPE)
+    crossing = brain & (np.abs(idx[0] - 15) <= 6) & (np.abs(idx[1] - 14) <= 4) & (np.abs(idx[2] - 16) <= 4) & ~tumour
+    image[crossing] = 1.4
+    plain = tumour_voi(image, brain, AFFINE, striatum)
+    assert (plain.background & crossing).any()  # without the healthy mask the infiltration leaks in
+    assert plain.background_suv > 1.0
+    healthy = brain & ~crossing & ~tumour
+    voi = tumour_voi(image, brain, AFFINE, striatum, healthy=healthy)
+    assert not (voi.background & crossing).any()
+    assert voi.background_suv == pytest.approx(1.0)
+    user = user_voi(image, tumour, brain, AFFINE, striatum, healthy=healthy)
+    assert not (user.background & crossing).any() and user.background_suv == pytest.approx(1.0)
+
+
 def test_tumour_voi_no_candidate_and_user_masks():
     image, brain, striatum, tumour = _phantom()
     flat = np.where(brain, 1.0, 0.0)

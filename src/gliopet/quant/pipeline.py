@@ -265,13 +265,14 @@ def _run_session(session: Session, root: Path, prep: Path, out: Path, config: Co
         user_tumour = _load_mask(tumour_path, affine, shape, "tumour")
         inputs.append(tumour_path)
         regions = voi.user_voi(static_suv, user_tumour, brain, affine, striatum_exclusion, background=user_bg,
-                               left_mask=masks["lefthemisphere"], tumour_path=str(tumour_path),
+                               healthy=masks["healthy"], left_mask=masks["lefthemisphere"], tumour_path=str(tumour_path),
                                background_path=None if background_path is None else str(background_path),
                                **crescent)
         voi_source = "user"
     else:
         try:
-            regions = voi.tumour_voi(static_suv, brain, affine, striatum_exclusion, left_mask=masks["lefthemisphere"],
+            regions = voi.tumour_voi(static_suv, brain, affine, striatum_exclusion, healthy=masks["healthy"],
+                                     left_mask=masks["lefthemisphere"],
                                      threshold=opts.tumour_threshold_x_background,
                                      reference=opts.healthy_reference, striatum_margin_mm=opts.striatum_margin_mm,
                                      min_component_ml=opts.min_component_ml)

@@ -17,9 +17,11 @@ Rule, unless the user gives a tumour mask:
    which gives the crescent shape on axial slices), (b) in an axial band of
    ``band_height_mm`` centred on the lesion's centroid height, (c) within
    ``band_ap_mm`` / 2 of the centroid mirrored across the midline in the anterior-posterior
-   direction, excluding the striatum with its margin, the ventricles (when a mask is given) and
-   every candidate voxel. If this is empty, the whole healthy contralateral hemisphere is used
-   (with a note).
+   direction, excluding the striatum with its margin, the ventricles (when a mask is given),
+   every candidate voxel and, when given, everything outside the healthy-appearing brain of
+   preprocessing (`healthy`: outside the MRI abnormality, the PET-avid voxels and their margin),
+   so that infiltrating tumour below the threshold, e.g. crossing the midline, stays out of the
+   reference. If this is empty, the whole healthy contralateral hemisphere is used (with a note).
 5. BTV: brain voxels above 1.6 x background SUVmean outside the striatum margin; connected
    components (26-connectivity) are kept when they are the largest or at least
    ``min_component_ml``; the background loses any voxel that the final tumour VOI holds.
@@ -152,7 +154,7 @@ def background_crescent(brain: np.ndarray, affine: np.ndarray, lesion: np.ndarra
 
 def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
                striatum: np.ndarray | None = None, *, ventricles: np.ndarray | None = None,
-               left_mask: np.ndarray | None = None, threshold: float = 1.6,
+               healthy: np.ndarray | None = None, left_mask: np.ndarray | None = None, threshold: float = 1.6,
                reference: str = "median", striatum_margin_mm: float = 5.0,
                min_component_ml: float = 0.5, crescent_depth_mm: float = 20.0,
                band_height_mm: float = 30.0, band_ap_mm: float = 80.0) -> VOIResult:
@@ -177,6 +179,8 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     exclude = keep_out | candidates
     if ventricles is not None:
         exclude = exclude | ventricles
+    if healthy is not None:
+        exclude = exclude | (brain & ~check_mask(healthy, image.shape, "healthy", allow_empty=True))
     background, side, note = background_crescent(
         brain, affine, candidates, exclude, left_mask=left_mask, crescent_depth_mm=crescent_depth_mm,
         band_height_mm=band_height_mm, band_ap_mm=band_ap_mm)
@@ -193,8 +197,8 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
 
 def user_voi(image: np.ndarray, tumour: np.ndarray, brain: np.ndarray, affine: np.ndarray,
              striatum: np.ndarray | None = None, *, background: np.ndarray | None = None,
-             ventricles: np.ndarray | None = None, left_mask: np.ndarray | None = None,
-             striatum_margin_mm: float = 5.0, tumour_path: str | None = None,
+             ventricles: np.ndarray | None = None, healthy: np.ndarray | None = None,
+             left_mask: np.ndarray | None = None, striatum_margin_mm: float = 5.0, tumour_path: str | None = None,
              background_path: str | None = None, **crescent: float) -> VOIResult:
     """Use the user's tumour mask; build the crescent background unless one is given.
 
@@ -219,6 +223,8 @@ def user_voi(image: np.ndarray, tumour: np.ndarray, brain: np.ndarray, affine: n
             exclude |= dilate_mm(np.asarray(striatum, bool), striatum_margin_mm, sizes)
         if ventricles is not None:
             exclude |= np.asarray(ventricles, bool)
+        if healthy is not None:
+            exclude |= brain & ~check_mask(healthy, image.shape, "healthy", allow_empty=True)
         background, side, note = background_crescent(brain, affine, tumour, exclude,
                                                       left_mask=left_mask, **crescent)
         note = "tumour: user mask; " + note
