@@ -68,7 +68,7 @@ QUANT_COLUMNS: dict[str, dict[str, str]] = {
                                  "reference region.", "Units": "ratio"},
     "srtm_R1": {"Description": "SRTM relative delivery R1 = K1 / K1' of the tumour TAC.", "Units": "ratio"},
     "srtm_at_bound": {"Description": "Whether the SRTM fit of the tumour TAC chose theta3 = k2/(1 + BPnd) at an end "
-                                     "of the basis grid (0.005-2 /min): R1 and BPnd are then limited by the grid "
+                                     "of the basis grid (0.005-6 /min): R1 and BPnd are then limited by the grid "
                                      "(e.g. tumour efflux faster than the frame schedule resolves)."},
     "plasma_input": {"Description": "Whether a metabolite-corrected arterial plasma input (_blood.tsv) "
                                     "was given; no image-derived input is used for FDOPA."},

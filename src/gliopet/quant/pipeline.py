@@ -467,8 +467,8 @@ def _kinetics(suv, timing, tumour, background, brain, sizes, row, notes, save, n
                                                                               T_STAR_MIN)["Ki"])
     for key in ("BPnd", "R1"):
         save(reference_models.to_image(srtm[key], region), name("pet", trc=tracer, space="pet", desc="srtm", stat=key),
-             sidecar={**sidecar, "Units": "ratio", "Model": "SRTM, basis functions (100 log-spaced theta3 in "
-                                                            "0.005-2 /min), weights = frame duration"})
+             sidecar={**sidecar, "Units": "ratio",
+                      "Model": f"SRTM, basis functions ({basis.describe()}), weights = frame duration"})
     notes.append(note)
 
 

@@ -115,9 +115,20 @@ class SRTMBasis:
     reference: np.ndarray
     basis: np.ndarray
 
+    def describe(self) -> str:
+        """One line for sidecars: the theta3 grid."""
+        return (f"{self.theta3.size} log-spaced theta3 in {self.theta3[0]:g}-{self.theta3[-1]:g} /min")
 
-def srtm_basis(reference: np.ndarray, timing: FrameTiming, theta3_range: tuple[float, float] = (0.005, 2.0),
-               n_basis: int = 100) -> SRTMBasis:
+
+#: Default theta3 grid (per min) of the SRTM basis functions: from slow, trapping-like tumours
+#: (0.005 /min) to fast early-peaking ones (6 /min, a time constant of 10 s, the shortest frames
+#: of FDOPA protocols); 150 log-spaced values, a step of 4.9 %.
+THETA3_RANGE_PER_MIN = (0.005, 6.0)
+N_BASIS = 150
+
+
+def srtm_basis(reference: np.ndarray, timing: FrameTiming,
+               theta3_range: tuple[float, float] = THETA3_RANGE_PER_MIN, n_basis: int = N_BASIS) -> SRTMBasis:
     """Basis functions on a log-spaced theta3 grid (per min) for a reference TAC.
 
     The reference is interpolated linearly through (0, 0) and the frame mid-points on a fine
