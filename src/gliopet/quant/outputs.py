@@ -63,7 +63,9 @@ QUANT_COLUMNS: dict[str, dict[str, str]] = {
                                      "from the reference (at least 10), else k2 / R1 of the SRTM fit of the "
                                      "tumour TAC.", "Units": "1/min"},
     "patlakref_Ki_per_min": {"Description": "Reference-region Patlak slope Ki' of the tumour TAC "
-                                            "(reference: the background; t* = 10 min).", "Units": "1/min"},
+                                            "(reference: the background; t* = 10 min). Assumes the reference is "
+                                            "in equilibrium with plasma: strongly biased on 30-min FDOPA scans "
+                                            "(docs/validation.md, curves section).", "Units": "1/min"},
     "srtm_BPnd": {"Description": "SRTM (basis functions) BPnd of the tumour TAC, background as "
                                  "reference region.", "Units": "ratio"},
     "srtm_R1": {"Description": "SRTM relative delivery R1 = K1 / K1' of the tumour TAC.", "Units": "ratio"},

@@ -58,6 +58,10 @@ KINETIC_MARGIN_MM = 10.0
 T_STAR_MIN = 10.0
 #: Placeholders allowed in --tumour-mask / --background-mask patterns.
 PLACEHOLDERS = ("subject", "session")
+PATLAK_CAVEAT = ("Patlak with a reference region assumes the reference is in equilibrium with plasma after "
+                 "t*; a slowly equilibrating reference (FDOPA grey/white matter, k2' about 0.06 /min) biases "
+                 "the slope strongly on 30-min scans (docs/validation.md, curves section). Prefer SRTM or "
+                 "Logan-ref for FDOPA.")
 REFERENCE_NOTE = ("kinetic models: reference region = the background region (healthy contralateral "
                   "brain), fitted voxelwise inside the tumour + {margin:g} mm margin")
 
@@ -460,7 +464,8 @@ def _kinetics(suv, timing, tumour, background, brain, sizes, row, notes, save, n
              sidecar={**sidecar, "Units": "ratio", "Model": f"Logan reference (t* = {T_STAR_MIN:g} min, {k2_text})"})
         save(reference_models.to_image(patlak["Ki"], region), name("pet", trc=tracer, space="pet", desc="patlakref",
                                                                    stat="Ki"),
-             sidecar={**sidecar, "Units": "1/min", "Model": f"Patlak reference (t* = {T_STAR_MIN:g} min)"})
+             sidecar={**sidecar, "Units": "1/min", "Model": f"Patlak reference (t* = {T_STAR_MIN:g} min)",
+                      "Caveat": PATLAK_CAVEAT})
         row["loganref_DVR"] = float(reference_models.logan_reference(tumour_tac, ref, timing, T_STAR_MIN,
                                                                      k2_ref_per_min=k2_ref)["DVR"])
         row["patlakref_Ki_per_min"] = float(reference_models.patlak_reference(tumour_tac, ref, timing,
