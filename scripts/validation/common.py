@@ -7,10 +7,15 @@ tools and not private shortcuts.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import nibabel as nib
+import numpy as np
 
 #: The console script installed next to this Python (the .venv of `make validate`).
 GLIOPET = [str(Path(sys.executable).parent / "gliopet")]
@@ -26,6 +31,18 @@ class CohortSpec:
     profile: str
     sites: str
     scenario: str
+    aggressive_fraction: float | None = None   # None: the configuration's default
+    kinetics: str = "fdopa"
+
+    def simulate_args(self) -> list[str]:
+        """The ``gliopet simulate`` options of this cohort (without the output folder)."""
+        args = ["--subjects", str(self.subjects), "--seed", str(self.seed), "--profile", self.profile,
+                "--sites", self.sites, "--scenario", self.scenario]
+        if self.aggressive_fraction is not None:
+            args += ["--aggressive-fraction", f"{self.aggressive_fraction:g}"]
+        if self.kinetics != "fdopa":
+            args += ["--kinetics", self.kinetics]
+        return args
 
 
 #: The cohorts the sections use. Tiny: cohort statistics (labels, AUCs, realism);
@@ -35,7 +52,13 @@ COHORTS = {
     "tiny-quant": CohortSpec("tiny-quant", 8, 14, "tiny", "siteA,siteB,siteC", "both"),
     "tiny-healthy": CohortSpec("tiny-healthy", 6, 12, "tiny", "siteA,siteB,siteC", "healthy"),
     "standard-diagnosis": CohortSpec("standard-diagnosis", 2, 13, "standard", "siteA,siteB", "diagnosis"),
+    # dynamic hot spots: half of the tumours with a planted aggressive subregion
+    "tiny-hotspot": CohortSpec("tiny-hotspot", 30, 16, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5),
+    # reference-region models on the one-tissue verification phantom
+    "tiny-onetissue": CohortSpec("tiny-onetissue", 12, 15, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5,
+                                 "one-tissue"),
 }
+TRUTH = Path("derivatives") / "phantom-truth"
 
 
 def run(*args: str) -> None:
@@ -56,9 +79,7 @@ class Cohorts:
         spec = COHORTS[name]
         root = self.work / name
         if not (root / "dataset_description.json").is_file():
-            run("simulate", root, "--subjects", spec.subjects, "--seed", spec.seed,
-                "--profile", spec.profile, "--sites", spec.sites, "--scenario", spec.scenario,
-                "--overwrite")
+            run("simulate", root, *spec.simulate_args(), "--overwrite")
         return root
 
     def preprocessed(self, name: str, jobs: int = 2) -> Path:
@@ -72,3 +93,36 @@ class Cohorts:
         root = self.preprocessed(name)
         run("quantify", root)
         return root
+
+
+def process(root: Path, config: Path | None = None) -> Path:
+    """``gliopet preprocess`` + ``gliopet quantify`` on `root` (idempotent; ``--config`` when given)."""
+    extra = [] if config is None else ["--config", config]
+    run("preprocess", root, "--jobs", 2, *extra)
+    run("quantify", root, "--jobs", 2, *extra)
+    return root
+
+
+def copy_with_pet(root: Path, target: Path, make_pet: Callable[[Path, str, str], np.ndarray]) -> Path:
+    """Copy of a simulated cohort (without its gliopet derivatives) whose PET files are replaced.
+
+    ``make_pet(pet_path, sub, ses)`` returns the new 4-D PET (Bq/mL) of each session, e.g. a truth
+    image; the copy is built beside `target` and renamed when complete (reused when present).
+    """
+    if (target / "dataset_description.json").is_file():
+        return target
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(root, partial, ignore=lambda d, names: ["gliopet"] if Path(d).name == "derivatives" else [])
+    for pet in sorted(partial.glob("sub-*/ses-*/pet/*_pet.nii.gz")):
+        sub, ses = pet.parts[-4], pet.parts[-3]
+        data = np.asarray(make_pet(pet, sub, ses), dtype=np.float32)
+        nib.save(nib.Nifti1Image(data, nib.load(pet).affine), pet)
+    partial.rename(target)
+    return target
+
+
+def truth_pet(root: Path, pet: Path, sub: str, ses: str, desc: str) -> np.ndarray:
+    """The truth PET ``desc`` (noisefreepsf, noisefreenopsf) of the session of raw PET `pet`."""
+    truth = root / TRUTH / sub / ses / "pet" / pet.name.replace("_pet.nii.gz", f"_space-pet_desc-{desc}_pet.nii.gz")
+    return np.asarray(nib.load(truth).dataobj, dtype=np.float32)
