@@ -228,7 +228,7 @@ def parameter_maps(labels: np.ndarray, aggressive: np.ndarray, session_bio: Any,
         if session_bio.has_aggressive and session_bio.aggressive_params is not None:
             value[agg] = float(getattr(session_bio.aggressive_params, n))
             spread[agg] = float(session_bio.voxel_cv.get("aggressive", session_bio.voxel_cv.get("enhancing", 0.0)))
-        if n in getattr(session_bio, "varied_params", names):
+        if n in session_bio.varied_params:
             value = value * np.maximum(1.0 + spread * _smooth_unit_field(rng, grid, PARAM_FIELD_SIGMA_MM), 0.3)
         out[n] = value.astype(np.float32)
     out["vB"] = np.clip(out["vB"], 0.0, 1.0)
@@ -422,7 +422,8 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
         hemisphere_mri=anatomy.hemisphere, labels_sim=labels_sim, aggressive_sim=aggressive_sim,
         params_sim=params, noisefree_sim=noisefree_sim, labels_pet=labels_pet.astype(np.uint8),
         aggressive_pet=aggressive_pet, hemisphere_pet=hemisphere_pet, noisefree_pet_nopsf=nopsf_pet,
-        noisefree_pet_psf=psf_pet, params_pet=params_pet, uniform_kinetics_pet=uniform_pet, pet=pet, mri=mri, pet_from_mri=pet_from_mri, motion=motion,
+        noisefree_pet_psf=psf_pet, params_pet=params_pet, uniform_kinetics_pet=uniform_pet, pet=pet, mri=mri,
+        pet_from_mri=pet_from_mri, motion=motion,
         tumour=tumour, warp_info=warp.info, input_info=input_info, truth_row=row,
     )
 
