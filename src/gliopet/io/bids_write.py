@@ -54,6 +54,27 @@ def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray, dtype=
     return target
 
 
+def injection_fields(tracer: str, radionuclide: str, dose_mbq: float, time_zero: str) -> dict[str, Any]:
+    """The BIDS-PET sidecar's tracer and injection block (bolus, unknown mass and specific activity).
+
+    ``dose_mbq``: injected activity (MBq); ``time_zero``: the injection clock time (hh:mm:ss),
+    so ``InjectionStart`` is 0 and every other time is in s from injection (DESIGN.md section 7).
+    """
+    return {
+        "TracerName": tracer,
+        "TracerRadionuclide": radionuclide,
+        "InjectedRadioactivity": dose_mbq,
+        "InjectedRadioactivityUnits": "MBq",
+        "InjectedMass": "n/a",
+        "InjectedMassUnits": "n/a",
+        "SpecificRadioactivity": "n/a",
+        "SpecificRadioactivityUnits": "n/a",
+        "ModeOfAdministration": "bolus",
+        "TimeZero": time_zero,
+        "InjectionStart": 0,
+    }
+
+
 def write_pet(root: str | Path, subject: str, session: str | None, data: np.ndarray,
               affine: np.ndarray, sidecar: Mapping[str, Any], *, tracer: str | None = "FDOPA") -> Path:
     """Write a PET image (Bq/mL, 3-D or 4-D float32) and its JSON sidecar; return the NIfTI path.

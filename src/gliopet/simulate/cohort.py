@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import ndimage
 
 from gliopet.errors import InputError, ParameterError
+from gliopet.io.bids_write import injection_fields
 from gliopet.io.timing import FrameTiming
 from gliopet.simulate import anatomy as anat
 from gliopet.simulate import geometry as geo
@@ -277,18 +278,8 @@ def pet_sidecar(site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxe
         "ManufacturersModelName": site.scanner,
         "Modality": "PT",
         "Units": "Bq/mL",
-        "TracerName": TRACER,
-        "TracerRadionuclide": "F18",
-        "InjectedRadioactivity": round(dose_bq / 1e6, 6),
-        "InjectedRadioactivityUnits": "MBq",
-        "InjectedMass": "n/a",
-        "InjectedMassUnits": "n/a",
-        "SpecificRadioactivity": "n/a",
-        "SpecificRadioactivityUnits": "n/a",
-        "ModeOfAdministration": "bolus",
-        "TimeZero": INJECTION_DATETIME.strftime("%H:%M:%S"),
+        **injection_fields(TRACER, "F18", round(dose_bq / 1e6, 6), INJECTION_DATETIME.strftime("%H:%M:%S")),
         "ScanStart": 0,
-        "InjectionStart": 0,
         "FrameTimesStart": [round(float(v), 3) for v in timing.start_s],
         "FrameDuration": [round(float(v), 3) for v in timing.duration_s],
         "AcquisitionMode": "list mode",

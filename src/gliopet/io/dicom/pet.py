@@ -27,6 +27,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from gliopet.errors import InputError
+from gliopet.io.bids_write import injection_fields
 from gliopet.io.dicom.scan import Series, parse_datetime, parse_dt
 from gliopet.io.timing import FrameTiming
 
@@ -287,17 +288,9 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
         "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
         "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
         "Units": "Bq/mL",
-        "TracerName": label,
-        "TracerRadionuclide": radionuclide(radio, half_life_s),
-        "InjectedRadioactivity": dose_bq / 1e6,
-        "InjectedRadioactivityUnits": "MBq",
-        "InjectedMass": "n/a",
-        "InjectedMassUnits": "n/a",
-        "SpecificRadioactivity": "n/a",
-        "SpecificRadioactivityUnits": "n/a",
-        "ModeOfAdministration": "bolus",
-        "TimeZero": injection.strftime("%H:%M:%S.%f")[:-3] if injection.microsecond else injection.strftime("%H:%M:%S"),
-        "InjectionStart": 0,
+        **injection_fields(label, radionuclide(radio, half_life_s), dose_bq / 1e6,
+                           injection.strftime("%H:%M:%S.%f")[:-3] if injection.microsecond
+                           else injection.strftime("%H:%M:%S")),
         "ScanStart": scan_start_s,
         "FrameTimesStart": [float(v) for v in timing.start_s],
         "FrameDuration": [float(v) for v in timing.duration_s],
