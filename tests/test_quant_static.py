@@ -16,7 +16,7 @@ from gliopet.quant.static import (
     suv_frames,
     suv_peak,
 )
-from gliopet.quant.voi import hemispheres, tumour_voi, user_voi
+from gliopet.quant.voi import hemispheres, striatum_margin, tumour_voi, user_voi
 
 VOX = (2.0, 2.0, 2.0)
 SHAPE = (40, 40, 32)
@@ -125,6 +125,26 @@ def test_background_stays_in_the_healthy_appearing_brain():
     assert voi.background_suv == pytest.approx(1.0)
     user = user_voi(image, tumour, brain, AFFINE, striatum, healthy=healthy)
     assert not (user.background & crossing).any() and user.background_suv == pytest.approx(1.0)
+
+
+def test_striatum_margin_covers_one_voxel_in_every_direction(monkeypatch):
+    """On coarse grids the margin grows to the voxel diagonal, so a striatum mask whose boundary is
+    off by one voxel (diagonals included) cannot let striatal uptake into the candidates."""
+    assert striatum_margin(5.0, (2.0, 2.0, 2.0)) == 5.0
+    assert striatum_margin(5.0, (5.0, 5.0, 5.0)) == pytest.approx(np.sqrt(75.0))
+    image, brain, striatum, tumour = _phantom()
+    corner = tuple(int(v) for v in np.argwhere(striatum)[0] - 1)  # diagonal neighbour of the mask
+    coarse = AFFINE.copy()
+    coarse[:3] *= 2.5  # 5 mm voxels, same centre
+    distance = np.min(np.linalg.norm((np.argwhere(striatum) - corner) * 5.0, axis=1))
+    assert 5.0 < distance <= np.sqrt(75.0) + 1e-9  # outside a plain 5 mm margin
+    image[corner] = 2.0  # striatal uptake that the (registered) mask missed
+    voi = tumour_voi(image, brain, coarse, striatum, min_component_ml=0.0)
+    assert not voi.tumour[corner]
+    np.testing.assert_array_equal(voi.tumour, tumour)
+    # control: with a plain 5 mm margin the missed striatal voxel becomes tumour
+    monkeypatch.setattr("gliopet.quant.voi.striatum_margin", lambda margin_mm, sizes: margin_mm)
+    assert tumour_voi(image, brain, coarse, striatum, min_component_ml=0.0).tumour[corner]
 
 
 def test_tumour_voi_no_candidate_and_user_masks():

@@ -6,8 +6,8 @@ Rule, unless the user gives a tumour mask:
    (median rather than mean so that the tumour itself barely moves it; ``reference="mean"``
    is available).
 2. Candidates: brain voxels above 1.6 x reference, outside the striatum dilated by a safety
-   margin (mm) (1.6: Pauleit 2005 for FET; the IADI-Nancy open FDOPA code uses 1.6 x healthy
-   brain mean).
+   margin (mm; at least the voxel diagonal, `striatum_margin`) (1.6: Pauleit 2005 for FET; the
+   IADI-Nancy open FDOPA code uses 1.6 x healthy brain mean).
 3. Lesion hemisphere: the side (world x > 0 right, x < 0 left in RAS, split by the mid-sagittal
    plane x = 0 unless a left-hemisphere mask is given) holding most candidate voxels.
 4. Background: the guideline crescent in the contralateral hemisphere (Unterrainer 2017, EJNMMI
@@ -98,6 +98,14 @@ def dilate_mm(mask: np.ndarray, margin_mm: float, voxel_size_mm: tuple[float, fl
     return distance <= margin_mm
 
 
+def striatum_margin(margin_mm: float, voxel_size_mm: tuple[float, float, float]) -> float:
+    """Effective safety margin (mm) around the striatum: `margin_mm`, but at least one voxel in
+    every direction (the voxel diagonal). The striatum mask comes from registration and partial
+    volume, so on coarse grids (5-6 mm voxels) its boundary can be off by one voxel, diagonals
+    included; a 5 mm margin would then let striatal uptake into the tumour candidates."""
+    return max(float(margin_mm), float(np.linalg.norm(voxel_size_mm)) * (1.0 + 1e-6))
+
+
 def healthy_reference(image: np.ndarray, brain: np.ndarray, striatum: np.ndarray | None = None,
                       statistic: str = "median") -> float:
     """Healthy-brain reference SUV: median (default) or mean of brain voxels outside the striatum."""
@@ -168,12 +176,13 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     ventricles = check_mask(ventricles, image.shape, "ventricles", allow_empty=True)
     sizes = voxel_sizes(affine)
     ref = healthy_reference(image, brain, striatum, reference)
-    keep_out = np.zeros_like(brain) if striatum is None else dilate_mm(striatum, striatum_margin_mm, sizes)
+    margin = striatum_margin(striatum_margin_mm, sizes)
+    keep_out = np.zeros_like(brain) if striatum is None else dilate_mm(striatum, margin, sizes)
     candidates = brain & ~keep_out & (image > threshold * ref)
     if not candidates.any():
         raise InputError(
             f"no brain voxel above {threshold:g} x the healthy-brain reference "
-            f"(SUV {threshold * ref:.3g}) outside the striatum and its {striatum_margin_mm:g} mm margin: "
+            f"(SUV {threshold * ref:.3g}) outside the striatum and its {margin:.3g} mm margin: "
             "no tumour uptake found",
             fix="give a tumour mask (--tumour-mask) if a lesion is expected")
     exclude = keep_out | candidates
@@ -220,7 +229,7 @@ def user_voi(image: np.ndarray, tumour: np.ndarray, brain: np.ndarray, affine: n
     else:
         exclude = tumour.copy()
         if striatum is not None and np.any(striatum):
-            exclude |= dilate_mm(np.asarray(striatum, bool), striatum_margin_mm, sizes)
+            exclude |= dilate_mm(np.asarray(striatum, bool), striatum_margin(striatum_margin_mm, sizes), sizes)
         if ventricles is not None:
             exclude |= np.asarray(ventricles, bool)
         if healthy is not None:
