@@ -260,8 +260,8 @@ def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
              "`gliopet quantify`'s k2' (median voxelwise SRTM k2 / R1) in the pipeline rows. Mean ± SD of (estimate - true) / true; "
              "`within 5 %` counts sessions with |error| <= 5 %. Sessions whose SRTM theta3 reaches the grid's "
              "lower bound are rising, trapping tumours (TTP near the end of the scan): within 30 min they "
-             "look irreversible to a reversible model, and their DVR comes out 4-8; they dominate the spread of "
-             "the pipeline rows. The reference-region methods themselves are checked against known "
+             "look irreversible to a reversible model, and their DVR comes out 4-8 (the last column counts "
+             "them). The reference-region methods themselves are checked against known "
              "parameters on the one-tissue verification phantom (next section).", "",
              "| PET | n | Logan DVR vs DVR(1T) | within 5 % | SRTM DVR vs DVR(1T) | within 5 % | SRTM R1 vs K1 ratio | within 5 % | SRTM theta3 at grid bound |",
              "|---|---|---|---|---|---|---|---|---|"]
