@@ -76,10 +76,10 @@ def _load(path: Path) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj)
 
 
-def _session_errors(root: Path, truth_root: Path, sub: str, ses: str) -> tuple[pd.DataFrame, dict]:
+def _session_errors(root: Path, sub: str, ses: str) -> tuple[pd.DataFrame, dict]:
     """Per-voxel relative errors of one session's quantify maps against the truth."""
     out = root / QUANT / sub / ses
-    t = truth_root / TRUTH / sub / ses / "pet"
+    t = root / TRUTH / sub / ses / "pet"
     p = f"{sub}_{ses}"
     maps = {"srtm_R1": out / f"{p}_trc-FDOPA_space-pet_desc-srtm_stat-R1_pet.nii.gz",
             "srtm_BPnd": out / f"{p}_trc-FDOPA_space-pet_desc-srtm_stat-BPnd_pet.nii.gz",
@@ -166,7 +166,7 @@ def run(cohorts) -> str:
         frames, infos = [], []
         truth_table = pd.read_csv(root / TRUTH / "truth.tsv", sep="\t")
         for _, row in truth_table.iterrows():
-            frame, info = _session_errors(root, root, row["participant_id"], row["session_id"])
+            frame, info = _session_errors(root, row["participant_id"], row["session_id"])
             if not frame.empty:
                 frames.append(frame)
                 infos.append(info)

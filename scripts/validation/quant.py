@@ -38,8 +38,6 @@ def _noise_free_copy(root: Path, target: Path) -> Path:
     return copy_with_pet(root, target, lambda pet, sub, ses: truth_pet(root, pet, sub, ses, "noisefreepsf"))
 
 
-_process = process
-
 
 def _table(root: Path) -> pd.DataFrame:
     quant = pd.read_csv(root / QUANT / "quant.tsv", sep="\t")
@@ -287,11 +285,11 @@ def run(cohorts, cohort: str = "tiny-quant", hotspot_cohort: str = "tiny-hotspot
     from validation.common import COHORTS
 
     noisy = cohorts.quantified(cohort)
-    clean = _process(_noise_free_copy(noisy, cohorts.work / f"{cohort}-noisefree"))
+    clean = process(_noise_free_copy(noisy, cohorts.work / f"{cohort}-noisefree"))
     tables = {"noisy": _table(noisy), "noise-free": _table(clean)}
     roots = {"noisy": noisy, "noise-free": clean}
     spots_noisy = cohorts.quantified(hotspot_cohort)
-    spots_clean = _process(_noise_free_copy(spots_noisy, cohorts.work / f"{hotspot_cohort}-noisefree"))
+    spots_clean = process(_noise_free_copy(spots_noisy, cohorts.work / f"{hotspot_cohort}-noisefree"))
     spec = COHORTS[hotspot_cohort]
     parts = [f"## Quantification (`gliopet quantify`) on the `{cohort}` cohort", "",
              f"{len(tables['noisy'])} sessions, sites {', '.join(sorted(tables['noisy']['site'].unique()))}; "
