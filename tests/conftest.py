@@ -1,10 +1,21 @@
-"""Shared test fixtures."""
+"""Shared test fixtures.
+
+Layout: ``unit/<package>/`` (one module's behaviour on small synthetic inputs),
+``integration/`` (several stages on a simulated dataset), ``cli/`` (the command line: exit codes,
+messages, nothing written on bad input), ``realdata/`` (``../shared/data/real``, skipped when
+absent). Markers: ``realdata`` and ``slow`` (select with ``-m "not slow"``). Helpers that
+generate test data live in ``tests/support`` (on ``sys.path`` through ``pythonpath``), never in
+the package.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from support.cli import run_cli as _run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
@@ -18,14 +29,14 @@ def real_data() -> Path:
     return REAL_DATA
 
 
-def run_cli(*args: str) -> tuple[int, str, str]:
-    """Run the gliopet CLI in-process; return (exit status, stdout, stderr)."""
-    import contextlib
-    import io
+@pytest.fixture(scope="session")
+def run_cli() -> Callable[..., tuple[int, str, str]]:
+    """``run_cli(*args)`` runs ``gliopet ARGS`` in-process and returns (exit code, stdout, stderr)."""
+    return _run_cli
 
-    from gliopet.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under ``tests/realdata/`` carries the ``realdata`` marker."""
+    for item in items:
+        if "realdata" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.realdata)

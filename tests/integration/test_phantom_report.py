@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_cli
 from gliopet.report import phantom_realism as pr
 
-pytestmark = pytest.mark.xdist_group("phantom_report")
+pytestmark = [pytest.mark.xdist_group("phantom_report"), pytest.mark.slow]
 
 #: Seed 8 with 4 subjects gives both IDH classes, both outcomes, both null-marker levels and
 #: grades 2-4 (checked in `test_fixture_has_every_group`).
@@ -176,7 +175,7 @@ def test_cohort_tsv_is_used_when_present(cohort_copy):
     assert ceiling["basis"] == "truth posteriors"
 
 
-def test_bad_cohort_tsv_is_refused_and_nothing_written(cohort_copy):
+def test_bad_cohort_tsv_is_refused_and_nothing_written(run_cli, cohort_copy):
     cohort_tsv = cohort_copy / pr.COHORT_REL
     cohort_tsv.parent.mkdir(parents=True)
     pd.DataFrame({"participant_id": ["sub-001"], "session_id": ["ses-diagnosis"], "SUVmax": [2.0]}).to_csv(
@@ -190,7 +189,7 @@ def test_bad_cohort_tsv_is_refused_and_nothing_written(cohort_copy):
     assert _files(cohort_copy) == before
 
 
-def test_cli_refuses_a_folder_without_truth(tmp_path):
+def test_cli_refuses_a_folder_without_truth(run_cli, tmp_path):
     (tmp_path / "raw").mkdir()
     code, out, err = run_cli("phantom-report", tmp_path / "raw")
     assert code == 2
@@ -200,7 +199,7 @@ def test_cli_refuses_a_folder_without_truth(tmp_path):
     assert list((tmp_path / "raw").iterdir()) == []
 
 
-def test_cli_writes_the_report(cohort_copy, tmp_path):
+def test_cli_writes_the_report(run_cli, cohort_copy, tmp_path):
     out = tmp_path / "reports" / "realism.md"
     code, stdout, err = run_cli("phantom-report", cohort_copy, "--out", out)
     assert code == 0, err
@@ -208,7 +207,7 @@ def test_cli_writes_the_report(cohort_copy, tmp_path):
     assert f"wrote {out}" in stdout
 
 
-def test_healthy_reference_missing_is_refused(cohort_copy, tmp_path):
+def test_healthy_reference_missing_is_refused(run_cli, cohort_copy, tmp_path):
     missing = tmp_path / "nope.nii"
     before = _files(cohort_copy)
     code, out, err = run_cli("phantom-report", cohort_copy, "--healthy-reference", missing)

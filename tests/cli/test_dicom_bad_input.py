@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from conftest import run_cli
 from gliopet.io.dicom import write_mr_series, write_pet_series
 from gliopet.io.timing import FrameTiming
+from support.cli import run_cli
 
 INJECTION = dt.datetime(2026, 3, 2, 9, 30, 0)
 NO_SERIES_FIX = "(fix: see the reasons; a --series-map can name MR series)"
@@ -81,7 +81,7 @@ def test_pet_without_dose_is_skipped(tmp_path):
     assert "  PET Brain FDOPA     PT        4      " + REASON_DOSE in out.splitlines()
 
 
-def test_pet_without_dose_next_to_an_mri(tmp_path):
+def test_pet_without_dose_next_to_an_mri(run_cli, tmp_path):
     """The MRI is imported; the PET is listed as skipped with the reason."""
     src = tmp_path / "src"
     for path in _pet(src / "pet"):

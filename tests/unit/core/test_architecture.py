@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "gliopet"
+SRC = Path(__file__).resolve().parents[3] / "src" / "gliopet"
 
 # Rank of each stage; a module may import gliopet modules of equal or lower rank only.
 RANKS = {"shared": 0, "io": 1, "simulate": 2, "preprocess": 3, "quant": 4, "report": 5, "cli": 10}

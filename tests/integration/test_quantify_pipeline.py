@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_cli
 from gliopet.simulate.anatomy import TUMOUR_LABELS
 from gliopet.simulate.truth import TRUTH_DIR
+from support.cli import run_cli
 
 SUB, SES = "001", "diagnosis"
 P = f"sub-{SUB}_ses-{SES}"
@@ -74,7 +74,7 @@ def make_preprocess(root: Path, frames: np.ndarray | None = None, mc: bool = Tru
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory) -> Path:
+def phantom(run_cli, tmp_path_factory) -> Path:
     """A one-subject, one-session tiny phantom (BIDS + truth), never modified by the tests."""
     root = tmp_path_factory.mktemp("quant") / "bids"
     code, _, err = run_cli("simulate", root, "--subjects", 1, "--seed", 4, "--profile", "tiny",
@@ -90,7 +90,7 @@ def copy_of(phantom: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quantified(phantom: Path, tmp_path_factory) -> Path:
+def quantified(run_cli, phantom: Path, tmp_path_factory) -> Path:
     """The phantom preprocessed (truth masks), with a plasma input, quantified by the CLI."""
     root = tmp_path_factory.mktemp("e2e") / "bids"
     shutil.copytree(phantom, root)
@@ -107,7 +107,7 @@ def quantified(phantom: Path, tmp_path_factory) -> Path:
     return root
 
 
-def test_truth_vois_give_the_truth_table_exactly(phantom, tmp_path):
+def test_truth_vois_give_the_truth_table_exactly(run_cli, phantom, tmp_path):
     """Noise-free PET after PSF, truth tumour and background masks: static columns and TTP exact."""
     root = copy_of(phantom, tmp_path)
     frames = np.asarray(nib.load(_truth_pet(root, f"{P}_trc-FDOPA_space-pet_desc-noisefreepsf_pet.nii.gz")).dataobj)
@@ -178,7 +178,7 @@ def test_every_output_file_and_the_cohort_labels(quantified):
     assert "IDH" in json.loads((stage / "cohort.json").read_text())
 
 
-def test_rerun_is_skipped_and_force_recomputes(quantified):
+def test_rerun_is_skipped_and_force_recomputes(run_cli, quantified):
     prov = quantified / f"derivatives/gliopet/quant/sub-{SUB}/ses-{SES}/provenance.json"
     before = prov.stat().st_mtime_ns
     code, _, err = run_cli("quantify", quantified)
@@ -189,7 +189,7 @@ def test_rerun_is_skipped_and_force_recomputes(quantified):
     assert prov.stat().st_mtime_ns > before
 
 
-def test_static_pet_gets_static_columns_and_a_note(phantom, tmp_path):
+def test_static_pet_gets_static_columns_and_a_note(run_cli, phantom, tmp_path):
     root = copy_of(phantom, tmp_path)
     pet_dir = root / f"sub-{SUB}" / f"ses-{SES}" / "pet"
     img = nib.load(pet_dir / f"{P}_trc-FDOPA_pet.nii.gz")
@@ -211,7 +211,7 @@ def test_static_pet_gets_static_columns_and_a_note(phantom, tmp_path):
     assert "static PET (1 frame): dynamic features (TTP, slope and their ratios) not computed" in row["note"]
 
 
-def test_session_without_tumour_keeps_reference_values(phantom, tmp_path):
+def test_session_without_tumour_keeps_reference_values(run_cli, phantom, tmp_path):
     root = copy_of(phantom, tmp_path)
     frames = np.asarray(nib.load(root / f"sub-{SUB}" / f"ses-{SES}" / "pet" / f"{P}_trc-FDOPA_pet.nii.gz").dataobj)
     tissue = np.asarray(nib.load(_truth_pet(root, f"{P}_space-pet_desc-tissue_dseg.nii.gz")).dataobj)
@@ -298,7 +298,7 @@ def test_bad_mask_pattern_is_refused_before_any_work(phantom, tmp_path):
     assert err.startswith("error: masks/{patient}.nii.gz: the --tumour-mask pattern has an unknown placeholder")
 
 
-def test_frames_used_as_acquired_when_motion_correction_was_off(phantom, tmp_path):
+def test_frames_used_as_acquired_when_motion_correction_was_off(run_cli, phantom, tmp_path):
     """A preprocessing run with motion correction switched off leaves no desc-mc image: quantify
     then reads the raw frames (same numbers as a desc-mc copy of them) and says so."""
     with_mc = copy_of(phantom, tmp_path / "a")

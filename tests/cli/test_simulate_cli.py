@@ -8,7 +8,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import run_cli
 
 BASE = ["--subjects", "1", "--seed", "3", "--profile", "tiny", "--sites", "siteC", "--scenario", "diagnosis"]
 
@@ -17,7 +16,7 @@ def _nothing_written(out):
     return not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
-def test_simulate_writes_a_bids_dataset_with_truth(tmp_path):
+def test_simulate_writes_a_bids_dataset_with_truth(run_cli, tmp_path):
     out = tmp_path / "cohort"
     code, stdout, stderr = run_cli("simulate", str(out), *BASE)
     assert code == 0, stderr
@@ -31,7 +30,7 @@ def test_simulate_writes_a_bids_dataset_with_truth(tmp_path):
     assert json.loads((out / "dataset_description.json").read_text())["BIDSVersion"]
 
 
-def test_non_empty_out_dir_is_refused_without_overwrite(tmp_path):
+def test_non_empty_out_dir_is_refused_without_overwrite(run_cli, tmp_path):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
@@ -67,7 +66,7 @@ def test_non_empty_out_dir_is_refused_without_overwrite(tmp_path):
     (["--kinetics", "two-tissue"], "the 'kinetics' parameter must be one of fdopa, one-tissue; got 'two-tissue' "
                                    "instead"),
 ])
-def test_impossible_parameters_fail_before_anything_is_written(tmp_path, args, message):
+def test_impossible_parameters_fail_before_anything_is_written(run_cli, tmp_path, args, message):
     out = tmp_path / "never"
     code, stdout, stderr = run_cli("simulate", str(out), "--subjects", "2", "--profile", "tiny", *args)
     assert code == 2
@@ -75,7 +74,7 @@ def test_impossible_parameters_fail_before_anything_is_written(tmp_path, args, m
     assert _nothing_written(out)
 
 
-def test_dicom_option_writes_series_that_import_dicom_reads_back(tmp_path):
+def test_dicom_option_writes_series_that_import_dicom_reads_back(run_cli, tmp_path):
     import pydicom
 
     out = tmp_path / "withdicom"

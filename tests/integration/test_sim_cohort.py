@@ -24,6 +24,9 @@ from gliopet.simulate.scanner import psf_blur
 from gliopet.simulate.sites import SITES
 from gliopet.simulate.truth import TRUTH_DIR
 
+pytestmark = pytest.mark.slow
+
+
 SITE_NAMES = ["siteA", "siteC", "heldout"]
 SEED = 2024
 

@@ -15,7 +15,7 @@ from gliopet.preprocess import registration as reg
 from gliopet.preprocess.brainmask import n4_correct, register_to_template
 from gliopet.preprocess.regions import lesion_centroid_mni, mri_abnormality
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 _CACHE: dict = {}

@@ -9,16 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_cli
 from gliopet.preprocess import registration as reg
 from gliopet.preprocess.grids import learning_reference
 from gliopet.preprocess.qc import flag_cohort_outliers, qc_flags
-from gliopet.preprocess.synthetic import (
+from support.synthetic import (
     make_session,
     ras_matrix_to_sitk,
     rigid_matrix,
     write_bids_session,
 )
+
+pytestmark = pytest.mark.slow
 
 DURATIONS = np.array([60.0, 60.0, 300.0, 600.0, 600.0])
 STAGE = ("derivatives", "gliopet", "preprocess")
@@ -32,7 +33,7 @@ def _synth(seed: int):
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def dataset(run_cli, tmp_path_factory):
     """sub-01: T1w + FLAIR + PET; sub-02: no FLAIR and a PET of pure noise (failed registration)."""
     root = tmp_path_factory.mktemp("bids")
     good = _synth(1)
@@ -95,7 +96,7 @@ def test_qc_table_flags_failure_and_missing_sequence(dataset):
     assert "flagged: sub-02 ses-diagnosis: pet_mri_nmi_low" in dataset["out"]
 
 
-def test_rerun_is_skipped_unless_forced(dataset):
+def test_rerun_is_skipped_unless_forced(run_cli, dataset):
     root = dataset["root"]
     xfm = session_dir(root, "01") / "sub-01_ses-diagnosis_from-pet_to-T1w_mode-image_xfm.txt"
     before, stamp = xfm.read_text(), xfm.stat().st_mtime_ns
@@ -108,7 +109,7 @@ def test_rerun_is_skipped_unless_forced(dataset):
     assert xfm.read_text() == before  # same seed and thread count: same transform
 
 
-def test_pet_outside_the_mri_is_a_clear_error(tmp_path):
+def test_pet_outside_the_mri_is_a_clear_error(run_cli, tmp_path):
     synth = _synth(3)
     synth.pet_affine = synth.pet_affine.copy()
     synth.pet_affine[:3, 3] += 1000.0
@@ -124,7 +125,7 @@ def test_pet_outside_the_mri_is_a_clear_error(tmp_path):
     assert not list(tmp_path.joinpath(*STAGE).glob("sub-03*/.*partial"))
 
 
-def test_unknown_participant_is_refused(dataset):
+def test_unknown_participant_is_refused(run_cli, dataset):
     code, _, err = run_cli("preprocess", dataset["root"], "--participant-label", "99")
     assert code == 2 and "99" in err
 
@@ -142,7 +143,7 @@ def test_qc_flag_rules():
     assert flagged["flags"].tolist() == [""] * 5 + ["cohort_outlier:brain_ml"]
 
 
-def test_dask_scheduler_runs_sessions(tmp_path):
+def test_dask_scheduler_runs_sessions(run_cli, tmp_path):
     distributed = pytest.importorskip("distributed")
     synth = _synth(4)
     write_bids_session(tmp_path, "04", "diagnosis", synth, flair=False)
@@ -152,7 +153,7 @@ def test_dask_scheduler_runs_sessions(tmp_path):
     assert (session_dir(tmp_path, "04") / "provenance.json").is_file()
 
 
-def test_dask_scheduler_unreachable_or_missing(tmp_path):
+def test_dask_scheduler_unreachable_or_missing(run_cli, tmp_path):
     synth = _synth(5)
     write_bids_session(tmp_path, "05", "diagnosis", synth, flair=False)
     code, _, err = run_cli("preprocess", tmp_path, "--dask-scheduler", "tcp://127.0.0.1:9")
@@ -160,7 +161,7 @@ def test_dask_scheduler_unreachable_or_missing(tmp_path):
     assert ("needs the Dask 'distributed' package" in err) or ("cannot connect to the Dask scheduler" in err)
 
 
-def test_motion_correction_can_be_switched_off(tmp_path):
+def test_motion_correction_can_be_switched_off(run_cli, tmp_path):
     """preprocess.motion_correction: false (frames already corrected): no desc-mc image, the QC row
     says so, and the rest of preprocessing still runs."""
     synth = _synth(6)

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bids_factory import DROP, make_affine_degenerate, make_bids_dataset, snapshot, truncate
-from conftest import run_cli
+from support.bids_factory import DROP, make_affine_degenerate, make_bids_dataset, snapshot, truncate
 
 PET = "sub-01/ses-diagnosis/pet/sub-01_ses-diagnosis_trc-FDOPA_pet.nii.gz"
 SIDECAR = "sub-01/ses-diagnosis/pet/sub-01_ses-diagnosis_trc-FDOPA_pet.json"
@@ -167,7 +166,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input(tmp_path, case):
+def test_bad_input(run_cli, tmp_path, case):
     build, expected_code, expected = CASES[case]
     root = tmp_path / "bids"
     build(root)
@@ -193,7 +192,7 @@ def test_corpus_size():
     assert len(CASES) >= 16
 
 
-def test_bad_dataset_leaves_no_temporary_files(tmp_path):
+def test_bad_dataset_leaves_no_temporary_files(run_cli, tmp_path):
     root = tmp_path / "bids"
     ds = make_bids_dataset(root)
     truncate(ds.first_pet())

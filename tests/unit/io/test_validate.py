@@ -9,12 +9,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_factory import make_bids_dataset, pet_affine
-from conftest import run_cli
 from gliopet.io.bids_read import read_json, read_tsv_rows
 from gliopet.io.suv import suv_scaling
 from gliopet.io.timing import FrameTiming
 from gliopet.io.validate import boxes_overlap, check_pet_sidecar, count_non_finite, validate_dataset
+from support.bids_factory import make_bids_dataset, pet_affine
 
 END_TIMES_HINT = "the FrameDuration values look like frame end times"
 
@@ -66,7 +65,7 @@ def test_count_non_finite(tmp_path):
     assert count_non_finite(nib.load(tmp_path / "b.nii.gz")) == (0, 48)
 
 
-def test_cli_validate_json_and_table(tmp_path):
+def test_cli_validate_json_and_table(run_cli, tmp_path):
     make_bids_dataset(tmp_path, weight_kg=None)
     code, out, err = run_cli("validate", tmp_path, "--json")
     assert code == 0, err
@@ -83,13 +82,13 @@ def test_cli_validate_json_and_table(tmp_path):
     assert out.strip().splitlines()[-1] == "usable: 0 error(s), 1 warning(s), 1 session(s)"
 
 
-def test_cli_validate_missing_folder_is_one_line_error(tmp_path):
+def test_cli_validate_missing_folder_is_one_line_error(run_cli, tmp_path):
     code, out, err = run_cli("validate", tmp_path / "nope")
     assert code == 2 and out == ""
     assert err.strip() == f"error: {tmp_path / 'nope'}: not a folder (fix: give the root folder of a BIDS dataset)"
 
 
-def test_cli_info_dataset_and_pet(tmp_path):
+def test_cli_info_dataset_and_pet(run_cli, tmp_path):
     ds = make_bids_dataset(tmp_path, n_subjects=2, n_frames=3)
     code, out, err = run_cli("info", tmp_path, "--json")
     assert code == 0, err
@@ -110,7 +109,7 @@ def test_cli_info_dataset_and_pet(tmp_path):
     assert code == 0 and "mid-time (min)" in out and "3.000" in out
 
 
-def test_cli_info_bad_path(tmp_path):
+def test_cli_info_bad_path(run_cli, tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     code, _, err = run_cli("info", tmp_path / "x.txt")
     assert code == 2
@@ -189,7 +188,7 @@ def test_validate_real_sidecar_folder_reports_missing_images(real_data, tmp_path
 
 
 @pytest.mark.realdata
-def test_validate_cli_reports_sidecar_timing_even_without_image(real_data):
+def test_validate_cli_reports_sidecar_timing_even_without_image(run_cli, real_data):
     code, out, _ = run_cli("validate", real_data / "bids-pet-sidecars" / "pet001", "--json")
     assert code == 2
     messages = [p["message"] for p in json.loads(out)["problems"]]

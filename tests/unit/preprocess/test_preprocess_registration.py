@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from gliopet.errors import InputError
 from gliopet.preprocess import registration as reg
-from gliopet.preprocess.synthetic import (
+from support.synthetic import (
     head_grid,
     ras_matrix_to_sitk,
     rigid_matrix,

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_factory import DROP, make_bids_dataset
 from gliopet.errors import InputError
 from gliopet.io.bids_read import read_dataset, read_session, read_tsv_rows
 from gliopet.io.bids_write import write_participants, write_sessions
+from support.bids_factory import DROP, make_bids_dataset
 
 
 def test_reads_sessions_labels_weight_and_truth(tmp_path):

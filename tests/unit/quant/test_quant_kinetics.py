@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from gliopet.errors import InputError  # noqa: E402
-from gliopet.io.timing import FrameTiming  # noqa: E402
-from gliopet.quant.plasma_models import (  # noqa: E402
+from gliopet.errors import InputError
+from gliopet.io.timing import FrameTiming
+from gliopet.quant.plasma_models import (
     PlasmaInput,
     fit_compartment,
     logan_plasma,
     read_blood_tsv,
     read_kinfitr_csv,
 )
-from gliopet.quant.reference_models import (  # noqa: E402
+from gliopet.quant.reference_models import (
     logan_reference,
     patlak_reference,
     reference_efflux,
     srtm_basis,
     srtm_fit,
 )
-from quant_synth import (  # noqa: E402
+from support.quant_synth import (
     CP_A,
     CP_B,
     TIMING,

@@ -19,7 +19,6 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import run_cli
 from gliopet.io.dicom import (
     decay_weighted_offset_s,
     import_dicom,
@@ -27,6 +26,7 @@ from gliopet.io.dicom import (
     write_pet_series,
 )
 from gliopet.io.timing import FrameTiming
+from support.cli import run_cli
 
 T_HALF = 6586.2  # F-18 half-life written by the writer (s)
 LAM = np.log(2.0) / T_HALF
@@ -108,7 +108,7 @@ def test_mr_writer_round_trip_geometry_and_values(tmp_path):
     assert sidecar["EchoTime"] == pytest.approx(0.095) and sidecar["RepetitionTime"] == pytest.approx(5.0)
 
 
-def test_dynamic_pet_round_trip_validate_and_read(tmp_path):
+def test_dynamic_pet_round_trip_validate_and_read(run_cli, tmp_path):
     """8 frames of varied durations, START correction: validate exits 0; read_dataset gives back
     the voxels (rescale precision), the frame timing (s) and the SUV factor (1e-6 relative)."""
     from gliopet.io.bids_read import read_dataset
@@ -278,7 +278,7 @@ def _all_bytes(folder: Path) -> bytes:
     return b"\n".join(blobs)
 
 
-def test_pacs_export_labels_deidentification_and_id_map(tmp_path):
+def test_pacs_export_labels_deidentification_and_id_map(run_cli, tmp_path):
     src = tmp_path / "export"
     _pacs_export(src, {"PAT-B": [dt.date(2025, 6, 1), dt.date(2025, 1, 15)], "PAT-A": [dt.date(2025, 3, 3)]})
     bids, out = _import(tmp_path, src)
@@ -321,7 +321,7 @@ def test_pacs_export_labels_deidentification_and_id_map(tmp_path):
     assert len(json.loads(id_map.read_text())["imports"]) == 2
 
 
-def test_series_map_names_an_unrecognised_series(tmp_path):
+def test_series_map_names_an_unrecognised_series(run_cli, tmp_path):
     src = tmp_path / "src"
     write_mr_series(src, np.full((4, 4, 2), 7.0), _affine(), sequence="T2w", patient_id="P1", patient_name="X^Y",
                     series_description="mystery_seq", extra=[("ScanningSequence", ["GR"]), ("SequenceName", "*fl2d1"),
@@ -334,7 +334,7 @@ def test_series_map_names_an_unrecognised_series(tmp_path):
     assert (bids / "sub-001/ses-01/anat/sub-001_ses-01_FLAIR.nii.gz").is_file()
 
 
-def test_existing_bids_dir_needs_overwrite(tmp_path):
+def test_existing_bids_dir_needs_overwrite(run_cli, tmp_path):
     src = tmp_path / "src"
     write_mr_series(src, np.ones((4, 4, 2)), _affine(), sequence="T1w", patient_id="P1", patient_name="X^Y")
     bids, _ = _import(tmp_path, src)

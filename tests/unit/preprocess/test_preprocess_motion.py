@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from gliopet.io.timing import FrameTiming
 from gliopet.preprocess import registration as reg
 from gliopet.preprocess.motion import head_mask_from_pet, motion_correct, reference_weights
-from gliopet.preprocess.synthetic import make_session, ras_matrix_to_sitk, rigid_matrix
+from support.synthetic import make_session, ras_matrix_to_sitk, rigid_matrix
 
 sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
 MOVED = {7: rigid_matrix((2.0, -1.0, 3.0), (2.5, -1.5, 1.0)), 8: rigid_matrix((0.0, 2.0, -2.0), (-1.0, 2.0, 1.5))}

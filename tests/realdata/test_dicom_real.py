@@ -10,11 +10,9 @@ import numpy as np
 import pydicom
 import pytest
 
-from conftest import run_cli
-
 
 @pytest.fixture
-def imported(real_data, tmp_path):
+def imported(run_cli, real_data, tmp_path):
     src = real_data / "ibsi-sts-001-pet-dicom"
     bids = tmp_path / "bids"
     code, out, err = run_cli("import-dicom", src, bids, "--id-map", tmp_path / "ids.json")
@@ -31,7 +29,7 @@ def _slices(src):
     return headers
 
 
-def test_real_pet_imports_with_rtstruct_skipped(imported):
+def test_real_pet_imports_with_rtstruct_skipped(run_cli, imported):
     src, bids, out = imported
     lines = out.splitlines()
     assert "  IBSI_1_STS_001_PET_mask  RTSTRUCT  1      RTSTRUCT: not an image" in lines

@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from conftest import run_cli
 from gliopet.preprocess import registration as reg
 from gliopet.preprocess.brainmask import dilate_mm
+
+pytestmark = pytest.mark.slow
+
 
 cohort = pytest.importorskip("gliopet.simulate.cohort")
 
@@ -28,7 +30,7 @@ def canonical(path):
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
+def phantom(run_cli, tmp_path_factory):
     root = tmp_path_factory.mktemp("phantom") / "bids"
     cohort.simulate_cohort(root, 1, 5, profile="tiny", sites=["siteB"], scenario="diagnosis",
                            command="test")

@@ -16,7 +16,8 @@ from gliopet.preprocess.brainmask import (
     rough_brain_mask,
 )
 from gliopet.preprocess.regions import lesion_centroid_mni, mri_abnormality, pet_regions
-from gliopet.preprocess.synthetic import (
+from gliopet.templates import load_mni
+from support.synthetic import (
     LESION_CENTRE_MNI,
     head_grid,
     make_session,
@@ -24,7 +25,6 @@ from gliopet.preprocess.synthetic import (
     rigid_matrix,
     sample,
 )
-from gliopet.templates import load_mni
 
 sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
 

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
 from gliopet import __version__
 from gliopet.atomic import staged_directory, write_json, write_text
 from gliopet.config import load_config
@@ -111,14 +110,14 @@ def test_bids_names_follow_entity_order():
         bids_name("0_1", None, "pet")
 
 
-def test_cli_version_and_usage_errors():
+def test_cli_version_and_usage_errors(run_cli):
     code, out, _ = run_cli("--version")
     assert code == 0 and out.strip() == f"gliopet {__version__}"
     code, _, _ = run_cli("no-such-verb")
     assert code == 2
 
 
-def test_cli_internal_error_exits_1_with_one_line(monkeypatch, tmp_path):
+def test_cli_internal_error_exits_1_with_one_line(run_cli, monkeypatch, tmp_path):
     import gliopet.io.bids_read as bids_read
 
     def broken(*args, **kwargs):
@@ -133,7 +132,7 @@ def test_cli_internal_error_exits_1_with_one_line(monkeypatch, tmp_path):
         run_cli("--debug", "info", tmp_path)
 
 
-def test_cli_input_error_is_one_line_with_fix(tmp_path):
+def test_cli_input_error_is_one_line_with_fix(run_cli, tmp_path):
     code, out, err = run_cli("validate", tmp_path / "missing")
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
