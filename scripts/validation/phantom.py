@@ -1,6 +1,6 @@
 """docs/validation.md section "phantom": the simulated cohorts against the published ranges.
 
-Runs the realism report (`gliopet.report.phantom_realism`) on ``tiny-both`` through the pipeline
+Runs the realism report (`gliopet.simulate.realism`) on ``tiny-both`` through the pipeline
 (``gliopet preprocess`` + ``gliopet quantify``, then ``derivatives/gliopet/quant/cohort.tsv``);
 when quantification is not available it falls back to the truth table and says so. The healthy
 comparison uses ``tiny-healthy`` and the real FDOPA healthy group mean in
@@ -27,7 +27,7 @@ def _spec(name: str) -> str:
 
 def run(cohorts: Cohorts) -> str:
     """Markdown of the phantom section."""
-    from gliopet.report.phantom_realism import (
+    from gliopet.simulate.realism import (
         SOURCE_PIPELINE,
         build_report,
         healthy_comparison,
@@ -65,7 +65,7 @@ def run(cohorts: Cohorts) -> str:
         healthy = healthy_comparison(healthy_root, HEALTHY_REFERENCE)
         import pandas as pd
 
-        from gliopet.report.phantom_realism import ROW_COLUMNS, RealismResult
+        from gliopet.simulate.realism import ROW_COLUMNS, RealismResult
 
         part = RealismResult(source=result.source, table=pd.DataFrame(healthy_rows(healthy), columns=list(ROW_COLUMNS)),
                              noise=result.noise.iloc[0:0], healthy=healthy)

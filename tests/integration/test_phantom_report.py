@@ -1,4 +1,4 @@
-"""Phantom realism report (`gliopet phantom-report`, gliopet.report.phantom_realism)."""
+"""Phantom realism report (`gliopet phantom-report`, gliopet.simulate.realism)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gliopet.report import phantom_realism as pr
+from gliopet.simulate import realism as pr
 
 pytestmark = [pytest.mark.xdist_group("phantom_report"), pytest.mark.slow]
 

@@ -27,8 +27,9 @@ def phantom_report(
                                     "FDOPA_group_mean_MNI_3mm.nii); compares the cohort's healthy sessions "
                                     "with it (striatum/cortex ratio, spatial correlation).")] = None,
 ) -> None:
-    """Report how realistic a simulated cohort is against LITERATURE.md (SUV, TBR, T/S, TTP, noise, AUCs)."""
-    from gliopet.report.phantom_realism import write_report
+    """Report how realistic a simulated cohort is against the published figures of docs/literature.md
+    (SUV, TBR, T/S, TTP, noise, AUCs)."""
+    from gliopet.simulate.realism import write_report
 
     md, tsv = write_report(bids_dir, out, healthy_reference)
     typer.echo(f"wrote {md}")

@@ -1,4 +1,10 @@
-"""Phantom realism report: a simulated cohort against the published ranges (LITERATURE.md 2-4).
+"""Phantom realism check: a simulated cohort against the published figures it is built on.
+
+The figures and their references are in ``docs/literature.md`` (sections "Clinical
+quantification", "Progression vs treatment-related change", "Diagnosis" and "Phantom
+parameters"); the rows of the report are listed there under "What the realism report checks".
+It lives next to the phantom because it reads the phantom's truth and its noise model
+(`gliopet.simulate.scanner`); the analysis stages never import it.
 
 ``gliopet phantom-report BIDS_DIR`` writes ``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md``
 and a TSV of its numbers (``phantom-realism.tsv``, one row per figure).
