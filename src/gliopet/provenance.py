@@ -19,7 +19,7 @@ from gliopet.atomic import write_json
 
 MAIN_DEPENDENCIES = (
     "numpy", "scipy", "pandas", "nibabel", "SimpleITK", "nilearn", "pydicom", "highdicom",
-    "dcm2niix", "torch", "scikit-learn", "pydantic",
+    "torch", "scikit-learn", "pydantic",
 )
 
 
