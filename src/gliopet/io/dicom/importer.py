@@ -239,20 +239,60 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
     InputError
         Bad paths or broken DICOM data (see the messages); nothing is written then.
     """
-    from gliopet.atomic import staged_directory, write_json
-    from gliopet.io.bids_names import check_label
+    from gliopet.atomic import staged_directory
 
     src = Path(src).absolute()
     bids_dir = Path(bids_dir).absolute()
     id_map_path = Path(id_map).absolute()
+    _check_arguments(src, bids_dir, id_map_path, overwrite, tracer)
+    mapping = load_series_map(series_map)
+    ids = load_id_map(id_map_path)
+
+    scan = scan_folder(src)
+    report = ImportReport(bids_dir=bids_dir, id_map=id_map_path, n_files=scan.n_files,
+                          n_ignored=scan.n_ignored)
+    plans = _plan_series(scan.series, mapping, tracer, report)
+    _labels(plans, ids)
+    kept = _one_per_kind(plans, report)
+    if not kept:
+        error = InputError(f"no series could be imported ({len(report.skipped)} skipped: "
+                           f"{'; '.join(sorted({s.reason for s in report.skipped}))})", path=src,
+                           fix="see the reasons; a --series-map can name MR series")
+        error.report = report  # type: ignore[attr-defined]  # the CLI prints the skipped table
+        raise error
+    orders = _slice_orders(kept)  # geometry from the headers before anything is written
+
+    from gliopet.io.bids_write import write_dataset_description, write_participants
+    from gliopet.progress import track
+
+    files: list[dict[str, Any]] = []
+    with staged_directory(bids_dir, overwrite=overwrite) as stage:
+        for plan in track(kept, "Converting DICOM series"):
+            files.append(_convert(stage, plan, orders[plan.series.uid], src, report))
+        _write_tables(stage, kept, write_participants)
+        write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
+        _write_provenance(stage, command, len(scan.series), len(kept))
+        report.written.sort(key=lambda w: w.bids_path)
+        files.sort(key=lambda f: f["bids_path"])
+        _record_import(id_map_path, ids, bids_dir, src, files)
+    return report
+
+
+def _check_arguments(src: Path, bids_dir: Path, id_map_path: Path, overwrite: bool,
+                     tracer: str | None) -> None:
+    """Refuse unsafe or unusable paths and a malformed tracer label before reading anything."""
+    from gliopet.io.bids_names import check_label
+
     if _inside(id_map_path.resolve(), bids_dir.resolve()):
-        raise InputError(f"the id-map lies inside the BIDS folder {bids_dir}, which would put patient identifiers "
-                         "in the shared dataset", path=id_map_path, fix="give an --id-map path outside BIDS_DIR")
+        raise InputError(f"the id-map lies inside the BIDS folder {bids_dir}, which would put "
+                         "patient identifiers in the shared dataset", path=id_map_path,
+                         fix="give an --id-map path outside BIDS_DIR")
     if _inside(bids_dir.resolve(), src.resolve()):
         raise InputError("the BIDS folder lies inside the DICOM source folder", path=bids_dir,
                          fix="write the dataset outside SRC")
     if id_map_path.suffix.lower() != ".json":
-        raise InputError("the id-map must be a .json file", path=id_map_path, fix="give a name ending in .json")
+        raise InputError("the id-map must be a .json file", path=id_map_path,
+                         fix="give a name ending in .json")
     if bids_dir.exists() and (not bids_dir.is_dir() or any(bids_dir.iterdir())) and not overwrite:
         raise InputError("the BIDS folder exists and is not empty", path=bids_dir,
                          fix="give a new folder, or add --overwrite to replace it")
@@ -260,22 +300,27 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
         try:
             check_label(tracer, "trc")
         except ValueError:
-            raise ParameterError("tracer", tracer, "letters and digits only (e.g. FDOPA, FET)") from None
-    mapping = load_series_map(series_map)
-    ids = load_id_map(id_map_path)
+            raise ParameterError("tracer", tracer,
+                                 "letters and digits only (e.g. FDOPA, FET)") from None
 
-    scan = scan_folder(src)
-    report = ImportReport(bids_dir=bids_dir, id_map=id_map_path, n_files=scan.n_files, n_ignored=scan.n_ignored)
+
+def _plan_series(all_series: list[Series], mapping: SeriesMap, tracer: str | None,
+                 report: ImportReport) -> list[_Planned]:
+    """Classify every series; those that cannot be imported go to `report.skipped`."""
     plans: list[_Planned] = []
-    for series in scan.series:
+    for series in all_series:
         try:
             plan = _classify(series, mapping, tracer)
         except SkipSeries as skip:
-            report.skipped.append(Skipped(series.description, series.modality, len(series.paths), skip.reason,
-                                          series.uid))
+            report.skipped.append(Skipped(series.description, series.modality, len(series.paths),
+                                          skip.reason, series.uid))
             continue
         plans.append(plan)
-    _labels(plans, ids)
+    return plans
+
+
+def _one_per_kind(plans: list[_Planned], report: ImportReport) -> list[_Planned]:
+    """Keep the first series of each kind (PET per tracer) per session; skip the others."""
     kept: list[_Planned] = []
     seen: set[tuple[str, str, str]] = set()
     for plan in plans:
@@ -283,22 +328,20 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
         if key in seen:
             report.skipped.append(Skipped(
                 plan.series.description, plan.series.modality, len(plan.series.paths),
-                f"another {plan.kind} series is already imported for sub-{plan.subject} ses-{plan.session}: "
-                "choose one with --series-map (skip)", plan.series.uid))
+                f"another {plan.kind} series is already imported for sub-{plan.subject} "
+                f"ses-{plan.session}: choose one with --series-map (skip)", plan.series.uid))
             continue
         seen.add(key)
         kept.append(plan)
-    if not kept:
-        error = InputError(f"no series could be imported ({len(report.skipped)} skipped: "
-                           f"{'; '.join(sorted({s.reason for s in report.skipped}))})", path=src,
-                           fix="see the reasons; a --series-map can name MR series")
-        error.report = report  # type: ignore[attr-defined]  # the CLI prints the skipped table
-        raise error
-    # Geometry from the headers before anything is written.
+    return kept
+
+
+def _slice_orders(plans: list[_Planned]) -> dict[str, list[tuple[list[int], np.ndarray]]]:
+    """Per series UID: for each frame, the file indices in slice order and the 4x4 affine."""
     orders: dict[str, list[tuple[list[int], np.ndarray]]] = {}
-    for plan in kept:
+    for plan in plans:
         groups = plan.pet.frames if plan.pet else [list(range(len(plan.series.paths)))]
-        per_frame = []
+        per_frame: list[tuple[list[int], np.ndarray]] = []
         for members in groups:
             order, affine = slice_order([plan.series.paths[i] for i in members],
                                         [plan.series.headers[i] for i in members])
@@ -307,55 +350,51 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
                                  path=plan.series.folder, fix="export the series again")
             per_frame.append(([members[i] for i in order], affine))
         orders[plan.series.uid] = per_frame
+    return orders
 
-    from gliopet.io.bids_write import (
-        write_anat,
-        write_dataset_description,
-        write_participants,
-        write_pet,
-    )
-    from gliopet.progress import track
 
-    files: list[dict[str, Any]] = []
-    with staged_directory(bids_dir, overwrite=overwrite) as stage:
-        for plan in track(kept, "Converting DICOM series"):
-            series = plan.series
-            per_frame = orders[series.uid]
-            affine = per_frame[0][1]
-            volumes = [read_volume(series.paths, members) for members, _ in per_frame]
-            if plan.pet is not None:
-                data = np.stack(volumes, axis=-1) if len(volumes) > 1 else volumes[0]
-                data = (data * np.float32(plan.pet.to_bq_ml)).astype(np.float32)
-                path = write_pet(stage, plan.subject, plan.session, data, affine, plan.pet.sidecar,
-                                 tracer=plan.pet.tracer)
-                report.warnings.extend(f"{series.description}: {w}" for w in plan.pet.warnings)
-            else:
-                data = volumes[0]
-                path = write_anat(stage, plan.subject, plan.session, plan.kind, data, affine,
-                                  _mr_sidecar(series, plan.kind))
-            relative = path.relative_to(stage).as_posix()
-            ordered = [i for members, _ in per_frame for i in members]
-            report.written.append(Written(relative, plan.kind, series.description, len(series.paths),
-                                          tuple(int(s) for s in data.shape)))
-            files.append({
-                "bids_path": relative, "subject": plan.subject, "session": plan.session,
-                "PatientID": series.patient_id, "StudyDate": series.study_date,
-                "StudyInstanceUID": series.study_uid, "SeriesInstanceUID": series.uid,
-                "FrameOfReferenceUID": series.frame_of_reference_uid,
-                "SeriesDescription": series.description,
-                "SOPInstanceUIDs": [str(series.headers[i].get("SOPInstanceUID", "")) for i in ordered],
-                "source_files": [series.paths[i].relative_to(src).as_posix() for i in ordered],
-            })
-        _write_tables(stage, kept, write_participants)
-        write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
-        _write_provenance(stage, command, len(scan.series), len(kept))
-        report.written.sort(key=lambda w: w.bids_path)
-        files.sort(key=lambda f: f["bids_path"])
-        ids["imports"].append({"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                               "bids_dir": str(bids_dir), "source": str(src), "files": files})
-        write_json(id_map_path, ids)
-        os.chmod(id_map_path, 0o600)
-    return report
+def _convert(stage: Path, plan: _Planned, per_frame: list[tuple[list[int], np.ndarray]],
+             src: Path, report: ImportReport) -> dict[str, Any]:
+    """Write one series into the staged dataset; return its id-map record (UIDs, sources)."""
+    from gliopet.io.bids_write import write_anat, write_pet
+
+    series = plan.series
+    affine = per_frame[0][1]
+    volumes = [read_volume(series.paths, members) for members, _ in per_frame]
+    if plan.pet is not None:
+        data = np.stack(volumes, axis=-1) if len(volumes) > 1 else volumes[0]
+        data = (data * np.float32(plan.pet.to_bq_ml)).astype(np.float32)
+        path = write_pet(stage, plan.subject, plan.session, data, affine, plan.pet.sidecar,
+                         tracer=plan.pet.tracer)
+        report.warnings.extend(f"{series.description}: {w}" for w in plan.pet.warnings)
+    else:
+        data = volumes[0]
+        path = write_anat(stage, plan.subject, plan.session, plan.kind, data, affine,
+                          _mr_sidecar(series, plan.kind))
+    relative = path.relative_to(stage).as_posix()
+    ordered = [i for members, _ in per_frame for i in members]
+    report.written.append(Written(relative, plan.kind, series.description, len(series.paths),
+                                  tuple(int(s) for s in data.shape)))
+    return {
+        "bids_path": relative, "subject": plan.subject, "session": plan.session,
+        "PatientID": series.patient_id, "StudyDate": series.study_date,
+        "StudyInstanceUID": series.study_uid, "SeriesInstanceUID": series.uid,
+        "FrameOfReferenceUID": series.frame_of_reference_uid,
+        "SeriesDescription": series.description,
+        "SOPInstanceUIDs": [str(series.headers[i].get("SOPInstanceUID", "")) for i in ordered],
+        "source_files": [series.paths[i].relative_to(src).as_posix() for i in ordered],
+    }
+
+
+def _record_import(id_map_path: Path, ids: dict[str, Any], bids_dir: Path, src: Path,
+                   files: list[dict[str, Any]]) -> None:
+    """Append this import to the id-map and write it, readable by the owner only (0600)."""
+    from gliopet.atomic import write_json
+
+    ids["imports"].append({"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                           "bids_dir": str(bids_dir), "source": str(src), "files": files})
+    write_json(id_map_path, ids)
+    os.chmod(id_map_path, 0o600)
 
 
 def _write_tables(stage: Path, plans: list[_Planned], write_participants) -> None:
