@@ -26,7 +26,7 @@ from validation.common import copy_with_pet, process, truth_pet
 
 #: Metrics compared with the truth table (quant column, truth column stem, kind of error).
 METRICS = (("SUVmax", "SUVmax", "rel"), ("TBRmax", "TBRmax", "rel"), ("TBRmean", "TBRmean", "rel"),
-           ("TSRmax", "TSRmax", "rel"), ("BTV_mL", "BTV_ml", "rel"), ("TTP_min", "TTP_min", "abs"))
+           ("TSRmax", "TSRmax", "rel"), ("BTV_mL", "BTV_mL", "rel"), ("TTP_min", "TTP_min", "abs"))
 TRUTH = Path("derivatives") / "phantom-truth"
 QUANT = Path("derivatives") / "gliopet" / "quant"
 #: Early window (s) of the planted-contrast measure (the quant early window, 1-10 min).
@@ -63,7 +63,7 @@ def bias_section(tables: dict[str, pd.DataFrame]) -> str:
              "| PET | site | n | found | " + " | ".join(m for m, _, _ in METRICS) + " |",
              "|---|---|---|---|" + "---|" * len(METRICS)]
     for condition, table in tables.items():
-        table = table[table["BTV_ml_psf"] >= 0.5]
+        table = table[table["BTV_mL_psf"] >= 0.5]
         for site, group in sorted(table.groupby("site")):
             found = group[group["voi_source"] != "none"]
             cells = []
@@ -227,7 +227,7 @@ def _model_consistent(root: Path, row: pd.Series, truth: dict[str, float], with_
 def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
     rows = []
     truth_table = _table(model_root)
-    truth_table = truth_table[(truth_table["kind"] != "healthy") & (truth_table["BTV_ml_psf"] >= 0.5)]
+    truth_table = truth_table[(truth_table["kind"] != "healthy") & (truth_table["BTV_mL_psf"] >= 0.5)]
     truth = {(r["participant_id"], r["session_id"]): _true_ratios(model_root, r) for _, r in truth_table.iterrows()}
     for _, r in truth_table.iterrows():
         key = (r["participant_id"], r["session_id"])

@@ -131,6 +131,32 @@ def test_truth_vois_give_the_truth_table_exactly(run_cli, phantom, tmp_path):
     assert tacs["mid_time_min"][tacs["tumour"].idxmax()] == pytest.approx(truth["TTP_min_psf"])
 
 
+def test_truth_and_quant_tables_share_names_and_descriptions(quantified):
+    """A quantity that truth.tsv and quant.tsv both report has one name, one description and one
+    unit (`gliopet.io.columns`); every written column is documented in its sidecar."""
+    import re
+
+    from gliopet.io.columns import SHARED_COLUMNS
+
+    def stem(column: str) -> str:
+        return re.sub(r"_(nopsf|psf)$", "", column)
+
+    quant = json.loads((quantified / "derivatives/gliopet/quant/quant.json").read_text())
+    truth = json.loads((quantified / TRUTH_DIR / "truth.json").read_text())
+    truth_written = pd.read_csv(quantified / TRUTH_DIR / "truth.tsv", sep="\t").columns
+    assert set(truth_written) == set(truth)
+    truth_names = {stem(c) for c in truth}
+    assert set(SHARED_COLUMNS) <= set(quant) and set(SHARED_COLUMNS) <= truth_names
+    spelling = {name.lower().replace("_", ""): name for name in quant}
+    for name in truth_names:
+        assert spelling.get(name.lower().replace("_", ""), name) == name, name
+    for name, shared in SHARED_COLUMNS.items():
+        truth_meta = truth.get(name) or truth[f"{name}_psf"]
+        for meta in (quant[name], truth_meta):
+            assert meta["Description"].startswith(shared["Description"]), name
+            assert meta.get("Units") == shared.get("Units"), name
+
+
 def test_every_output_file_and_the_cohort_labels(quantified):
     stage = quantified / "derivatives/gliopet/quant"
     ses = stage / f"sub-{SUB}" / f"ses-{SES}"

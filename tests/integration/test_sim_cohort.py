@@ -123,7 +123,7 @@ def test_noise_free_tacs_equal_the_compartment_model(cohort):
 
 
 def _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml):
-    """The truth table's definitions, written out again (DESIGN.md section 7)."""
+    """The truth table's definitions, written out again (docs/conventions.md)."""
     inside = (timing.mid_s >= 600) & (timing.mid_s <= 1800)
     weights = np.where(inside, timing.duration_s, 0.0)
     static = (frames * weights).sum(axis=-1) / weights.sum() * suv_factor
@@ -143,7 +143,7 @@ def _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml)
         out.update(SUVmax=static[tumour].max(), SUVmean=static[tumour].mean(),
                    TBRmax=static[tumour].max() / bg, TBRmean=static[tumour].mean() / bg,
                    TSRmax=static[tumour].max() / striatum, TTP_min=timing.mid_min[np.argmax(tac)],
-                   BTV_ml=np.sum(static[tumour] > 1.6 * bg) * voxel_ml)
+                   BTV_mL=np.sum(static[tumour] > 1.6 * bg) * voxel_ml)
     return out
 
 
@@ -162,6 +162,10 @@ def test_truth_table_equals_metrics_recomputed_from_the_truth_maps(cohort):
             frames = _data(_truth(cohort, sub, ses, f"space-pet_desc-noisefree{suffix}_pet.nii.gz")).astype(float)
             for name, value in _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml).items():
                 assert expected_row[f"{name}_{suffix}"] == pytest.approx(value, rel=1e-4, abs=1e-6), (sub, ses, name)
+        tumour = (labels >= 10) & (labels <= 12)
+        left = np.sum(hemisphere[tumour] == -1) >= np.sum(hemisphere[tumour] == 1)
+        side = ("left" if left else "right") if tumour.any() else "n/a"
+        assert str(expected_row["lesion_side"]).replace("nan", "n/a") == side, (sub, ses)
         # PSF lowers the peak (partial volume) unless the striatum, hotter than the tumour, spills
         # into it; it keeps the background level
         if expected_row["SUVmax_nopsf"] > 1.2 * expected_row["striatum_SUVmean_nopsf"]:

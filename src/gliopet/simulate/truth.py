@@ -2,13 +2,16 @@
 
 Everything here is written under ``derivatives/phantom-truth/`` and is never read by the
 analysis stages. The truth table is computed on the noise-free, motion-free PET on the PET grid,
-before and after the PSF (columns ``*_nopsf`` / ``*_psf``), with the conventions of DESIGN.md
-section 7: static image = frame-duration-weighted mean of the frames whose mid-time lies in
-10-30 min; SUV = Bq/mL x weight (g) / injected activity (Bq) (images decay-corrected to injection);
-TBR = tumour / background SUVmean, background = healthy grey + white matter (labels 3, 4) of the
-hemisphere without the tumour (both hemispheres for healthy subjects); TSR uses the mean over
-both striata (caudate + putamen, labels 5, 6); TTP = mid-time (min) of the frame where the
-tumour's mean TAC peaks; BTV = tumour voxels above 1.6 x background SUVmean.
+before and after the PSF (columns ``*_nopsf`` / ``*_psf``), with the conventions of
+``docs/conventions.md`` ("Static image", "Decay correction and SUV", "Ratios and volumes",
+"Dynamic features"): static image = frame-duration-weighted mean of the frames whose mid-time
+lies in 10-30 min; SUV = Bq/mL x weight (g) / injected activity (Bq) (images decay-corrected
+to injection); TBR = tumour / background SUVmean, background = healthy grey + white matter
+(labels 3, 4) of the hemisphere without the tumour (both hemispheres for healthy subjects); TSR
+uses the mean over both striata (caudate + putamen, labels 5, 6); TTP = mid-time (min) of the
+frame where the tumour's mean TAC peaks; BTV = tumour voxels above 1.6 x background SUVmean.
+Columns that quantification reports as well carry its name and description
+(`gliopet.io.columns`).
 
 Layout of ``derivatives/phantom-truth/`` (``<p>`` = ``sub-<s>_ses-<t>``)::
 
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from gliopet.io.bids_names import bids_name
+from gliopet.io.columns import describe
 from gliopet.io.timing import FrameTiming
 from gliopet.simulate.anatomy import TISSUE_LABELS, TUMOUR_LABELS
 
@@ -46,30 +50,30 @@ TRUTH_DIR = Path("derivatives") / "phantom-truth"
 STATIC_WINDOW_S = (600.0, 1800.0)
 BTV_THRESHOLD = 1.6
 
-#: Image metrics of the truth table (each with suffix _nopsf and _psf) and their descriptions.
+_TUMOUR = "Tumour: phantom labels 10-12 (necrosis, enhancing, infiltration)."
+
+#: Image metrics of the truth table (each with suffix _nopsf and _psf) and their descriptions;
+#: names and descriptions shared with quant.tsv (`gliopet.io.columns`).
 METRICS: dict[str, dict[str, str]] = {
-    "SUVmax": {"Description": "Highest tumour voxel SUV in the static window (tumour = labels 10-12).",
-               "Units": "g/mL"},
-    "SUVmean": {"Description": "Mean tumour SUV in the static window (tumour = labels 10-12).", "Units": "g/mL"},
-    "TBRmax": {"Description": "Tumour SUVmax / background SUVmean.", "Units": "ratio"},
-    "TBRmean": {"Description": "Tumour SUVmean / background SUVmean.", "Units": "ratio"},
-    "TSRmax": {"Description": "Tumour SUVmax / striatum SUVmean (mean of both striata).", "Units": "ratio"},
-    "TSRmean": {"Description": "Tumour SUVmean / striatum SUVmean (mean of both striata).", "Units": "ratio"},
-    "TTP_min": {"Description": "Time to peak: mid-time of the frame where the tumour's mean TAC is highest.",
-                "Units": "min"},
-    "BTV_ml": {"Description": "Biological tumour volume: tumour voxels above 1.6 x background SUVmean "
-                              "in the static window.", "Units": "mL"},
-    "background_SUVmean": {"Description": "Mean SUV of healthy grey + white matter (labels 3, 4) in the "
-                                          "hemisphere contralateral to the tumour (both hemispheres "
-                                          "when there is no tumour).", "Units": "g/mL"},
-    "striatum_SUVmean": {"Description": "Mean SUV over both striata (caudate + putamen, labels 5, 6).",
-                         "Units": "g/mL"},
+    "SUVmax": describe("SUVmax", _TUMOUR),
+    "SUVmean": describe("SUVmean", _TUMOUR),
+    "TBRmax": describe("TBRmax"),
+    "TBRmean": describe("TBRmean"),
+    "TSRmax": describe("TSRmax"),
+    "TSRmean": describe("TSRmean"),
+    "TTP_min": describe("TTP_min", _TUMOUR),
+    "BTV_mL": describe("BTV_mL", "Tumour voxels (labels 10-12) above 1.6 x background SUVmean in "
+                                 "the static image."),
+    "background_SUVmean": describe("background_SUVmean",
+                                   "Here healthy grey + white matter (labels 3, 4) of that "
+                                   "hemisphere (both hemispheres when there is no tumour)."),
+    "striatum_SUVmean": describe("striatum_SUVmean", "Phantom labels 5, 6."),
 }
 
 #: Columns of truth.tsv that are not image metrics.
 BASE_COLUMNS: dict[str, dict[str, str]] = {
-    "participant_id": {"Description": "Subject, sub-<label>."},
-    "session_id": {"Description": "Session, ses-<label>."},
+    "participant_id": describe("participant_id"),
+    "session_id": describe("session_id"),
     "site": {"Description": "Simulated site (gliopet.simulate.sites)."},
     "kind": {"Description": "Session kind: diagnosis, recurrence or healthy."},
     "IDH": {"Description": "IDH status (true label)."},
@@ -79,21 +83,30 @@ BASE_COLUMNS: dict[str, dict[str, str]] = {
     "who_type": {"Description": "WHO CNS 2021 tumour type (true label)."},
     "grade": {"Description": "WHO CNS grade 2-4 (true label)."},
     "outcome": {"Description": "Outcome of a recurrence session: progression or treatment_change."},
-    "null_marker": {"Description": "Null marker drawn independently of everything (negative control)."},
-    "has_aggressive": {"Description": "Whether an aggressive subregion (early peak, washout) was planted."},
+    "null_marker": {"Description": "Null marker drawn independently of everything (negative "
+                                   "control)."},
+    "has_aggressive": {"Description": "Whether an aggressive subregion (early peak, washout) was "
+                                      "planted."},
     "weight": {"Description": "Body weight.", "Units": "kg"},
-    "injected_activity_MBq": {"Description": "Injected activity at injection time.", "Units": "MBq"},
-    "tumour_volume_target_ml": {"Description": "Volume asked of the tumour generator.", "Units": "mL"},
-    "tumour_volume_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the MRI grid.",
-                         "Units": "mL"},
-    "tumour_volume_pet_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the PET grid.",
+    "injected_activity_MBq": {"Description": "Injected activity at injection time.",
+                              "Units": "MBq"},
+    "tumour_volume_target_ml": {"Description": "Volume asked of the tumour generator.",
+                                "Units": "mL"},
+    "tumour_volume_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the MRI "
+                                        "grid.", "Units": "mL"},
+    "tumour_volume_pet_ml": {"Description": "Volume of the tumour proper (labels 10-12) on the PET "
+                                            "grid.", "Units": "mL"},
+    "aggressive_volume_ml": {"Description": "Volume of the aggressive subregion on the MRI grid.",
                              "Units": "mL"},
-    "aggressive_volume_ml": {"Description": "Volume of the aggressive subregion on the MRI grid.", "Units": "mL"},
-    "lesion_hemisphere": {"Description": "Hemisphere holding most of the tumour: left, right or n/a."},
-    "kinetic_model": {"Description": "Kinetic model of the simulation (gliopet simulate --kinetics).",
-                      "Levels": {"fdopa": "two-tissue FDOPA kinetics with trapping and blood volume",
-                                 "one-tissue": "verification phantom: one tissue, no blood volume, healthy "
-                                               "tissue sharing one k2 (reference-region model checks)"}},
+    "lesion_side": describe("lesion_side", "Tumour labels 10-12 on the PET grid, hemispheres split "
+                                           "at the template midline."),
+    "kinetic_model": {"Description": "Kinetic model of the simulation (gliopet simulate "
+                                     "--kinetics).",
+                      "Levels": {"fdopa": "two-tissue FDOPA kinetics with trapping and blood "
+                                          "volume",
+                                 "one-tissue": "verification phantom: one tissue, no blood volume, "
+                                               "healthy tissue sharing one k2 (reference-region "
+                                               "model checks)"}},
 }
 
 
@@ -101,9 +114,10 @@ def truth_columns() -> dict[str, dict[str, str]]:
     """Descriptions of every column of truth.tsv (written to truth.json)."""
     columns = dict(BASE_COLUMNS)
     for name, meta in METRICS.items():
-        for suffix, text in (("nopsf", "noise-free PET before the PSF"), ("psf", "noise-free PET after the PSF")):
-            columns[f"{name}_{suffix}"] = {**meta, "Description": f"{meta['Description']} On the {text}, "
-                                                                   "PET grid, motion-free."}
+        for suffix, text in (("nopsf", "noise-free PET before the PSF"),
+                             ("psf", "noise-free PET after the PSF")):
+            text = f"{meta['Description']} On the {text}, PET grid, motion-free."
+            columns[f"{name}_{suffix}"] = {**meta, "Description": text}
     return columns
 
 
@@ -119,6 +133,11 @@ def lesion_side(labels: np.ndarray, hemisphere: np.ndarray) -> int:
     if not tumour.any():
         return 0
     return -1 if np.sum(hemisphere[tumour] == -1) >= np.sum(hemisphere[tumour] == 1) else 1
+
+
+def lesion_side_label(labels: np.ndarray, hemisphere: np.ndarray) -> str:
+    """``"left"``, ``"right"`` or ``"n/a"`` (no tumour): `lesion_side` as quant.tsv writes it."""
+    return {-1: "left", 1: "right", 0: "n/a"}[lesion_side(labels, hemisphere)]
 
 
 def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray, timing: FrameTiming,
@@ -145,11 +164,11 @@ def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray
             "SUVmax": suv_max, "SUVmean": suv_mean, "TBRmax": suv_max / bg, "TBRmean": suv_mean / bg,
             "TSRmax": suv_max / st, "TSRmean": suv_mean / st,
             "TTP_min": float(timing.mid_min[int(np.argmax(tac))]),
-            "BTV_ml": float(np.sum(static[tumour] > BTV_THRESHOLD * bg) * voxel_ml),
+            "BTV_mL": float(np.sum(static[tumour] > BTV_THRESHOLD * bg) * voxel_ml),
         })
     else:
         out.update({k: np.nan for k in ("SUVmax", "SUVmean", "TBRmax", "TBRmean", "TSRmax", "TSRmean",
-                                        "TTP_min", "BTV_ml")})
+                                        "TTP_min", "BTV_mL")})
     return out
 
 
