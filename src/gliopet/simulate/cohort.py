@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,15 +300,13 @@ def pet_sidecar(site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxe
 
 
 def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed: int, *,
-                     aggressive_fraction: float | None = None, kinetics: str = "fdopa") -> SimulatedSession:
+                     aggressive_fraction: float | None = None,
+                     kinetics: str = "fdopa") -> SimulatedSession:
     """Generate every image and the truth of one session (nothing is written).
 
-    ``kinetics``: "fdopa" (realistic) or "one-tissue" (verification phantom, `biology.as_one_tissue`).
+    ``kinetics``: "fdopa" (realistic) or "one-tissue" (verification phantom,
+    `biology.as_one_tissue`).
     """
-    from gliopet.simulate.biology import as_one_tissue, session_biology
-    from gliopet.simulate.mri import simulate_mri
-    from gliopet.simulate.scanner import add_reconstruction_noise, psf_blur
-
     site = plan.site
     s_idx, k_idx = plan.subject_index, plan.session_index
     # --- subject anatomy (same for every session of the subject)
@@ -315,65 +314,25 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     warp = anat.random_warp(subject_rng, site.deformation_model)
     mri_grid = anat.mri_grid(profile.mri_voxel_mm, max_size=profile.max_size)
     anatomy = anat.sample_anatomy(warp, mri_grid, profile.template_mm)
-    # --- session biology
-    session_bio = session_biology(subject_bio, plan.kind, _rng(seed, s_idx, k_idx, 2), site)
-    if aggressive_fraction is not None and plan.kind != "healthy":
-        wanted = bool(_rng(seed, s_idx, k_idx, 3).random() < aggressive_fraction)
-        if wanted and session_bio.aggressive_params is None:
-            wanted = False  # biology gave no aggressive kinetics for this session
-        session_bio.has_aggressive = wanted
-    if kinetics == "one-tissue":
-        session_bio = as_one_tissue(session_bio)
-    # --- tumour
-    tumour = None
-    labels = anatomy.labels
-    aggressive = np.zeros(mri_grid.shape, dtype=bool)
-    if plan.kind != "healthy" and session_bio.tumour_volume_ml > 0:
-        # same site of the lesion in every session of the subject (drawn for a reference volume)
-        seed_rng = _rng(seed, s_idx, 0, 4)
-        seed_plan = plan_tumour(anatomy, seed_rng, volume_ml=SEED_REFERENCE_ML,
-                                grade=subject_bio.grade, kind=plan.kind, outcome=session_bio.outcome,
-                                aggressive=False)
-        tumour_rng = _rng(seed, s_idx, k_idx, 5)
-        tplan = plan_tumour(anatomy, tumour_rng, volume_ml=session_bio.tumour_volume_ml,
-                            grade=subject_bio.grade, kind=plan.kind, outcome=session_bio.outcome,
-                            aggressive=session_bio.has_aggressive, seed_mm=seed_plan.seed_mm,
-                            near_striatum=seed_plan.near_striatum,
-                            necrosis_fraction=session_bio.mri_effects.get("necrosis_fraction"),
-                            enhancing_fraction=session_bio.mri_effects.get("enhancing_fraction"),
-                            oedema_mm=oedema_width_mm(session_bio.mri_effects))
-        tumour = grow_tumour(anatomy, tplan, tumour_rng)
-        labels = apply_tumour(labels, tumour)
-        aggressive = tumour.aggressive
+    session_bio = _session_biology(plan, subject_bio, seed, aggressive_fraction, kinetics)
+    tumour, labels, aggressive = _session_tumour(plan, anatomy, subject_bio, session_bio, seed)
     # --- MRI: independent of the PET (own random stream), computed in a second thread meanwhile
-    effects = session_bio.mri_effects
-    mri_pool = ThreadPoolExecutor(max_workers=1)
-    mri_future = mri_pool.submit(
-        simulate_mri, anatomy, labels, _rng(seed, s_idx, k_idx, 11), site_scale=site.mri_scale,
-        noise_sd=site.mri_noise_sd, bias_strength=site.bias_field_strength,
-        enhancement=float(effects.get("enhancement", 1.0)),
-        oedema_strength=float(effects.get("oedema", effects.get("oedema_t2", 1.0))))
-    mri_pool.shutdown(wait=False)
+    mri_future = _start_mri(anatomy, labels, site, session_bio.mri_effects,
+                            _rng(seed, s_idx, k_idx, 11))
     # --- PET simulation grid (MRI grid subsampled) and kinetics
     f = profile.sim_factor
     sim_grid = mri_grid.subsample(f)
     labels_sim = labels[::f, ::f, ::f]
     aggressive_sim = aggressive[::f, ::f, ::f]
-    params = parameter_maps(labels_sim, aggressive_sim, session_bio, sim_grid, _rng(seed, s_idx, k_idx, 6))
+    params = parameter_maps(labels_sim, aggressive_sim, session_bio, sim_grid,
+                            _rng(seed, s_idx, k_idx, 6))
     timing = site.frame_timing()
     inp = input_function(session_bio.dose_bq, subject_bio.weight_kg, _rng(seed, s_idx, k_idx, 7),
                          variant=site.kinetic_variant)
-    head = labels_sim > 0
-    noisefree_sim = np.zeros((*sim_grid.shape, timing.n_frames), dtype=np.float32)
-    voxel_params = KineticParams(**{n: params[n][head] for n in ("K1", "k2", "k3", "k4", "vB")})
-    noisefree_sim[head] = frame_means(voxel_params, timing, inp).astype(np.float32)
-    blurred_sim = psf_blur(noisefree_sim, sim_grid.voxel_mm, site.psf_fwhm_mm).astype(np.float32)
+    noisefree_sim, blurred_sim = _noisefree_frames(labels_sim > 0, params, timing, inp, sim_grid,
+                                                   site.psf_fwhm_mm)
     # --- PET grid in its own head position
-    geo_rng = _rng(seed, s_idx, k_idx, 8)
-    pet_from_mri = geo.random_rigid(geo_rng, PET_MRI_ROTATION_DEG, PET_MRI_SHIFT_MM, anat.BRAIN_CENTRE_MM)
-    pet_voxel = site.pet_voxel_mm * profile.pet_voxel_factor
-    pet_centre = geo.apply_points(pet_from_mri, anat.BRAIN_CENTRE_MM[None, :])[0] + geo_rng.uniform(-4, 4, 3)
-    pet_grid = geo.Grid.box(pet_voxel, pet_centre, PET_EXTENT_MM, max_size=profile.max_size)
+    pet_from_mri, pet_grid = _place_pet_grid(_rng(seed, s_idx, k_idx, 8), site, profile)
     mri_from_pet = np.linalg.inv(pet_from_mri)
     nopsf_pet = geo.resample(noisefree_sim, sim_grid, pet_grid, dst_to_src=mri_from_pet, order=1)
     psf_pet = geo.resample(blurred_sim, sim_grid, pet_grid, dst_to_src=mri_from_pet, order=1)
@@ -386,43 +345,147 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     hemisphere_pet = geo.resample_labels(anatomy.hemisphere[::f, ::f, ::f], sim_grid, pet_grid,
                                          dst_to_src=mri_from_pet)
     motion = _motion(_rng(seed, s_idx, k_idx, 9), timing, site.motion_max_mm)
+    pet = _acquire(psf_pet, blurred_sim, motion, sim_grid, pet_grid, mri_from_pet, timing, site,
+                   _rng(seed, s_idx, k_idx, 10))
+    mri = mri_future.result()
+    # --- truth table row
+    suv_factor = subject_bio.weight_kg * 1000.0 / session_bio.dose_bq
+    row = _truth_row(plan, subject_bio, session_bio, tumour, labels_pet, pet_grid)
+    row["kinetic_model"] = kinetics
+    for suffix, frames in (("nopsf", nopsf_pet), ("psf", psf_pet)):
+        metrics = tr.image_metrics(frames, labels_pet, hemisphere_pet, timing, suv_factor,
+                                   pet_grid.voxel_ml)
+        row.update({f"{k}_{suffix}": _round(v) for k, v in metrics.items()})
+    return SimulatedSession(
+        plan=plan, profile=profile, subject_bio=subject_bio, session_bio=session_bio,
+        mri_grid=mri_grid, sim_grid=sim_grid, pet_grid=pet_grid, timing=timing,
+        labels_mri=labels, aggressive_mri=aggressive, hemisphere_mri=anatomy.hemisphere,
+        labels_sim=labels_sim, aggressive_sim=aggressive_sim, params_sim=params,
+        noisefree_sim=noisefree_sim, labels_pet=labels_pet.astype(np.uint8),
+        aggressive_pet=aggressive_pet, hemisphere_pet=hemisphere_pet,
+        noisefree_pet_nopsf=nopsf_pet, noisefree_pet_psf=psf_pet, params_pet=params_pet,
+        uniform_kinetics_pet=uniform_pet, pet=pet, mri=mri, pet_from_mri=pet_from_mri,
+        motion=motion, tumour=tumour, warp_info=warp.info, input_info=_input_info(inp, site),
+        truth_row=row,
+    )
+
+
+def _session_biology(plan: SessionPlan, subject_bio: Any, seed: int,
+                     aggressive_fraction: float | None, kinetics: str) -> Any:
+    """The session's latent biology; aggressive subregion drawn with `aggressive_fraction`."""
+    from gliopet.simulate.biology import as_one_tissue, session_biology
+
+    s_idx, k_idx = plan.subject_index, plan.session_index
+    session_bio = session_biology(subject_bio, plan.kind, _rng(seed, s_idx, k_idx, 2), plan.site)
+    if aggressive_fraction is not None and plan.kind != "healthy":
+        wanted = bool(_rng(seed, s_idx, k_idx, 3).random() < aggressive_fraction)
+        if wanted and session_bio.aggressive_params is None:
+            wanted = False  # biology gave no aggressive kinetics for this session
+        session_bio.has_aggressive = wanted
+    if kinetics == "one-tissue":
+        session_bio = as_one_tissue(session_bio)
+    return session_bio
+
+
+def _session_tumour(plan: SessionPlan, anatomy: Any, subject_bio: Any, session_bio: Any,
+                    seed: int) -> tuple[Tumour | None, np.ndarray, np.ndarray]:
+    """Grow the session's tumour: (tumour or None, MRI-grid labels, aggressive mask)."""
+    s_idx, k_idx = plan.subject_index, plan.session_index
+    labels = anatomy.labels
+    aggressive = np.zeros(labels.shape, dtype=bool)
+    if plan.kind == "healthy" or session_bio.tumour_volume_ml <= 0:
+        return None, labels, aggressive
+    # same site of the lesion in every session of the subject (drawn for a reference volume)
+    seed_rng = _rng(seed, s_idx, 0, 4)
+    seed_plan = plan_tumour(anatomy, seed_rng, volume_ml=SEED_REFERENCE_ML,
+                            grade=subject_bio.grade, kind=plan.kind, outcome=session_bio.outcome,
+                            aggressive=False)
+    tumour_rng = _rng(seed, s_idx, k_idx, 5)
+    effects = session_bio.mri_effects
+    tplan = plan_tumour(anatomy, tumour_rng, volume_ml=session_bio.tumour_volume_ml,
+                        grade=subject_bio.grade, kind=plan.kind, outcome=session_bio.outcome,
+                        aggressive=session_bio.has_aggressive, seed_mm=seed_plan.seed_mm,
+                        near_striatum=seed_plan.near_striatum,
+                        necrosis_fraction=effects.get("necrosis_fraction"),
+                        enhancing_fraction=effects.get("enhancing_fraction"),
+                        oedema_mm=oedema_width_mm(effects))
+    tumour = grow_tumour(anatomy, tplan, tumour_rng)
+    return tumour, apply_tumour(labels, tumour), tumour.aggressive
+
+
+def _start_mri(anatomy: Any, labels: np.ndarray, site: SiteProfile, effects: dict[str, float],
+               rng: np.random.Generator) -> Future[dict[str, np.ndarray]]:
+    """Start `mri.simulate_mri` in a worker thread; the future gives the MRI contrasts."""
+    from gliopet.simulate.mri import simulate_mri
+
+    mri_pool = ThreadPoolExecutor(max_workers=1)
+    mri_future = mri_pool.submit(
+        simulate_mri, anatomy, labels, rng, site_scale=site.mri_scale,
+        noise_sd=site.mri_noise_sd, bias_strength=site.bias_field_strength,
+        enhancement=float(effects.get("enhancement", 1.0)),
+        oedema_strength=float(effects.get("oedema", effects.get("oedema_t2", 1.0))))
+    mri_pool.shutdown(wait=False)
+    return mri_future
+
+
+def _noisefree_frames(head: np.ndarray, params: dict[str, np.ndarray], timing: FrameTiming,
+                      inp: Any, sim_grid: geo.Grid,
+                      psf_fwhm_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free frame means (Bq/mL) inside `head`, simulation grid, before and after the PSF."""
+    from gliopet.simulate.scanner import psf_blur
+
+    noisefree_sim = np.zeros((*sim_grid.shape, timing.n_frames), dtype=np.float32)
+    voxel_params = KineticParams(**{n: params[n][head] for n in ("K1", "k2", "k3", "k4", "vB")})
+    noisefree_sim[head] = frame_means(voxel_params, timing, inp).astype(np.float32)
+    blurred_sim = psf_blur(noisefree_sim, sim_grid.voxel_mm, psf_fwhm_mm).astype(np.float32)
+    return noisefree_sim, blurred_sim
+
+
+def _place_pet_grid(geo_rng: np.random.Generator, site: SiteProfile,
+                    profile: Profile) -> tuple[np.ndarray, geo.Grid]:
+    """A random PET head position (4x4 RAS, MRI point -> PET point) and the PET grid around it."""
+    pet_from_mri = geo.random_rigid(geo_rng, PET_MRI_ROTATION_DEG, PET_MRI_SHIFT_MM,
+                                    anat.BRAIN_CENTRE_MM)
+    pet_voxel = site.pet_voxel_mm * profile.pet_voxel_factor
+    pet_centre = (geo.apply_points(pet_from_mri, anat.BRAIN_CENTRE_MM[None, :])[0]
+                  + geo_rng.uniform(-4, 4, 3))
+    pet_grid = geo.Grid.box(pet_voxel, pet_centre, PET_EXTENT_MM, max_size=profile.max_size)
+    return pet_from_mri, pet_grid
+
+
+def _acquire(psf_pet: np.ndarray, blurred_sim: np.ndarray, motion: list[np.ndarray],
+             sim_grid: geo.Grid, pet_grid: geo.Grid, mri_from_pet: np.ndarray,
+             timing: FrameTiming, site: SiteProfile, rng: np.random.Generator) -> np.ndarray:
+    """The raw PET (4-D Bq/mL): each frame at its head position, with reconstruction noise."""
+    from gliopet.simulate.scanner import add_reconstruction_noise
+
     moved = np.empty_like(psf_pet)
     for k in range(timing.n_frames):
         if np.allclose(motion[k], np.eye(4)):
             moved[..., k] = psf_pet[..., k]
         else:
             moved[..., k] = geo.resample(blurred_sim[..., k], sim_grid, pet_grid,
-                                         dst_to_src=mri_from_pet @ np.linalg.inv(motion[k]), order=1)
-    pet = add_reconstruction_noise(moved, timing, pet_grid.voxel_mm, site, _rng(seed, s_idx, k_idx, 10))
-    pet = np.maximum(np.asarray(pet, dtype=np.float32), 0.0) if site.noise_model == "poisson_like" \
-        else np.asarray(pet, dtype=np.float32)
-    mri = mri_future.result()
-    # --- truth table row
-    suv_factor = subject_bio.weight_kg * 1000.0 / session_bio.dose_bq
-    row = _truth_row(plan, subject_bio, session_bio, tumour, labels_pet, pet_grid)
-    row["kinetic_model"] = kinetics
-    row["lesion_side"] = tr.lesion_side_label(labels_pet, hemisphere_pet)
-    for suffix, frames in (("nopsf", nopsf_pet), ("psf", psf_pet)):
-        metrics = tr.image_metrics(frames, labels_pet, hemisphere_pet, timing, suv_factor, pet_grid.voxel_ml)
-        row.update({f"{k}_{suffix}": _round(v) for k, v in metrics.items()})
-    input_info = {"scale": inp.scale, "A": list(inp.A), "L_per_min": list(inp.L),
-                  "metabolite_amplitude": inp.metabolite_amplitude,
-                  "metabolite_rates_per_min": list(inp.metabolite_rates), "variant": site.kinetic_variant}
-    return SimulatedSession(
-        plan=plan, profile=profile, subject_bio=subject_bio, session_bio=session_bio, mri_grid=mri_grid, sim_grid=sim_grid,
-        pet_grid=pet_grid, timing=timing, labels_mri=labels, aggressive_mri=aggressive,
-        hemisphere_mri=anatomy.hemisphere, labels_sim=labels_sim, aggressive_sim=aggressive_sim,
-        params_sim=params, noisefree_sim=noisefree_sim, labels_pet=labels_pet.astype(np.uint8),
-        aggressive_pet=aggressive_pet, hemisphere_pet=hemisphere_pet, noisefree_pet_nopsf=nopsf_pet,
-        noisefree_pet_psf=psf_pet, params_pet=params_pet, uniform_kinetics_pet=uniform_pet, pet=pet, mri=mri,
-        pet_from_mri=pet_from_mri, motion=motion,
-        tumour=tumour, warp_info=warp.info, input_info=input_info, truth_row=row,
-    )
+                                         dst_to_src=mri_from_pet @ np.linalg.inv(motion[k]),
+                                         order=1)
+    pet = add_reconstruction_noise(moved, timing, pet_grid.voxel_mm, site, rng)
+    if site.noise_model == "poisson_like":
+        return np.maximum(np.asarray(pet, dtype=np.float32), 0.0)
+    return np.asarray(pet, dtype=np.float32)
+
+
+def _input_info(inp: Any, site: SiteProfile) -> dict[str, Any]:
+    """The plasma input function's parameters, for the truth's latent.json."""
+    return {"scale": inp.scale, "A": list(inp.A), "L_per_min": list(inp.L),
+            "metabolite_amplitude": inp.metabolite_amplitude,
+            "metabolite_rates_per_min": list(inp.metabolite_rates),
+            "variant": site.kinetic_variant}
 
 
 #: True parameters also written on the PET grid (the image is linear in K1 for fixed rates, so the
 #: linearly resampled K1 is exactly the K1 of a PET voxel whose support has uniform rates).
 PET_GRID_PARAMS = ("K1", "k2")
+#: Entities of the truth images on the PET simulation grid (the MRI grid, subsampled).
+_SIM_ENTITIES = {"space": "T1w", "res": "sim"}
 
 
 def _uniform_kinetics(params: dict[str, np.ndarray], sim_grid: geo.Grid, pet_grid: geo.Grid,
@@ -493,13 +556,16 @@ def _nifti(data: np.ndarray, grid: geo.Grid, dtype=np.float32, xyzt=("mm", "sec"
 
 
 def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> dict[str, Any]:
-    """Write the raw BIDS images of `sim` and its truth files under `root`; return the sessions-table row."""
+    """Write the raw BIDS images of `sim` and its truth files under `root`.
+
+    Returns the row of the subject's sessions table.
+    """
     # The images are compressed and written by two threads (zlib releases the GIL); each file's
     # bytes do not depend on the order, so the output stays byte-identical.
     pool = ThreadPoolExecutor(max_workers=2)
-    pending = []
+    pending: list[Future[Any]] = []
 
-    def submit(function, *args, **kwargs) -> None:
+    def submit(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         pending.append(pool.submit(function, *args, **kwargs))
 
     try:
@@ -510,93 +576,162 @@ def write_session(root: Path, sim: SimulatedSession, *, dicom: bool = False) -> 
             future.result()  # re-raise the first failure of a writer thread
 
 
-def _write_session_files(root: Path, sim: SimulatedSession, submit, *, dicom: bool) -> dict[str, Any]:
-    from gliopet.atomic import write_json, write_nifti
+def _write_session_files(root: Path, sim: SimulatedSession, submit: Callable[..., None], *,
+                         dicom: bool) -> dict[str, Any]:
+    sidecar = _write_raw(root, sim, submit)
+    _write_truth_labels(root, sim, submit)
+    _write_truth_params(root, sim, submit)
+    _write_truth_frames(root, sim, submit, sidecar)
+    _write_truth_transforms(root, sim)
+    _write_latent(root, sim)
+    if dicom:
+        _write_dicom(root, sim)
+    return _sessions_row(sim)
+
+
+def _json_beside(image: Path) -> Path:
+    """The JSON sidecar path of a ``.nii.gz`` file."""
+    return image.with_name(image.name.replace(".nii.gz", ".json"))
+
+
+def _write_raw(root: Path, sim: SimulatedSession, submit: Callable[..., None]) -> dict[str, Any]:
+    """The raw BIDS data: dynamic PET (Bq/mL) and the MRI contrasts; return the PET sidecar."""
     from gliopet.io.bids_write import write_anat, write_pet
 
     p = sim.plan
     sub, ses = p.subject, p.session
     site = p.site
-    sidecar = pet_sidecar(site, sim.timing, sim.session_bio.dose_bq, float(np.mean(sim.pet_grid.voxel_mm)))
+    sidecar = pet_sidecar(site, sim.timing, sim.session_bio.dose_bq,
+                          float(np.mean(sim.pet_grid.voxel_mm)))
     submit(write_pet, root, sub, ses, sim.pet, sim.pet_grid.affine, sidecar, tracer=TRACER)
-    mri_sidecar = {"Manufacturer": site.manufacturer, "ManufacturersModelName": f"{site.scanner} MR",
+    mri_sidecar = {"Manufacturer": site.manufacturer,
+                   "ManufacturersModelName": f"{site.scanner} MR",
                    "MagneticFieldStrength": 3, "Modality": "MR", "BodyPart": "Brain",
                    "InstitutionName": f"gliopet phantom {site.name}"}
     for key, volume in sim.mri.items():
         extra = {"ContrastBolusIngredient": "GADOLINIUM"} if key.startswith("ce-") else {}
         # scanner-like integer intensities (MRI DICOM pixel data are integers)
         integer = np.clip(np.rint(volume), 0, np.iinfo(np.int16).max).astype(np.int16)
-        submit(write_anat, root, sub, ses, key, integer, sim.mri_grid.affine, {**mri_sidecar, **extra}, dtype=np.int16)
-    # ---- truth
-    def path(datatype: str, suffix: str, ext: str = ".nii.gz", **entities: str | None) -> Path:
-        return tr.truth_path(root, sub, ses, datatype, suffix, ext, **entities)
+        submit(write_anat, root, sub, ses, key, integer, sim.mri_grid.affine,
+               {**mri_sidecar, **extra}, dtype=np.int16)
+    return sidecar
 
+
+def _write_truth_labels(root: Path, sim: SimulatedSession, submit: Callable[..., None]) -> None:
+    """Tissue, aggressive and hemisphere labels in MRI (T1w), PET and simulation-grid space."""
+    from gliopet.atomic import write_json, write_nifti
+
+    sub, ses = sim.plan.subject, sim.plan.session
     legend = tr.tissue_legend()
     for space, grid, labels, aggressive, hemisphere in (
         ("T1w", sim.mri_grid, sim.labels_mri, sim.aggressive_mri, sim.hemisphere_mri),
         ("pet", sim.pet_grid, sim.labels_pet, sim.aggressive_pet, sim.hemisphere_pet),
     ):
         datatype = "anat" if space == "T1w" else "pet"
-        target = path(datatype, "dseg", space=space, desc="tissue")
+        target = tr.truth_path(root, sub, ses, datatype, "dseg", space=space, desc="tissue")
         submit(write_nifti, target, _nifti(labels, grid, np.uint8))
-        write_json(target.with_name(target.name.replace(".nii.gz", ".json")), legend)
-        submit(write_nifti, path(datatype, "mask", space=space, desc="aggressive"), _nifti(aggressive, grid, np.uint8))
-        target = path(datatype, "dseg", space=space, desc="hemisphere")
-        submit(write_nifti, target, _nifti(hemisphere.astype(np.int8).view(np.uint8), grid, np.uint8))
-        write_json(target.with_name(target.name.replace(".nii.gz", ".json")), tr.HEMISPHERE_LEGEND)
-    sim_entities = {"space": "T1w", "res": "sim"}
-    submit(write_nifti, path("pet", "dseg", desc="tissue", **sim_entities), _nifti(sim.labels_sim, sim.sim_grid, np.uint8))
-    submit(write_nifti, path("pet", "mask", desc="aggressive", **sim_entities),
-                _nifti(sim.aggressive_sim, sim.sim_grid, np.uint8))
+        write_json(_json_beside(target), legend)
+        submit(write_nifti,
+               tr.truth_path(root, sub, ses, datatype, "mask", space=space, desc="aggressive"),
+               _nifti(aggressive, grid, np.uint8))
+        target = tr.truth_path(root, sub, ses, datatype, "dseg", space=space, desc="hemisphere")
+        submit(write_nifti, target,
+               _nifti(hemisphere.astype(np.int8).view(np.uint8), grid, np.uint8))
+        write_json(_json_beside(target), tr.HEMISPHERE_LEGEND)
+    submit(write_nifti,
+           tr.truth_path(root, sub, ses, "pet", "dseg", desc="tissue", **_SIM_ENTITIES),
+           _nifti(sim.labels_sim, sim.sim_grid, np.uint8))
+    submit(write_nifti,
+           tr.truth_path(root, sub, ses, "pet", "mask", desc="aggressive", **_SIM_ENTITIES),
+           _nifti(sim.aggressive_sim, sim.sim_grid, np.uint8))
+
+
+def _write_truth_params(root: Path, sim: SimulatedSession, submit: Callable[..., None]) -> None:
+    """True kinetic parameter maps (simulation grid; K1, k2 also on the PET grid) and the mask
+    of PET voxels with uniform kinetics."""
+    from gliopet.atomic import write_json, write_nifti
+
+    sub, ses = sim.plan.subject, sim.plan.session
     units = {"K1": "mL/cm3/min", "k2": "1/min", "k3": "1/min", "k4": "1/min", "vB": "fraction"}
     for name, volume in sim.params_sim.items():
-        target = path("pet", "pet", trc=TRACER, stat=name, **sim_entities)
+        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, stat=name, **_SIM_ENTITIES)
         submit(write_nifti, target, _nifti(volume, sim.sim_grid))
-        write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
-                   {"Description": f"True {name} of the 2-tissue compartment model (gliopet.simulate.kinetics).",
+        write_json(_json_beside(target),
+                   {"Description": f"True {name} of the 2-tissue compartment model "
+                                   "(gliopet.simulate.kinetics).",
                     "Units": units[name]})
     for name in PET_GRID_PARAMS:
-        target = path("pet", "pet", trc=TRACER, space="pet", stat=name)
+        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, space="pet", stat=name)
         submit(write_nifti, target, _nifti(sim.params_pet[name], sim.pet_grid))
-        write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
-                   {"Description": f"True {name} resampled linearly onto the PET grid (motion-free), as the "
-                                   "noise-free PET; exact where desc-uniformkinetics_mask is 1.",
+        write_json(_json_beside(target),
+                   {"Description": f"True {name} resampled linearly onto the PET grid "
+                                   "(motion-free), as the noise-free PET; exact where "
+                                   "desc-uniformkinetics_mask is 1.",
                     "Units": units[name]})
-    target = path("pet", "mask", space="pet", desc="uniformkinetics")
+    target = tr.truth_path(root, sub, ses, "pet", "mask", space="pet", desc="uniformkinetics")
     submit(write_nifti, target, _nifti(sim.uniform_kinetics_pet, sim.pet_grid, np.uint8))
-    write_json(target.with_name(target.name.replace(".nii.gz", ".json")),
-               {"Description": "PET voxels whose linear-interpolation support on the simulation grid has one "
-                               "value of k2, k3, k4 and vB: their noise-free PET before the PSF is exactly the "
-                               "model curve of (space-pet K1, k2, k3, k4, vB). Mostly empty for the fdopa "
-                               "kinetics (every rate varies voxel to voxel), large for --kinetics one-tissue."})
-    frame_json = {"FrameTimesStart": sidecar["FrameTimesStart"], "FrameDuration": sidecar["FrameDuration"],
+    write_json(_json_beside(target),
+               {"Description": "PET voxels whose linear-interpolation support on the simulation "
+                               "grid has one value of k2, k3, k4 and vB: their noise-free PET "
+                               "before the PSF is exactly the model curve of (space-pet K1, k2, "
+                               "k3, k4, vB). Mostly empty for the fdopa kinetics (every rate "
+                               "varies voxel to voxel), large for --kinetics one-tissue."})
+
+
+def _write_truth_frames(root: Path, sim: SimulatedSession, submit: Callable[..., None],
+                        sidecar: dict[str, Any]) -> None:
+    """Noise-free 4-D PET (Bq/mL): simulation grid (if the profile keeps it), PET grid without
+    and with the PSF."""
+    from gliopet.atomic import write_json, write_nifti
+
+    sub, ses = sim.plan.subject, sim.plan.session
+    frame_json = {"FrameTimesStart": sidecar["FrameTimesStart"],
+                  "FrameDuration": sidecar["FrameDuration"],
                   "Units": "Bq/mL", "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0}
     frames_truth = [
-        ("noisefree", sim.noisefree_sim, sim.sim_grid, "Noise-free PET before the PSF on the simulation grid "
-                                                       "(MRI space), exact frame averages of the true parameters."),
-        ("noisefreenopsf", sim.noisefree_pet_nopsf, sim.pet_grid, "Noise-free PET before the PSF, PET grid, "
-                                                                   "no motion."),
-        ("noisefreepsf", sim.noisefree_pet_psf, sim.pet_grid, "Noise-free PET after the PSF, PET grid, no motion."),
+        ("noisefree", sim.noisefree_sim, sim.sim_grid,
+         "Noise-free PET before the PSF on the simulation grid (MRI space), exact frame averages "
+         "of the true parameters."),
+        ("noisefreenopsf", sim.noisefree_pet_nopsf, sim.pet_grid,
+         "Noise-free PET before the PSF, PET grid, no motion."),
+        ("noisefreepsf", sim.noisefree_pet_psf, sim.pet_grid,
+         "Noise-free PET after the PSF, PET grid, no motion."),
     ]
     for desc, data, grid, text in frames_truth[0 if sim.profile.sim_frames_truth else 1:]:
-        entities = sim_entities if grid is sim.sim_grid else {"space": "pet"}
-        target = path("pet", "pet", trc=TRACER, desc=desc, **entities)
+        entities = _SIM_ENTITIES if grid is sim.sim_grid else {"space": "pet"}
+        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, desc=desc, **entities)
         submit(write_nifti, target, _nifti(data, grid))
-        write_json(target.with_name(target.name.replace(".nii.gz", ".json")), {**frame_json, "Description": text})
+        write_json(_json_beside(target), {**frame_json, "Description": text})
+
+
+def _write_truth_transforms(root: Path, sim: SimulatedSession) -> None:
+    """The true PET-MRI rigid transform and the per-frame head motion (RAS and LPS, mm)."""
+    from gliopet.atomic import write_json
+
+    sub, ses = sim.plan.subject, sim.plan.session
     xfm = tr.truth_path(root, sub, ses, "xfm", "xfm", ".txt", from_="pet", to="T1w", mode="image")
     geo.write_transform(xfm, sim.pet_from_mri, from_space="pet", to_space="T1w",
-                        description="True PET-MRI rigid transform (head position differs between the scans).")
+                        description="True PET-MRI rigid transform (head position differs between "
+                                    "the scans).")
     motion_path = tr.truth_path(root, sub, ses, "xfm", "motion", ".json", trc=TRACER)
     write_json(motion_path, {
-        "Convention": "One rigid map per frame: it maps points of the reference (frame 1, motion-free) PET "
-                      "space to the same anatomical point in frame k, so it resamples frame k onto the "
-                      "reference grid (from-frame_to-reference in the sense of DESIGN.md section 7).",
-        "Units": "mm", "MaxTranslationSetting_mm": site.motion_max_mm,
+        "Convention": "One rigid map per frame: it maps points of the reference (frame 1, "
+                      "motion-free) PET space to the same anatomical point in frame k, so it "
+                      "resamples frame k onto the reference grid (from-frame_to-reference in the "
+                      "sense of DESIGN.md section 7).",
+        "Units": "mm", "MaxTranslationSetting_mm": sim.plan.site.motion_max_mm,
         "MatrixRAS": [np.round(m, 10).tolist() for m in sim.motion],
         "MatrixLPS": [np.round(geo.ras_to_lps(m), 10).tolist() for m in sim.motion],
     })
+
+
+def _write_latent(root: Path, sim: SimulatedSession) -> None:
+    """The latent biology, tumour plan, warp, input function and site of the session (JSON)."""
+    from gliopet.atomic import write_json
+
     bio = sim.session_bio
-    write_json(tr.truth_path(root, sub, ses, "beh", "latent", ".json"), {
+    path = tr.truth_path(root, sim.plan.subject, sim.plan.session, "beh", "latent", ".json")
+    write_json(path, {
         "subject": dataclasses.asdict(sim.subject_bio),
         "session": {"kind": bio.kind, "outcome": bio.outcome, "has_aggressive": bio.has_aggressive,
                     "tumour_volume_ml": bio.tumour_volume_ml, "dose_bq": bio.dose_bq,
@@ -606,12 +741,10 @@ def _write_session_files(root: Path, sim: SimulatedSession, submit, *, dicom: bo
                     "aggressive_params": _params_dict(bio.aggressive_params)},
         "tumour": None if sim.tumour is None else {"volumes_ml": sim.tumour.volumes_ml,
                                                    "plan": dataclasses.asdict(sim.tumour.plan)},
-        "warp": sim.warp_info, "input_function": sim.input_info, "site": dataclasses.asdict(site),
+        "warp": sim.warp_info, "input_function": sim.input_info,
+        "site": dataclasses.asdict(sim.plan.site),
         "kinetic_model": sim.truth_row.get("kinetic_model", "fdopa"),
     })
-    if dicom:
-        _write_dicom(root, sim)
-    return _sessions_row(sim)
 
 
 def _params_dict(params: KineticParams | None) -> dict[str, float] | None:
@@ -679,26 +812,20 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
     in a temporary folder beside `out_dir` and moved into place when complete. A non-empty
     `out_dir` is refused unless `overwrite`. Returns `out_dir`.
     """
-    from gliopet.atomic import staged_directory, write_json
+    from gliopet.atomic import staged_directory
     from gliopet.io.bids_write import (
         write_dataset_description,
         write_participants,
         write_sessions,
-        write_table,
     )
-    from gliopet.progress import track
-    from gliopet.provenance import generated_by, write_provenance
+    from gliopet.provenance import write_provenance
 
     site_profiles = validate_parameters(
         n_subjects=n_subjects, seed=seed, profile=profile, sites=list(sites), scenario=scenario,
         aggressive_fraction=aggressive_fraction, healthy_fraction=healthy_fraction,
         psf_fwhm_mm=psf_fwhm_mm, pet_voxel_mm=pet_voxel_mm, jobs=jobs, kinetics=kinetics)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("exists and is not a folder", path=out_dir, fix="give a new or empty folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty", path=out_dir,
-                         fix="give a new folder, or add --overwrite to replace it")
+    _check_out_dir(out_dir, overwrite)
     from gliopet.simulate.biology import LABEL_DESCRIPTIONS
 
     prof = PROFILES[profile]
@@ -710,17 +837,7 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
         write_dataset_description(root, "gliopet digital phantom (simulated FDOPA PET + MRI)",
                                   extra={"License": "CC0", "Authors": ["gliopet simulate"]})
         tasks = [(plan, by_subject[plan.subject]) for plan in plans]
-        if jobs > 1 and len(tasks) > 1:
-            from joblib import Parallel, delayed
-
-            # threads: numpy, scipy, SimpleITK and zlib release the GIL; the template cache is shared
-            run = Parallel(n_jobs=min(jobs, len(tasks)), prefer="threads", return_as="generator")(
-                delayed(_simulate_and_write)(root, plan, subject, prof, seed, aggressive_fraction, dicom, kinetics)
-                for plan, subject in tasks)
-            results = list(track(run, "simulating sessions", total=len(tasks)))
-        else:
-            results = [_simulate_and_write(root, plan, subject, prof, seed, aggressive_fraction, dicom, kinetics)
-                       for plan, subject in track(tasks, "simulating sessions")]
+        results = _run_sessions(root, tasks, prof, seed, aggressive_fraction, dicom, kinetics, jobs)
         for (plan, _), (sessions_row, truth_row) in zip(tasks, results, strict=True):
             sessions_rows.setdefault(plan.subject, []).append(sessions_row)
             truth_rows.append(truth_row)
@@ -730,18 +847,58 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
         for subject, rows in sessions_rows.items():
             write_sessions(root, subject, pd.DataFrame(rows), descriptions)
         truth_root = root / tr.TRUTH_DIR
-        write_dataset_description(truth_root, "gliopet phantom ground truth", dataset_type="derivative",
-                                  generated_by=generated_by("Ground truth of the gliopet digital phantom; "
-                                                            "never read by analysis stages."))
-        table = pd.DataFrame(truth_rows)
-        write_table(truth_root / "truth.tsv", table, None)
-        write_json(truth_root / "truth.json", {k: v for k, v in tr.truth_columns().items() if k in table.columns})
+        _write_truth_table(truth_root, truth_rows)
         config = {"n_subjects": n_subjects, "seed": seed, "profile": profile, "sites": list(sites),
                   "scenario": scenario, "dicom": dicom, "aggressive_fraction": aggressive_fraction,
-                  "healthy_fraction": healthy_fraction, "psf_fwhm_mm": psf_fwhm_mm, "pet_voxel_mm": pet_voxel_mm,
-                  "jobs": jobs, "kinetics": kinetics}
+                  "healthy_fraction": healthy_fraction, "psf_fwhm_mm": psf_fwhm_mm,
+                  "pet_voxel_mm": pet_voxel_mm, "jobs": jobs, "kinetics": kinetics}
         write_provenance(truth_root, command=command, config=config)
     return out_dir
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse a file, or a non-empty folder unless `overwrite`."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("exists and is not a folder", path=out_dir,
+                         fix="give a new or empty folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise InputError("output folder exists and is not empty", path=out_dir,
+                         fix="give a new folder, or add --overwrite to replace it")
+
+
+def _run_sessions(root: Path, tasks: list[tuple[SessionPlan, Any]], profile: Profile, seed: int,
+                  aggressive_fraction: float, dicom: bool, kinetics: str,
+                  jobs: int) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Simulate and write every (plan, subject biology); (sessions row, truth row) in task order."""
+    from gliopet.progress import track
+
+    if jobs > 1 and len(tasks) > 1:
+        from joblib import Parallel, delayed
+
+        # threads: numpy, scipy, SimpleITK and zlib release the GIL; the template cache is shared
+        run = Parallel(n_jobs=min(jobs, len(tasks)), prefer="threads", return_as="generator")(
+            delayed(_simulate_and_write)(root, plan, subject, profile, seed, aggressive_fraction,
+                                         dicom, kinetics)
+            for plan, subject in tasks)
+        return list(track(run, "simulating sessions", total=len(tasks)))
+    return [_simulate_and_write(root, plan, subject, profile, seed, aggressive_fraction, dicom,
+                                kinetics)
+            for plan, subject in track(tasks, "simulating sessions")]
+
+
+def _write_truth_table(truth_root: Path, truth_rows: list[dict[str, Any]]) -> None:
+    """The truth derivative's dataset description, truth.tsv and its column descriptions."""
+    from gliopet.atomic import write_json
+    from gliopet.io.bids_write import write_dataset_description, write_table
+    from gliopet.provenance import generated_by
+
+    write_dataset_description(truth_root, "gliopet phantom ground truth", dataset_type="derivative",
+                              generated_by=generated_by("Ground truth of the gliopet digital "
+                                                        "phantom; never read by analysis stages."))
+    table = pd.DataFrame(truth_rows)
+    write_table(truth_root / "truth.tsv", table, None)
+    write_json(truth_root / "truth.json",
+               {k: v for k, v in tr.truth_columns().items() if k in table.columns})
 
 
 def _simulate_and_write(root: Path, plan: SessionPlan, subject_bio: Any, profile: Profile, seed: int,
