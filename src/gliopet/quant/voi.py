@@ -38,6 +38,17 @@ from gliopet.errors import InputError
 from gliopet.quant.static import check_mask, voxel_volume_ml
 
 
+class NoTumourFound(InputError):
+    """No brain voxel exceeds the tumour threshold: an expected outcome (e.g. a healthy subject).
+
+    ``reason`` states the threshold that no voxel reached, without the conclusion.
+    """
+
+    def __init__(self, reason: str, *, conclusion: str = "", fix: str | None = None):
+        self.reason = reason
+        super().__init__(reason + conclusion, fix=fix)
+
+
 @dataclass
 class VOIResult:
     """Tumour and background regions on the PET grid.
@@ -168,7 +179,8 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
                band_height_mm: float = 30.0, band_ap_mm: float = 80.0) -> VOIResult:
     """Automatic tumour VOI and background from a static SUV image (module docstring rule).
 
-    Raises `InputError` when the brain mask is empty or no voxel exceeds the threshold.
+    Raises `InputError` when the brain mask is empty, and `NoTumourFound` (an `InputError`)
+    when no voxel exceeds the threshold.
     """
     image = np.asarray(image, dtype=float)
     brain = check_mask(brain, image.shape, "brain")
@@ -180,10 +192,10 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     keep_out = np.zeros_like(brain) if striatum is None else dilate_mm(striatum, margin, sizes)
     candidates = brain & ~keep_out & (image > threshold * ref)
     if not candidates.any():
-        raise InputError(
+        raise NoTumourFound(
             f"no brain voxel above {threshold:g} x the healthy-brain reference "
-            f"(SUV {threshold * ref:.3g}) outside the striatum and its {margin:.3g} mm margin: "
-            "no tumour uptake found",
+            f"(SUV {threshold * ref:.3g}) outside the striatum and its {margin:.3g} mm margin",
+            conclusion=": no tumour uptake found",
             fix="give a tumour mask (--tumour-mask) if a lesion is expected")
     exclude = keep_out | candidates
     if ventricles is not None:
@@ -196,8 +208,8 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     bg = float(image[background].mean())
     btv = brain & ~keep_out & ~background & (image > threshold * bg)
     if not btv.any():
-        raise InputError(f"no brain voxel above {threshold:g} x background SUVmean ({threshold * bg:.3g})",
-                         fix="give a tumour mask if a lesion is expected")
+        raise NoTumourFound(f"no brain voxel above {threshold:g} x background SUVmean ({threshold * bg:.3g})",
+                            fix="give a tumour mask if a lesion is expected")
     tumour = _keep_components(btv, voxel_volume_ml(sizes), min_component_ml)
     return VOIResult(tumour, background, side, ref, bg, threshold * bg,
                      f"tumour: > {threshold:g} x background SUVmean, healthy reference = {reference} "
