@@ -15,9 +15,13 @@ Three decay-correction paths are handled, and the note says which one was taken:
 1. ``ImageDecayCorrected`` true and ``ImageDecayCorrectionTime`` = ``InjectionStart``:
    frame factors are 1.
 2. decay-corrected to another reference time t_ref: the voxels hold activity at t_ref; the
-   constant ``2 ** ((t_ref - t_inj) / T_half)`` brings them to the injection.
+   constant ``2 ** ((t_ref - t_inj) / T_half)`` brings them to the injection
+   (`gliopet.radionuclides.decay_correction`).
 3. not decay-corrected: each frame holds the mean activity over the frame, so the factor is the
-   frame-integrated one, ``exp(lambda t_s) lambda dt / (1 - exp(-lambda dt))`` (t_s from injection).
+   frame-integrated one, ``exp(lambda t_s) lambda dt / (1 - exp(-lambda dt))`` (t_s from
+   injection; `gliopet.radionuclides.frame_decay_factors`).
+
+Half-lives come from `gliopet.radionuclides` (one cited table).
 
 A `DecayCorrectionFactor` in the sidecar is only used as a cross-check (a warning when it
 differs from the computed factor by more than 1 %).
@@ -26,7 +30,6 @@ differs from the computed factor by more than 1 %).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,20 +38,7 @@ import numpy as np
 
 from gliopet.errors import InputError
 from gliopet.io.timing import FrameTiming
-
-#: Physical half-lives (s) of PET radionuclides (NNDC / DDEP values).
-HALF_LIFE_S: dict[str, float] = {
-    "F18": 6586.2,
-    "C11": 1223.4,
-    "O15": 122.24,
-    "N13": 597.9,
-    "Ga68": 4057.7,
-    "Cu64": 45721.1,
-    "Zr89": 282276.0,
-    "Rb82": 76.38,
-    "I124": 360806.4,
-    "Sc44": 14292.0,
-}
+from gliopet.radionuclides import HALF_LIFE_S, decay_correction, frame_decay_factors, half_life_s
 
 #: Activity units accepted for `InjectedRadioactivityUnits`, in Bq.
 ACTIVITY_UNITS_BQ: dict[str, float] = {
@@ -96,27 +86,6 @@ class SUVScaling:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
 
-def normalise_radionuclide(name: Any) -> str | None:
-    """Canonical radionuclide key of `HALF_LIFE_S` (``F18``) from ``F18``, ``18F``, ``[18F]``,
-    ``F-18`` or ``^18F``; None when not recognised."""
-    if not isinstance(name, str):
-        return None
-    text = re.sub(r"[\[\]\s^\-_]", "", name)
-    match = re.fullmatch(r"(\d+)([A-Za-z]{1,2})", text) or re.fullmatch(r"([A-Za-z]{1,2})(\d+)", text)
-    if match is None:
-        return None
-    first, second = match.groups()
-    mass, element = (first, second) if first.isdigit() else (second, first)
-    key = f"{element.capitalize()}{int(mass)}"
-    return key if key in HALF_LIFE_S else None
-
-
-def half_life_s(radionuclide: Any) -> float | None:
-    """Half-life (s) of a radionuclide given as in `TracerRadionuclide`; None when unknown."""
-    key = normalise_radionuclide(radionuclide)
-    return None if key is None else HALF_LIFE_S[key]
-
-
 def radioactivity_bq(value: float, units: str) -> float:
     """Convert an activity in MBq, kBq, Bq, GBq, mCi or uCi to Bq.
 
@@ -136,26 +105,11 @@ def radioactivity_bq(value: float, units: str) -> float:
 
 
 def concentration_scale(units: Any) -> float | None:
-    """Bq/mL per stored voxel unit (1 for ``Bq/mL``, 1000 for ``kBq/mL``); None if not convertible."""
+    """Bq/mL per stored voxel unit (1 for ``Bq/mL``, 1000 for ``kBq/mL``); None if not
+    convertible."""
     if not isinstance(units, str):
         return None
     return CONCENTRATION_UNITS_BQ_PER_ML.get(units.strip().lower().replace(" ", ""))
-
-
-def integrated_decay_factors(start_s: np.ndarray, duration_s: np.ndarray, half_life: float) -> np.ndarray:
-    """Factors bringing the mean activity over each frame back to time 0 of `start_s`.
-
-    ``exp(lambda t_s) * lambda dt / (1 - exp(-lambda dt))``; a frame of zero duration gets the
-    instantaneous ``exp(lambda t_s)``. `start_s`, `duration_s` in s, `half_life` in s.
-    """
-    lam = math.log(2.0) / half_life
-    start = np.asarray(start_s, dtype=float)
-    duration = np.asarray(duration_s, dtype=float)
-    x = lam * duration
-    safe = np.where(x > 0, x, 1.0)
-    # -expm1(-x) = 1 - exp(-x) without cancellation for short frames
-    integral = np.where(x > 0, safe / -np.expm1(-safe), 1.0)
-    return np.exp(lam * start) * integral
 
 
 def _number(sidecar: dict[str, Any], key: str) -> float | None:
@@ -175,8 +129,9 @@ def _dose_bq(sidecar: dict[str, Any], problems: list[tuple[str, str]]) -> float 
         problems.append(("error", f"{exc.problem} (fix: {exc.fix})"))
         return None
     if dose <= 0:
-        problems.append(("error", f"InjectedRadioactivity is {value:g} {units}: the injected activity "
-                                  "must be positive (fix: enter the activity measured at injection)"))
+        problems.append(("error", f"InjectedRadioactivity is {value:g} {units}: the injected "
+                                  "activity must be positive (fix: enter the activity measured at "
+                                  "injection)"))
         return None
     return dose
 
@@ -206,18 +161,23 @@ def suv_scaling(sidecar: dict[str, Any], weight_kg: float | None, timing: FrameT
     """
     problems: list[tuple[str, str]] = []
     notes: list[str] = []
-    n = timing.n_frames
-    ones = np.ones(n)
-
     units = sidecar.get("Units")
     scale = concentration_scale(units)
     if units is not None and scale is None:
-        problems.append(("error", f"Units {units!r} not convertible to SUV (fix: the image must hold "
-                                  "activity concentration in Bq/mL, kBq/mL or MBq/mL; re-export it "
-                                  "in Bq/mL)"))
+        problems.append(("error", f"Units {units!r} not convertible to SUV (fix: the image must "
+                                  "hold activity concentration in Bq/mL, kBq/mL or MBq/mL; "
+                                  "re-export it in Bq/mL)"))
     dose = _dose_bq(sidecar, problems)
+    method, factors = _decay_path(sidecar, timing, problems, notes)
+    factor = _suv_factor(weight_kg, dose, scale, units, factors is not None, notes)
+    return SUVScaling(factor=factor,
+                      frame_decay_factors=np.ones(timing.n_frames) if factors is None else factors,
+                      note="; ".join(notes), method=method, problems=problems)
 
-    # Decay correction: which path, and the per-frame factors to injection.
+
+def _decay_path(sidecar: dict[str, Any], timing: FrameTiming, problems: list[tuple[str, str]],
+                notes: list[str]) -> tuple[str, np.ndarray | None]:
+    """(method, per-frame factors to injection or None): which decay-correction path applies."""
     radionuclide = sidecar.get("TracerRadionuclide")
     t_half = half_life_s(radionuclide)
     corrected = sidecar.get("ImageDecayCorrected")
@@ -230,29 +190,35 @@ def suv_scaling(sidecar: dict[str, Any], weight_kg: float | None, timing: FrameT
                                   "(fix: write a JSON boolean, true or false, without quotes)"))
     elif corrected is True and t_ref is not None and t_inj is not None:
         if abs(t_ref - t_inj) <= _TIME_TOLERANCE_S:
-            method, factors = "corrected-to-injection", ones
+            method, factors = "corrected-to-injection", np.ones(timing.n_frames)
             notes.append("image decay-corrected to injection (ImageDecayCorrectionTime = "
                          f"InjectionStart = {t_inj:g} s): frame factors 1")
         elif t_half is not None:
-            constant = 2.0 ** ((t_ref - t_inj) / t_half)
-            method, factors = "corrected-to-reference", np.full(n, constant)
+            constant = float(decay_correction(t_ref - t_inj, t_half))
+            method, factors = "corrected-to-reference", np.full(timing.n_frames, constant)
             notes.append(f"image decay-corrected to {t_ref - t_inj:g} s after injection: "
                          f"x {constant:.6g} (= 2^(({t_ref:g} - {t_inj:g}) s / {t_half:g} s)) "
                          "to bring it to injection")
     elif corrected is False and t_inj is not None and t_half is not None:
         method = "not-corrected"
-        factors = integrated_decay_factors(timing.start_s, timing.duration_s, t_half)
+        factors = frame_decay_factors(timing.start_s, timing.duration_s, t_half)
         notes.append("image not decay-corrected: frame-integrated decay factors to injection "
                      f"({factors.min():.6g} to {factors.max():.6g})")
-    if factors is None and corrected in (True, False) and t_half is None and radionuclide is not None:
-        problems.append(("warning", f"TracerRadionuclide {radionuclide!r} is not a known radionuclide, "
-                                    "so the decay correction to injection cannot be computed and SUV "
-                                    f"is unavailable (fix: use one of {', '.join(HALF_LIFE_S)})"))
+    if (factors is None and corrected in (True, False) and t_half is None
+            and radionuclide is not None):
+        problems.append(("warning", f"TracerRadionuclide {radionuclide!r} is not a known "
+                                    "radionuclide, so the decay correction to injection cannot be "
+                                    "computed and SUV is unavailable (fix: use one of "
+                                    f"{', '.join(HALF_LIFE_S)})"))
         notes.append(f"unknown radionuclide {radionuclide!r}: no half-life")
-
     if factors is not None:
         _cross_check(sidecar, timing, t_half, t_ref, t_inj, corrected, problems, notes)
+    return method, factors
 
+
+def _suv_factor(weight_kg: float | None, dose: float | None, scale: float | None, units: Any,
+                decay_known: bool, notes: list[str]) -> float | None:
+    """weight (g) / dose (Bq) x (Bq/mL per stored unit), or None with a note of what is missing."""
     missing = []
     if weight_kg is None or not math.isfinite(weight_kg) or weight_kg <= 0:
         missing.append("body weight (weight column of sessions.tsv or participants.tsv)")
@@ -260,17 +226,16 @@ def suv_scaling(sidecar: dict[str, Any], weight_kg: float | None, timing: FrameT
         missing.append("injected activity")
     if scale is None:
         missing.append("activity units (Bq/mL)")
-    if factors is None:
+    if not decay_known:
         missing.append("decay correction to injection")
     if missing:
         notes.append("no SUV: missing " + ", ".join(missing))
-        factor = None
-    else:
-        factor = weight_kg * 1000.0 / dose * scale
-        unit_note = f" x {scale:g} ({units} to Bq/mL)" if scale != 1.0 else ""
-        notes.append(f"SUV factor = {weight_kg:g} kg x 1000 g/kg / {dose:.6g} Bq{unit_note} = {factor:.6g}")
-    return SUVScaling(factor=factor, frame_decay_factors=ones if factors is None else factors,
-                      note="; ".join(notes), method=method, problems=problems)
+        return None
+    factor = weight_kg * 1000.0 / dose * scale
+    unit_note = f" x {scale:g} ({units} to Bq/mL)" if scale != 1.0 else ""
+    notes.append(f"SUV factor = {weight_kg:g} kg x 1000 g/kg / {dose:.6g} Bq{unit_note} = "
+                 f"{factor:.6g}")
+    return factor
 
 
 def _cross_check(sidecar: dict[str, Any], timing: FrameTiming, t_half: float | None,
@@ -294,17 +259,18 @@ def _cross_check(sidecar: dict[str, Any], timing: FrameTiming, t_half: float | N
     # frame-integrated decay from the reference time (ImageDecayCorrectionTime, or injection).
     reference = t_ref if corrected is True and t_ref is not None else t_inj
     start_from_ref = timing.start_s + t_inj - reference
-    expected = integrated_decay_factors(start_from_ref, timing.duration_s, t_half)
+    expected = frame_decay_factors(start_from_ref, timing.duration_s, t_half)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.abs(given_arr / expected - 1.0)
     worst = int(np.nanargmax(relative)) if np.any(np.isfinite(relative)) else 0
     if not np.all(np.isfinite(relative)) or relative[worst] > DECAY_FACTOR_TOLERANCE:
         problems.append((
             "warning",
-            f"DecayCorrectionFactor differs from the factor computed from the {t_half:g} s half-life "
-            f"and the frame timing by up to {100 * relative[worst]:.1f} % (frame {worst}: given "
-            f"{given_arr[worst]:.6g}, computed {expected[worst]:.6g}); the computed factor is used "
-            "(fix: check TracerRadionuclide, FrameTimesStart and ImageDecayCorrectionTime)",
+            f"DecayCorrectionFactor differs from the factor computed from the {t_half:g} s "
+            f"half-life and the frame timing by up to {100 * relative[worst]:.1f} % (frame "
+            f"{worst}: given {given_arr[worst]:.6g}, computed {expected[worst]:.6g}); the "
+            "computed factor is used (fix: check TracerRadionuclide, FrameTimesStart and "
+            "ImageDecayCorrectionTime)",
         ))
         notes.append("DecayCorrectionFactor inconsistent (computed factor used)")
     else:

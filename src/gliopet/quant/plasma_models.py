@@ -28,8 +28,7 @@ from scipy.optimize import least_squares
 from gliopet.errors import InputError
 from gliopet.io.timing import FrameTiming
 from gliopet.quant._curves import convolve_exp, cumulative_integral, fine_grid, frame_average
-
-LN2 = float(np.log(2.0))
+from gliopet.radionuclides import remaining_fraction
 
 
 @dataclass
@@ -144,15 +143,15 @@ def read_kinfitr_csv(tacs_csv: str | Path, blood_csv: str | Path) -> KinfitrScan
     return KinfitrScan(timing, {r: tacs[r].to_numpy(float) for r in regions}, weights, inp)
 
 
-def frame_weights(timing: FrameTiming, half_life_min: float | None = None) -> np.ndarray:
+def frame_weights(timing: FrameTiming, half_life_s: float | None = None) -> np.ndarray:
     """Frame weights proportional to duration x decay (counts of a decay-corrected image).
 
     w = duration x exp(-ln2 t_mid / T_half), normalised to a maximum of 1; duration only when no
-    half-life is given (F-18: 109.77 min).
+    half-life (s) is given (`gliopet.radionuclides.half_life_s`).
     """
     w = timing.duration_s.astype(float)
-    if half_life_min:
-        w = w * np.exp(-LN2 * timing.mid_min / half_life_min)
+    if half_life_s:
+        w = w * remaining_fraction(timing.mid_s, half_life_s)
     return w / w.max()
 
 

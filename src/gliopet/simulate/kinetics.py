@@ -30,11 +30,12 @@ import numpy as np
 
 from gliopet.errors import ParameterError
 from gliopet.io.timing import FrameTiming
+from gliopet.radionuclides import HALF_LIFE_S, decay_constant
 
-#: F-18 physical half-life (min).
-F18_HALF_LIFE_MIN = 109.77
+#: F-18 physical half-life (min), from the one table of `gliopet.radionuclides`.
+F18_HALF_LIFE_MIN = HALF_LIFE_S["F18"] / 60.0
 #: F-18 decay constant (1/min).
-F18_LAMBDA_PER_MIN = np.log(2.0) / F18_HALF_LIFE_MIN
+F18_LAMBDA_PER_MIN = decay_constant(F18_HALF_LIFE_MIN)
 
 #: Feng 1993 input-function constants (FDG; LITERATURE.md section 4, KMAP-M): arbitrary
 #: concentration units, rates per min. ``Cp(t) = (A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}``.

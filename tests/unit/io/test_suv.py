@@ -9,15 +9,9 @@ import pytest
 from scipy.integrate import quad
 
 from gliopet.errors import InputError
-from gliopet.io.suv import (
-    HALF_LIFE_S,
-    half_life_s,
-    integrated_decay_factors,
-    normalise_radionuclide,
-    radioactivity_bq,
-    suv_scaling,
-)
+from gliopet.io.suv import radioactivity_bq, suv_scaling
 from gliopet.io.timing import FrameTiming
+from gliopet.radionuclides import frame_decay_factors
 
 # F18: T = 6586.2 s, lambda = ln 2 / 6586.2 = 1.0524235e-4 /s
 T_F18 = 6586.2
@@ -35,15 +29,6 @@ def sidecar(**changes):
 
 
 TIMING = FrameTiming.from_durations([300.0, 300.0], first_start_s=600.0)  # frames 600-900, 900-1200 s
-
-
-def test_half_lives_and_aliases():
-    assert HALF_LIFE_S["F18"] == 6586.2 and HALF_LIFE_S["C11"] == 1223.4
-    for alias in ("F18", "18F", "[18F]", "F-18", "f18", "^18F"):
-        assert normalise_radionuclide(alias) == "F18", alias
-    assert normalise_radionuclide("[11C]") == "C11"
-    assert normalise_radionuclide("68Ga") == "Ga68"
-    assert half_life_s("Tc99m") is None and half_life_s(None) is None
 
 
 @pytest.mark.parametrize(("value", "units", "bq"), [
@@ -94,10 +79,10 @@ def test_integrated_factor_recovers_activity_at_injection():
     # of A0 exp(-lambda t); the factor must give A0 back (numerical integration as the truth).
     a0, start, dur = 5000.0, 1200.0, 600.0
     measured = quad(lambda t: a0 * math.exp(-LAM * t), start, start + dur)[0] / dur
-    factor = integrated_decay_factors(np.array([start]), np.array([dur]), T_F18)[0]
+    factor = frame_decay_factors(np.array([start]), np.array([dur]), T_F18)[0]
     assert measured * factor == pytest.approx(a0, rel=1e-10)
     # zero-length frame: instantaneous factor exp(lambda t)
-    assert integrated_decay_factors(np.array([600.0]), np.array([0.0]), T_F18)[0] == pytest.approx(1.0651817, rel=1e-7)
+    assert frame_decay_factors(np.array([600.0]), np.array([0.0]), T_F18)[0] == pytest.approx(1.0651817, rel=1e-7)
 
 
 def test_kbq_units_scale_the_factor():
@@ -140,7 +125,7 @@ def test_unknown_radionuclide():
 def test_decay_correction_factor_cross_check():
     # image corrected to injection: the factor applied is the frame-integrated one from t=0:
     # frame 0 = 1.0820855 (see above); consistent -> no warning
-    good = integrated_decay_factors(TIMING.start_s, TIMING.duration_s, T_F18).tolist()
+    good = frame_decay_factors(TIMING.start_s, TIMING.duration_s, T_F18).tolist()
     s = suv_scaling(sidecar(DecayCorrectionFactor=good), 70.0, TIMING)
     assert s.problems == [] and "consistent within 1 %" in s.note
     bad = [good[0] * 1.02, good[1]]

@@ -9,7 +9,8 @@ from gliopet.io.dicom.importer import ImportReport, Skipped, Written, import_dic
 from gliopet.io.dicom.mr import SeriesMap, classify_mr, load_series_map
 from gliopet.io.dicom.pet import PETSeries, SkipSeries, pet_series
 from gliopet.io.dicom.scan import ScanResult, Series, scan_folder
-from gliopet.io.dicom.write import decay_weighted_offset_s, write_mr_series, write_pet_series
+from gliopet.io.dicom.write import write_mr_series, write_pet_series
+from gliopet.radionuclides import decay_weighted_offset_s
 
 __all__ = [
     "ImportReport", "PETSeries", "ScanResult", "Series", "SeriesMap", "SkipSeries", "Skipped", "Written",

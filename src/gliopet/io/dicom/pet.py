@@ -30,12 +30,11 @@ from gliopet.errors import InputError
 from gliopet.io.bids_write import injection_fields
 from gliopet.io.dicom.scan import Series, parse_datetime, parse_dt
 from gliopet.io.timing import FrameTiming
-
-#: Radionuclides by half-life (s), for series without a radionuclide code.
-HALF_LIVES_S = {"F18": 6586.2, "C11": 1223.4, "Ga68": 4062.6, "O15": 122.2, "N13": 597.9, "Cu64": 45720.0}
-#: Element symbols of the radionuclide code meanings (``^18^Fluorine`` -> F).
-ELEMENTS = {"fluorine": "F", "carbon": "C", "gallium": "Ga", "oxygen": "O", "nitrogen": "N", "copper": "Cu",
-            "zirconium": "Zr", "rubidium": "Rb", "iodine": "I", "technetium": "Tc"}
+from gliopet.radionuclides import (
+    parse_radionuclide,
+    radionuclide_from_half_life,
+    remaining_fraction,
+)
 
 
 class SkipSeries(Exception):  # noqa: N818 - a signal, not an error
@@ -102,20 +101,11 @@ def tracer_label(name: str) -> str:
 
 
 def radionuclide(radio: Dataset, half_life_s: float) -> str:
-    """BIDS ``TracerRadionuclide`` (``F18``) from the radionuclide code or the half-life."""
+    """BIDS ``TracerRadionuclide`` (``F18``) from the radionuclide code or, without a code, the
+    nearest half-life of `gliopet.radionuclides` within 2 %; ``n/a`` otherwise."""
     codes = radio.get("RadionuclideCodeSequence") or []
     meaning = str(codes[0].get("CodeMeaning", "")) if len(codes) else ""
-    mass = re.search(r"\d+", meaning)
-    word = re.search(r"[A-Za-z]+", meaning)
-    if mass and word:
-        name = word.group(0)
-        symbol = ELEMENTS.get(name.lower(), name if len(name) <= 2 else None)
-        if symbol:
-            return f"{symbol[0].upper()}{symbol[1:].lower()}{mass.group(0)}"
-    best = min(HALF_LIVES_S, key=lambda k: abs(HALF_LIVES_S[k] - half_life_s) / HALF_LIVES_S[k])
-    if abs(HALF_LIVES_S[best] - half_life_s) / HALF_LIVES_S[best] < 0.02:
-        return best
-    return "n/a"
+    return parse_radionuclide(meaning) or radionuclide_from_half_life(half_life_s) or "n/a"
 
 
 def _injection(series: Series, radio: Dataset, series_start: dt.datetime) -> tuple[dt.datetime, str]:
@@ -170,125 +160,38 @@ def _frames(series: Series) -> list[list[int]]:
 
 
 def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
-    """Read the PET tags of a series; `SkipSeries` when it cannot be imported, `InputError` when broken."""
-    first, path = series.first, series.paths[0]
+    """Read the PET tags of a series; `SkipSeries` when it cannot be imported, `InputError` when
+    broken."""
+    first = series.first
     warnings: list[str] = []
-    units_set = {str(h.get("Units", "") or "").upper() for h in series.headers}
-    if "" in units_set:
-        missing = next(p for p, h in zip(series.paths, series.headers, strict=True) if not h.get("Units"))
-        raise InputError("PET image without Units (0054,1001): the activity unit is unknown", path=missing,
-                         fix="export the series with its PET image tags (Units BQML)")
-    if len(units_set) > 1:
-        raise InputError(f"the files of one PET series have different Units {sorted(units_set)}", path=series.folder,
-                         fix="export the series again")
-    units = units_set.pop()
-    if units == "CNTS":
-        raise SkipSeries("CNTS units: counts are not quantitative, export the series in BQML")
-    if units not in ("BQML", "GML"):
-        raise SkipSeries(f"{units} units: not an activity concentration, export the series in BQML")
+    units = _units(series)
     decay = str(first.get("DecayCorrection", "") or "").upper()
     if decay not in ("START", "ADMIN", "NONE"):
-        raise InputError(f"PET image without a valid DecayCorrection (0054,1102): {decay or 'missing'}", path=path,
-                         fix="export the series with its PET image tags (DecayCorrection START, ADMIN or NONE)")
-    sequence = first.get("RadiopharmaceuticalInformationSequence") or []
-    if not len(sequence):
-        raise SkipSeries("no RadiopharmaceuticalInformationSequence: injected dose and time unknown, "
-                         "export the series with its radiopharmaceutical tags")
-    radio = sequence[0]
-    dose_bq = _number(radio, "RadionuclideTotalDose")
-    if dose_bq is None or dose_bq <= 0:
-        raise SkipSeries("no RadionuclideTotalDose: the injected dose is required (BIDS InjectedRadioactivity, "
-                         "SUV); export the series with its radiopharmaceutical tags")
-    half_life_s = _number(radio, "RadionuclideHalfLife")
-    if half_life_s is None or half_life_s <= 0:
-        raise SkipSeries("no RadionuclideHalfLife: decay cannot be handled")
+        raise InputError(f"PET image without a valid DecayCorrection (0054,1102): "
+                         f"{decay or 'missing'}", path=series.paths[0],
+                         fix="export the series with its PET image tags (DecayCorrection START, "
+                             "ADMIN or NONE)")
+    radio, dose_bq, half_life = _radiopharmaceutical(first)
     weight_kg = _number(first, "PatientWeight")
     if weight_kg is not None and weight_kg <= 0:
         weight_kg = None
-
     frames = _frames(series)
-    acq = []
-    for members in frames:
-        stamps = [parse_datetime(str(series.headers[i].get("AcquisitionDate", "") or series.headers[i].get("SeriesDate", "")),
-                                 str(series.headers[i].get("AcquisitionTime", "") or "")) for i in members]
-        stamps = [s for s in stamps if s is not None]
-        acq.append(min(stamps) if stamps else None)
-    series_start = parse_datetime(str(first.get("SeriesDate", "") or ""), str(first.get("SeriesTime", "") or ""))
-    if series_start is None:
-        known = [a for a in acq if a is not None]
-        if not known:
-            raise InputError("PET image without SeriesDate/SeriesTime or AcquisitionTime", path=path,
-                             fix="export the series with its date and time tags")
-        series_start = min(known)
-    injection, injection_source = _injection(series, radio, series_start)
-
-    durations_ms = []
-    for members in frames:
-        value = _number(series.headers[members[0]], "ActualFrameDuration")
-        if value is None or value <= 0:
-            raise InputError("PET image without a valid ActualFrameDuration (0018,1242)", path=series.paths[members[0]],
-                             fix="export the series with its PET image tags")
-        durations_ms.append(value)
-    duration_s = np.asarray(durations_ms, dtype=float) / 1000.0
-    distinct = all(a is not None for a in acq) and len({a for a in acq}) == len(acq)
-    if distinct or len(frames) == 1:
-        start_time = acq[0] if acq[0] is not None else series_start
-        starts = [(a if a is not None else start_time) for a in acq]
-        start_s = np.asarray([(a - injection).total_seconds() for a in starts])
-        timing_source = "AcquisitionTime of each frame (frame start) and ActualFrameDuration"
-    else:
-        # Frames already ordered by ImageIndex or FrameReferenceTime: contiguous from the series start.
-        start_s = (series_start - injection).total_seconds() + np.concatenate([[0.0], np.cumsum(duration_s)[:-1]])
-        timing_source = "frames laid end to end from SeriesTime with ActualFrameDuration (no per-frame AcquisitionTime)"
-        warnings.append("frames share one AcquisitionTime: frame starts derived from SeriesTime and ActualFrameDuration")
-    timing = FrameTiming(start_s, duration_s)
-    scan_start_s = (series_start - injection).total_seconds()
-    reference_ms = [_number(series.headers[m[0]], "FrameReferenceTime") for m in frames]
-    for f, ref in enumerate(reference_ms):
-        if ref is None:
-            continue
-        ref_s = scan_start_s + ref / 1000.0
-        if not (timing.start_s[f] - 1.0 <= ref_s <= timing.end_s[f] + 1.0):
-            warnings.append(f"frame {f + 1}: FrameReferenceTime {ref:g} ms lies outside the frame "
-                            f"({timing.start_s[f]:g}-{timing.end_s[f]:g} s after injection)")
-            break
-    problems = timing.problems()
-    if np.any(timing.start_s < -1.0):
-        problems.append("a frame starts before the injection")
-    if problems:
-        raise InputError(f"PET frame timing is inconsistent: {'; '.join(problems)}", path=series.folder,
-                         fix="check AcquisitionTime, ActualFrameDuration and RadiopharmaceuticalStartTime")
-
-    lam = np.log(2.0) / half_life_s
-    if decay == "START":
-        corrected, correction_time_s = True, scan_start_s
-    elif decay == "ADMIN":
-        corrected, correction_time_s = True, 0.0
-    else:
-        corrected, correction_time_s = False, 0.0
-    to_bq_ml = 1.0
-    if units == "GML":
-        if decay == "NONE":
-            raise SkipSeries("GML units without decay correction: the SUV reference time is undefined, "
-                             "export the series in BQML")
-        if weight_kg is None:
-            raise SkipSeries("GML units without PatientWeight: SUV cannot be converted back to Bq/mL, "
-                             "export the series in BQML")
-        # SUV = C * W(g) / (D * exp(-lambda t_dc)), C decay-corrected to t_dc  =>  C = SUV * D(t_dc) / W(g).
-        to_bq_ml = dose_bq * float(np.exp(-lam * correction_time_s)) / (weight_kg * 1000.0)
+    timing, scan_start_s, injection, notes = _frame_timing(series, frames, radio, warnings)
+    # DICOM DecayCorrection: START = to the series start, ADMIN = to the injection, NONE.
+    corrected, correction_time_s = {"START": (True, scan_start_s), "ADMIN": (True, 0.0),
+                                    "NONE": (False, 0.0)}[decay]
+    to_bq_ml = _to_bq_ml(units, decay, weight_kg, dose_bq, correction_time_s, half_life)
     if weight_kg is None:
         warnings.append("no PatientWeight: weight written as n/a, SUV will not be available")
-
-    name = str(radio.get("Radiopharmaceutical", "") or "")
-    codes = radio.get("RadiopharmaceuticalCodeSequence") or []
-    if not name and len(codes):
-        name = str(codes[0].get("CodeMeaning", ""))
-    label = tracer or tracer_label(name)
+    label = tracer or tracer_label(_radiopharmaceutical_name(radio))
+    import_notes = f"Injection time from {notes[0]}; frame starts from {notes[1]}." + (
+        f" Voxels converted from GML (SUV, g/mL) to Bq/mL by x {to_bq_ml:.9g} = dose decayed to "
+        "the correction time / weight (g)." if units == "GML" else "")
     sidecar: dict[str, Any] = {
         "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
         "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
         "Units": "Bq/mL",
-        **injection_fields(label, radionuclide(radio, half_life_s), dose_bq / 1e6,
+        **injection_fields(label, radionuclide(radio, half_life), dose_bq / 1e6,
                            injection.strftime("%H:%M:%S.%f")[:-3] if injection.microsecond
                            else injection.strftime("%H:%M:%S")),
         "ScanStart": scan_start_s,
@@ -304,14 +207,158 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
         "ReconFilterType": "n/a",
         "ReconFilterSize": 0,
         "AttenuationCorrection": str(first.get("AttenuationCorrectionMethod", "") or "n/a"),
-        "RadionuclideHalfLife": half_life_s,
+        "RadionuclideHalfLife": half_life,
         "DICOMUnits": units,
         "DICOMDecayCorrection": decay,
-        "ImportNotes": (f"Injection time from {injection_source}; frame starts from {timing_source}."
-                        + (f" Voxels converted from GML (SUV, g/mL) to Bq/mL by x {to_bq_ml:.9g}"
-                           f" = dose decayed to the correction time / weight (g)." if units == "GML" else "")),
+        "ImportNotes": import_notes,
     }
     # DICOM DecayFactor is not copied to BIDS DecayCorrectionFactor: vendors disagree on its
     # reference (GE writes only the in-frame part), so readers recompute it from the timing.
-    return PETSeries(frames=frames, timing=timing, to_bq_ml=to_bq_ml, sidecar=sidecar, weight_kg=weight_kg,
-                     tracer=label, warnings=warnings)
+    return PETSeries(frames=frames, timing=timing, to_bq_ml=to_bq_ml, sidecar=sidecar,
+                     weight_kg=weight_kg, tracer=label, warnings=warnings)
+
+
+def _units(series: Series) -> str:
+    """The series' DICOM Units (BQML or GML); `SkipSeries` for counts or other units."""
+    units_set = {str(h.get("Units", "") or "").upper() for h in series.headers}
+    if "" in units_set:
+        missing = next(p for p, h in zip(series.paths, series.headers, strict=True)
+                       if not h.get("Units"))
+        raise InputError("PET image without Units (0054,1001): the activity unit is unknown",
+                         path=missing, fix="export the series with its PET image tags (Units BQML)")
+    if len(units_set) > 1:
+        raise InputError(f"the files of one PET series have different Units {sorted(units_set)}",
+                         path=series.folder, fix="export the series again")
+    units = units_set.pop()
+    if units == "CNTS":
+        raise SkipSeries("CNTS units: counts are not quantitative, export the series in BQML")
+    if units not in ("BQML", "GML"):
+        raise SkipSeries(f"{units} units: not an activity concentration, export the series in BQML")
+    return units
+
+
+def _radiopharmaceutical(first: Dataset) -> tuple[Dataset, float, float]:
+    """(RadiopharmaceuticalInformationSequence item, injected dose (Bq), half-life (s))."""
+    sequence = first.get("RadiopharmaceuticalInformationSequence") or []
+    if not len(sequence):
+        raise SkipSeries("no RadiopharmaceuticalInformationSequence: injected dose and time "
+                         "unknown, export the series with its radiopharmaceutical tags")
+    radio = sequence[0]
+    dose_bq = _number(radio, "RadionuclideTotalDose")
+    if dose_bq is None or dose_bq <= 0:
+        raise SkipSeries("no RadionuclideTotalDose: the injected dose is required (BIDS "
+                         "InjectedRadioactivity, SUV); export the series with its "
+                         "radiopharmaceutical tags")
+    half_life = _number(radio, "RadionuclideHalfLife")
+    if half_life is None or half_life <= 0:
+        raise SkipSeries("no RadionuclideHalfLife: decay cannot be handled")
+    return radio, dose_bq, half_life
+
+
+def _radiopharmaceutical_name(radio: Dataset) -> str:
+    name = str(radio.get("Radiopharmaceutical", "") or "")
+    codes = radio.get("RadiopharmaceuticalCodeSequence") or []
+    if not name and len(codes):
+        name = str(codes[0].get("CodeMeaning", ""))
+    return name
+
+
+def _frame_timing(series: Series, frames: list[list[int]], radio: Dataset,
+                  warnings: list[str]) -> tuple[FrameTiming, float, dt.datetime, tuple[str, str]]:
+    """(timing from injection, scan start (s from injection), injection datetime,
+    (injection source, timing source)); `InputError` when the timing is inconsistent."""
+    headers = series.headers
+    acq = []
+    for members in frames:
+        stamps = [parse_datetime(str(headers[i].get("AcquisitionDate", "")
+                                     or headers[i].get("SeriesDate", "")),
+                                 str(headers[i].get("AcquisitionTime", "") or "")) for i in members]
+        stamps = [s for s in stamps if s is not None]
+        acq.append(min(stamps) if stamps else None)
+    series_start = _series_start(series, acq)
+    injection, injection_source = _injection(series, radio, series_start)
+    duration_s = _durations_s(series, frames)
+    distinct = all(a is not None for a in acq) and len(set(acq)) == len(acq)
+    if distinct or len(frames) == 1:
+        start_time = acq[0] if acq[0] is not None else series_start
+        starts = [(a if a is not None else start_time) for a in acq]
+        start_s = np.asarray([(a - injection).total_seconds() for a in starts])
+        timing_source = "AcquisitionTime of each frame (frame start) and ActualFrameDuration"
+    else:
+        # Frames already ordered by ImageIndex or FrameReferenceTime: contiguous from the series
+        # start.
+        start_s = ((series_start - injection).total_seconds()
+                   + np.concatenate([[0.0], np.cumsum(duration_s)[:-1]]))
+        timing_source = ("frames laid end to end from SeriesTime with ActualFrameDuration "
+                         "(no per-frame AcquisitionTime)")
+        warnings.append("frames share one AcquisitionTime: frame starts derived from SeriesTime "
+                        "and ActualFrameDuration")
+    timing = FrameTiming(start_s, duration_s)
+    scan_start_s = (series_start - injection).total_seconds()
+    _check_reference_times(series, frames, timing, scan_start_s, warnings)
+    problems = timing.problems()
+    if np.any(timing.start_s < -1.0):
+        problems.append("a frame starts before the injection")
+    if problems:
+        raise InputError(f"PET frame timing is inconsistent: {'; '.join(problems)}",
+                         path=series.folder, fix="check AcquisitionTime, ActualFrameDuration and "
+                                                 "RadiopharmaceuticalStartTime")
+    return timing, scan_start_s, injection, (injection_source, timing_source)
+
+
+def _series_start(series: Series, acq: list[dt.datetime | None]) -> dt.datetime:
+    """SeriesDate/SeriesTime, else the earliest frame acquisition time."""
+    first = series.first
+    series_start = parse_datetime(str(first.get("SeriesDate", "") or ""),
+                                  str(first.get("SeriesTime", "") or ""))
+    if series_start is None:
+        known = [a for a in acq if a is not None]
+        if not known:
+            raise InputError("PET image without SeriesDate/SeriesTime or AcquisitionTime",
+                             path=series.paths[0],
+                             fix="export the series with its date and time tags")
+        series_start = min(known)
+    return series_start
+
+
+def _durations_s(series: Series, frames: list[list[int]]) -> np.ndarray:
+    """ActualFrameDuration of each frame (s)."""
+    durations_ms = []
+    for members in frames:
+        value = _number(series.headers[members[0]], "ActualFrameDuration")
+        if value is None or value <= 0:
+            raise InputError("PET image without a valid ActualFrameDuration (0018,1242)",
+                             path=series.paths[members[0]],
+                             fix="export the series with its PET image tags")
+        durations_ms.append(value)
+    return np.asarray(durations_ms, dtype=float) / 1000.0
+
+
+def _check_reference_times(series: Series, frames: list[list[int]], timing: FrameTiming,
+                           scan_start_s: float, warnings: list[str]) -> None:
+    """Warn (once) when a FrameReferenceTime lies outside its own frame."""
+    reference_ms = [_number(series.headers[m[0]], "FrameReferenceTime") for m in frames]
+    for f, ref in enumerate(reference_ms):
+        if ref is None:
+            continue
+        ref_s = scan_start_s + ref / 1000.0
+        if not (timing.start_s[f] - 1.0 <= ref_s <= timing.end_s[f] + 1.0):
+            warnings.append(f"frame {f + 1}: FrameReferenceTime {ref:g} ms lies outside the frame "
+                            f"({timing.start_s[f]:g}-{timing.end_s[f]:g} s after injection)")
+            break
+
+
+def _to_bq_ml(units: str, decay: str, weight_kg: float | None, dose_bq: float,
+              correction_time_s: float, half_life: float) -> float:
+    """Factor from the stored real-world values to Bq/mL (1 for BQML)."""
+    if units != "GML":
+        return 1.0
+    if decay == "NONE":
+        raise SkipSeries("GML units without decay correction: the SUV reference time is "
+                         "undefined, export the series in BQML")
+    if weight_kg is None:
+        raise SkipSeries("GML units without PatientWeight: SUV cannot be converted back to "
+                         "Bq/mL, export the series in BQML")
+    # SUV = C * W(g) / (D * exp(-lambda t_dc)), C decay-corrected to t_dc
+    #   =>  C = SUV * D(t_dc) / W(g).
+    return dose_bq * float(remaining_fraction(correction_time_s, half_life)) / (weight_kg * 1000.0)

@@ -27,11 +27,16 @@ from pydicom.valuerep import format_number_as_ds
 
 from gliopet.atomic import atomic_path
 from gliopet.io.timing import FrameTiming
+from gliopet.radionuclides import (
+    HALF_LIFE_S,
+    decay_weighted_offset_s,
+    frame_decay_factors,
+    frame_mean_fraction,
+    remaining_fraction,
+)
 
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
-#: Half-life of fluorine-18 (s): 109.77 min.
-F18_HALF_LIFE_S = 6586.2
 
 PET_UNITS = ("BQML", "GML", "CNTS")
 DECAY_CORRECTIONS = ("START", "ADMIN", "NONE")
@@ -139,47 +144,16 @@ def _save(ds: Dataset, path: Path) -> Path:
     return path
 
 
-def decay_weighted_offset_s(duration_s: np.ndarray | float, half_life_s: float) -> np.ndarray:
-    """Time after the frame start (s) at which the mean activity of a decaying source occurs.
-
-    With lambda = ln 2 / T_half and frame length d, the frame-averaged activity equals the
-    activity at ``t_start + offset`` where ``offset = -ln((1 - exp(-lambda d)) / (lambda d)) / lambda``
-    (slightly less than d / 2). This is the time vendors put in ``FrameReferenceTime``.
-    """
-    d = np.asarray(duration_s, dtype=float)
-    lam = np.log(2.0) / half_life_s
-    x = lam * d
-    mean_factor = np.where(x > 0, -np.expm1(-x) / np.where(x > 0, x, 1.0), 1.0)
-    return -np.log(mean_factor) / lam
-
-
 def write_pet_series(
-    out_dir: str | Path,
-    frames_bq_ml: np.ndarray,
-    affine: np.ndarray,
-    timing: FrameTiming,
-    *,
-    weight_kg: float,
-    dose_bq: float,
-    injection_datetime: dt.datetime,
-    units: str = "BQML",
-    decay_correction: str = "START",
-    frame_reference: str = "mid",
-    patient_id: str,
-    patient_name: str,
-    birth_date: str = "",
-    sex: str = "O",
-    study_uid: str | None = None,
-    series_uid: str | None = None,
-    frame_of_reference_uid: str | None = None,
-    study_datetime: dt.datetime | None = None,
-    series_description: str = "PET Brain FDOPA",
-    radiopharmaceutical: str = "Fluorodopa F^18^",
-    half_life_s: float = F18_HALF_LIFE_S,
-    write_start_datetime: bool = True,
-    manufacturer: str = "gliopet",
-    model: str = "digital phantom",
-    series_number: int = 1,
+    out_dir: str | Path, frames_bq_ml: np.ndarray, affine: np.ndarray, timing: FrameTiming, *,
+    weight_kg: float, dose_bq: float, injection_datetime: dt.datetime, units: str = "BQML",
+    decay_correction: str = "START", frame_reference: str = "mid", patient_id: str,
+    patient_name: str, birth_date: str = "", sex: str = "O", study_uid: str | None = None,
+    series_uid: str | None = None, frame_of_reference_uid: str | None = None,
+    study_datetime: dt.datetime | None = None, series_description: str = "PET Brain FDOPA",
+    radiopharmaceutical: str = "Fluorodopa F^18^", half_life_s: float = HALF_LIFE_S["F18"],
+    write_start_datetime: bool = True, manufacturer: str = "gliopet",
+    model: str = "digital phantom", series_number: int = 1,
 ) -> list[Path]:
     """Write a (dynamic) PET series as classic PET Image Storage files, one per slice per frame.
 
@@ -188,12 +162,8 @@ def write_pet_series(
     out_dir : path
         Folder for the files (created); names are ``PT_<frame>_<slice>.dcm``.
     frames_bq_ml : ndarray (x, y, z) or (x, y, z, t)
-        Activity concentration (Bq/mL) decay-corrected to the injection (DESIGN.md section 7).
-        The writer converts to what the tags declare: ``START`` multiplies by
-        ``2**(-scan_start / T_half)``, ``NONE`` by the frame-averaged decay
-        ``2**(-t_start / T_half) * (1 - exp(-lambda d)) / (lambda d)``, ``ADMIN`` stores as given;
-        ``GML`` then divides by the dose decayed to the correction time and multiplies by the
-        weight (g), so the stored values are SUV (g/mL). ``CNTS`` stores the values as they are.
+        Activity concentration (Bq/mL) decay-corrected to the injection (DESIGN.md section 7),
+        converted to what the tags declare (`_stored_values`).
     affine : ndarray (4, 4)
         Voxel to RAS+ mm.
     timing : FrameTiming
@@ -204,6 +174,8 @@ def write_pet_series(
         Start of the radiopharmaceutical administration (naive local time).
     frame_reference : {"mid", "start", "decay_weighted"}
         Where `FrameReferenceTime` (ms from the series start) points inside each frame.
+    half_life_s : float
+        Radionuclide half-life (s); default F-18 (`gliopet.radionuclides`).
     write_start_datetime : bool
         Also write ``RadiopharmaceuticalStartDateTime`` (older scanners give only the time).
 
@@ -212,121 +184,171 @@ def write_pet_series(
     list of Path
         The files written, frame by frame, slice by slice.
     """
-    units, decay_correction = units.upper(), decay_correction.upper()
-    if units not in PET_UNITS:
-        raise ValueError(f"units must be one of {PET_UNITS}, got {units!r}")
-    if decay_correction not in DECAY_CORRECTIONS:
-        raise ValueError(f"decay_correction must be one of {DECAY_CORRECTIONS}, got {decay_correction!r}")
-    if frame_reference not in FRAME_REFERENCES:
-        raise ValueError(f"frame_reference must be one of {FRAME_REFERENCES}, got {frame_reference!r}")
-    if units == "GML" and decay_correction == "NONE":
-        raise ValueError("GML (SUV) images must be decay corrected (START or ADMIN)")
+    units, decay_correction = _check_pet_options(units, decay_correction, frame_reference)
     data = np.asarray(frames_bq_ml, dtype=float)
     if data.ndim == 3:
         data = data[..., np.newaxis]
     if data.ndim != 4 or data.shape[3] != timing.n_frames:
-        raise ValueError(f"frames must be (x, y, z, t) with t = {timing.n_frames} frames; got {data.shape}")
+        raise ValueError(f"frames must be (x, y, z, t) with t = {timing.n_frames} frames; "
+                         f"got {data.shape}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    orientation, spacing, origin, step = _geometry(affine)
-    n_slices, n_frames = data.shape[2], data.shape[3]
-
-    lam = np.log(2.0) / half_life_s
-    start_s = timing.start_s
+    geometry = _geometry(affine)
     duration_ms = np.rint(timing.duration_s * 1000.0).astype(int)
-    duration_s = duration_ms / 1000.0
+    stored, decay_factor = _stored_values(data, timing.start_s, duration_ms / 1000.0, units,
+                                          decay_correction, weight_kg, dose_bq, half_life_s)
+    reference_ms = _frame_reference_ms(timing.start_s, duration_ms / 1000.0, frame_reference,
+                                       half_life_s)
+    series_when = injection_datetime + dt.timedelta(seconds=float(timing.start_s[0]))
+    common = dict(patient_id=patient_id, patient_name=patient_name, birth_date=birth_date, sex=sex,
+                  study_uid=study_uid or generate_uid(), series_uid=series_uid or generate_uid(),
+                  frame_uid=frame_of_reference_uid or generate_uid(),
+                  study_when=study_datetime or series_when, series_when=series_when,
+                  series_description=series_description, modality="PT",
+                  manufacturer=manufacturer, model=model, series_number=series_number)
+    radio = _radiopharmaceutical_item(radiopharmaceutical, injection_datetime, dose_bq,
+                                      half_life_s, write_start_datetime)
+    n_slices, n_frames = data.shape[2], data.shape[3]
+    written: list[Path] = []
+    for f in range(n_frames):
+        frame_when = injection_datetime + dt.timedelta(seconds=float(timing.start_s[f]))
+        for k in range(n_slices):
+            ds = _pet_slice(common, geometry, k, f, n_slices, n_frames, frame_when, weight_kg,
+                            int(duration_ms[f]), reference_ms[f], decay_factor[f], units,
+                            decay_correction, radio)
+            _pixels(ds, stored[:, :, k, f].T)
+            written.append(_save(ds, out_dir / f"PT_{f + 1:03d}_{k + 1:04d}.dcm"))
+    return written
+
+
+def _check_pet_options(units: str, decay_correction: str, frame_reference: str) -> tuple[str, str]:
+    """Upper-cased (units, decay_correction); ValueError for values the writer cannot encode."""
+    units, decay_correction = units.upper(), decay_correction.upper()
+    if units not in PET_UNITS:
+        raise ValueError(f"units must be one of {PET_UNITS}, got {units!r}")
+    if decay_correction not in DECAY_CORRECTIONS:
+        raise ValueError(f"decay_correction must be one of {DECAY_CORRECTIONS}, "
+                         f"got {decay_correction!r}")
+    if frame_reference not in FRAME_REFERENCES:
+        raise ValueError(f"frame_reference must be one of {FRAME_REFERENCES}, "
+                         f"got {frame_reference!r}")
+    if units == "GML" and decay_correction == "NONE":
+        raise ValueError("GML (SUV) images must be decay corrected (START or ADMIN)")
+    return units, decay_correction
+
+
+def _stored_values(data: np.ndarray, start_s: np.ndarray, duration_s: np.ndarray, units: str,
+                   decay_correction: str, weight_kg: float, dose_bq: float,
+                   half_life: float) -> tuple[np.ndarray, np.ndarray]:
+    """(stored values, DICOM DecayFactor per frame) from activity decay-corrected to injection.
+
+    ``START`` multiplies by the decay from injection to the series start
+    ``2**(-scan_start / T_half)``, ``NONE`` by the frame-averaged decay
+    ``2**(-t_start / T_half) * (1 - exp(-lambda d)) / (lambda d)``, ``ADMIN`` stores as given;
+    ``GML`` then divides by the dose decayed to the correction time and multiplies by the weight
+    (g), so the stored values are SUV (g/mL). ``CNTS`` stores the values as they are. DecayFactor
+    is the factor the scanner applied to the frame's mean activity (1 for ``NONE``).
+    """
+    n_frames = start_s.size
     scan_start_s = float(start_s[0])
-    in_frame = np.where(lam * duration_s > 0, -np.expm1(-lam * duration_s) / (lam * duration_s), 1.0)
-    # Factor from "decay-corrected to injection" to the stored convention, and the DICOM
-    # DecayFactor (the factor the scanner applied to the frame's mean activity).
     if decay_correction == "ADMIN":
         to_stored = np.ones(n_frames)
-        decay_factor = np.exp(lam * start_s) / in_frame
+        decay_factor = frame_decay_factors(start_s, duration_s, half_life)
         correction_time_s = 0.0
     elif decay_correction == "START":
-        to_stored = np.full(n_frames, np.exp(-lam * scan_start_s))
-        decay_factor = np.exp(lam * (start_s - scan_start_s)) / in_frame
+        to_stored = np.full(n_frames, remaining_fraction(scan_start_s, half_life))
+        decay_factor = frame_decay_factors(start_s - scan_start_s, duration_s, half_life)
         correction_time_s = scan_start_s
     else:
-        to_stored = np.exp(-lam * start_s) * in_frame
+        to_stored = (remaining_fraction(start_s, half_life)
+                     * frame_mean_fraction(duration_s, half_life))
         decay_factor = np.ones(n_frames)
         correction_time_s = 0.0
     stored = data * to_stored
     if units == "GML":
-        stored = stored * (weight_kg * 1000.0) / (dose_bq * np.exp(-lam * correction_time_s))
+        stored = stored * (weight_kg * 1000.0) / (
+            dose_bq * remaining_fraction(correction_time_s, half_life))
+    return stored, decay_factor
 
+
+def _frame_reference_ms(start_s: np.ndarray, duration_s: np.ndarray, frame_reference: str,
+                        half_life: float) -> np.ndarray:
+    """FrameReferenceTime (ms from the series start) at the frame start, mid or decay-weighted
+    point."""
     if frame_reference == "start":
         reference_s = start_s
     elif frame_reference == "mid":
         reference_s = start_s + duration_s / 2.0
     else:
-        reference_s = start_s + decay_weighted_offset_s(duration_s, half_life_s)
-    frame_reference_ms = (reference_s - scan_start_s) * 1000.0
+        reference_s = start_s + decay_weighted_offset_s(duration_s, half_life)
+    return (reference_s - float(start_s[0])) * 1000.0
 
-    series_when = injection_datetime + dt.timedelta(seconds=scan_start_s)
-    study_when = study_datetime or series_when
-    study_uid = study_uid or generate_uid()
-    series_uid = series_uid or generate_uid()
-    frame_uid = frame_of_reference_uid or generate_uid()
 
+def _radiopharmaceutical_item(name: str, injection_datetime: dt.datetime, dose_bq: float,
+                              half_life: float, write_start_datetime: bool) -> Dataset:
+    """The RadiopharmaceuticalInformationSequence item (F-18 radionuclide code)."""
     radio = Dataset()
-    radio.Radiopharmaceutical = radiopharmaceutical
+    radio.Radiopharmaceutical = name
     radio.RadiopharmaceuticalStartTime = _tm(injection_datetime)
     if write_start_datetime:
         radio.RadiopharmaceuticalStartDateTime = injection_datetime.strftime("%Y%m%d%H%M%S.%f")
     radio.RadionuclideTotalDose = _ds(dose_bq)
-    radio.RadionuclideHalfLife = _ds(half_life_s)
+    radio.RadionuclideHalfLife = _ds(half_life)
     radio.RadionuclidePositronFraction = "0.97"
     nuclide = Dataset()
-    nuclide.CodeValue, nuclide.CodingSchemeDesignator, nuclide.CodeMeaning = "77004003", "SCT", "^18^Fluorine"
+    nuclide.CodeValue, nuclide.CodingSchemeDesignator = "77004003", "SCT"
+    nuclide.CodeMeaning = "^18^Fluorine"
     radio.RadionuclideCodeSequence = DicomSequence([nuclide])
+    return radio
 
-    written: list[Path] = []
-    for f in range(n_frames):
-        frame_when = injection_datetime + dt.timedelta(seconds=float(start_s[f]))
-        for k in range(n_slices):
-            sop_uid = generate_uid()
-            ds = Dataset()
-            ds.file_meta = _file_meta(PET_IMAGE_STORAGE, sop_uid)
-            ds.SOPClassUID, ds.SOPInstanceUID = PET_IMAGE_STORAGE, sop_uid
-            _common(ds, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date, sex=sex,
-                    study_uid=study_uid, series_uid=series_uid, frame_uid=frame_uid,
-                    study_when=study_when, series_when=series_when,
-                    series_description=series_description, modality="PT",
-                    manufacturer=manufacturer, model=model, series_number=series_number)
-            ds.PatientWeight = _ds(weight_kg)
-            ds.ImageType = ["ORIGINAL", "PRIMARY"]
-            ds.AcquisitionDate, ds.AcquisitionTime = _da(frame_when), _tm(frame_when)
-            ds.ContentDate, ds.ContentTime = _da(frame_when), _tm(frame_when)
-            ds.ActualFrameDuration = int(duration_ms[f])
-            ds.FrameReferenceTime = _ds(frame_reference_ms[f])
-            ds.DecayFactor = _ds(decay_factor[f])
-            ds.NumberOfSlices = n_slices
-            ds.NumberOfTimeSlices = n_frames
-            ds.ImageIndex = f * n_slices + k + 1
-            ds.InstanceNumber = f * n_slices + k + 1
-            ds.SeriesType = ["DYNAMIC" if n_frames > 1 else "STATIC", "IMAGE"]
-            ds.Units = units
-            ds.CountsSource = "EMISSION"
-            ds.DecayCorrection = decay_correction
-            ds.CorrectedImage = ["ATTN", "SCAT", "DTIM", "RAN", "NORM"] + (
-                ["DECY"] if decay_correction != "NONE" else [])
-            ds.ReconstructionMethod = "OSEM"
-            ds.AttenuationCorrectionMethod = "measured"
-            ds.RandomsCorrectionMethod = "DLYD"
-            ds.ScatterCorrectionMethod = "model-based"
-            if units == "GML":
-                ds.SUVType = "BW"
-            ds.RadiopharmaceuticalInformationSequence = DicomSequence([radio])
-            position = origin + k * step
-            ds.ImagePositionPatient = [_ds(v) for v in position]
-            ds.ImageOrientationPatient = [_ds(v) for v in orientation]
-            ds.PixelSpacing = [_ds(v) for v in spacing]
-            ds.SliceThickness = _ds(np.linalg.norm(step))
-            ds.SliceLocation = _ds(float(np.dot(position, np.cross(orientation[:3], orientation[3:]))))
-            _pixels(ds, stored[:, :, k, f].T)
-            written.append(_save(ds, out_dir / f"PT_{f + 1:03d}_{k + 1:04d}.dcm"))
-    return written
+
+def _pet_slice(common: dict, geometry: tuple, k: int, f: int, n_slices: int, n_frames: int,
+               frame_when: dt.datetime, weight_kg: float, duration_ms: int, reference_ms: float,
+               decay_factor: float, units: str, decay_correction: str,
+               radio: Dataset) -> Dataset:
+    """The header of slice `k` of frame `f` (pixels not yet set)."""
+    orientation, spacing, origin, step = geometry
+    sop_uid = generate_uid()
+    ds = Dataset()
+    ds.file_meta = _file_meta(PET_IMAGE_STORAGE, sop_uid)
+    ds.SOPClassUID, ds.SOPInstanceUID = PET_IMAGE_STORAGE, sop_uid
+    _common(ds, **common)
+    ds.PatientWeight = _ds(weight_kg)
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.AcquisitionDate, ds.AcquisitionTime = _da(frame_when), _tm(frame_when)
+    ds.ContentDate, ds.ContentTime = _da(frame_when), _tm(frame_when)
+    ds.ActualFrameDuration = duration_ms
+    ds.FrameReferenceTime = _ds(reference_ms)
+    ds.DecayFactor = _ds(decay_factor)
+    ds.NumberOfSlices = n_slices
+    ds.NumberOfTimeSlices = n_frames
+    ds.ImageIndex = f * n_slices + k + 1
+    ds.InstanceNumber = f * n_slices + k + 1
+    ds.SeriesType = ["DYNAMIC" if n_frames > 1 else "STATIC", "IMAGE"]
+    ds.Units = units
+    ds.CountsSource = "EMISSION"
+    ds.DecayCorrection = decay_correction
+    ds.CorrectedImage = ["ATTN", "SCAT", "DTIM", "RAN", "NORM"] + (
+        ["DECY"] if decay_correction != "NONE" else [])
+    ds.ReconstructionMethod = "OSEM"
+    ds.AttenuationCorrectionMethod = "measured"
+    ds.RandomsCorrectionMethod = "DLYD"
+    ds.ScatterCorrectionMethod = "model-based"
+    if units == "GML":
+        ds.SUVType = "BW"
+    ds.RadiopharmaceuticalInformationSequence = DicomSequence([radio])
+    _position(ds, orientation, spacing, origin + k * step, step)
+    return ds
+
+
+def _position(ds: Dataset, orientation: list[float], spacing: list[float], position: np.ndarray,
+              step: np.ndarray) -> None:
+    """ImagePositionPatient, orientation, spacing, thickness and SliceLocation (LPS mm)."""
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.ImageOrientationPatient = [_ds(v) for v in orientation]
+    ds.PixelSpacing = [_ds(v) for v in spacing]
+    ds.SliceThickness = _ds(np.linalg.norm(step))
+    ds.SliceLocation = _ds(float(np.dot(position, np.cross(orientation[:3], orientation[3:]))))
 
 
 def write_mr_series(
@@ -396,12 +418,7 @@ def write_mr_series(
         ds.MagneticFieldStrength = _ds(field_strength_t)
         if spec["contrast"]:
             ds.ContrastBolusAgent = spec["contrast"]
-        position = origin + k * step
-        ds.ImagePositionPatient = [_ds(v) for v in position]
-        ds.ImageOrientationPatient = [_ds(v) for v in orientation]
-        ds.PixelSpacing = [_ds(v) for v in spacing]
-        ds.SliceThickness = _ds(np.linalg.norm(step))
-        ds.SliceLocation = _ds(float(np.dot(position, np.cross(orientation[:3], orientation[3:]))))
+        _position(ds, orientation, spacing, origin + k * step, step)
         for keyword, value in extra:
             setattr(ds, keyword, value)
         _pixels(ds, data[:, :, k].T)
