@@ -31,10 +31,11 @@ from scipy import ndimage
 from gliopet.errors import InputError, ParameterError
 from gliopet.io.bids_write import injection_fields
 from gliopet.io.timing import FrameTiming
+from gliopet.radionuclides import HALF_LIFE_S, frame_decay_factors
 from gliopet.simulate import anatomy as anat
 from gliopet.simulate import geometry as geo
 from gliopet.simulate import truth as tr
-from gliopet.simulate.kinetics import F18_HALF_LIFE_MIN, KineticParams, frame_means, input_function
+from gliopet.simulate.kinetics import KineticParams, frame_means, input_function
 from gliopet.simulate.sites import SITES, SiteProfile, get_site
 from gliopet.simulate.tumour import Tumour, apply_tumour, grow_tumour, plan_tumour
 
@@ -266,10 +267,8 @@ def _motion(rng: np.random.Generator, timing: FrameTiming, max_mm: float) -> lis
 
 def decay_correction_factors(timing: FrameTiming) -> np.ndarray:
     """Factor applied to each frame's mean activity to correct decay to the injection:
-    ``lambda d e^{lambda t_start} / (1 - e^{-lambda d})`` (lambda of F-18, t and d in s)."""
-    lam = np.log(2.0) / (F18_HALF_LIFE_MIN * 60.0)
-    d = timing.duration_s
-    return np.exp(lam * timing.start_s) * lam * d / -np.expm1(-lam * d)
+    ``lambda d e^{lambda t_start} / (1 - e^{-lambda d})`` (F-18; `gliopet.radionuclides`)."""
+    return frame_decay_factors(timing.start_s, timing.duration_s, HALF_LIFE_S["F18"])
 
 
 def pet_sidecar(site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxel_mm: float) -> dict[str, Any]:
