@@ -24,6 +24,7 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
+from numpy.typing import DTypeLike
 
 from gliopet.errors import InputError
 from gliopet.io.transforms import CONVENTION, affine_parameters, write_transform  # noqa: F401  (re-exported)
@@ -71,7 +72,7 @@ def nifti_to_sitk(img: nib.spatialimages.SpatialImage) -> sitk.Image:
     return to_sitk(np.asarray(img.dataobj, dtype=np.float32), img.affine)
 
 
-def sitk_to_nifti(image: sitk.Image, dtype=np.float32) -> nib.Nifti1Image:
+def sitk_to_nifti(image: sitk.Image, dtype: DTypeLike = np.float32) -> nib.Nifti1Image:
     """A nibabel image (qform and sform set, mm units) from a SimpleITK image."""
     data, affine = from_sitk(image)
     img = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
@@ -347,44 +348,11 @@ def register(
     if fov_overlap_fraction(fixed, moving) <= 0.0 and initializer != "moments" and initial is None:
         raise InputError("the two images do not overlap in world space",
                          fix="check the image headers (origin, orientation)")
-    if initial is not None:
-        start = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
-        matrix, offset = affine_parameters(initial)
-        if matrix is None:
-            raise ValueError("the initial transform must be linear")
-        # Keep the initial transform's centre of rotation (better conditioned optimisation):
-        # y = M (x - c) + c + t, so t = offset - c + M c gives the same mapping.
-        centre = np.asarray(initial.GetCenter() if hasattr(initial, "GetCenter") else np.zeros(3), dtype=float)
-        start.SetCenter(centre.tolist())
-        if kind == "rigid":
-            start.SetMatrix(matrix.ravel().tolist(), 1e-3)
-        else:
-            start.SetMatrix(matrix.ravel().tolist())
-        start.SetTranslation((offset - centre + matrix @ centre).tolist())
-    elif initializer == "none":
-        start = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
-        lo, hi = physical_bounds(fixed)
-        start.SetCenter(((lo + hi) / 2.0).tolist())  # identity, rotating about the FOV centre
-    else:
-        start = _initial_transform(fixed, moving, kind, initializer)
+    start = _start_transform(fixed, moving, kind, initial, initializer)
 
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling_percentage, seed)
-    if fixed_mask is not None:
-        method.SetMetricFixedMask(sitk.Cast(fixed_mask > 0, sitk.sitkUInt8))
-    if moving_mask is not None:
-        method.SetMetricMovingMask(sitk.Cast(moving_mask > 0, sitk.sitkUInt8))
-    method.SetInterpolator(sitk.sitkLinear)
-    method.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=learning_rate, minStep=min_step, numberOfIterations=iterations,
-        relaxationFactor=0.5, gradientMagnitudeTolerance=1e-8,
-    )
-    method.SetOptimizerScalesFromPhysicalShift()
-    method.SetShrinkFactorsPerLevel(list(shrink_factors))
-    method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas_mm))
-    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    method = _mattes_method(bins, sampling_percentage, seed, fixed_mask, moving_mask)
+    _set_pyramid_optimizer(method, iterations, learning_rate, min_step, shrink_factors,
+                           smoothing_sigmas_mm)
     method.SetInitialTransform(start, inPlace=False)
     history: list[float] = []
     method.AddCommand(sitk.sitkIterationEvent, lambda: history.append(method.GetMetricValue()))
@@ -394,21 +362,85 @@ def register(
         transform = method.Execute(fixed, moving)
     except RuntimeError as exc:  # e.g. "All samples map outside moving image buffer"
         raise InputError(f"registration failed: {str(exc).strip().splitlines()[-1]}",
-                         fix="check that the two images show the same head (headers, field of view)") from None
+                         fix="check that the two images show the same head (headers, "
+                             "field of view)") from None
     if isinstance(transform, sitk.CompositeTransform) and transform.GetNumberOfTransforms() == 1:
         transform = transform.GetNthTransform(0)
     transform = transform.Downcast()
     metric_final = _metric_value(fixed, moving, transform, fixed_mask, bins, seed)
     nmi_mask = None if fixed_mask is None else from_sitk(fixed_mask)[0] > 0
-    fixed_arr = from_sitk(fixed)[0]
-    nmi_initial = mutual_information(fixed_arr, from_sitk(resample(moving, fixed, start))[0], _nmi_mask(nmi_mask, moving, fixed, start))
-    nmi_final = mutual_information(fixed_arr, from_sitk(resample(moving, fixed, transform))[0], _nmi_mask(nmi_mask, moving, fixed, transform))
     return RegistrationResult(
         transform=transform, metric_initial=metric_initial, metric_final=metric_final,
-        nmi_initial=nmi_initial, nmi_final=nmi_final,
+        nmi_initial=_nmi(fixed, moving, start, nmi_mask),
+        nmi_final=_nmi(fixed, moving, transform, nmi_mask),
         stop_condition=method.GetOptimizerStopConditionDescription(),
         iterations=int(method.GetOptimizerIteration()), history=history,
     )
+
+
+def _start_transform(fixed: sitk.Image, moving: sitk.Image, kind: str,
+                     initial: sitk.Transform | None, initializer: str) -> sitk.Transform:
+    """The optimisation's starting transform: `initial` (kept centre), identity or centred."""
+    if initial is not None:
+        start = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
+        matrix, offset = affine_parameters(initial)
+        if matrix is None:
+            raise ValueError("the initial transform must be linear")
+        # Keep the initial transform's centre of rotation (better conditioned optimisation):
+        # y = M (x - c) + c + t, so t = offset - c + M c gives the same mapping.
+        centre = np.asarray(initial.GetCenter() if hasattr(initial, "GetCenter") else np.zeros(3),
+                            dtype=float)
+        start.SetCenter(centre.tolist())
+        if kind == "rigid":
+            start.SetMatrix(matrix.ravel().tolist(), 1e-3)
+        else:
+            start.SetMatrix(matrix.ravel().tolist())
+        start.SetTranslation((offset - centre + matrix @ centre).tolist())
+        return start
+    if initializer == "none":
+        start = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
+        lo, hi = physical_bounds(fixed)
+        start.SetCenter(((lo + hi) / 2.0).tolist())  # identity, rotating about the FOV centre
+        return start
+    return _initial_transform(fixed, moving, kind, initializer)
+
+
+def _mattes_method(bins: int, sampling_percentage: float, seed: int,
+                   fixed_mask: sitk.Image | None,
+                   moving_mask: sitk.Image | None = None) -> sitk.ImageRegistrationMethod:
+    """A registration method with the Mattes MI metric on seeded random samples, linear
+    interpolation and the metric masks (nonzero = used)."""
+    method = sitk.ImageRegistrationMethod()
+    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
+    method.SetMetricSamplingStrategy(method.RANDOM)
+    method.SetMetricSamplingPercentage(sampling_percentage, seed)
+    if fixed_mask is not None:
+        method.SetMetricFixedMask(sitk.Cast(fixed_mask > 0, sitk.sitkUInt8))
+    if moving_mask is not None:
+        method.SetMetricMovingMask(sitk.Cast(moving_mask > 0, sitk.sitkUInt8))
+    method.SetInterpolator(sitk.sitkLinear)
+    return method
+
+
+def _set_pyramid_optimizer(method: sitk.ImageRegistrationMethod, iterations: int,
+                           learning_rate: float, min_step: float, shrink_factors: Sequence[int],
+                           smoothing_sigmas_mm: Sequence[float]) -> None:
+    """RegularStepGradientDescent over the multi-resolution pyramid (sigmas in mm)."""
+    method.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=learning_rate, minStep=min_step, numberOfIterations=iterations,
+        relaxationFactor=0.5, gradientMagnitudeTolerance=1e-8,
+    )
+    method.SetOptimizerScalesFromPhysicalShift()
+    method.SetShrinkFactorsPerLevel(list(shrink_factors))
+    method.SetSmoothingSigmasPerLevel(list(smoothing_sigmas_mm))
+    method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+
+
+def _nmi(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
+         mask: np.ndarray | None) -> float:
+    """Normalised MI of `fixed` and `moving` resampled by `transform`, over `_nmi_mask`."""
+    return mutual_information(from_sitk(fixed)[0], from_sitk(resample(moving, fixed, transform))[0],
+                              _nmi_mask(mask, moving, fixed, transform))
 
 
 def _nmi_mask(mask: np.ndarray | None, moving: sitk.Image, fixed: sitk.Image,
@@ -422,13 +454,7 @@ def _nmi_mask(mask: np.ndarray | None, moving: sitk.Image, fixed: sitk.Image,
 
 def _metric_value(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
                   fixed_mask: sitk.Image | None, bins: int, seed: int) -> float:
-    method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
-    method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(0.2, seed)
-    if fixed_mask is not None:
-        method.SetMetricFixedMask(sitk.Cast(fixed_mask > 0, sitk.sitkUInt8))
-    method.SetInterpolator(sitk.sitkLinear)
+    method = _mattes_method(bins, 0.2, seed, fixed_mask)
     method.SetInitialTransform(transform)
     try:
         return float(method.MetricEvaluate(fixed, moving))
