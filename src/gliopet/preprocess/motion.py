@@ -145,8 +145,49 @@ def motion_correct(
     reliable = np.flatnonzero(timing.start_s >= motion_start_s - 1e-6)
     if reliable.size == 0:
         reliable = np.array([n - 1])
+    transforms, registered = _register_reliable(frames, affine, timing, weights, reliable,
+                                                ref_smooth, mask_img, fwhm_mm, iterations, seed)
+    source = _borrow_nearest(transforms, reliable, timing)
+
+    corrected = np.empty_like(frames)
+    rows = []
+    previous = points
+    for index, transform in enumerate(transforms):
+        moved = transform_points(transform, points)
+        displacement = float(np.linalg.norm(moved - points, axis=1).mean())
+        rows.append({
+            "frame": index, "start_s": timing.start_s[index],
+            "duration_s": timing.duration_s[index], "mid_s": timing.mid_s[index],
+            "registered": bool(registered[index]), "transform_from_frame": int(source[index]),
+            **_euler_columns(transform),
+            "displacement_mm": displacement,
+            "framewise_displacement_mm": float(np.linalg.norm(moved - previous, axis=1).mean()),
+            "above_threshold": displacement > threshold_mm,
+        })
+        previous = moved
+        corrected[..., index] = _resample_frame(frames[..., index], affine, ref_img, transform)
+    table = pd.DataFrame(rows)
+    flagged = int(table["above_threshold"].sum())
+    if flagged:
+        logger.warning("PET motion above %.1f mm in %d frame(s) (max %.1f mm)", threshold_mm,
+                       flagged, table["displacement_mm"].max())
+    return MotionResult(corrected=corrected, reference=reference, transforms=transforms,
+                        table=table, max_displacement_mm=float(table["displacement_mm"].max()),
+                        n_flagged=flagged)
+
+
+def _register_reliable(frames: np.ndarray, affine: np.ndarray, timing: FrameTiming,
+                       weights: np.ndarray, reliable: np.ndarray, ref_smooth: sitk.Image,
+                       mask_img: sitk.Image, fwhm_mm: float, iterations: int,
+                       seed: int) -> tuple[list[sitk.Transform | None], np.ndarray]:
+    """Register each reliable frame to the smoothed reference; None for the other frames.
+
+    Returns the per-frame transforms and which frames were registered.
+    """
+    n = frames.shape[-1]
     # Shorter (noisier) frames are smoothed more: FWHM x sqrt(typical reference frame duration /
-    # frame duration), at most x BOOST_CAP (counts scale with duration; noise SD with its square root).
+    # frame duration), at most x BOOST_CAP (counts scale with duration; noise SD with its
+    # square root).
     typical = float(np.median(timing.duration_s[weights > 0]))
     boost = np.clip(np.sqrt(typical / timing.duration_s), 1.0, BOOST_CAP)
     identity = sitk.Euler3DTransform()
@@ -159,51 +200,40 @@ def motion_correct(
             continue
         moving = smooth(to_sitk(frames[..., index], affine), fwhm_mm * boost[index])
         result = register(ref_smooth, moving, kind="rigid", initializer="none",
-                          fixed_mask=mask_img, shrink_factors=(2, 1), smoothing_sigmas_mm=(2.0, 0.0),
-                          iterations=iterations, sampling_percentage=0.25, seed=seed,
-                          learning_rate=1.0)
+                          fixed_mask=mask_img, shrink_factors=(2, 1),
+                          smoothing_sigmas_mm=(2.0, 0.0), iterations=iterations,
+                          sampling_percentage=0.25, seed=seed, learning_rate=1.0)
         transforms[index] = result.transform
         registered[index] = True
-    source = np.arange(n)
-    for index in range(n):
+    return transforms, registered
+
+
+def _borrow_nearest(transforms: list[sitk.Transform | None], reliable: np.ndarray,
+                    timing: FrameTiming) -> np.ndarray:
+    """Give each unregistered (early) frame the transform of the nearest reliable frame in time.
+
+    Fills `transforms` in place; returns, per frame, the frame whose transform it uses.
+    """
+    source = np.arange(len(transforms))
+    for index in range(len(transforms)):
         if transforms[index] is None:  # early frame: nearest reliable frame in time
             nearest = reliable[np.argmin(np.abs(timing.mid_s[reliable] - timing.mid_s[index]))]
             transforms[index] = transforms[nearest]
             source[index] = nearest
+    return source
 
-    corrected = np.empty_like(frames)
-    rows = []
-    previous = points
-    for index, transform in enumerate(transforms):
-        moved = transform_points(transform, points)
-        displacement = float(np.linalg.norm(moved - points, axis=1).mean())
-        framewise = float(np.linalg.norm(moved - previous, axis=1).mean())
-        previous = moved
-        euler = sitk.Euler3DTransform()
-        euler.SetCenter(transform.GetCenter() if hasattr(transform, "GetCenter") else (0, 0, 0))
-        euler.SetMatrix(transform.GetMatrix(), 1e-3)
-        euler.SetTranslation(transform.GetTranslation())
-        rx, ry, rz, tx, ty, tz = euler.GetParameters()
-        cx, cy, cz = euler.GetCenter()
-        rows.append({
-            "frame": index, "start_s": timing.start_s[index], "duration_s": timing.duration_s[index],
-            "mid_s": timing.mid_s[index], "registered": bool(registered[index]),
-            "transform_from_frame": int(source[index]),
-            "rot_x_rad": rx, "rot_y_rad": ry, "rot_z_rad": rz,
+
+def _euler_columns(transform: sitk.Transform) -> dict[str, float]:
+    """Euler angles (rad), translation and centre (LPS mm) of a rigid transform (table columns)."""
+    euler = sitk.Euler3DTransform()
+    euler.SetCenter(transform.GetCenter() if hasattr(transform, "GetCenter") else (0, 0, 0))
+    euler.SetMatrix(transform.GetMatrix(), 1e-3)
+    euler.SetTranslation(transform.GetTranslation())
+    rx, ry, rz, tx, ty, tz = euler.GetParameters()
+    cx, cy, cz = euler.GetCenter()
+    return {"rot_x_rad": rx, "rot_y_rad": ry, "rot_z_rad": rz,
             "trans_x_mm": tx, "trans_y_mm": ty, "trans_z_mm": tz,
-            "center_x_mm": cx, "center_y_mm": cy, "center_z_mm": cz,
-            "displacement_mm": displacement, "framewise_displacement_mm": framewise,
-            "above_threshold": displacement > threshold_mm,
-        })
-        corrected[..., index] = _resample_frame(frames[..., index], affine, ref_img, transform)
-    table = pd.DataFrame(rows)
-    flagged = int(table["above_threshold"].sum())
-    if flagged:
-        logger.warning("PET motion above %.1f mm in %d frame(s) (max %.1f mm)", threshold_mm,
-                       flagged, table["displacement_mm"].max())
-    return MotionResult(corrected=corrected, reference=reference, transforms=transforms,
-                        table=table, max_displacement_mm=float(table["displacement_mm"].max()),
-                        n_flagged=flagged)
+            "center_x_mm": cx, "center_y_mm": cy, "center_z_mm": cz}
 
 
 def _resample_frame(frame: np.ndarray, affine: np.ndarray, reference: sitk.Image,
