@@ -22,15 +22,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gliopet.errors import InputError
 from gliopet.io.bids_names import parse_entities
 from gliopet.io.session import AnatImage, PETImage, Session
 from gliopet.io.suv import suv_scaling
 from gliopet.io.timing import FrameTiming
+
+if TYPE_CHECKING:
+    from gliopet.config import Config
 
 #: Sidecar fields without which the frame timing cannot be built.
 TIMING_FIELDS = ("FrameTimesStart", "FrameDuration", "InjectionStart")
@@ -163,7 +167,7 @@ def _rel(root: Path, path: Path) -> str:
 
 
 def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
-                 config=None) -> DatasetScan:
+                 config: Config | None = None) -> DatasetScan:
     """Read every session of a dataset, recording problems instead of stopping at the first.
 
     `read_dataset` raises on the first fatal issue; `gliopet validate` reports them all.
@@ -234,7 +238,7 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
 
 
 def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any],
-              session_row: dict[str, Any], config, issue) -> Session:
+              session_row: dict[str, Any], config: Config, issue: Callable[..., None]) -> Session:
     folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "")
     labels = {**subject_row, **session_row}
     weight = _weight(session_row.get("weight"))
@@ -242,8 +246,42 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
         weight = _weight(subject_row.get("weight"))
     result = Session(subject=subject, session=session, labels=labels, weight_kg=weight, root=root,
                      site=str(labels.get("site") or ""), scanner=str(labels.get("scanner") or ""))
+    _read_anat(folder, result, issue)
 
-    # Anatomical images, keyed by ANAT_SUFFIXES.
+    images = _pet_images(folder, issue)
+    if not images:
+        return result
+    image = images[0]
+    sidecar_path = image.with_name(_nifti_stem(image) + ".json")
+    try:
+        sidecar = read_json(sidecar_path)
+    except InputError as exc:
+        issue("error", sidecar_path, _msg(exc.problem, exc.fix or ""), fatal=True)
+        return result
+    result.site = str(labels.get("site") or sidecar.get("InstitutionName") or "")
+    scanner = " ".join(str(sidecar[k]) for k in ("Manufacturer", "ManufacturersModelName")
+                       if sidecar.get(k))
+    result.scanner = str(labels.get("scanner") or scanner)
+    entities = parse_entities(image.name)
+    tracer = str(sidecar.get("TracerName") or entities.get("trc", ""))
+    units = str(sidecar.get("Units", ""))
+    timing = _pet_timing(sidecar, sidecar_path, issue)
+    if timing is None:
+        # Only `scan_dataset` callers (validate) see this session: `read_dataset` raises.
+        result.pet = PETImage(path=image, sidecar=sidecar, timing=FrameTiming([], []), units=units,
+                              suv_note="no SUV: frame timing missing", tracer=tracer)
+        return result
+    scaling = suv_scaling(sidecar, weight, timing, path=sidecar_path)
+    result.pet = PETImage(
+        path=image, sidecar=sidecar, timing=timing, units=units,
+        suv_factor=scaling.factor, frame_decay_factors=scaling.frame_decay_factors,
+        suv_note=scaling.note, tracer=tracer,
+    )
+    return result
+
+
+def _read_anat(folder: Path, result: Session, issue: Callable[..., None]) -> None:
+    """Anatomical images of the session folder into `result.anat`, keyed by ANAT_SUFFIXES."""
     for path in sorted((folder / "anat").glob("*")) if (folder / "anat").is_dir() else []:
         stem = _nifti_stem(path)
         if stem is None:
@@ -265,65 +303,54 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
                 issue("warning", sidecar_path, _msg(exc.problem, exc.fix or ""))
         result.anat[key] = AnatImage(path=path, suffix=key, sidecar=sidecar)
 
-    # PET: images and sidecars (a sidecar alone is an error too).
+
+def _pet_images(folder: Path, issue: Callable[..., None]) -> list[Path]:
+    """The PET images of the session folder (sorted); reports sidecars without an image, no
+    image, and more than one image."""
     pet_dir = folder / "pet"
-    images = sorted(p for p in pet_dir.glob("*_pet.nii*") if _nifti_stem(p)) if pet_dir.is_dir() else []
+    images = (sorted(p for p in pet_dir.glob("*_pet.nii*") if _nifti_stem(p))
+              if pet_dir.is_dir() else [])
     sidecars = sorted(pet_dir.glob("*_pet.json")) if pet_dir.is_dir() else []
     stems = {_nifti_stem(p) for p in images}
     for orphan in sidecars:
         if orphan.name[: -len(".json")] not in stems:
             issue("error", orphan, _msg("PET sidecar without its image",
-                                        f"add {orphan.name[:-5]}.nii.gz next to it or remove the sidecar"))
+                                        f"add {orphan.name[:-5]}.nii.gz next to it or remove the "
+                                        "sidecar"))
     if not images:
         issue("error", folder, _msg("session without PET: no *_pet.nii.gz in pet/",
-                                    "add the PET image and its JSON sidecar, or remove the session"))
-        return result
-    if len(images) > 1:
+                                    "add the PET image and its JSON sidecar, or remove the "
+                                    "session"))
+    elif len(images) > 1:
         issue("error", images[1], _msg(
             f"{len(images)} PET images in one session ({', '.join(p.name for p in images)})",
             "keep one PET image per session (put other tracers or tasks in their own session)"),
             fatal=True)
-    image = images[0]
-    sidecar_path = image.with_name(_nifti_stem(image) + ".json")
-    try:
-        sidecar = read_json(sidecar_path)
-    except InputError as exc:
-        issue("error", sidecar_path, _msg(exc.problem, exc.fix or ""), fatal=True)
-        return result
-    result.site = str(labels.get("site") or sidecar.get("InstitutionName") or "")
-    scanner = " ".join(str(sidecar[k]) for k in ("Manufacturer", "ManufacturersModelName") if sidecar.get(k))
-    result.scanner = str(labels.get("scanner") or scanner)
-    entities = parse_entities(image.name)
-    tracer = str(sidecar.get("TracerName") or entities.get("trc", ""))
-    units = str(sidecar.get("Units", ""))
+    return images
+
+
+def _pet_timing(sidecar: dict[str, Any], sidecar_path: Path,
+                issue: Callable[..., None]) -> FrameTiming | None:
+    """Frame timing (s from injection) of a PET sidecar; None, with a fatal issue, when it
+    cannot be built."""
     missing = [key for key in TIMING_FIELDS if key not in sidecar]
-    timing = None
     if missing:
         issue("error", sidecar_path, _msg(
             f"the frame timing cannot be built: {', '.join(missing)} missing",
             "add FrameTimesStart, FrameDuration (s) and InjectionStart (s from TimeZero)"),
             fatal=True, code="timing")
-    else:
-        try:
-            injection = float(sidecar["InjectionStart"])
-            timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"], injection)
-        except (TypeError, ValueError) as exc:
-            issue("error", sidecar_path, _msg(
-                f"FrameTimesStart, FrameDuration or InjectionStart is not numeric or of unequal length ({exc})",
-                "give FrameTimesStart and FrameDuration as lists of numbers (s), one per frame"),
-                fatal=True, code="timing")
-    if timing is None:
-        # Only `scan_dataset` callers (validate) see this session: `read_dataset` raises.
-        result.pet = PETImage(path=image, sidecar=sidecar, timing=FrameTiming([], []), units=units,
-                              suv_note="no SUV: frame timing missing", tracer=tracer)
-        return result
-    scaling = suv_scaling(sidecar, weight, timing, path=sidecar_path)
-    result.pet = PETImage(
-        path=image, sidecar=sidecar, timing=timing, units=units,
-        suv_factor=scaling.factor, frame_decay_factors=scaling.frame_decay_factors,
-        suv_note=scaling.note, tracer=tracer,
-    )
-    return result
+        return None
+    try:
+        injection = float(sidecar["InjectionStart"])
+        return FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"],
+                                     injection)
+    except (TypeError, ValueError) as exc:
+        issue("error", sidecar_path, _msg(
+            "FrameTimesStart, FrameDuration or InjectionStart is not numeric or of unequal "
+            f"length ({exc})",
+            "give FrameTimesStart and FrameDuration as lists of numbers (s), one per frame"),
+            fatal=True, code="timing")
+        return None
 
 
 def _raise_first_fatal(scan: DatasetScan) -> None:
@@ -335,7 +362,7 @@ def _raise_first_fatal(scan: DatasetScan) -> None:
 
 
 def read_dataset(root: str | Path, participant_label: list[str] | None = None,
-                 config=None) -> list[Session]:
+                 config: Config | None = None) -> list[Session]:
     """All sessions of a BIDS-PET dataset (paths and metadata only; no voxel is read).
 
     Parameters
@@ -359,7 +386,8 @@ def read_dataset(root: str | Path, participant_label: list[str] | None = None,
     return scan.sessions
 
 
-def read_session(root: str | Path, subject: str, session: str | None, config=None) -> Session:
+def read_session(root: str | Path, subject: str, session: str | None,
+                 config: Config | None = None) -> Session:
     """One session of a BIDS-PET dataset (``session`` None or "" when the dataset has no sessions)."""
     subject = subject.removeprefix("sub-")
     wanted = (session or "").removeprefix("ses-")

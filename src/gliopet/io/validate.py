@@ -14,19 +14,27 @@ ranges come from the ``io`` section of the configuration
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from gliopet.errors import InputError
 from gliopet.io.bids_read import read_json, scan_dataset
-from gliopet.io.session import Session
+from gliopet.io.session import PETImage, Session
 from gliopet.io.suv import radioactivity_bq, suv_scaling
 from gliopet.io.timing import FrameTiming
 
+if TYPE_CHECKING:
+    import nibabel as nib
+
+    from gliopet.config import Config
+
 Level = Literal["error", "warning"]
+#: Records one problem: level, file (path or text) and message (see `validate_dataset`).
+_AddProblem = Callable[[Level, Path | str, str], None]
 
 #: Sidecar fields every PET image must have, with how to fill each in.
 REQUIRED_PET_FIELDS: dict[str, str] = {
@@ -110,7 +118,7 @@ def _number_list(value: Any) -> list[float] | None:
 
 
 def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
-                      config=None) -> list[tuple[Level, str]]:
+                      config: Config | None = None) -> list[tuple[Level, str]]:
     """Checks of a BIDS-PET sidecar alone (no image, no body weight).
 
     Parameters
@@ -203,7 +211,7 @@ def boxes_overlap(affine_a: np.ndarray, shape_a: tuple[int, ...],
     return bool(np.all(np.maximum(low_a, low_b) < np.minimum(high_a, high_b)))
 
 
-def count_non_finite(img) -> tuple[int, int]:
+def count_non_finite(img: nib.Nifti1Image) -> tuple[int, int]:
     """(non-finite voxels, all voxels) of a lazily loaded image; integer images have none.
 
     Reads a large 4-D image one frame at a time to bound memory.
@@ -220,7 +228,7 @@ def count_non_finite(img) -> tuple[int, int]:
     return bad, total
 
 
-def validate_dataset(root: str | Path, config=None) -> ValidationReport:
+def validate_dataset(root: str | Path, config: Config | None = None) -> ValidationReport:
     """Check a BIDS-PET dataset: files, tables, sidecars, images, weights and geometry.
 
     Reads every image once (size check and non-finite voxels). Never writes anything.
@@ -231,7 +239,6 @@ def validate_dataset(root: str | Path, config=None) -> ValidationReport:
         Only when `root` is not a folder; everything else is reported as a `Problem`.
     """
     from gliopet.config import load_config
-    from gliopet.io.nifti import load_nifti
 
     config = config or load_config()
     root = Path(root)
@@ -245,13 +252,24 @@ def validate_dataset(root: str | Path, config=None) -> ValidationReport:
             return str(path)
 
     def add(level: Level, path: Path | str, message: str) -> None:
-        report.problems.append(Problem(level, path if isinstance(path, str) else rel(path), message))
+        where = path if isinstance(path, str) else rel(path)
+        report.problems.append(Problem(level, where, message))
 
     for item in scan.issues:
         if item.code != "timing":  # the sidecar check below says which timing field is wrong
             add(item.level, item.file, item.message)  # type: ignore[arg-type]
+    _check_lone_sidecars(root, config, add)
+    for session in scan.sessions:
+        if session.pet is None:
+            continue
+        pet_img = _check_pet(session.pet, config, add)
+        _check_weight(root, session, config.io.weight_kg_range, add)
+        _check_anat(session, pet_img, add)
+    return report
 
-    # A sidecar without its image still gets the sidecar checks: its timing may be wrong too.
+
+def _check_lone_sidecars(root: Path, config: Config, add: _AddProblem) -> None:
+    """A sidecar without its image still gets the sidecar checks: its timing may be wrong too."""
     for sidecar_path in sorted(root.glob("sub-*/**/pet/*_pet.json")):
         stem = sidecar_path.name[: -len(".json")]
         if not any(sidecar_path.with_name(stem + ext).is_file() for ext in (".nii", ".nii.gz")):
@@ -262,53 +280,65 @@ def validate_dataset(root: str | Path, config=None) -> ValidationReport:
             for level, message in check_pet_sidecar(sidecar, None, config):
                 add(level, sidecar_path, message)
 
-    low_w, high_w = config.io.weight_kg_range
-    for session in scan.sessions:
-        pet = session.pet
-        if pet is None:
-            continue
-        sidecar_path = pet.path.with_name(pet.path.name.split(".nii")[0] + ".json")
-        pet_img = None
+
+def _check_pet(pet: PETImage, config: Config, add: _AddProblem) -> nib.Nifti1Image | None:
+    """Header, sidecar and voxel checks of a session's PET; the lazily opened image or None."""
+    from gliopet.io.nifti import load_nifti
+
+    sidecar_path = pet.path.with_name(pet.path.name.split(".nii")[0] + ".json")
+    pet_img = None
+    try:
+        pet_img = load_nifti(pet.path, ensure_ndim=(3, 4), canonical=False, check_size=True)
+    except InputError as exc:
+        add("error", pet.path, f"{exc.problem} (fix: {exc.fix})")
+    n_frames = None if pet_img is None else (pet_img.shape[3] if pet_img.ndim == 4 else 1)
+    for level, message in check_pet_sidecar(pet.sidecar, n_frames, config):
+        add(level, sidecar_path, message)
+    if pet_img is not None:
         try:
-            pet_img = load_nifti(pet.path, ensure_ndim=(3, 4), canonical=False, check_size=True)
+            bad, total = count_non_finite(pet_img)
+        except (EOFError, OSError, ValueError) as exc:
+            add("error", pet.path,
+                f"voxel data cannot be read ({exc}) (fix: copy or export the file again)")
+        else:
+            if bad:
+                add("error", pet.path, f"{bad} of {total} voxels are not finite (NaN or inf) "
+                                       "(fix: re-export the image; replace NaN outside the field "
+                                       "of view by 0)")
+    return pet_img
+
+
+def _check_weight(root: Path, session: Session, weight_kg_range: tuple[float, float],
+                  add: _AddProblem) -> None:
+    """Body weight (kg) present and plausible; reported against the table that should hold it."""
+    low_w, high_w = weight_kg_range
+    label = f"sub-{session.subject}" + (f" ses-{session.session}" if session.session else "")
+    where = root / f"sub-{session.subject}" / f"sub-{session.subject}_sessions.tsv"
+    if not where.is_file():
+        where = root / "participants.tsv"
+    if session.weight_kg is None:
+        add("warning", where, f"no body weight for {label}: SUV cannot be computed, kinetic "
+                              "analysis still can (fix: add the weight in kg to the weight column "
+                              "of sub-<id>_sessions.tsv or participants.tsv)")
+    elif not low_w <= session.weight_kg <= high_w:
+        add("error", where, f"body weight {session.weight_kg:g} kg of {label} is outside the "
+                            f"plausible range {low_w:g}-{high_w:g} kg (fix: check the weight "
+                            "column is in kg, or set io.weight_kg_range in the configuration)")
+
+
+def _check_anat(session: Session, pet_img: nib.Nifti1Image | None, add: _AddProblem) -> None:
+    """Each anatomical image opens as 3-D and overlaps the PET in world space."""
+    from gliopet.io.nifti import load_nifti
+
+    for key, anat in session.anat.items():
+        try:
+            anat_img = load_nifti(anat.path, ensure_ndim=(3,), canonical=False, check_size=True)
         except InputError as exc:
-            add("error", pet.path, f"{exc.problem} (fix: {exc.fix})")
-        n_frames = None if pet_img is None else (pet_img.shape[3] if pet_img.ndim == 4 else 1)
-        for level, message in check_pet_sidecar(pet.sidecar, n_frames, config):
-            add(level, sidecar_path, message)
-        if pet_img is not None:
-            try:
-                bad, total = count_non_finite(pet_img)
-            except (EOFError, OSError, ValueError) as exc:
-                add("error", pet.path, f"voxel data cannot be read ({exc}) (fix: copy or export the file again)")
-            else:
-                if bad:
-                    add("error", pet.path, f"{bad} of {total} voxels are not finite (NaN or inf) "
-                                           "(fix: re-export the image; replace NaN outside the field of "
-                                           "view by 0)")
-
-        label = f"sub-{session.subject}" + (f" ses-{session.session}" if session.session else "")
-        where = root / f"sub-{session.subject}" / f"sub-{session.subject}_sessions.tsv"
-        if not where.is_file():
-            where = root / "participants.tsv"
-        if session.weight_kg is None:
-            add("warning", where, f"no body weight for {label}: SUV cannot be computed, kinetic analysis "
-                                  "still can (fix: add the weight in kg to the weight column of "
-                                  "sub-<id>_sessions.tsv or participants.tsv)")
-        elif not low_w <= session.weight_kg <= high_w:
-            add("error", where, f"body weight {session.weight_kg:g} kg of {label} is outside the plausible "
-                                f"range {low_w:g}-{high_w:g} kg (fix: check the weight column is in kg, "
-                                "or set io.weight_kg_range in the configuration)")
-
-        for key, anat in session.anat.items():
-            try:
-                anat_img = load_nifti(anat.path, ensure_ndim=(3,), canonical=False, check_size=True)
-            except InputError as exc:
-                add("error", anat.path, f"{exc.problem} (fix: {exc.fix})")
-                continue
-            if pet_img is not None and not boxes_overlap(pet_img.affine, pet_img.shape,
-                                                         anat_img.affine, anat_img.shape):
-                add("error", anat.path, f"the {key} image and the PET image do not overlap in physical "
-                                        "space (their world bounding boxes are disjoint) (fix: check the "
-                                        "affines (qform/sform) of both images; re-convert them from DICOM)")
-    return report
+            add("error", anat.path, f"{exc.problem} (fix: {exc.fix})")
+            continue
+        if pet_img is not None and not boxes_overlap(pet_img.affine, pet_img.shape,
+                                                     anat_img.affine, anat_img.shape):
+            add("error", anat.path, f"the {key} image and the PET image do not overlap in "
+                                    "physical space (their world bounding boxes are disjoint) "
+                                    "(fix: check the affines (qform/sform) of both images; "
+                                    "re-convert them from DICOM)")
