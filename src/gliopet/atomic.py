@@ -13,9 +13,13 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import nibabel as nib
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -70,7 +74,7 @@ def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
-def write_nifti(target: str | Path, img) -> Path:
+def write_nifti(target: str | Path, img: nib.spatialimages.SpatialImage) -> Path:
     """Save a nibabel image to `target` atomically."""
     import nibabel as nib
 
@@ -80,7 +84,7 @@ def write_nifti(target: str | Path, img) -> Path:
     return target
 
 
-def write_tsv(target: str | Path, frame) -> Path:
+def write_tsv(target: str | Path, frame: pd.DataFrame) -> Path:
     """Write a pandas DataFrame as a BIDS TSV (tab-separated, ``n/a`` for missing) atomically."""
     target = Path(target)
     with atomic_path(target) as tmp:

@@ -13,6 +13,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from numpy.typing import DTypeLike
 
 from gliopet import DISCLAIMER, __version__
 from gliopet.atomic import write_json, write_nifti, write_tsv
@@ -44,7 +45,8 @@ def _nifti(data: np.ndarray, affine: np.ndarray, dtype=np.float32) -> nib.Nifti1
     return img
 
 
-def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray, dtype=np.float32,
+def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray,
+                dtype: DTypeLike = np.float32,
                 sidecar: Mapping[str, Any] | None = None) -> Path:
     """Write a NIfTI image (mm, s units; qform = sform = `affine`) and, if given, its JSON sidecar."""
     target = Path(target)
@@ -91,7 +93,7 @@ def write_pet(root: str | Path, subject: str, session: str | None, data: np.ndar
 
 def write_anat(root: str | Path, subject: str, session: str | None, anat_key: str,
                data: np.ndarray, affine: np.ndarray, sidecar: Mapping[str, Any] | None = None,
-               dtype=np.float32) -> Path:
+               dtype: DTypeLike = np.float32) -> Path:
     """Write an anatomical image keyed ``T1w``, ``ce-gadolinium_T1w``, ``T2w`` or ``FLAIR``."""
     suffix, entities = anat_entities(anat_key)
     path = raw_path(root, subject, session, suffix, **entities)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from numpy.typing import DTypeLike
 
 from gliopet.errors import InputError
 
@@ -95,7 +96,8 @@ def check_affine(affine: np.ndarray, path: str | Path | None = None) -> None:
         )
 
 
-def read_voxels(img: nib.spatialimages.SpatialImage, path: str | Path, dtype=np.float32) -> np.ndarray:
+def read_voxels(img: nib.spatialimages.SpatialImage, path: str | Path,
+                dtype: DTypeLike = np.float32) -> np.ndarray:
     """Read the voxels of a lazily loaded image, turning a truncated file into `InputError`."""
     try:
         return np.asarray(img.dataobj, dtype=dtype)

@@ -9,11 +9,14 @@ gives the 4 x 4 matrix in LPS and in RAS mm when the transform is linear.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gliopet.atomic import atomic_path, write_json
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 CONVENTION = (
     "ITK/fMRIPrep convention (DESIGN.md section 7): this transform resamples the 'From' image onto "
@@ -26,7 +29,7 @@ CONVENTION = (
 _FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def affine_parameters(transform) -> tuple[np.ndarray | None, np.ndarray | None]:
+def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(matrix, offset) with y = matrix @ x + offset (LPS mm) when `transform` is linear, else (None, None)."""
     probe = np.vstack([np.zeros(3), np.eye(3)])
     try:
@@ -42,7 +45,7 @@ def affine_parameters(transform) -> tuple[np.ndarray | None, np.ndarray | None]:
     return matrix, offset
 
 
-def write_transform(path: str | Path, transform, *, source: str, target: str,
+def write_transform(path: str | Path, transform: sitk.Transform, *, source: str, target: str,
                     extra: dict[str, Any] | None = None) -> Path:
     """Save a SimpleITK transform (ITK text) atomically, with its JSON sidecar; return the path.
 

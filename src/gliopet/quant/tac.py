@@ -7,10 +7,15 @@ against frame mid-time inside the window (FDOPA default 10-30 min), in SUV/h.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from gliopet.errors import InputError
 from gliopet.io.timing import FrameTiming
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Default late-slope window (s from injection).
 SLOPE_WINDOW_S = (600.0, 1800.0)
@@ -92,7 +97,8 @@ def voi_dynamics(frames: np.ndarray, timing: FrameTiming, tumour: np.ndarray,
     return out
 
 
-def tac_table(frames: np.ndarray, timing: FrameTiming, masks: dict[str, np.ndarray]):
+def tac_table(frames: np.ndarray, timing: FrameTiming,
+              masks: dict[str, np.ndarray]) -> pd.DataFrame:
     """TACs of several VOIs as a DataFrame: ``frame_start_s``, ``frame_duration_s``,
     ``mid_time_min`` and one column (SUV) per non-empty mask name."""
     import pandas as pd

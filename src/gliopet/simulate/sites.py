@@ -16,8 +16,12 @@ frames early then 1-5 min, adapted from the KMAP-M example (4x20 s, 4x40 s, 4x60
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gliopet.errors import InputError
+
+if TYPE_CHECKING:
+    from gliopet.io.timing import FrameTiming
 
 #: Contrast keys used in `SiteProfile.mri_scale` (same as gliopet.io.session.ANAT_SUFFIXES).
 MRI_CONTRASTS = ("T1w", "ce-gadolinium_T1w", "T2w", "FLAIR")
@@ -89,7 +93,7 @@ class SiteProfile:
         """End of the last frame (s from injection)."""
         return float(sum(self.frame_durations_s))
 
-    def frame_timing(self):
+    def frame_timing(self) -> FrameTiming:
         """The site's frame schedule as a `FrameTiming` (s from injection)."""
         from gliopet.io.timing import FrameTiming
 
