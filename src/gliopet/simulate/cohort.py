@@ -351,6 +351,7 @@ def simulate_session(plan: SessionPlan, subject_bio: Any, profile: Profile, seed
     suv_factor = subject_bio.weight_kg * 1000.0 / session_bio.dose_bq
     row = _truth_row(plan, subject_bio, session_bio, tumour, labels_pet, pet_grid)
     row["kinetic_model"] = kinetics
+    row["lesion_side"] = tr.lesion_side_label(labels_pet, hemisphere_pet)
     for suffix, frames in (("nopsf", nopsf_pet), ("psf", psf_pet)):
         metrics = tr.image_metrics(frames, labels_pet, hemisphere_pet, timing, suv_factor,
                                    pet_grid.voxel_ml)
