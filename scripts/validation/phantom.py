@@ -45,7 +45,7 @@ def run(cohorts: Cohorts) -> str:
     result = build_report(root)
     lines = ["## Phantom realism", "",
              "Simulated results are signal-recovery results, not clinical evidence. Published ranges: "
-             "LITERATURE.md sections 2-4; each row states its tolerance.", "",
+             "docs/literature.md; each row states its tolerance.", "",
              f"Cohort `tiny-both` ({_spec('tiny-both')}): 40 subjects, 80 sessions, sites A-C."]
     if result.source == SOURCE_PIPELINE:
         lines.append("Image figures come **through the pipeline** (`gliopet preprocess`, `gliopet quantify`, "

@@ -53,8 +53,9 @@ def _summary(table: pd.DataFrame, cohort: str) -> list[str]:
 
 def run(cohorts) -> str:
     parts = ["## Preprocessing (`gliopet preprocess`) against the phantom truth", "",
-             f"Targets: {TARGETS}. Transforms follow DESIGN.md section 7; errors are mean displacements "
-             "over the true brain. Phantom signal-recovery results, not clinical evidence.", ""]
+             f"Targets: {TARGETS}. Transforms follow docs/conventions.md; errors are mean "
+             "displacements over the true brain. Phantom signal-recovery results, not clinical "
+             "evidence.", ""]
     for cohort in COHORTS:
         root = cohorts.preprocessed(cohort)
         parts += _summary(_evaluate(root), cohort) + [""]

@@ -1,6 +1,6 @@
 """Reading a BIDS-PET dataset into `Session` objects, lazily (paths and metadata, no voxels).
 
-Layout (BIDS 1.9 with the PET extension, DESIGN.md section 4)::
+Layout (BIDS 1.9 with the PET extension, docs/conventions.md "Derivatives layout")::
 
     dataset_description.json                      required
     participants.tsv                              subject labels, ``weight`` (kg)
@@ -9,10 +9,10 @@ Layout (BIDS 1.9 with the PET extension, DESIGN.md section 4)::
     sub-<id>/[ses-<id>/]anat/*_{T1w,T2w,FLAIR}.nii[.gz]   (contrast T1w: ``*_ce-gadolinium_T1w``)
 
 Conventions: frame times from the sidecar are relative to `TimeZero` (s); the `FrameTiming` of a
-session is relative to the injection (``FrameTimesStart - InjectionStart``, DESIGN.md
-section 7). ``n/a`` in a table is a missing value. Session labels override subject labels of
-the same name; the body weight is the sessions file's ``weight`` when given, else
-participants.tsv's.
+session is relative to the injection (``FrameTimesStart - InjectionStart``, docs/conventions.md
+"Time zero and frame times"). ``n/a`` in a table is a missing value. Session labels override
+subject labels of the same name; the body weight is the sessions file's ``weight`` when given,
+else participants.tsv's.
 
 No NIfTI file is opened here: a cohort of hundreds of sessions lists in a moment. The image
 checks (size, affine, voxels) are `gliopet.io.validate`'s job.

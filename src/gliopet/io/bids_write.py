@@ -60,7 +60,7 @@ def injection_fields(tracer: str, radionuclide: str, dose_mbq: float, time_zero:
     """The BIDS-PET sidecar's tracer and injection block (bolus, unknown mass and specific activity).
 
     ``dose_mbq``: injected activity (MBq); ``time_zero``: the injection clock time (hh:mm:ss),
-    so ``InjectionStart`` is 0 and every other time is in s from injection (DESIGN.md section 7).
+    so ``InjectionStart`` is 0 and every other time is in s from injection (docs/conventions.md).
     """
     return {
         "TracerName": tracer,

@@ -42,7 +42,7 @@ class PETImage:
         computed (missing weight or dose).
     frame_decay_factors : ndarray or None
         Per-frame factors that bring the stored voxel values to "decay-corrected to injection"
-        (DESIGN.md section 7): all ones when the image is already corrected to injection, a
+        (docs/conventions.md): all ones when the image is already corrected to injection, a
         constant ``2**((t_ref - t_inj) / T_half)`` when corrected to another reference time,
         and the frame-integrated decay factor when the image is not decay-corrected.
         None means all ones.

@@ -1,6 +1,6 @@
 """Body-weight SUV scaling of a BIDS-PET image, with the decay-correction path it took.
 
-Conventions (DESIGN.md section 7):
+Conventions (docs/conventions.md, "Decay correction and SUV"):
 
 - Time zero is the injection. BIDS times (`FrameTimesStart`, `InjectionStart`,
   `ImageDecayCorrectionTime`, `ScanStart`) are in s relative to `TimeZero`; a `FrameTiming`

@@ -1,6 +1,6 @@
 """Frame timing of a (dynamic) PET acquisition.
 
-Convention (DESIGN.md section 7): time zero is the injection. BIDS gives `FrameTimesStart`
+Convention (docs/conventions.md): time zero is the injection. BIDS gives `FrameTimesStart`
 relative to `TimeZero` and `InjectionStart` relative to `TimeZero` as well, so the frame start
 relative to injection is ``FrameTimesStart - InjectionStart``. The mid-time of a frame is
 ``start + duration / 2``.
@@ -109,7 +109,8 @@ class FrameTiming:
         """Weights of the frames lying inside [start_s, end_s] (s), proportional to duration.
 
         Frames fully inside the window count with their duration, frames outside with zero
-        (DESIGN.md section 7: frame-duration-weighted mean of the frames inside the window).
+        (docs/conventions.md, "Static image": frame-duration-weighted mean of the frames inside
+        the window).
         A frame counts as inside when its mid-time is in the window. Weights sum to 1.
         """
         inside = (self.mid_s >= start_s) & (self.mid_s <= end_s)

@@ -2,8 +2,9 @@
 
 A file ``..._from-A_to-B_mode-image_xfm.txt`` is an ITK transform (SimpleITK `ReadTransform`)
 that maps points of B's space to A's space in LPS mm, so that used as a resampling transform it
-resamples A onto B's grid (ITK/fMRIPrep; DESIGN.md section 7). Its JSON sidecar states this and
-gives the 4 x 4 matrix in LPS and in RAS mm when the transform is linear.
+resamples A onto B's grid (ITK/fMRIPrep; docs/conventions.md, "Transforms and coordinates").
+Its JSON sidecar states this and gives the 4 x 4 matrix in LPS and in RAS mm when the transform
+is linear.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
     import SimpleITK as sitk
 
 CONVENTION = (
-    "ITK/fMRIPrep convention (DESIGN.md section 7): this transform resamples the 'From' image onto "
+    "ITK/fMRIPrep convention (gliopet docs/conventions.md, 'Transforms and coordinates'): this "
+    "transform resamples the 'From' image onto "
     "the 'To' image's grid, i.e. it maps points of the 'To' space (ITK fixed image) to points of the "
     "'From' space (ITK moving image). The .txt file is in LPS mm (x to the left, y to the back, z up); "
     "MatrixLPS maps LPS mm points of the 'To' space to LPS mm points of the 'From' space, MatrixRAS "

@@ -4,7 +4,7 @@ Every problem names the file, says what is wrong and how to fix it. Errors make 
 unusable (`gliopet validate` exits 2); warnings do not (missing body weight: no SUV, but
 kinetic work is still possible).
 
-Conventions (DESIGN.md section 7): BIDS times are s relative to `TimeZero`, the frame timing
+Conventions (docs/conventions.md): BIDS times are s relative to `TimeZero`, the frame timing
 is checked relative to the injection (`InjectionStart`); activity in Bq/mL (kBq/mL, MBq/mL
 accepted); injected activity in MBq for the plausible range; weight in kg. Tolerances and
 ranges come from the ``io`` section of the configuration

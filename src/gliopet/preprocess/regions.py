@@ -1,4 +1,4 @@
-"""Anatomical regions on the PET grid (DESIGN.md section 4 names).
+"""Anatomical regions on the PET grid (names: docs/conventions.md, "Derivatives layout").
 
 Every mask is computed on the PET native grid by carrying subject- or template-space
 definitions through the saved transforms:

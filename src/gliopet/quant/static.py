@@ -1,6 +1,6 @@
 """Static quantification: SUV, static window image, SUVmax/mean/peak, TBR, TSR, BTV.
 
-Conventions (DESIGN.md section 7; Law 2019 EANM/EANO/RANO/SNMMI guideline):
+Conventions (docs/conventions.md, "Ratios and volumes"; Law 2019 EANM/EANO/RANO/SNMMI guideline):
 - SUV (body weight) = activity (Bq/mL, decay-corrected to injection) x weight (g) / dose (Bq).
 - Static image = frame-duration-weighted mean of the frames whose mid-time is inside the window
   (FDOPA default 10-30 min).

@@ -1,8 +1,9 @@
 """Time-activity curves (TACs) of VOIs and their dynamic features.
 
-Conventions (DESIGN.md section 7): time zero is the injection; TTP is the mid-time (min) of the
-frame with the highest value; the late slope is the least-squares line through the frame values
-against frame mid-time inside the window (FDOPA default 10-30 min), in SUV/h.
+Conventions (docs/conventions.md, "Dynamic features"): time zero is the injection; TTP is the
+mid-time (min) of the frame with the highest value; the late slope is the least-squares line
+through the frame values against frame mid-time inside the window (FDOPA default 10-30 min), in
+SUV/h.
 """
 
 from __future__ import annotations

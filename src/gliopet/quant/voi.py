@@ -1,4 +1,4 @@
-"""Tumour VOI and background region (DESIGN.md section 7).
+"""Tumour VOI and background region (docs/conventions.md, "Tumour VOI").
 
 Rule, unless the user gives a tumour mask:
 

@@ -3,7 +3,7 @@
 Generative chain (one patient):
 
 1. **Molecular configuration** ``c = (IDH, 1p/19q, CDKN2A/B, grade, MGMT, outcome at recurrence)``
-   drawn from a prior that is consistent with WHO CNS 2021 (LITERATURE.md section 5):
+   drawn from a prior that is consistent with WHO CNS 2021 (docs/literature.md):
    oligodendroglioma = IDH-mutant + 1p/19q-codeleted, grade 2-3 (CDKN2A/B deletion makes it 3);
    astrocytoma = IDH-mutant, not codeleted, grade 2-4 (CDKN2A/B homozygous deletion makes it 4);
    glioblastoma = IDH-wildtype, grade 4; codeletion only in IDH-mutant tumours. MGMT promoter
@@ -21,7 +21,7 @@ Generative chain (one patient):
    (enumeration of the finite set of configurations). It is stored per session, so the Bayes-
    optimal AUC of every task is known (`bayes_auc`).
 
-Tumour kinetics (Ginet 2020; Schiepers 2007; LITERATURE.md section 4): IDH-wildtype tumours have
+Tumour kinetics (Ginet 2020; Schiepers 2007; docs/literature.md): IDH-wildtype tumours have
 high K1 and k2 and low k3 (early peak then decrease, TTP mostly < 5.4 min); IDH-mutant tumours low
 k2 and higher k3 (increasing to the end); higher grade (aggressiveness) raises K1 and the
 distribution volume. The class overlap is set so that the Bayes AUC for IDH is about 0.9 and the
@@ -199,7 +199,8 @@ def _latent_model(kind: str, c: _Config) -> tuple[np.ndarray, np.ndarray, np.nda
     """(mean, loading on aggressiveness, noise SD) of z given configuration `c`, per `LATENT_NAMES`.
 
     Values tuned (Monte Carlo, see tests/test_sim_biology.py) so that SUVmax and TTP fall in the
-    LITERATURE.md section 4 ranges and the AUCs are near their published values.
+    ranges of docs/literature.md ("Phantom parameters") and the AUCs are near their published
+    values.
     """
     mut = c.idh == "mutant"
     codel = c.codel == "codeleted"
@@ -369,7 +370,7 @@ def _config_of(subject: SubjectBiology) -> _Config:
 #: Healthy tissue class means (standard variant). Grey matter is the input calibration tissue
 #: (kinetics.CALIBRATION_GREY, SUV 1.3 at 10-30 min); white matter about 0.85; striatum about
 #: 2.2 (rising to a plateau, trapping k3 with small k4: Schiepers 2007), i.e. about 2 x the
-#: grey/white background (Verger 2017 via LITERATURE.md section 4). Rates in 1/min, K1 in mL/cm3/min.
+#: grey/white background (Verger 2017, docs/literature.md). Rates in 1/min, K1 in mL/cm3/min.
 HEALTHY_PARAMS: dict[str, KineticParams] = {
     "grey": CALIBRATION_GREY,
     # White matter: FDOPA grey/white contrast is low (about 1.3 at 10-30 min), cortex fairly uniform.

@@ -718,7 +718,7 @@ def _write_truth_transforms(root: Path, sim: SimulatedSession) -> None:
         "Convention": "One rigid map per frame: it maps points of the reference (frame 1, "
                       "motion-free) PET space to the same anatomical point in frame k, so it "
                       "resamples frame k onto the reference grid (from-frame_to-reference in the "
-                      "sense of DESIGN.md section 7).",
+                      "sense of docs/conventions.md, \"Transforms and coordinates\").",
         "Units": "mm", "MaxTranslationSetting_mm": sim.plan.site.motion_max_mm,
         "MatrixRAS": [np.round(m, 10).tolist() for m in sim.motion],
         "MatrixLPS": [np.round(geo.ras_to_lps(m), 10).tolist() for m in sim.motion],

@@ -1,6 +1,6 @@
 """Grids, rigid transforms and resampling of the phantom, and transform files (ITK text + JSON).
 
-Conventions (DESIGN.md section 7, as fMRIPrep/ITK):
+Conventions (docs/conventions.md, "Transforms and coordinates", as fMRIPrep/ITK):
 
 * Matrices here are 4x4 homogeneous maps of world points in RAS mm unless the name says LPS.
 * A transform file ``..._from-A_to-B_mode-image_xfm.txt`` resamples image A onto B's grid: as an

@@ -3,7 +3,7 @@
 Conventions
 -----------
 - Time inside the model is in **min from injection**; `FrameTiming` (s) is converted on entry.
-- Activities are in **Bq/mL, decay-corrected to injection** (DESIGN.md section 7): the model
+- Activities are in **Bq/mL, decay-corrected to injection** (docs/conventions.md): the model
   describes the tracer without physical decay, and decay enters only the noise model
   (gliopet.simulate.scanner), exactly as for a decay-corrected reconstruction.
 - Model: reversible 2-tissue compartment model with blood volume,
@@ -37,14 +37,14 @@ F18_HALF_LIFE_MIN = HALF_LIFE_S["F18"] / 60.0
 #: F-18 decay constant (1/min).
 F18_LAMBDA_PER_MIN = decay_constant(F18_HALF_LIFE_MIN)
 
-#: Feng 1993 input-function constants (FDG; LITERATURE.md section 4, KMAP-M): arbitrary
+#: Feng 1993 input-function constants (FDG; docs/literature.md, KMAP-M): arbitrary
 #: concentration units, rates per min. ``Cp(t) = (A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}``.
 FENG_A = (851.1225, 21.8798, 20.8113)
 FENG_L = (4.1339, 0.1191, 0.0104)
 
 #: Healthy grey-matter SUV targeted over 10-30 min (the input is rescaled to give it).
 #: Reasoning: FDOPA cortex SUV is about 1-1.5 at 10-30 min in adults (the striatum 2-3, striatum
-#: to brain about 1.8-2.0, Verger 2017 via LITERATURE.md section 4); we take 1.3 for grey matter,
+#: to brain about 1.8-2.0, Verger 2017, docs/literature.md); we take 1.3 for grey matter,
 #: white matter then lands near 0.9 and the hemisphere background (grey + white) near 1.1.
 GREY_SUV_TARGET = 1.3
 
@@ -410,5 +410,6 @@ def solve_reference(params: KineticParams, timing: FrameTiming, inp: InputFuncti
 
 
 def time_to_peak_min(tacs: np.ndarray, timing: FrameTiming) -> np.ndarray:
-    """TTP (min): mid-time of the frame with the highest value (DESIGN.md section 7), last axis = frames."""
+    """TTP (min): mid-time of the frame with the highest value (docs/conventions.md), last axis =
+    frames."""
     return timing.mid_min[np.argmax(tacs, axis=-1)]

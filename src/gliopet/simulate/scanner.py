@@ -3,7 +3,7 @@
 - PSF: an isotropic Gaussian of the site's FWHM (mm), converted to a standard deviation in voxels
   per axis (sigma = FWHM / (2 sqrt(2 ln 2)) / voxel size). Edges are reflected, so the total
   activity is conserved exactly.
-- Noise: the Turku PET Centre formula (tpcclib ``fvar4tac``; LITERATURE.md section 4),
+- Noise: the Turku PET Centre formula (tpcclib ``fvar4tac``; docs/literature.md),
   ``SD(t) = TAC x sqrt(Pc / (TAC x exp(-lambda t) x dt))``, evaluated per voxel and frame: TAC in
   Bq/mL decay-corrected, t the frame mid-time (min), dt the frame duration (s), lambda the F-18
   decay constant. Short frames and late (decayed) frames are noisier. ``Pc`` (site

@@ -6,11 +6,11 @@ generator configuration reserved for testing that a claim holds outside the sett
 developed on: it changes the *generator* itself (deformation model, noise model, kinetic
 parameter ranges), not only the acquisition.
 
-Sources (LITERATURE.md section 4): PSF FWHM 4-7 mm (NEMA 4.0-4.8 mm at 1 cm, 4.5-6.6 mm at 10 cm,
-clinical reconstructions 5-7 mm effective); PET voxels 1-2.7 mm; frame schedules with 10-60 s
-frames early then 1-5 min, adapted from the KMAP-M example (4x20 s, 4x40 s, 4x60 s, 4x180 s,
-14x300 s over 0-90 min) to the FDOPA span of 0-30 min with at least 26 frames; noise level
-``Pc`` of the Turku tpcclib formula (fvar4tac).
+Sources (docs/literature.md, "Phantom parameters"): PSF FWHM 4-7 mm (NEMA 4.0-4.8 mm at 1 cm,
+4.5-6.6 mm at 10 cm, clinical reconstructions 5-7 mm effective); PET voxels 1-2.7 mm; frame
+schedules with 10-60 s frames early then 1-5 min, adapted from the KMAP-M example (4x20 s,
+4x40 s, 4x60 s, 4x180 s, 14x300 s over 0-90 min) to the FDOPA span of 0-30 min with at least
+26 frames; noise level ``Pc`` of the Turku tpcclib formula (fvar4tac).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ oedema is a shell (mostly in white matter) outside the tumour. The aggressive su
 compact blob (the voxels nearest to a random non-necrotic tumour voxel), so it may lie anywhere
 in the tumour, not only at its centre.
 
-Sizes: 5-80 mL (DESIGN.md section 6); compartment fractions by grade are reasoned choices
-(glioblastoma: necrotic core and thick enhancing rim; grade 2: little or no enhancement).
+Sizes: 5-80 mL; sizes and compartment fractions by grade are reasoned choices, not published
+figures (docs/literature.md, "Reasoned choices, not published figures"; glioblastoma:
+necrotic core and thick enhancing rim; grade 2: little or no enhancement).
 """
 
 from __future__ import annotations

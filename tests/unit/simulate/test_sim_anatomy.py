@@ -37,7 +37,7 @@ def test_template_label_map_has_every_tissue_with_plausible_volumes():
     assert 850 < ml[3] < 1300          # grey matter (MNI 2009a GM map, brain mask of nilearn)
     assert 450 < ml[4] < 800           # white matter
     assert 15 < ml[7] < 90             # ventricles: central CSF
-    assert 3 < ml[5] < 10 and 4 < ml[6] < 12   # caudate, putamen (both sides), LITERATURE-like volumes
+    assert 3 < ml[5] < 10 and 4 < ml[6] < 12   # caudate, putamen (both sides), plausible volumes
     # the head shell surrounds the brain: every brain voxel on the mask border touches scalp/skull
     brain = np.isin(template.labels, anat.BRAIN_LABELS)
     border = brain & ~ndimage.binary_erosion(brain)

@@ -27,7 +27,7 @@ def test_every_site_is_valid_and_covers_0_30_min():
         assert timing.start_s[0] == 0.0
         assert 4.0 <= site.psf_fwhm_mm <= 7.0
         assert set(site.mri_scale) == set(MRI_CONTRASTS)
-        # 10-60 s frames early, then 1-5 min (LITERATURE.md section 4)
+        # 10-60 s frames early, then 1-5 min (docs/literature.md, "Phantom parameters")
         assert site.frame_durations_s[0] <= 60 and 60 <= site.frame_durations_s[-1] <= 300
 
 

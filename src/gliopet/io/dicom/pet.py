@@ -1,8 +1,8 @@
 """PET series: frames, timing, dose, units and decay correction from the DICOM PET modules.
 
-Conventions written to the BIDS sidecar (DESIGN.md section 7): ``TimeZero`` is the injection
-time of day, ``InjectionStart`` = 0, ``ScanStart`` = series start - injection (s), and
-``FrameTimesStart`` are frame starts relative to the injection (s).
+Conventions written to the BIDS sidecar (docs/conventions.md, "Time zero and frame times"):
+``TimeZero`` is the injection time of day, ``InjectionStart`` = 0, ``ScanStart`` = series start
+- injection (s), and ``FrameTimesStart`` are frame starts relative to the injection (s).
 
 Frame start times. ``FrameReferenceTime`` (ms from the series reference time, SeriesTime) is
 the time at which the frame's average activity occurs (mid-frame or, for most vendors, the

@@ -162,7 +162,7 @@ def write_pet_series(
     out_dir : path
         Folder for the files (created); names are ``PT_<frame>_<slice>.dcm``.
     frames_bq_ml : ndarray (x, y, z) or (x, y, z, t)
-        Activity concentration (Bq/mL) decay-corrected to the injection (DESIGN.md section 7),
+        Activity concentration (Bq/mL) decay-corrected to the injection (docs/conventions.md),
         converted to what the tags declare (`_stored_values`).
     affine : ndarray (4, 4)
         Voxel to RAS+ mm.
