@@ -1,56 +1,62 @@
-"""The per-session preprocessing pipeline and the cohort runner (`gliopet preprocess`).
+"""The preprocessing stage (`gliopet preprocess`), run session by session by `gliopet.stage`.
 
-For each session, under ``<bids>/derivatives/gliopet/preprocess/sub-<s>/ses-<t>/``:
+For each session, under ``<bids>/derivatives/gliopet/preprocess/sub-<s>/ses-<t>/`` (file names
+from the derivatives contract `gliopet.io.derivatives`, constant in brackets):
 
-1. motion correction of the dynamic PET (`motion.py`): ``*_desc-motion_timeseries.tsv`` and the
-   corrected frames ``*_desc-mc_pet.nii.gz``; the static window image ``*_desc-static_pet.nii.gz``
-   (SUV when weight and dose are known, else Bq/mL). With ``preprocess.motion_correction: false``
-   (frames already corrected, e.g. by the scanner) neither file is written, the QC row says
-   ``motion_correction: false`` and `gliopet quantify` reads the raw frames;
+1. motion correction of the dynamic PET (`motion.py`): ``*_desc-motion_timeseries.tsv``
+   (MOTION_TABLE) and the corrected frames ``*_desc-mc_pet.nii.gz`` (MC_PET); the static window
+   image ``*_desc-static_pet.nii.gz`` (STATIC_PET; SUV when weight and dose are known, else
+   Bq/mL). With ``preprocess.motion_correction: false`` (frames already corrected, e.g. by the
+   scanner) neither motion file is written, the QC row says ``motion_correction: false`` and
+   `gliopet quantify` reads the raw frames;
 2. N4 bias correction of every MRI, rigid co-registration of each sequence to the reference MRI
-   (contrast T1w, else T1w): ``*_from-<seq>_to-T1w_mode-image_xfm.txt``;
+   (contrast T1w, else T1w): ``*_from-<seq>_to-T1w_mode-image_xfm.txt`` (XFM);
 3. affine MRI-to-template registration and brain mask (`brainmask.py`):
-   ``*_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt``, ``*_space-T1w_desc-brain_mask``;
+   ``*_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt``, ``*_space-T1w_desc-brain_mask`` (T1W_MASK);
 4. rigid PET-to-MRI registration of the static PET: ``*_from-pet_to-T1w_mode-image_xfm.txt``;
-5. regions on the PET grid (`regions.py`): ``*_space-pet_desc-<name>_mask.nii.gz``;
-6. grids (`grids.py`): MRI on the PET grid (``*_space-pet_desc-preproc_<suffix>``) and the learning
-   grid (``*_space-MNI152NLin2009aSym_res-2_desc-learning_<suffix>``);
-7. QC: ``*_desc-preproc_qc.png`` and ``*_desc-preproc_qc.json``; the cohort table
-   ``derivatives/gliopet/preprocess/qc.tsv`` collects the rows and flags outliers.
+5. regions on the PET grid (`regions.py`): ``*_space-pet_desc-<name>_mask.nii.gz`` (PET_MASK);
+6. grids (`grids.py`): MRI on the PET grid (``*_space-pet_desc-preproc_<suffix>``, MRI_ON_PET)
+   and the learning grid (``*_space-MNI152NLin2009aSym_res-2_desc-learning_<suffix>``,
+   LEARNING_PET, LEARNING_MRI);
+7. QC: ``*_desc-preproc_qc.png`` (QC_FIGURE) and the session's row ``*_desc-preproc_qc.json``
+   (QC_ROW); the cohort table ``derivatives/gliopet/preprocess/qc.tsv`` (QC_TABLE) collects the
+   rows (failed sessions included, with their error) and flags outliers.
+
+Each step returns a typed result (`PETResult`, `MRIResult`, `TemplateResult`, `PETMRIResult`,
+`RegionsResult`); `PreprocessStage.row` turns them into the QC row.
 
 The space ``T1w`` is the anatomical reference space (the contrast T1w when present; the JSON of
 each transform names the image). Sequence labels in ``from-``: ``T1wGd`` (contrast T1w),
 ``T1wPlain`` (T1w when it is not the reference), ``T2w``, ``FLAIR``.
 
-A session folder is built under a temporary name and moved into place when complete
-(`gliopet.atomic.staged_directory`); its ``provenance.json`` marks it done, and a finished
-session is skipped unless ``force``. Registration is seeded (configuration ``seed``) and the
-SimpleITK thread count is fixed per job, so a rerun gives the same result.
+The stage runner builds each session folder under a temporary name and moves it into place when
+complete; its ``provenance.json`` and QC row mark it done, and a finished session is skipped
+unless ``force``. Registration is seeded (configuration ``seed``) and the SimpleITK thread count
+is fixed per job, so a rerun gives the same result.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gliopet.config import Config, load_config
+from gliopet.config import Config
 from gliopet.errors import InputError
-from gliopet.io.bids_names import anat_entities, bids_name
+from gliopet.io import derivatives as d
 from gliopet.io.session import Session
-from gliopet.progress import logger
+from gliopet.stage import Outcome, SessionContext, SessionWriter, Stage, run_session, run_stage
 
-STAGE_DIR = Path("derivatives") / "gliopet" / "preprocess"
-TEMPLATE = "MNI152NLin2009aSym"
-REFERENCE_SPACE = "T1w"
+STAGE_DIR = d.PREPROCESS.relative
+QC_NAME = d.QC_TABLE.filename
+TEMPLATE = d.TEMPLATE_SPACE
+REFERENCE_SPACE = d.REFERENCE_SPACE
 SEQUENCE_LABEL = {"ce-gadolinium_T1w": "T1wGd", "T1w": "T1wPlain", "T2w": "T2w", "FLAIR": "FLAIR"}
-QC_NAME = "qc.tsv"
 
 #: Column descriptions of the motion table (JSON sidecar of ``*_desc-motion_timeseries.tsv``).
 MOTION_COLUMNS = {
@@ -58,8 +64,9 @@ MOTION_COLUMNS = {
     "start_s": {"Description": "frame start from injection", "Units": "s"},
     "duration_s": {"Description": "frame duration", "Units": "s"},
     "mid_s": {"Description": "frame mid-time from injection", "Units": "s"},
-    "registered": {"Description": "true when the frame was registered (start >= preprocess.motion_start_s); "
-                                  "false when it took the transform of the nearest registered frame"},
+    "registered": {"Description": "true when the frame was registered (start >= "
+                                  "preprocess.motion_start_s); false when it took the transform of "
+                                  "the nearest registered frame"},
     "transform_from_frame": {"Description": "frame whose transform is used"},
     "rot_x_rad": {"Description": "Euler rotation about x (ITK Euler3DTransform, LPS)", "Units": "rad"},
     "rot_y_rad": {"Description": "Euler rotation about y", "Units": "rad"},
@@ -70,29 +77,338 @@ MOTION_COLUMNS = {
     "center_x_mm": {"Description": "centre of rotation x (LPS)", "Units": "mm"},
     "center_y_mm": {"Description": "centre of rotation y (LPS)", "Units": "mm"},
     "center_z_mm": {"Description": "centre of rotation z (LPS)", "Units": "mm"},
-    "displacement_mm": {"Description": "mean displacement of the head-mask points from the reference "
-                                       "(transform maps reference points to frame points)", "Units": "mm"},
+    "displacement_mm": {"Description": "mean displacement of the head-mask points from the "
+                                       "reference (transform maps reference points to frame points)",
+                        "Units": "mm"},
     "framewise_displacement_mm": {"Description": "mean displacement of the head-mask points from the "
                                                  "previous frame", "Units": "mm"},
     "above_threshold": {"Description": "displacement_mm > preprocess.motion_threshold_mm"},
 }
 
 
-def session_out_dir(root: str | Path, session: Session) -> Path:
-    """``<root>/derivatives/gliopet/preprocess/sub-<s>[/ses-<t>]``."""
-    path = Path(root) / STAGE_DIR / f"sub-{session.subject}"
-    return path / f"ses-{session.session}" if session.session else path
+# ---------------------------------------------------------------------------- step results
+@dataclass
+class PETResult:
+    """Step 1: the PET, motion-corrected, and its static-window image.
+
+    ``static``: static image (``units``: SUVbw or Bq/mL); ``image``: the same as a SimpleITK
+    image (registration input); ``fov_overlap``: shared fraction of the smaller field of view of
+    PET and reference MRI; ``max_motion_mm``: None when frames were not corrected.
+    """
+
+    affine: np.ndarray
+    zooms_mm: tuple[float, float, float]
+    static: np.ndarray
+    units: str
+    image: Any
+    fov_overlap: float
+    motion_correction: bool
+    max_motion_mm: float | None
+    n_frames_motion_flagged: int
 
 
-def is_done(out_dir: Path) -> bool:
-    """True when a session folder is complete (its provenance and QC row exist)."""
-    return (out_dir / "provenance.json").is_file() and any(out_dir.glob("*_desc-preproc_qc.json"))
+@dataclass
+class MRIResult:
+    """Step 2: N4-corrected MRI (SimpleITK) and their rigid transforms to the reference.
+
+    ``to_reference[key]`` is None for the reference itself; ``nmi[key]`` = (initial, final)
+    normalised mutual information of each co-registration; ``work_mm``: registration grid (mm).
+    """
+
+    images: dict[str, Any]
+    reference: str
+    work_mm: float
+    to_reference: dict[str, Any]
+    nmi: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass
+class TemplateResult:
+    """Step 3: affine MRI-to-template registration and the brain mask on the reference grid."""
+
+    transform: Any
+    nmi: float
+    metric: float
+    brain_mask: np.ndarray
+    ref_data: np.ndarray
+    ref_affine: np.ndarray
+    spacing_mm: tuple[float, float, float]
+
+
+@dataclass
+class PETMRIResult:
+    """Step 4: rigid PET-to-MRI registration of the static PET."""
+
+    transform: Any
+    nmi_initial: float
+    nmi: float
+    metric: float
+
+
+@dataclass
+class RegionsResult:
+    """Step 5: masks on the PET grid and their volumes (mL)."""
+
+    masks: dict[str, np.ndarray]
+    brain_ml: float
+    brain_ml_mri: float
+    striatum_ml: float
+    healthy_ml: float
+
+
+@dataclass
+class PreprocessResult:
+    """Every step of one session, the QC flags and the step times (s)."""
+
+    header: dict[str, Any]
+    pet: PETResult
+    mri: MRIResult
+    template: TemplateResult
+    petmri: PETMRIResult
+    regions: RegionsResult
+    times: dict[str, float]
+    flags: list[str]
+    seconds: float
+    threads: int
+
+
+# ---------------------------------------------------------------------------- the stage
+class PreprocessStage(Stage[PreprocessResult]):
+    """`gliopet preprocess` for the stage runner (module docstring)."""
+
+    folder = d.PREPROCESS
+    row_file = d.QC_ROW
+    command = "gliopet preprocess"
+    done_verb = "preprocessed"
+    tables = (d.QC_TABLE.filename,)
+    failure_fix = "see the error column of the QC table"
+
+    def run_session(self, session: Session, context: SessionContext) -> PreprocessResult:
+        """Steps 1-7 of the module docstring for one session."""
+        return _preprocess(session, context)
+
+    def row(self, result: PreprocessResult) -> dict[str, Any]:
+        """The QC row (column order of qc.tsv)."""
+        return {**_measures(result.header, result.pet, result.mri, result.template, result.petmri,
+                            result.regions, result.times),
+                "flags": ";".join(result.flags), "time_qc_s": result.times["time_qc_s"],
+                "seconds": result.seconds, "threads": result.threads}
+
+    def inputs(self, session: Session, result: PreprocessResult) -> list[Path]:
+        """The raw PET and every MRI."""
+        return [session.pet.path] + [a.path for a in session.anat.values()]
+
+    def session_provenance(self, session: Session, context: SessionContext) -> dict[str, Any]:
+        """The SimpleITK thread count (results depend on it)."""
+        return {"threads": context.threads}
+
+    def failed_row(self, session: Session, message: str) -> dict[str, Any]:
+        """A failed session stays in qc.tsv with its error."""
+        return {"subject": session.subject, "session": session.session, "site": session.site,
+                "status": "failed", "error": message, "flags": "failed"}
+
+    def write_tables(self, root: Path, outcomes: list[Outcome]) -> pd.DataFrame:
+        """qc.tsv: this run's rows (failed ones included) with cohort outliers flagged."""
+        from gliopet.atomic import write_tsv
+        from gliopet.preprocess.qc import flag_cohort_outliers
+
+        table = flag_cohort_outliers(pd.DataFrame([o.row for o in outcomes if o.row is not None]))
+        write_tsv(d.QC_TABLE.path(root), table)
+        return table
+
+    def failure_path(self, root: Path) -> Path:
+        """The QC table (its error column lists every failure)."""
+        return d.QC_TABLE.path(root)
+
+
+def preprocess_session(session: Session, bids_root: str | Path, config: Config | None = None, *,
+                       force: bool = False, threads: int = 1) -> dict[str, Any]:
+    """Preprocess one session; returns its QC row (dict). Skips a finished session unless `force`.
+
+    Raises
+    ------
+    InputError
+        No PET, no anatomical MRI, a PET whose field of view does not overlap the MRI, or an
+        unreadable image.
+    """
+    return run_session(PreprocessStage(), session, bids_root, config, force=force, threads=threads)
+
+
+def run_preprocess(bids_dir: str | Path, *, participant_label: Sequence[str] | None = None,
+                   jobs: int = 1, dask_scheduler: str | None = None, force: bool = False,
+                   config: Config | None = None, threads: int | None = None) -> pd.DataFrame:
+    """Preprocess every session of a BIDS dataset; returns the cohort QC table (also written).
+
+    Sessions run in parallel with joblib (`jobs` processes) or, given `dask_scheduler`
+    (``tcp://host:port``), on a Dask distributed cluster. Each job uses `threads` SimpleITK
+    threads (default: the CPU count divided by `jobs`).
+
+    Raises
+    ------
+    InputError
+        The dataset cannot be read, or (after the other sessions are done and the QC table is
+        written) one or more sessions failed: the first error is reported.
+    """
+    return run_stage(PreprocessStage(), bids_dir, participant_label=participant_label, jobs=jobs,
+                     dask_scheduler=dask_scheduler, force=force, config=config, threads=threads,
+                     label="preprocess").table
+
+
+# ---------------------------------------------------------------------------- one session
+class _Stopwatch:
+    """Seconds (rounded to 0.01) of consecutive steps, by row column."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, column: str) -> None:
+        now = time.perf_counter()
+        self.times[column] = round(now - self._last, 2)
+        self._last = now
+
+
+def _preprocess(session: Session, context: SessionContext) -> PreprocessResult:
+    from gliopet.preprocess import qc
+
+    started = time.perf_counter()
+    _set_threads(context.threads)
+    config, opts = context.config, context.config.preprocess
+    reference = _reference_key(session, context.root)
+    out = SessionWriter(context.out, (session.subject, session.session or None),
+                        session.pet.tracer or None)
+    clock = _Stopwatch()
+    pet = _pet_step(session, reference, out, context.root, config)
+    clock.lap("time_motion_s")
+    mri = _mri_step(session, reference, out, config)
+    clock.lap("time_mri_s")
+    template = _template_step(mri, out, config)
+    clock.lap("time_template_s")
+    petmri = _pet_to_mri(pet, mri, template, out, config)
+    clock.lap("time_petmri_s")
+    regions = _regions_step(pet, mri, template, petmri, out, config)
+    clock.lap("time_regions_s")
+    on_pet = _grids_step(pet, mri, template, petmri, out, config)
+    clock.lap("time_grids_s")
+    header = _header(session, reference)
+    flags = ([] if reference in ("ce-gadolinium_T1w", "T1w") else ["reference_not_T1"])
+    flags += qc.qc_flags(_measures(header, pet, mri, template, petmri, regions, clock.times),
+                         min_pet_nmi=opts.min_pet_nmi, min_template_nmi=opts.min_template_nmi,
+                         brain_ml_range=opts.brain_ml_range, motion_threshold_mm=opts.motion_threshold_mm)
+    qc.qc_figure(out.path(d.QC_FIGURE), pet.static, on_pet[reference], regions.masks, pet.zooms_mm,
+                 session.key)
+    clock.lap("time_qc_s")
+    return PreprocessResult(header, pet, mri, template, petmri, regions, clock.times, flags,
+                            round(time.perf_counter() - started, 2), context.threads)
 
 
 def _set_threads(threads: int) -> None:
     import SimpleITK as sitk
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
+
+
+def _reference_key(session: Session, root: Path) -> str:
+    """Key of the registration target MRI (contrast T1w, else T1w, T2w, FLAIR)."""
+    session_path = root / f"sub-{session.subject}" / (f"ses-{session.session}" if session.session else "")
+    if session.pet is None:
+        raise InputError("no PET image in this session", path=session_path,
+                         fix="add pet/sub-<s>_ses-<t>_trc-<tracer>_pet.nii.gz or drop the session with "
+                             "--participant-label")
+    reference_anat = session.mri_reference()
+    if reference_anat is None:
+        raise InputError("no anatomical MRI (ce-gadolinium_T1w, T1w, T2w or FLAIR) in this session",
+                         path=session_path, fix="add at least a T1w image to the anat/ folder")
+    ref_key = reference_anat.suffix
+    for key, value in session.anat.items():
+        if value is reference_anat:
+            ref_key = key
+    return ref_key
+
+
+def _header(session: Session, reference: str) -> dict[str, Any]:
+    return {"subject": session.subject, "session": session.session, "site": session.site,
+            "status": "ok", "error": "", "reference_mri": reference,
+            "sequences": ",".join(sorted(session.anat)),
+            "missing_sequences": ",".join(k for k in SEQUENCE_LABEL if k not in session.anat)}
+
+
+def _measures(header: dict[str, Any], pet: PETResult, mri: MRIResult, template: TemplateResult,
+              petmri: PETMRIResult, regions: RegionsResult, times: dict[str, float]) -> dict[str, Any]:
+    """QC row columns of the steps, in qc.tsv order (without flags and total time)."""
+    row = {**header, "pet_mri_fov_overlap": round(pet.fov_overlap, 3),
+           "motion_correction": pet.motion_correction, "max_motion_mm": pet.max_motion_mm,
+           "n_frames_motion_flagged": pet.n_frames_motion_flagged, "time_motion_s": times["time_motion_s"]}
+    for key, (initial, final) in mri.nmi.items():
+        row[f"coreg_nmi_{SEQUENCE_LABEL[key]}"] = round(final, 4)
+        row[f"coreg_nmi_initial_{SEQUENCE_LABEL[key]}"] = round(initial, 4)
+    row["mri_coregistration"] = ";".join(f"{key}:{initial:.3f}->{final:.3f}"
+                                         for key, (initial, final) in mri.nmi.items())
+    row.update({"time_mri_s": times["time_mri_s"], "template_nmi": round(template.nmi, 4),
+                "template_metric": round(template.metric, 4), "time_template_s": times["time_template_s"],
+                "pet_mri_nmi_initial": round(petmri.nmi_initial, 4), "pet_mri_nmi": round(petmri.nmi, 4),
+                "pet_mri_metric": round(petmri.metric, 4), "time_petmri_s": times["time_petmri_s"],
+                "brain_ml": regions.brain_ml, "brain_ml_mri": regions.brain_ml_mri,
+                "striatum_ml": regions.striatum_ml, "healthy_ml": regions.healthy_ml,
+                "time_regions_s": times["time_regions_s"], "time_grids_s": times["time_grids_s"]})
+    return row
+
+
+# ---- 1. PET: motion correction and static image
+def _pet_step(session: Session, reference: str, out: SessionWriter, root: Path,
+              config: Config) -> PETResult:
+    from gliopet.preprocess import registration as reg
+
+    opts = config.preprocess
+    pet_img = session.pet.load()
+    # Checked first, before any heavy work: PET and MRI must share the scanner space.
+    overlap = _check_fov(session, reference, pet_img, opts.min_fov_overlap)
+    frames = session.pet.frames()
+    if not np.all(np.isfinite(frames)):
+        raise InputError("the PET contains NaN or infinite values", path=session.pet.path,
+                         fix="re-export the PET; gliopet does not guess missing voxels")
+    corrected = bool(opts.motion_correction and frames.shape[-1] > 1)
+    if corrected:
+        frames, max_motion, n_flagged = _motion_correct(session, frames, pet_img.affine, out, root, config)
+    else:  # one frame, or frames already corrected (preprocess.motion_correction: false)
+        max_motion, n_flagged = (0.0 if frames.shape[-1] == 1 else None), 0
+    static, units, static_note = _static_pet(session, frames, config)
+    out.image(d.STATIC_PET, static, pet_img.affine, sidecar={"Units": units, "Description": static_note})
+    zooms = tuple(float(z) for z in pet_img.header.get_zooms()[:3])
+    return PETResult(pet_img.affine, zooms, static, units, reg.to_sitk(static, pet_img.affine), overlap,
+                     corrected, max_motion, n_flagged)
+
+
+def _check_fov(session: Session, reference: str, pet_img: Any, min_overlap: float) -> float:
+    """Shared field-of-view fraction of PET and reference MRI; refuses too little overlap."""
+    overlap = _fov_overlap(pet_img, session.anat[reference].load())
+    if overlap < min_overlap:
+        raise InputError(f"the PET field of view does not overlap the {reference} MRI "
+                         f"({overlap:.0%} of the smaller image, {min_overlap:.0%} needed)",
+                         path=session.pet.path,
+                         fix="check the PET and MRI headers (origin, orientation): both must place the "
+                             "head in the same scanner coordinates")
+    return overlap
+
+
+def _motion_correct(session: Session, frames: np.ndarray, affine: np.ndarray, out: SessionWriter,
+                    root: Path, config: Config) -> tuple[np.ndarray, float, int]:
+    """Motion-corrected frames (written with the motion table); (frames, max displacement mm,
+    flagged frames)."""
+    from gliopet.preprocess import motion
+
+    opts, pet = config.preprocess, session.pet
+    mc = motion.motion_correct(frames, affine, pet.timing, motion_start_s=opts.motion_start_s,
+                               reference_start_s=opts.reference_start_s, fwhm_mm=opts.motion_fwhm_mm,
+                               threshold_mm=opts.motion_threshold_mm, seed=config.seed,
+                               iterations=max(20, opts.registration_iterations // 2))
+    out.tsv(d.MOTION_TABLE, mc.table, sidecar=MOTION_COLUMNS)
+    source = str(pet.path.relative_to(root)) if pet.path.is_relative_to(root) else str(pet.path)
+    out.image(d.MC_PET, mc.corrected, affine,
+              sidecar={"Description": "motion-corrected frames (same units and timing as the raw PET)",
+                       "Sources": [source], "FrameTimesStart": pet.timing.start_s.tolist(),
+                       "FrameDuration": pet.timing.duration_s.tolist(), "Units": pet.units})
+    return mc.corrected, round(mc.max_displacement_mm, 3), mc.n_flagged
 
 
 def _static_pet(session: Session, frames: np.ndarray, config: Config) -> tuple[np.ndarray, str, str]:
@@ -118,254 +434,9 @@ def _static_pet(session: Session, frames: np.ndarray, config: Config) -> tuple[n
     return static.astype(np.float32), pet.units or "Bq/mL", note + f"; SUV unavailable ({pet.suv_note})"
 
 
-def preprocess_session(session: Session, bids_root: str | Path, config: Config | None = None, *,
-                       force: bool = False, threads: int = 1) -> dict[str, Any]:
-    """Preprocess one session; returns its QC row (dict). Skips a finished session unless `force`.
-
-    Raises
-    ------
-    InputError
-        No PET, no anatomical MRI, a PET whose field of view does not overlap the MRI, or an
-        unreadable image.
-    """
-    from gliopet.atomic import staged_directory
-
-    config = config or load_config()
-    out_dir = session_out_dir(bids_root, session)
-    if is_done(out_dir) and not force:
-        logger.info("%s: already preprocessed (use --force to redo)", session.key)
-        return _read_row(out_dir)
-    _set_threads(threads)
-    started = time.perf_counter()
-    with staged_directory(out_dir, overwrite=True) as staging:
-        row = _run_session(session, Path(bids_root), staging, config)
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        row["threads"] = threads
-        from gliopet.atomic import write_json
-
-        write_json(staging / bids_name(session.subject, session.session or None, "qc", ".json",
-                                       desc="preproc"), row)
-        inputs = [session.pet.path] + [a.path for a in session.anat.values()]
-        from gliopet.provenance import write_provenance
-
-        write_provenance(staging, command="gliopet preprocess", config=config.as_dict(),
-                         inputs=inputs, extra={"session": session.key, "threads": threads})
-    return row
-
-
-def _read_row(out_dir: Path) -> dict[str, Any]:
-    path = next(out_dir.glob("*_desc-preproc_qc.json"))
-    return json.loads(path.read_text())
-
-
-def _run_session(session: Session, root: Path, out: Path, config: Config) -> dict[str, Any]:
-    import SimpleITK as sitk
-
-    from gliopet.atomic import write_json, write_tsv
-    from gliopet.io.bids_write import write_image
-    from gliopet.preprocess import brainmask, grids, motion, qc, regions
-    from gliopet.preprocess import registration as reg
-
-    opts = config.preprocess
-    seed = config.seed
-    sub, ses = session.subject, session.session or None
-    session_path = root / f"sub-{sub}" / (f"ses-{session.session}" if session.session else "")
-    if session.pet is None:
-        raise InputError("no PET image in this session", path=session_path,
-                         fix="add pet/sub-<s>_ses-<t>_trc-<tracer>_pet.nii.gz or drop the session with --participant-label")
-    reference_anat = session.mri_reference()
-    if reference_anat is None:
-        raise InputError("no anatomical MRI (ce-gadolinium_T1w, T1w, T2w or FLAIR) in this session",
-                         path=session_path, fix="add at least a T1w image to the anat/ folder")
-    ref_key = reference_anat.suffix
-    for key, value in session.anat.items():
-        if value is reference_anat:
-            ref_key = key
-    flags: list[str] = []
-    if ref_key not in ("ce-gadolinium_T1w", "T1w"):
-        flags.append("reference_not_T1")
-    row: dict[str, Any] = {"subject": sub, "session": session.session, "site": session.site,
-                           "status": "ok", "error": "", "reference_mri": ref_key,
-                           "sequences": ",".join(sorted(session.anat)),
-                           "missing_sequences": ",".join(k for k in SEQUENCE_LABEL if k not in session.anat)}
-
-    def name(suffix: str, ext: str = ".nii.gz", **entities: str | None) -> Path:
-        return out / bids_name(sub, ses, suffix, ext, **entities)
-
-    def save(data: np.ndarray, affine: np.ndarray, target: Path, dtype=np.float32,
-             sidecar: dict | None = None) -> None:
-        write_image(target, data, affine, dtype, sidecar)
-
-    # ---- 1. PET: motion correction and static image
-    clock = time.perf_counter()
-    pet_img = session.pet.load()
-    pet_affine = pet_img.affine
-    # Checked first, before any heavy work: PET and MRI must share the scanner space.
-    ref_img = reference_anat.load()
-    overlap = _fov_overlap(pet_img, ref_img)
-    row["pet_mri_fov_overlap"] = round(overlap, 3)
-    if overlap < opts.min_fov_overlap:
-        raise InputError(f"the PET field of view does not overlap the {ref_key} MRI "
-                         f"({overlap:.0%} of the smaller image, {opts.min_fov_overlap:.0%} needed)",
-                         path=session.pet.path,
-                         fix="check the PET and MRI headers (origin, orientation): both must place the head in the same scanner coordinates")
-    frames = session.pet.frames()
-    if not np.all(np.isfinite(frames)):
-        raise InputError("the PET contains NaN or infinite values", path=session.pet.path,
-                         fix="re-export the PET; gliopet does not guess missing voxels")
-    tracer = session.pet.tracer or None
-    row["motion_correction"] = bool(opts.motion_correction and frames.shape[-1] > 1)
-    if row["motion_correction"]:
-        mc = motion.motion_correct(frames, pet_affine, session.pet.timing,
-                                   motion_start_s=opts.motion_start_s,
-                                   reference_start_s=opts.reference_start_s,
-                                   fwhm_mm=opts.motion_fwhm_mm, threshold_mm=opts.motion_threshold_mm,
-                                   seed=seed, iterations=max(20, opts.registration_iterations // 2))
-        frames = mc.corrected
-        motion_tsv = write_tsv(name("timeseries", ".tsv", trc=tracer, desc="motion"), mc.table)
-        write_json(motion_tsv.with_suffix(".json"), MOTION_COLUMNS)
-        save(frames, pet_affine, name("pet", trc=tracer, desc="mc"),
-             sidecar={"Description": "motion-corrected frames (same units and timing as the raw PET)",
-                      "Sources": [str(session.pet.path.relative_to(root)) if session.pet.path.is_relative_to(root) else str(session.pet.path)],
-                      "FrameTimesStart": session.pet.timing.start_s.tolist(),
-                      "FrameDuration": session.pet.timing.duration_s.tolist(),
-                      "Units": session.pet.units})
-        row["max_motion_mm"] = round(mc.max_displacement_mm, 3)
-        row["n_frames_motion_flagged"] = mc.n_flagged
-    else:  # one frame, or frames already corrected (preprocess.motion_correction: false)
-        row["max_motion_mm"] = 0.0 if frames.shape[-1] == 1 else None
-        row["n_frames_motion_flagged"] = 0
-    static, units, static_note = _static_pet(session, frames, config)
-    save(static, pet_affine, name("pet", trc=tracer, desc="static"),
-         sidecar={"Units": units, "Description": static_note})
-    pet_sitk = reg.to_sitk(static, pet_affine)
-
-    row["time_motion_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 2. MRI: N4 and co-registration to the reference
-    mri: dict[str, sitk.Image] = {}
-    for key, anat in session.anat.items():
-        corrected, _ = brainmask.n4_correct(reg.nifti_to_sitk(anat.load()))
-        mri[key] = corrected
-    ref = mri[ref_key]
-    # Registration grid: isotropic, never finer than the reference MRI's finest voxel size.
-    work = max(opts.work_spacing_mm, min(mri[ref_key].GetSpacing()))
-    ref_iso = reg.resample_isotropic(ref, work)
-    to_ref: dict[str, Any] = {ref_key: None}
-    coreg = []
-    for key, image in mri.items():
-        if key == ref_key:
-            continue
-        if reg.fov_overlap_fraction(ref, image) < opts.min_fov_overlap:
-            raise InputError(f"the {key} image does not overlap the {ref_key} image",
-                             path=session.anat[key].path, fix="check the image header (origin, orientation)")
-        result = reg.register(ref_iso, reg.resample_isotropic(image, work), kind="rigid",
-                              initializer="geometry", iterations=opts.registration_iterations, seed=seed)
-        to_ref[key] = result.transform
-        coreg.append(f"{key}:{result.nmi_initial:.3f}->{result.nmi_final:.3f}")
-        row[f"coreg_nmi_{SEQUENCE_LABEL[key]}"] = round(result.nmi_final, 4)
-        row[f"coreg_nmi_initial_{SEQUENCE_LABEL[key]}"] = round(result.nmi_initial, 4)
-        reg.write_transform(name("xfm", ".txt", from_=SEQUENCE_LABEL[key], to=REFERENCE_SPACE, mode="image"),
-                            result.transform, source=key, target=f"{REFERENCE_SPACE} ({ref_key})",
-                            extra={"Registration": "rigid, Mattes MI", **result.summary()})
-    row["mri_coregistration"] = ";".join(coreg)
-
-    row["time_mri_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 3. template registration and brain mask
-    tpl = brainmask.register_to_template(ref, resolution_mm=opts.template_resolution_mm, seed=seed,
-                                         iterations=opts.registration_iterations, work_spacing_mm=work)
-    xfm_template = tpl.registration.transform
-    reg.write_transform(name("xfm", ".txt", from_=REFERENCE_SPACE, to=TEMPLATE, mode="image"), xfm_template,
-                        source=f"{REFERENCE_SPACE} ({ref_key})", target=TEMPLATE,
-                        extra={"Registration": "affine, Mattes MI", **tpl.registration.summary()})
-    ref_data, ref_affine = reg.from_sitk(ref)
-    save(tpl.brain_mask, ref_affine, name("mask", space=REFERENCE_SPACE, desc="brain"), dtype=np.uint8)
-    row["template_nmi"] = round(tpl.registration.nmi_final, 4)
-    row["template_metric"] = round(tpl.registration.metric_final, 4)
-
-    row["time_template_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 4. PET to MRI
-    spacing = ref.GetSpacing()
-    head = brainmask.dilate_mm(tpl.brain_mask, 10.0, spacing)
-    # Start: centre of mass of the PET on that of the stripped MRI (brain + 10 mm), so scalp and
-    # neck do not bias it; then Mattes MI on the whole MRI without a metric mask (the empty
-    # background is informative; on phantoms a masked or stripped metric was less accurate).
-    stripped = reg.resample_isotropic(reg.to_sitk(ref_data * head, ref_affine), work)
-    moving_pet = reg.smooth(pet_sitk, opts.pet_fwhm_mm)
-    start = sitk.CenteredTransformInitializer(stripped, moving_pet, sitk.Euler3DTransform(),
-                                              sitk.CenteredTransformInitializerFilter.MOMENTS)
-    pet_result = reg.register(reg.resample_isotropic(ref, work), moving_pet, kind="rigid", initial=start,
-                              iterations=opts.registration_iterations, seed=seed)
-    xfm_pet = pet_result.transform
-    reg.write_transform(name("xfm", ".txt", from_="pet", to=REFERENCE_SPACE, mode="image"), xfm_pet,
-                        source="pet (static window)", target=f"{REFERENCE_SPACE} ({ref_key})",
-                        extra={"Registration": "rigid, Mattes MI", **pet_result.summary()})
-    row["pet_mri_nmi_initial"] = round(pet_result.nmi_initial, 4)
-    row["pet_mri_nmi"] = round(pet_result.nmi_final, 4)
-    row["pet_mri_metric"] = round(pet_result.metric_final, 4)
-
-    row["time_petmri_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 5. regions on the PET grid
-    abnormal = None
-    for key in ("FLAIR", "T2w"):
-        if key in mri:
-            on_ref = reg.from_sitk(reg.resample(mri[key], ref, to_ref[key]))[0]
-            abnormal = regions.mri_abnormality(on_ref, tpl.brain_mask, spacing)
-            save(abnormal, ref_affine, name("mask", space=REFERENCE_SPACE, desc="abnormal"), dtype=np.uint8,
-                 sidecar={"Description": f"{key} hyperintensity inside the brain (median + 3 MAD)"})
-            break
-    if "ce-gadolinium_T1w" in mri and "T1w" in mri:
-        # Contrast enhancement (tumour, and treatment-related change, which enhances too) can lie
-        # outside the FLAIR/T2 abnormality: keep it out of the reference regions as well.
-        enhancement = regions.enhancement_map(
-            reg.from_sitk(reg.resample(mri["ce-gadolinium_T1w"], ref, to_ref["ce-gadolinium_T1w"]))[0],
-            reg.from_sitk(reg.resample(mri["T1w"], ref, to_ref["T1w"]))[0], tpl.brain_mask)
-        enhancing = regions.mri_abnormality(enhancement, tpl.brain_mask, spacing)
-        abnormal = enhancing if abnormal is None else (abnormal | enhancing)
-    masks = regions.pet_regions(pet_sitk, ref, tpl.brain_mask, xfm_pet, xfm_template,
-                                abnormal_t1=abnormal, margin_mm=opts.reference_margin_mm,
-                                resolution_mm=opts.template_resolution_mm)
-    voxel_ml = float(abs(np.linalg.det(pet_affine[:3, :3]))) / 1000.0
-    for desc, mask in masks.items():
-        save(mask, pet_affine, name("mask", space="pet", desc=desc), dtype=np.uint8)
-    row["brain_ml"] = round(float(masks["brain"].sum()) * voxel_ml, 1)
-    row["brain_ml_mri"] = round(float(tpl.brain_mask.sum()) * float(np.prod(spacing)) / 1000.0, 1)
-    row["striatum_ml"] = round(float(masks["striatum"].sum()) * voxel_ml, 2)
-    row["healthy_ml"] = round(float(masks["healthy"].sum()) * voxel_ml, 1)
-
-    row["time_regions_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 6. grids
-    xfm_to_ref = {k: v for k, v in to_ref.items() if v is not None}
-    on_pet = grids.mri_on_pet_grid(pet_sitk, mri, xfm_pet, xfm_to_ref)
-    for key, data in on_pet.items():
-        suffix, entities = anat_entities(key)
-        save(data, pet_affine, name(suffix, space="pet", desc="preproc", **entities))
-    learn_inputs = {"pet": pet_sitk, **mri}
-    learn_to_ref = {"pet": xfm_pet, **to_ref}
-    learned, learn_affine = grids.learning_grid(learn_inputs, learn_to_ref, xfm_template,
-                                                mri_names=tuple(mri), margin_mm=opts.learning_margin_mm)
-    for key, data in learned.items():
-        if key == "pet":
-            save(data, learn_affine, name("pet", trc=tracer, space=TEMPLATE, res="2", desc="learning"),
-                 sidecar={"Units": units})
-        else:
-            suffix, entities = anat_entities(key)
-            save(data, learn_affine, name(suffix, space=TEMPLATE, res="2", desc="learning", **entities),
-                 sidecar={"Units": "z-score over the template brain mask"})
-
-    row["time_grids_s"], clock = round(time.perf_counter() - clock, 2), time.perf_counter()
-    # ---- 7. QC
-    flags += qc.qc_flags(row, min_pet_nmi=opts.min_pet_nmi, min_template_nmi=opts.min_template_nmi,
-                         brain_ml_range=opts.brain_ml_range, motion_threshold_mm=opts.motion_threshold_mm)
-    row["flags"] = ";".join(flags)
-    qc.qc_figure(name("qc", ".png", desc="preproc"), static, on_pet[ref_key], masks,
-                 tuple(float(z) for z in pet_img.header.get_zooms()[:3]), session.key)
-    row["time_qc_s"] = round(time.perf_counter() - clock, 2)
-    return row
-
-
-def _fov_overlap(a, b) -> float:
+def _fov_overlap(a: Any, b: Any) -> float:
     """Shared fraction of the smaller field of view of two nibabel images (bounding boxes)."""
-    def bounds(img) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(img: Any) -> tuple[np.ndarray, np.ndarray]:
         shape = np.asarray(img.shape[:3], dtype=float)
         corners = np.array([[i, j, k, 1.0] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)
                             for k in (-0.5, shape[2] - 0.5)])
@@ -378,84 +449,147 @@ def _fov_overlap(a, b) -> float:
     return float(shared / smaller) if smaller > 0 else 0.0
 
 
-def _worker(args: tuple) -> dict[str, Any]:
-    session, root, config, force, threads = args
-    try:
-        return preprocess_session(session, root, config, force=force, threads=threads)
-    except InputError as exc:
-        return {"subject": session.subject, "session": session.session, "site": session.site,
-                "status": "failed", "error": exc.one_line(), "flags": "failed"}
+# ---- 2. MRI: N4 and co-registration to the reference
+def _mri_step(session: Session, reference: str, out: SessionWriter, config: Config) -> MRIResult:
+    from gliopet.preprocess import brainmask
+    from gliopet.preprocess import registration as reg
+
+    opts = config.preprocess
+    images = {key: brainmask.n4_correct(reg.nifti_to_sitk(anat.load()))[0]
+              for key, anat in session.anat.items()}
+    ref = images[reference]
+    # Registration grid: isotropic, never finer than the reference MRI's finest voxel size.
+    work = max(opts.work_spacing_mm, min(ref.GetSpacing()))
+    result = MRIResult(images, reference, work, {reference: None})
+    ref_iso = reg.resample_isotropic(ref, work)
+    for key, image in images.items():
+        if key == reference:
+            continue
+        if reg.fov_overlap_fraction(ref, image) < opts.min_fov_overlap:
+            raise InputError(f"the {key} image does not overlap the {reference} image",
+                             path=session.anat[key].path, fix="check the image header (origin, orientation)")
+        fit = reg.register(ref_iso, reg.resample_isotropic(image, work), kind="rigid",
+                           initializer="geometry", iterations=opts.registration_iterations, seed=config.seed)
+        result.to_reference[key] = fit.transform
+        result.nmi[key] = (fit.nmi_initial, fit.nmi_final)
+        reg.write_transform(out.path(d.XFM, from_=SEQUENCE_LABEL[key], to=REFERENCE_SPACE), fit.transform,
+                            source=key, target=f"{REFERENCE_SPACE} ({reference})",
+                            extra={"Registration": "rigid, Mattes MI", **fit.summary()})
+    return result
 
 
-def run_preprocess(bids_dir: str | Path, *, participant_label: Sequence[str] | None = None,
-                   jobs: int = 1, dask_scheduler: str | None = None, force: bool = False,
-                   config: Config | None = None, threads: int | None = None) -> pd.DataFrame:
-    """Preprocess every session of a BIDS dataset; returns the cohort QC table (also written).
+# ---- 3. template registration and brain mask
+def _template_step(mri: MRIResult, out: SessionWriter, config: Config) -> TemplateResult:
+    from gliopet.preprocess import brainmask
+    from gliopet.preprocess import registration as reg
 
-    Sessions run in parallel with joblib (`jobs` processes) or, given `dask_scheduler`
-    (``tcp://host:port``), on a Dask distributed cluster. Each job uses `threads` SimpleITK
-    threads (default: the CPU count divided by `jobs`).
-
-    Raises
-    ------
-    InputError
-        The dataset cannot be read, or (after the other sessions are done and the QC table is
-        written) one or more sessions failed: the first error is reported.
-    """
-    from gliopet.atomic import write_tsv
-    from gliopet.io.bids_read import read_dataset
-    from gliopet.io.bids_write import write_dataset_description
-    from gliopet.preprocess.qc import flag_cohort_outliers
-    from gliopet.provenance import generated_by
-
-    config = config or load_config()
-    root = Path(bids_dir)
-    sessions = read_dataset(root, list(participant_label) if participant_label else None, config)
-    if not sessions:
-        raise InputError("no session found", path=root, fix="check the dataset and --participant-label")
-    if jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {jobs}", fix="give --jobs 1 or more")
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    derivatives = root / "derivatives" / "gliopet"
-    if not (derivatives / "dataset_description.json").is_file():
-        write_dataset_description(derivatives, "gliopet derivatives", dataset_type="derivative",
-                                  generated_by=generated_by())
-    tasks = [(s, root, config, force, threads) for s in sessions]
-    if dask_scheduler:
-        rows = _run_dask(tasks, dask_scheduler)
-    elif jobs > 1 and len(tasks) > 1:
-        from joblib import Parallel, delayed
-
-        rows = Parallel(n_jobs=jobs, backend="loky")(delayed(_worker)(t) for t in tasks)
-    else:
-        from gliopet.progress import track
-
-        rows = [_worker(t) for t in track(tasks, "preprocess")]
-    table = flag_cohort_outliers(pd.DataFrame(rows))
-    write_tsv(root / STAGE_DIR / QC_NAME, table)
-    failed = [r for r in rows if r.get("status") == "failed"]
-    if failed:
-        first = failed[0]["error"]
-        if len(rows) == 1:
-            raise InputError(first)  # the session's own one-line message (file, problem, fix)
-        raise InputError(f"{len(failed)} of {len(rows)} sessions failed; first: {first}",
-                         path=root / STAGE_DIR / QC_NAME, fix="see the error column of the QC table")
-    return table
+    opts = config.preprocess
+    ref = mri.images[mri.reference]
+    tpl = brainmask.register_to_template(ref, resolution_mm=opts.template_resolution_mm, seed=config.seed,
+                                         iterations=opts.registration_iterations, work_spacing_mm=mri.work_mm)
+    fit = tpl.registration
+    reg.write_transform(out.path(d.XFM, from_=REFERENCE_SPACE, to=TEMPLATE), fit.transform,
+                        source=f"{REFERENCE_SPACE} ({mri.reference})", target=TEMPLATE,
+                        extra={"Registration": "affine, Mattes MI", **fit.summary()})
+    ref_data, ref_affine = reg.from_sitk(ref)
+    out.image(d.T1W_MASK, tpl.brain_mask, ref_affine, dtype=np.uint8, desc="brain")
+    return TemplateResult(fit.transform, fit.nmi_final, fit.metric_final, tpl.brain_mask, ref_data,
+                          ref_affine, ref.GetSpacing())
 
 
-def _run_dask(tasks: list[tuple], address: str) -> list[dict[str, Any]]:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise InputError("--dask-scheduler needs the Dask 'distributed' package", path=address,
-                         fix="install it (pip install 'dask[distributed]') or use --jobs") from None
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as exc:
-        raise InputError(f"cannot connect to the Dask scheduler ({exc})", path=address,
-                         fix="give the scheduler address as tcp://host:port") from None
-    try:
-        futures = client.map(_worker, tasks, pure=False)
-        return client.gather(futures)
-    finally:
-        client.close()
+# ---- 4. PET to MRI
+def _pet_to_mri(pet: PETResult, mri: MRIResult, template: TemplateResult, out: SessionWriter,
+                config: Config) -> PETMRIResult:
+    import SimpleITK as sitk
+
+    from gliopet.preprocess import brainmask
+    from gliopet.preprocess import registration as reg
+
+    opts = config.preprocess
+    ref = mri.images[mri.reference]
+    head = brainmask.dilate_mm(template.brain_mask, 10.0, template.spacing_mm)
+    # Start: centre of mass of the PET on that of the stripped MRI (brain + 10 mm), so scalp and
+    # neck do not bias it; then Mattes MI on the whole MRI without a metric mask (the empty
+    # background is informative; on phantoms a masked or stripped metric was less accurate).
+    stripped = reg.resample_isotropic(reg.to_sitk(template.ref_data * head, template.ref_affine), mri.work_mm)
+    moving_pet = reg.smooth(pet.image, opts.pet_fwhm_mm)
+    start = sitk.CenteredTransformInitializer(stripped, moving_pet, sitk.Euler3DTransform(),
+                                              sitk.CenteredTransformInitializerFilter.MOMENTS)
+    fit = reg.register(reg.resample_isotropic(ref, mri.work_mm), moving_pet, kind="rigid", initial=start,
+                       iterations=opts.registration_iterations, seed=config.seed)
+    reg.write_transform(out.path(d.XFM, from_="pet", to=REFERENCE_SPACE), fit.transform,
+                        source="pet (static window)", target=f"{REFERENCE_SPACE} ({mri.reference})",
+                        extra={"Registration": "rigid, Mattes MI", **fit.summary()})
+    return PETMRIResult(fit.transform, fit.nmi_initial, fit.nmi_final, fit.metric_final)
+
+
+# ---- 5. regions on the PET grid
+def _regions_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petmri: PETMRIResult,
+                  out: SessionWriter, config: Config) -> RegionsResult:
+    from gliopet.preprocess import regions
+
+    opts = config.preprocess
+    abnormal = _mri_abnormality(mri, template, out)
+    masks = regions.pet_regions(pet.image, mri.images[mri.reference], template.brain_mask,
+                                petmri.transform, template.transform, abnormal_t1=abnormal,
+                                pet_threshold=config.quant.tumour_threshold_x_background,
+                                margin_mm=opts.reference_margin_mm,
+                                resolution_mm=opts.template_resolution_mm)
+    voxel_ml = float(abs(np.linalg.det(pet.affine[:3, :3]))) / 1000.0
+    for desc, mask in masks.items():
+        out.image(d.PET_MASK, mask, pet.affine, dtype=np.uint8, desc=desc)
+    return RegionsResult(masks, round(float(masks["brain"].sum()) * voxel_ml, 1),
+                         round(float(template.brain_mask.sum()) * float(np.prod(template.spacing_mm))
+                               / 1000.0, 1),
+                         round(float(masks["striatum"].sum()) * voxel_ml, 2),
+                         round(float(masks["healthy"].sum()) * voxel_ml, 1))
+
+
+def _mri_abnormality(mri: MRIResult, template: TemplateResult, out: SessionWriter) -> np.ndarray | None:
+    """FLAIR (else T2w) hyperintensity, plus contrast enhancement when both T1w exist, on the
+    reference grid (kept out of the reference regions); None without those sequences."""
+    from gliopet.preprocess import regions
+    from gliopet.preprocess import registration as reg
+
+    ref, spacing = mri.images[mri.reference], template.spacing_mm
+
+    def on_reference(key: str) -> np.ndarray:
+        return reg.from_sitk(reg.resample(mri.images[key], ref, mri.to_reference[key]))[0]
+
+    abnormal = None
+    for key in ("FLAIR", "T2w"):
+        if key in mri.images:
+            abnormal = regions.mri_abnormality(on_reference(key), template.brain_mask, spacing)
+            out.image(d.T1W_MASK, abnormal, template.ref_affine, dtype=np.uint8, desc="abnormal",
+                      sidecar={"Description": f"{key} hyperintensity inside the brain (median + 3 MAD)"})
+            break
+    if "ce-gadolinium_T1w" in mri.images and "T1w" in mri.images:
+        # Contrast enhancement (tumour, and treatment-related change, which enhances too) can lie
+        # outside the FLAIR/T2 abnormality: keep it out of the reference regions as well.
+        enhancement = regions.enhancement_map(on_reference("ce-gadolinium_T1w"), on_reference("T1w"),
+                                              template.brain_mask)
+        enhancing = regions.mri_abnormality(enhancement, template.brain_mask, spacing)
+        abnormal = enhancing if abnormal is None else (abnormal | enhancing)
+    return abnormal
+
+
+# ---- 6. grids
+def _grids_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petmri: PETMRIResult,
+                out: SessionWriter, config: Config) -> dict[str, np.ndarray]:
+    """MRI on the PET grid and every image on the learning grid; returns the MRI on the PET grid."""
+    from gliopet.preprocess import grids
+
+    to_reference = {k: v for k, v in mri.to_reference.items() if v is not None}
+    on_pet = grids.mri_on_pet_grid(pet.image, mri.images, petmri.transform, to_reference)
+    for key, data in on_pet.items():
+        out.image(d.MRI_ON_PET, data, pet.affine, **d.anat_fill(key))
+    learned, learn_affine = grids.learning_grid(
+        {"pet": pet.image, **mri.images}, {"pet": petmri.transform, **mri.to_reference},
+        template.transform, mri_names=tuple(mri.images), margin_mm=config.preprocess.learning_margin_mm)
+    for key, data in learned.items():
+        if key == "pet":
+            out.image(d.LEARNING_PET, data, learn_affine, sidecar={"Units": pet.units})
+        else:
+            out.image(d.LEARNING_MRI, data, learn_affine, **d.anat_fill(key),
+                      sidecar={"Units": "z-score over the template brain mask"})
+    return on_pet
