@@ -10,7 +10,10 @@ import pytest
 SRC = Path(__file__).resolve().parents[3] / "src" / "gliopet"
 
 # Rank of each stage; a module may import gliopet modules of equal or lower rank only.
-RANKS = {"shared": 0, "io": 1, "simulate": 2, "preprocess": 3, "quant": 4, "report": 5, "cli": 10}
+# `gliopet.stage` (the stage runner) sits between io, whose data model and derivatives contract
+# it uses, and the stages that run on it.
+RANKS = {"shared": 0, "io": 1, "stage": 2, "simulate": 3, "preprocess": 4, "quant": 5, "report": 6,
+         "cli": 10}
 # Analysis stages never read the phantom (its truth must stay unseen by the methods it tests).
 FORBIDDEN = {"preprocess": {"simulate"}, "quant": {"simulate"}}
 
