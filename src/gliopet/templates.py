@@ -19,6 +19,8 @@ from functools import lru_cache
 import nibabel as nib
 import numpy as np
 
+from gliopet.spatial import box_around, world_coordinates
+
 TEMPLATE_NAME = "MNI152NLin2009aSym"
 
 
@@ -68,12 +70,6 @@ def load_mni(resolution_mm: int = 2) -> dict[str, nib.Nifti1Image]:
     return images
 
 
-def world_coordinates(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
-    """World (RAS mm) coordinates of every voxel centre, shape (*shape, 3)."""
-    ijk = np.stack(np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij"), axis=-1)
-    return ijk @ np.asarray(affine[:3, :3], dtype=np.float32).T + np.asarray(affine[:3, 3], dtype=np.float32)
-
-
 def striatum_masks(resolution_mm: int = 2, gm_threshold: float = 0.2) -> dict[str, np.ndarray]:
     """Boolean masks of caudate and putamen (left and right) on the MNI grid of `resolution_mm`.
 
@@ -83,20 +79,15 @@ def striatum_masks(resolution_mm: int = 2, gm_threshold: float = 0.2) -> dict[st
     images = load_mni(resolution_mm)
     gm = np.asarray(images["gm"].dataobj)
     affine = np.asarray(images["gm"].affine, dtype=float)
-    inverse = np.linalg.inv(affine)
     out = {}
     for name, ellipsoid in STRIATUM_MNI.items():
-        # evaluate only inside the ellipsoid's bounding box (voxel index range), not the whole grid
-        centre, semi = np.asarray(ellipsoid.centre_mm), np.asarray(ellipsoid.semi_axes_mm)
-        corners = np.array([[centre[0] + sx * semi[0], centre[1] + sy * semi[1], centre[2] + sz * semi[2], 1.0]
-                            for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
-        ijk = corners @ inverse.T
-        lo = np.clip(np.floor(ijk[:, :3].min(axis=0)).astype(int) - 1, 0, gm.shape)
-        hi = np.clip(np.ceil(ijk[:, :3].max(axis=0)).astype(int) + 2, 0, gm.shape)
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        # evaluate only inside the ellipsoid's bounding box (voxel index range), not the whole
+        # grid; the template grid is axis-aligned, so the box covers the ellipsoid
+        box = box_around(gm.shape, affine, ellipsoid.centre_mm, ellipsoid.semi_axes_mm)
+        lo = np.array([b.start for b in box])
         sub_affine = affine.copy()
         sub_affine[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
-        xyz = world_coordinates(tuple(int(b - a) for a, b in zip(lo, hi, strict=True)), sub_affine)
+        xyz = world_coordinates(tuple(b.stop - b.start for b in box), sub_affine)
         mask = np.zeros(gm.shape, dtype=bool)
         mask[box] = ellipsoid.contains(xyz) & (gm[box] >= gm_threshold)
         out[name] = mask

@@ -16,7 +16,7 @@ import pytest
 import SimpleITK as sitk
 
 from gliopet.preprocess import registration as reg
-from gliopet.preprocess.brainmask import dilate_mm
+from gliopet.spatial import dilate_mm
 
 pytestmark = pytest.mark.slow
 

@@ -23,31 +23,25 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from gliopet.templates import load_mni, striatum_masks, world_coordinates
+from gliopet import spatial
+from gliopet.spatial import world_coordinates
+from gliopet.templates import load_mni, striatum_masks
 
-FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 LESION_CENTRE_MNI = (30.0, 30.0, 20.0)  # right frontal (RAS mm)
+#: Centre of rotation of the synthetic head positions (RAS mm, near the MNI brain centre).
+HEAD_CENTRE_MM = (0.0, -18.0, 10.0)
 
 
 def rigid_matrix(rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0),
                  translation_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                 centre_mm: tuple[float, float, float] = (0.0, -18.0, 10.0)) -> np.ndarray:
-    """4 x 4 RAS rigid matrix: rotation (degrees about x, y, z) about `centre_mm`, then translation."""
-    rx, ry, rz = np.deg2rad(rotation_deg)
-    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    rot = (np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-           @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-           @ np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]))
-    centre = np.asarray(centre_mm, dtype=float)
-    out = np.eye(4)
-    out[:3, :3] = rot
-    out[:3, 3] = centre - rot @ centre + np.asarray(translation_mm, dtype=float)
-    return out
+                 centre_mm: tuple[float, float, float] = HEAD_CENTRE_MM) -> np.ndarray:
+    """4 x 4 RAS rigid matrix (`gliopet.spatial.rigid_matrix`) rotating about the head centre."""
+    return spatial.rigid_matrix(rotation_deg, translation_mm, centre_mm)
 
 
 def ras_matrix_to_sitk(matrix_ras: np.ndarray) -> sitk.AffineTransform:
     """A SimpleITK (LPS) affine transform equal to a 4 x 4 RAS point mapping."""
-    lps = FLIP @ np.asarray(matrix_ras, dtype=float) @ FLIP
+    lps = spatial.ras_to_lps_matrix(matrix_ras)
     out = sitk.AffineTransform(3)
     out.SetMatrix(lps[:3, :3].ravel().tolist())
     out.SetTranslation(lps[:3, 3].tolist())

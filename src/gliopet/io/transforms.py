@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gliopet.atomic import atomic_path, write_json
+from gliopet.spatial import affine_matrix, lps_to_ras_matrix
 
 if TYPE_CHECKING:
     import SimpleITK as sitk
@@ -27,8 +28,6 @@ CONVENTION = (
     "MatrixLPS maps LPS mm points of the 'To' space to LPS mm points of the 'From' space, MatrixRAS "
     "does the same in RAS mm (flip the signs of x and y before and after)."
 )
-
-_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -62,10 +61,9 @@ def write_transform(path: str | Path, transform: sitk.Transform, *, source: str,
                                "TransformType": transform.GetName(), "Units": "mm"}
     matrix, offset = affine_parameters(transform)
     if matrix is not None:
-        lps = np.eye(4)
-        lps[:3, :3], lps[:3, 3] = matrix, offset
+        lps = affine_matrix(matrix, offset)
         sidecar["MatrixLPS"] = lps.round(10).tolist()
-        sidecar["MatrixRAS"] = (_FLIP @ lps @ _FLIP).round(10).tolist()
+        sidecar["MatrixRAS"] = lps_to_ras_matrix(lps).round(10).tolist()
     if extra:
         sidecar.update(extra)
     write_json(path.with_suffix(".json"), sidecar)

@@ -9,8 +9,8 @@
 * `rough_brain_mask`: a first skull strip of the subject from intensities and morphology.
 * `refine_brain_mask`: the template brain mask carried to the subject is the prior; its interior
   (eroded by `shell_mm`) is kept, and in the band around its border the subject's rough brain
-  decides. Morphology uses distances in mm (scipy.ndimage), so anisotropic voxels are handled.
-  Both rules are hand-written: no library skull stripper is usable offline here.
+  decides. Morphology uses distances in mm (`gliopet.spatial`), so anisotropic voxels are
+  handled. Both rules are hand-written: no library skull stripper is usable offline here.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from gliopet.preprocess.registration import (
     resample_isotropic,
     to_sitk,
 )
+from gliopet.spatial import dilate_mm, distance_inside_mm, erode_mm, largest_component
 
 
 def n4_correct(image: sitk.Image, mask: sitk.Image | None = None, *, shrink_to_mm: float = 6.0,
-               iterations: tuple[int, ...] = (50, 40, 30), seed: int = 0) -> tuple[sitk.Image, sitk.Image]:
+               iterations: tuple[int, ...] = (50, 40, 30),
+               seed: int = 0) -> tuple[sitk.Image, sitk.Image]:
     """N4 bias-field correction; returns (corrected image, bias field), both on the input grid.
 
     The field is estimated on the image shrunk to about `shrink_to_mm` voxels (per axis, so thick
@@ -56,29 +58,6 @@ def n4_correct(image: sitk.Image, mask: sitk.Image | None = None, *, shrink_to_m
     bias = sitk.Exp(log_bias)
     corrected = sitk.Cast(image / bias, sitk.sitkFloat32)
     return corrected, sitk.Cast(bias, sitk.sitkFloat32)
-
-
-def _distance_inside(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    return ndimage.distance_transform_edt(mask, sampling=spacing)
-
-
-def erode_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
-    """Erosion by a ball of `radius_mm` (Euclidean distance, anisotropic voxels handled)."""
-    return _distance_inside(mask, spacing) > radius_mm
-
-
-def dilate_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
-    """Dilation by a ball of `radius_mm` (Euclidean distance, anisotropic voxels handled)."""
-    return _distance_inside(~mask, spacing) <= radius_mm
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean mask (empty stays empty)."""
-    labels, n = ndimage.label(mask)
-    if n <= 1:
-        return mask.astype(bool)
-    sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
-    return labels == (1 + int(np.argmax(sizes)))
 
 
 def refine_brain_mask(image: np.ndarray, prior: np.ndarray, spacing: tuple[float, float, float],
@@ -138,7 +117,8 @@ class TemplateResult:
 
 @lru_cache(maxsize=2)
 def template_images(resolution_mm: int = 2) -> dict[str, sitk.Image]:
-    """The MNI152 2009a t1, gm, wm and brain_mask as SimpleITK images (LPS; cached, do not modify)."""
+    """The MNI152 2009a t1, gm, wm and brain_mask as SimpleITK images (LPS; cached, do not
+    modify)."""
     from gliopet.templates import load_mni
 
     return {key: nifti_to_sitk(img) for key, img in load_mni(resolution_mm).items()}
@@ -159,7 +139,7 @@ def rough_brain_mask(image: np.ndarray, spacing: tuple[float, float, float]) -> 
         return np.zeros(values.shape, dtype=bool)
     head = largest_component(values > _otsu(positive))
     head = _fill_holes(head)
-    depth = ndimage.distance_transform_edt(head, sampling=spacing)
+    depth = distance_inside_mm(head, spacing)
     deep = depth > min(25.0, 0.5 * depth.max())
     m = float(np.median(values[deep]))
     tissue = head & (values > 0.6 * m) & (values < 1.4 * m)
@@ -185,7 +165,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask
 
 
-def register_to_template(t1: sitk.Image, *, resolution_mm: int = 2, seed: int = 20261126,
+def register_to_template(t1: sitk.Image, *, seed: int, resolution_mm: int = 2,
                          iterations: int = 150, work_spacing_mm: float = 2.0,
                          sampling_percentage: float = 0.1, refine: bool = True) -> TemplateResult:
     """Affine registration of a (bias-corrected) subject T1 to the MNI template, and brain mask.
@@ -194,7 +174,8 @@ def register_to_template(t1: sitk.Image, *, resolution_mm: int = 2, seed: int = 
     `rough_brain_mask`, resampled to isotropic `work_spacing_mm` voxels (a balanced pyramid for
     thick slices), then registered rigidly and affinely (Mattes MI, metric restricted to the
     template brain dilated by 8 mm) down to `work_spacing_mm`. The template brain mask carried
-    back is refined on the subject (`refine_brain_mask`).
+    back is refined on the subject (`refine_brain_mask`). `seed`: the metric sampling seed
+    (configuration ``seed``).
     """
     template = template_images(resolution_mm)
     fixed = template["t1"]

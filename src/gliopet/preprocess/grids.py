@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from gliopet.preprocess.brainmask import template_images
 from gliopet.preprocess.registration import compose, from_sitk, invert, resample
+from gliopet.spatial import bounding_box
 
 
 def mri_on_pet_grid(pet_reference: sitk.Image, images: dict[str, sitk.Image],
@@ -39,11 +40,9 @@ def learning_reference(margin_mm: float = 4.0, resolution_mm: int = 2) -> sitk.I
     """The learning grid: template space at `resolution_mm`, cropped to the brain + margin."""
     template = template_images(resolution_mm)
     brain = from_sitk(template["brain_mask"])[0] > 0
-    ijk = np.argwhere(brain)
-    pad = int(np.ceil(margin_mm / resolution_mm))
-    lo = np.maximum(ijk.min(axis=0) - pad, 0)
-    hi = np.minimum(ijk.max(axis=0) + pad + 1, brain.shape)
-    return sitk.RegionOfInterest(template["brain_mask"], (hi - lo).tolist(), lo.tolist())
+    box = bounding_box(brain, int(np.ceil(margin_mm / resolution_mm)))
+    return sitk.RegionOfInterest(template["brain_mask"], [s.stop - s.start for s in box],
+                                 [s.start for s in box])
 
 
 def learning_grid(

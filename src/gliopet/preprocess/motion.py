@@ -35,6 +35,7 @@ from gliopet.preprocess.registration import (
     transform_points,
 )
 from gliopet.progress import logger
+from gliopet.spatial import largest_component
 
 #: Largest factor applied to `fwhm_mm` for short frames (see `motion_correct`).
 BOOST_CAP = 2.0
@@ -70,18 +71,13 @@ class MotionResult:
 def head_mask_from_pet(image: np.ndarray, fraction: float = 0.2) -> np.ndarray:
     """Head/brain mask of a PET image: voxels above `fraction` of the robust maximum, filled.
 
-    Keeps the largest connected component and fills holes (scipy.ndimage).
+    Keeps the largest connected component (`gliopet.spatial`) and fills holes (scipy.ndimage).
     """
     from scipy import ndimage
 
     data = np.nan_to_num(np.asarray(image, dtype=np.float32))
     top = np.percentile(data[data > 0], 99.5) if np.any(data > 0) else 0.0
-    mask = data > fraction * top
-    labels, n = ndimage.label(mask)
-    if n > 1:
-        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
-        mask = labels == (1 + int(np.argmax(sizes)))
-    return ndimage.binary_fill_holes(mask)
+    return ndimage.binary_fill_holes(largest_component(data > fraction * top))
 
 
 def reference_weights(timing: FrameTiming, reference_start_s: float = 600.0) -> np.ndarray:
@@ -103,7 +99,7 @@ def motion_correct(
     reference_start_s: float = 600.0,
     fwhm_mm: float = 8.0,
     threshold_mm: float = 2.0,
-    seed: int = 20261126,
+    seed: int,
     iterations: int = 100,
     mask: np.ndarray | None = None,
 ) -> MotionResult:

@@ -14,8 +14,8 @@ definitions through the saved transforms:
 * ``healthy``: brain voxels with template grey + white matter probability >= 0.5, outside the
   striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity and contrast enhancement)
   dilated by `margin_mm`, and
-  outside PET-avid voxels (above 1.6 x the healthy median, the tumour-candidate rule) dilated by
-  `margin_mm`.
+  outside PET-avid voxels (above `pet_threshold` x the healthy median: the tumour-candidate rule,
+  configuration ``quant.tumour_threshold_x_background``) dilated by `margin_mm`.
 
 Striatal voxels inside the dilated MRI abnormality are removed as well, so no reference region
 touches visible lesion. The tumour VOI and the background crescent are made by the
@@ -26,18 +26,25 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
-from gliopet.preprocess.brainmask import dilate_mm, largest_component, template_images
+from gliopet.preprocess.brainmask import template_images
 from gliopet.preprocess.registration import (
     compose,
     from_sitk,
     invert,
-    ras_to_lps,
     resample,
     resample_mask,
     to_sitk,
     transform_points,
+)
+from gliopet.spatial import (
+    dilate_mm,
+    erode_mm,
+    label_components,
+    largest_component,
+    lps_to_ras_points,
+    ras_to_lps_points,
+    world_coordinates,
 )
 from gliopet.templates import STRIATUM_MNI, striatum_masks
 
@@ -47,10 +54,8 @@ STRIATUM_DESC = {"caudate_left": "caudateL", "caudate_right": "caudateR",
 
 def grid_points_lps(reference: sitk.Image) -> np.ndarray:
     """LPS mm coordinates of every voxel centre of `reference`, shape (i, j, k, 3)."""
-    from gliopet.templates import world_coordinates
-
     _, affine = from_sitk(reference)
-    return ras_to_lps(world_coordinates(reference.GetSize(), affine))
+    return ras_to_lps_points(world_coordinates(reference.GetSize(), affine))
 
 
 def mri_abnormality(image: np.ndarray, brain: np.ndarray, spacing: tuple[float, float, float],
@@ -67,12 +72,12 @@ def mri_abnormality(image: np.ndarray, brain: np.ndarray, spacing: tuple[float, 
     median = float(np.median(inside))
     mad = 1.4826 * float(np.median(np.abs(inside - median))) or 1.0
     hyper = brain & (values > median + z_threshold * mad)
-    hyper = dilate_mm(ndimage.distance_transform_edt(hyper, sampling=spacing) > 1.5, 1.5, spacing) & hyper
-    labels, n = ndimage.label(hyper)
-    if n == 0:
+    hyper = dilate_mm(erode_mm(hyper, 1.5, spacing), 1.5, spacing) & hyper
+    labels, counts = label_components(hyper)
+    if counts.size == 0:
         return hyper
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    sizes = ndimage.sum_labels(hyper, labels, index=np.arange(1, n + 1)) * voxel_ml
+    sizes = counts * voxel_ml
     keep = np.flatnonzero(sizes >= min_volume_ml) + 1
     return np.isin(labels, keep)
 
@@ -101,8 +106,8 @@ def lesion_centroid_mni(abnormal: np.ndarray, affine: np.ndarray,
         return None
     ijk = np.argwhere(largest_component(abnormal)).mean(axis=0)
     ras = np.asarray(affine)[:3, :3] @ ijk + np.asarray(affine)[:3, 3]
-    mni_lps = transform_points(invert(xfm_t1_to_template), ras_to_lps(ras[None, :]))[0]
-    return ras_to_lps(mni_lps)
+    mni_lps = transform_points(invert(xfm_t1_to_template), ras_to_lps_points(ras[None, :]))[0]
+    return lps_to_ras_points(mni_lps)
 
 
 def pet_regions(
@@ -113,9 +118,9 @@ def pet_regions(
     xfm_t1_to_template: sitk.Transform,
     *,
     abnormal_t1: np.ndarray | None = None,
+    pet_threshold: float | None,
     margin_mm: float = 5.0,
     resolution_mm: int = 2,
-    pet_threshold: float | None = 1.6,
 ) -> dict[str, np.ndarray]:
     """Masks on the PET grid (bool arrays keyed by BIDS ``desc`` label).
 
@@ -135,7 +140,9 @@ def pet_regions(
         reference regions.
     pet_threshold : float or None
         `pet_reference` voxels above this multiple of the healthy median (outside the striatum)
-        are also left out of ``healthy``, with the margin; None disables it.
+        are also left out of ``healthy``, with the margin; None disables it. Required: pass the
+        quantification's tumour threshold (configuration ``quant.tumour_threshold_x_background``)
+        so that both stages use one rule.
     """
     pet_to_t1 = invert(xfm_pet_to_t1)                      # PET points -> T1w points
     pet_to_mni = compose(pet_to_t1, invert(xfm_t1_to_template))  # PET points -> MNI points

@@ -28,8 +28,13 @@ from numpy.typing import DTypeLike
 
 from gliopet.errors import InputError
 from gliopet.io.transforms import CONVENTION, affine_parameters, write_transform  # noqa: F401  (re-exported)
-
-_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
+from gliopet.spatial import (
+    affine_matrix,
+    box_overlap_fraction,
+    lps_to_ras_affine,
+    ras_to_lps_affine,
+    ras_to_lps_points,
+)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -43,8 +48,9 @@ def to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
         raise ValueError(f"to_sitk expects a 3-D array, got shape {data.shape}")
     linear = np.asarray(affine, dtype=float)[:3, :3]
     spacing = np.linalg.norm(linear, axis=0)
-    direction = _RAS_TO_LPS @ (linear / spacing)
-    origin = _RAS_TO_LPS @ np.asarray(affine, dtype=float)[:3, 3]
+    affine_lps = ras_to_lps_affine(affine)
+    direction = affine_lps[:3, :3] / spacing
+    origin = affine_lps[:3, 3]
     image = sitk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0)))
     image.SetSpacing([float(s) for s in spacing])
     image.SetDirection([float(d) for d in direction.ravel()])
@@ -55,11 +61,8 @@ def to_sitk(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
 def sitk_affine(image: sitk.Image) -> np.ndarray:
     """RAS voxel-to-world affine (4 x 4) of a SimpleITK image."""
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    linear = _RAS_TO_LPS @ direction @ np.diag(image.GetSpacing())
-    affine = np.eye(4)
-    affine[:3, :3] = linear
-    affine[:3, 3] = _RAS_TO_LPS @ np.asarray(image.GetOrigin(), dtype=float)
-    return affine
+    return lps_to_ras_affine(affine_matrix(direction @ np.diag(image.GetSpacing()),
+                                           image.GetOrigin()))
 
 
 def from_sitk(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
@@ -82,13 +85,6 @@ def sitk_to_nifti(image: sitk.Image, dtype: DTypeLike = np.float32) -> nib.Nifti
     return img
 
 
-def ras_to_lps(points: np.ndarray) -> np.ndarray:
-    """Flip x and y of points (..., 3): RAS mm <-> LPS mm (the same operation both ways)."""
-    points = np.array(points, dtype=float, copy=True)
-    points[..., :2] *= -1.0
-    return points
-
-
 # --------------------------------------------------------------------------- geometry
 def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned bounding box (LPS mm, min and max corners) of an image's field of view."""
@@ -101,11 +97,7 @@ def physical_bounds(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
 
 def fov_overlap_fraction(fixed: sitk.Image, moving: sitk.Image) -> float:
     """Fraction of the smaller field of view (bounding boxes, mm^3) shared by both images."""
-    lo_f, hi_f = physical_bounds(fixed)
-    lo_m, hi_m = physical_bounds(moving)
-    inter = np.clip(np.minimum(hi_f, hi_m) - np.maximum(lo_f, lo_m), 0, None).prod()
-    smaller = min((hi_f - lo_f).prod(), (hi_m - lo_m).prod())
-    return float(inter / smaller) if smaller > 0 else 0.0
+    return box_overlap_fraction(physical_bounds(fixed), physical_bounds(moving))
 
 
 def mask_points(mask: sitk.Image | np.ndarray, affine: np.ndarray | None = None,
@@ -119,7 +111,7 @@ def mask_points(mask: sitk.Image | np.ndarray, affine: np.ndarray | None = None,
     if ijk.shape[0] > max_points:
         ijk = ijk[np.random.default_rng(seed).choice(ijk.shape[0], max_points, replace=False)]
     ras = ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
-    return ras_to_lps(ras)
+    return ras_to_lps_points(ras)
 
 
 def transform_points(transform: sitk.Transform, points_lps: np.ndarray) -> np.ndarray:
@@ -312,7 +304,7 @@ def register(
     iterations: int = 200,
     sampling_percentage: float = 0.2,
     bins: int = 32,
-    seed: int = 20261126,
+    seed: int,
     learning_rate: float = 2.0,
     min_step: float = 1e-4,
 ) -> RegistrationResult:

@@ -20,7 +20,7 @@ from gliopet.io.timing import FrameTiming
 from gliopet.quant._curves import require_dynamic
 from gliopet.quant.static import check_mask, voxel_volume_ml
 from gliopet.quant.tac import SLOPE_WINDOW_S, late_slope, slope_weights, ttp_min
-from gliopet.quant.voi import voxel_sizes
+from gliopet.spatial import label_components, voxel_sizes
 
 
 @dataclass
@@ -44,9 +44,8 @@ def dynamic_hotspots(frames: np.ndarray, timing: FrameTiming, tumour: np.ndarray
     slope = tacs @ slope_weights(timing, slope_window_s).astype(np.float32)
     flagged = np.zeros(tumour.shape, bool)
     flagged[tumour] = (ttp < early_peak_min) & (slope < 0)
-    labels, n = ndimage.label(flagged, structure=np.ones((3, 3, 3), bool))
-    voxel_ml = voxel_volume_ml(voxel_sizes(affine))
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] * voxel_ml
+    labels, counts = label_components(flagged, connectivity=26)
+    sizes = counts * voxel_volume_ml(voxel_sizes(affine))
     keep = [j + 1 for j in np.argsort(-sizes, kind="stable") if sizes[j] >= min_volume_ml]
     out = np.zeros(tumour.shape, dtype=np.int16)
     spots = []

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from gliopet.errors import InputError
 from gliopet.io.timing import FrameTiming
+from gliopet.spatial import bounding_box
 
 #: FDOPA static window (s from injection), guideline default (Law 2019).
 FDOPA_WINDOW_S = (600.0, 1800.0)
@@ -95,11 +96,7 @@ def peak_map(image: np.ndarray, voi: np.ndarray, voxel_size_mm: tuple[float, flo
     (convolution with the spherical kernel, normalised by the in-image count at the borders).
     """
     kernel = sphere_kernel(voxel_size_mm, volume_ml).astype(float)
-    half = np.array(kernel.shape) // 2
-    idx = np.argwhere(voi)
-    lo = np.maximum(idx.min(0) - half, 0)
-    hi = np.minimum(idx.max(0) + half + 1, image.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    box = bounding_box(voi, np.array(kernel.shape) // 2)
     sub = np.asarray(image[box], dtype=float)
     sums = ndimage.correlate(sub, kernel, mode="constant", cval=0.0)
     counts = ndimage.correlate(np.ones_like(sub), kernel, mode="constant", cval=0.0)

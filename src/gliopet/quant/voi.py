@@ -32,10 +32,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from gliopet.errors import InputError
 from gliopet.quant.static import check_mask, voxel_volume_ml
+from gliopet.spatial import (
+    dilate_mm,
+    distance_inside_mm,
+    label_components,
+    voxel_sizes,
+    world_coordinates,
+)
 
 
 class NoTumourFound(InputError):
@@ -77,36 +83,15 @@ class VOIResult:
     note: str
 
 
-def voxel_sizes(affine: np.ndarray) -> tuple[float, float, float]:
-    """Voxel edge lengths (mm) from a 4x4 affine."""
-    sizes = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
-    return (float(sizes[0]), float(sizes[1]), float(sizes[2]))
-
-
-def world_coordinates(shape: tuple[int, int, int], affine: np.ndarray) -> np.ndarray:
-    """World (RAS mm) coordinates of every voxel centre, shape (3, *shape)."""
-    idx = np.indices(shape, dtype=float).reshape(3, -1)
-    world = np.asarray(affine)[:3, :3] @ idx + np.asarray(affine)[:3, 3:4]
-    return world.reshape((3, *shape))
-
-
 def hemispheres(brain: np.ndarray, affine: np.ndarray,
                 left_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(left, right) brain masks: split at world x = 0 (RAS: x < 0 is left) unless given."""
     if left_mask is not None:
         left = brain & check_mask(left_mask, brain.shape, "left-hemisphere")
     else:
-        x = world_coordinates(brain.shape, affine)[0]
+        x = world_coordinates(brain.shape, affine, dtype=np.float64)[..., 0]
         left = brain & (x < 0)
     return left, brain & ~left
-
-
-def dilate_mm(mask: np.ndarray, margin_mm: float, voxel_size_mm: tuple[float, float, float]) -> np.ndarray:
-    """Voxels within `margin_mm` (mm, Euclidean) of the mask (exact distance transform)."""
-    if margin_mm <= 0 or not mask.any():
-        return mask.copy()
-    distance = ndimage.distance_transform_edt(~mask, sampling=voxel_size_mm)
-    return distance <= margin_mm
 
 
 def striatum_margin(margin_mm: float, voxel_size_mm: tuple[float, float, float]) -> float:
@@ -133,10 +118,11 @@ def healthy_reference(image: np.ndarray, brain: np.ndarray, striatum: np.ndarray
 
 
 def _keep_components(mask: np.ndarray, voxel_ml: float, min_component_ml: float) -> np.ndarray:
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
-    if n == 0:
+    """26-connected components of at least `min_component_ml` (mL), and the largest."""
+    labels, counts = label_components(mask, connectivity=26)
+    if counts.size == 0:
         return mask
-    sizes = np.bincount(labels.ravel())[1:] * voxel_ml
+    sizes = counts * voxel_ml
     keep = (sizes >= min_component_ml) | (sizes == sizes.max())
     return np.isin(labels, np.flatnonzero(keep) + 1)
 
@@ -148,16 +134,16 @@ def background_crescent(brain: np.ndarray, affine: np.ndarray, lesion: np.ndarra
     """Contralateral crescent background (see module docstring); returns (mask, lesion side, note)."""
     sizes = voxel_sizes(affine)
     left, right = hemispheres(brain, affine, left_mask)
-    world = world_coordinates(brain.shape, affine)
+    world = world_coordinates(brain.shape, affine, dtype=np.float64)  # (*shape, 3)
     side = "left" if np.count_nonzero(lesion & left) >= np.count_nonzero(lesion & right) else "right"
     contra = right if side == "left" else left
-    centroid = world[:, lesion].mean(axis=1)
-    depth = ndimage.distance_transform_edt(brain, sampling=sizes)
+    centroid = world[lesion].mean(axis=0)
+    depth = distance_inside_mm(brain, sizes)
     healthy = contra & ~lesion
     if exclude is not None:
         healthy &= ~exclude
-    band = (np.abs(world[2] - centroid[2]) <= band_height_mm / 2.0) & \
-        (np.abs(world[1] - centroid[1]) <= band_ap_mm / 2.0)
+    band = (np.abs(world[..., 2] - centroid[2]) <= band_height_mm / 2.0) & \
+        (np.abs(world[..., 1] - centroid[1]) <= band_ap_mm / 2.0)
     crescent = healthy & band & (depth <= crescent_depth_mm)
     note = (f"background: contralateral ({'right' if side == 'left' else 'left'}) crescent, depth <= "
             f"{crescent_depth_mm:g} mm from the brain surface, {band_height_mm:g} mm axial band x "

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from gliopet.simulate.geometry import Grid, apply_points, rotation_matrix
+from gliopet.simulate.geometry import Grid
+from gliopet.spatial import apply_affine, rotation_matrix
 
 #: Tissue label codes (written with a JSON legend to the truth folder).
 TISSUE_LABELS: dict[int, str] = {
@@ -173,7 +174,7 @@ class SubjectWarp:
         """Displacement (mm) at template-world points (..., 3)."""
         if self.model == "smooth_field":
             flat = points.reshape(-1, 3)
-            index = apply_points(np.linalg.inv(self.field_grid.affine), flat).T
+            index = apply_affine(np.linalg.inv(self.field_grid.affine), flat).T
             out = np.stack([ndimage.map_coordinates(self.field[..., c], index, order=1, mode="nearest")
                             for c in range(3)], axis=-1)
             return out.reshape(points.shape).astype(points.dtype)
@@ -188,7 +189,7 @@ class SubjectWarp:
 
     def to_template(self, points: np.ndarray) -> np.ndarray:
         """Template-world coordinates (RAS mm) of subject-world points (..., 3)."""
-        linear = apply_points(self.affine, points)
+        linear = apply_affine(self.affine, points)
         return linear + self.displacement(linear)
 
 
@@ -245,7 +246,7 @@ def sample_anatomy(warp: SubjectWarp, grid: Grid, resolution_mm: int = 2) -> Sub
     """Sample the warped template on `grid`: labels nearest-neighbour, fractions trilinear."""
     template = template_labels(resolution_mm)
     points = warp.to_template(grid.world())
-    index = apply_points(np.linalg.inv(template.grid.affine), points.reshape(-1, 3)).T
+    index = apply_affine(np.linalg.inv(template.grid.affine), points.reshape(-1, 3)).T
 
     def take(volume: np.ndarray, order: int) -> np.ndarray:
         return ndimage.map_coordinates(volume, index, order=order, mode="constant", cval=0,

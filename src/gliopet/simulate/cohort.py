@@ -38,6 +38,7 @@ from gliopet.simulate import truth as tr
 from gliopet.simulate.kinetics import KineticParams, frame_means, input_function
 from gliopet.simulate.sites import SITES, SiteProfile, get_site
 from gliopet.simulate.tumour import Tumour, apply_tumour, grow_tumour, plan_tumour
+from gliopet.spatial import apply_affine, ras_to_lps_matrix, rigid_matrix
 
 SCENARIOS = ("diagnosis", "recurrence", "both", "healthy")
 TRACER = "FDOPA"
@@ -262,7 +263,7 @@ def _motion(rng: np.random.Generator, timing: FrameTiming, max_mm: float) -> lis
     shift = shift * (rng.uniform(0.5, 1.0) * max_mm / max(norm, 1e-9))
     angles = walk[:, 3:]
     angles = angles * (rng.uniform(0.0, 0.4) * max_mm / max(np.abs(angles).max(), 1e-9))
-    return [geo.rigid_matrix(angles[k], shift[k], anat.BRAIN_CENTRE_MM) for k in range(n)]
+    return [rigid_matrix(angles[k], shift[k], anat.BRAIN_CENTRE_MM) for k in range(n)]
 
 
 def decay_correction_factors(timing: FrameTiming) -> np.ndarray:
@@ -447,7 +448,7 @@ def _place_pet_grid(geo_rng: np.random.Generator, site: SiteProfile,
     pet_from_mri = geo.random_rigid(geo_rng, PET_MRI_ROTATION_DEG, PET_MRI_SHIFT_MM,
                                     anat.BRAIN_CENTRE_MM)
     pet_voxel = site.pet_voxel_mm * profile.pet_voxel_factor
-    pet_centre = (geo.apply_points(pet_from_mri, anat.BRAIN_CENTRE_MM[None, :])[0]
+    pet_centre = (apply_affine(pet_from_mri, anat.BRAIN_CENTRE_MM[None, :])[0]
                   + geo_rng.uniform(-4, 4, 3))
     pet_grid = geo.Grid.box(pet_voxel, pet_centre, PET_EXTENT_MM, max_size=profile.max_size)
     return pet_from_mri, pet_grid
@@ -721,7 +722,7 @@ def _write_truth_transforms(root: Path, sim: SimulatedSession) -> None:
                       "sense of docs/conventions.md, \"Transforms and coordinates\").",
         "Units": "mm", "MaxTranslationSetting_mm": sim.plan.site.motion_max_mm,
         "MatrixRAS": [np.round(m, 10).tolist() for m in sim.motion],
-        "MatrixLPS": [np.round(geo.ras_to_lps(m), 10).tolist() for m in sim.motion],
+        "MatrixLPS": [np.round(ras_to_lps_matrix(m), 10).tolist() for m in sim.motion],
     })
 
 

@@ -6,7 +6,9 @@ Conventions (docs/conventions.md, "Transforms and coordinates", as fMRIPrep/ITK)
 * A transform file ``..._from-A_to-B_mode-image_xfm.txt`` resamples image A onto B's grid: as an
   ITK transform it maps points of B's space (the fixed image) to A's space (the moving image),
   in LPS mm. Its JSON sidecar states the convention and gives the same matrix in RAS and LPS.
-* ``RAS = diag(-1, -1, 1) LPS``, so a RAS matrix ``M`` is ``F M F`` in LPS with ``F = diag(-1,-1,1,1)``.
+* ``RAS = diag(-1, -1, 1) LPS``, so a RAS matrix ``M`` is ``F M F`` in LPS with
+  ``F = diag(-1,-1,1,1)`` (`gliopet.spatial.ras_to_lps_matrix`). Rotations, rigid maps and
+  point mapping come from `gliopet.spatial`.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import numpy as np
 from scipy import ndimage
 
 from gliopet.io.transforms import write_transform as write_transform_file
-
-#: RAS <-> LPS flip (its own inverse).
-FLIP_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
+from gliopet.spatial import (
+    lps_to_ras_matrix,
+    ras_to_lps_matrix,
+    rigid_matrix,
+    voxel_sizes,
+    world_coordinates,
+)
 
 
 @dataclass(frozen=True)
@@ -49,17 +54,17 @@ class Grid:
 
     @property
     def voxel_mm(self) -> tuple[float, float, float]:
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        """Voxel edge lengths (mm)."""
+        return voxel_sizes(self.affine)
 
     @property
     def voxel_ml(self) -> float:
+        """Voxel volume (mL)."""
         return float(abs(np.linalg.det(self.affine[:3, :3])) / 1000.0)
 
-    def world(self, dtype=np.float32) -> np.ndarray:
+    def world(self, dtype: type = np.float32) -> np.ndarray:
         """World coordinates (RAS mm) of every voxel centre, shape (*shape, 3)."""
-        axes = [np.arange(n, dtype=dtype) for n in self.shape]
-        ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
-        return ijk @ self.affine[:3, :3].T.astype(dtype) + self.affine[:3, 3].astype(dtype)
+        return world_coordinates(self.shape, self.affine, dtype=dtype)
 
     def subsample(self, factor: int) -> Grid:
         """Every `factor`-th voxel of this grid (same origin voxel): ``data[::f, ::f, ::f]``."""
@@ -67,25 +72,6 @@ class Grid:
         affine[:3, :3] *= factor
         shape = tuple(int(np.ceil(n / factor)) for n in self.shape)
         return Grid(shape, affine)
-
-
-def rotation_matrix(angles_deg: np.ndarray) -> np.ndarray:
-    """3x3 rotation about x, then y, then z (angles in degrees)."""
-    ax, ay, az = np.deg2rad(np.asarray(angles_deg, dtype=float))
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
-
-def rigid_matrix(angles_deg: np.ndarray, translation_mm: np.ndarray,
-                 centre_mm: np.ndarray | None = None) -> np.ndarray:
-    """4x4 RAS rigid map ``x -> R (x - c) + c + t`` (rotation about `centre_mm`, then translation, mm)."""
-    centre = np.zeros(3) if centre_mm is None else np.asarray(centre_mm, dtype=float)
-    matrix = np.eye(4)
-    matrix[:3, :3] = rotation_matrix(angles_deg)
-    matrix[:3, 3] = centre - matrix[:3, :3] @ centre + np.asarray(translation_mm, dtype=float)
-    return matrix
 
 
 def random_rigid(rng: np.random.Generator, max_rotation_deg: float, max_translation_mm: float,
@@ -96,22 +82,6 @@ def random_rigid(rng: np.random.Generator, max_rotation_deg: float, max_translat
     direction /= np.linalg.norm(direction)
     translation = direction * rng.uniform(0.0, max_translation_mm)
     return rigid_matrix(angles, translation, centre_mm)
-
-
-def ras_to_lps(matrix_ras: np.ndarray) -> np.ndarray:
-    """The same point map expressed in LPS coordinates (4x4)."""
-    return FLIP_LPS @ np.asarray(matrix_ras, dtype=float) @ FLIP_LPS
-
-
-def lps_to_ras(matrix_lps: np.ndarray) -> np.ndarray:
-    """Inverse of `ras_to_lps` (the flip is its own inverse)."""
-    return ras_to_lps(matrix_lps)
-
-
-def apply_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 map to points of shape (..., 3)."""
-    matrix = np.asarray(matrix)
-    return points @ matrix[:3, :3].T.astype(points.dtype) + matrix[:3, 3].astype(points.dtype)
 
 
 def resample(data: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.ndarray | None = None,
@@ -188,7 +158,7 @@ def write_transform(path: str | Path, matrix_ras: np.ndarray, *, from_space: str
     """
     import SimpleITK as sitk
 
-    lps = ras_to_lps(matrix_ras)
+    lps = ras_to_lps_matrix(matrix_ras)
     transform = sitk.AffineTransform(3)
     transform.SetMatrix([float(v) for v in lps[:3, :3].ravel()])
     transform.SetTranslation([float(v) for v in lps[:3, 3]])
@@ -214,7 +184,7 @@ def read_transform(path: str | Path) -> np.ndarray:
     matrix[:3, :3] = np.asarray(generic.GetMatrix()).reshape(3, 3)
     centre = np.asarray(generic.GetCenter())
     matrix[:3, 3] = np.asarray(generic.GetTranslation()) + centre - matrix[:3, :3] @ centre
-    return lps_to_ras(matrix)
+    return lps_to_ras_matrix(matrix)
 
 
 def read_transform_json(path: str | Path) -> np.ndarray:

@@ -394,7 +394,7 @@ def solve_reference(params: KineticParams, timing: FrameTiming, inp: InputFuncti
 
     K1, k2, k3, k4, vB = (float(np.asarray(v).reshape(-1)[0]) for v in params.arrays())
 
-    def rhs(t, y):
+    def rhs(t: float, y: np.ndarray) -> list[float]:
         cp = float(inp.plasma(t))
         c1, c2, _ = y
         pet = (1.0 - vB) * (c1 + c2) + vB * float(inp.blood(t))

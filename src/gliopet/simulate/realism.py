@@ -490,7 +490,8 @@ def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, n
     """Template brain mask, GM probability and striatum/cortex masks on a grid (trilinear from 2 mm)."""
     from scipy import ndimage
 
-    from gliopet.templates import STRIATUM_MNI, load_mni, world_coordinates
+    from gliopet.spatial import world_coordinates
+    from gliopet.templates import STRIATUM_MNI, load_mni
 
     images = load_mni(2)
     xyz = world_coordinates(shape, affine)
@@ -517,7 +518,7 @@ def _static_in_mni(bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, in
     from scipy import ndimage
 
     from gliopet.io.timing import FrameTiming
-    from gliopet.templates import world_coordinates
+    from gliopet.spatial import world_coordinates
 
     truth = bids_dir / TRUTH_REL / sub / ses
     raw = sorted((bids_dir / sub / ses / "pet").glob(f"{sub}_{ses}_*_pet.nii.gz"))

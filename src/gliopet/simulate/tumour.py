@@ -22,7 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from gliopet.simulate.anatomy import PARENCHYMA_LABELS, SubjectAnatomy
-from gliopet.simulate.geometry import Grid, rotation_matrix
+from gliopet.simulate.geometry import Grid
+from gliopet.spatial import box_around, largest_component, rotation_matrix
 
 NECROSIS, ENHANCING, INFILTRATION, OEDEMA = 10, 11, 12, 13
 
@@ -141,24 +142,6 @@ def plan_tumour(anatomy: SubjectAnatomy, rng: np.random.Generator, *, volume_ml:
     )
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    labelled, n = ndimage.label(mask)
-    if n <= 1:
-        return mask
-    sizes = np.bincount(labelled.ravel())[1:]
-    return labelled == (1 + int(np.argmax(sizes)))
-
-
-def _crop_box(grid_shape: tuple[int, ...], affine: np.ndarray, centre_mm: np.ndarray,
-              half_mm: float) -> tuple[slice, ...]:
-    """Index slices of the box of half-size `half_mm` (mm) around `centre_mm`, clipped to the grid."""
-    centre = np.linalg.solve(affine[:3, :3], np.asarray(centre_mm) - affine[:3, 3])
-    half = half_mm / np.linalg.norm(affine[:3, :3], axis=0)
-    low = np.clip(np.floor(centre - half), 0, None).astype(int)
-    high = np.minimum(np.ceil(centre + half).astype(int) + 1, grid_shape)
-    return tuple(slice(int(lo), int(hi)) for lo, hi in zip(low, high, strict=True))
-
-
 def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Generator) -> Tumour:
     """Grow the tumour of `plan` on the anatomy grid (vectorised; exact voxel counts by ranking).
 
@@ -168,7 +151,7 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
     grid = anatomy.grid
     voxel = np.asarray(grid.voxel_mm)
     radius = (3.0 * plan.volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
-    box = _crop_box(grid.shape, grid.affine, np.asarray(plan.seed_mm),
+    box = box_around(grid.shape, grid.affine, np.asarray(plan.seed_mm),
                     2.6 * radius * max(plan.axes) + plan.oedema_mm + 3 * voxel.max())
     sub_affine = grid.affine.copy()
     sub_affine[:3, 3] = grid.affine[:3, :3] @ [b.start for b in box] + grid.affine[:3, 3]
@@ -192,7 +175,7 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
         chosen = np.argpartition(flat_score, min(n_take, flat_score.size - 1))[:n_take]
         candidate = np.zeros(flat_score.size, dtype=bool)
         candidate[chosen] = True
-        tumour = _largest_component(candidate.reshape(shape) & eligible)
+        tumour = largest_component(candidate.reshape(shape) & eligible)
         size = int(tumour.sum())
         if abs(size - n_target) <= 0.03 * n_target or n_take >= eligible.sum():
             break

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gliopet.templates import STRIATUM_MNI, load_mni, striatum_masks, world_coordinates
+from gliopet.spatial import world_coordinates
+from gliopet.templates import STRIATUM_MNI, load_mni, striatum_masks
 
 
 def test_mni_images_are_offline_and_aligned():

@@ -8,14 +8,13 @@ import SimpleITK as sitk
 
 from gliopet.preprocess import registration as reg
 from gliopet.preprocess.brainmask import (
-    dilate_mm,
-    erode_mm,
     n4_correct,
     refine_brain_mask,
     register_to_template,
     rough_brain_mask,
 )
 from gliopet.preprocess.regions import lesion_centroid_mni, mri_abnormality, pet_regions
+from gliopet.spatial import dilate_mm, erode_mm
 from gliopet.templates import load_mni
 from support.synthetic import (
     LESION_CENTRE_MNI,
@@ -108,7 +107,8 @@ def test_regions_on_the_pet_grid(synth, template_result):
     assert dice(flair_abn, lesion_mri) > 0.6
     centroid = lesion_centroid_mni(flair_abn, synth.mri_affine, xfm_tpl)
     np.testing.assert_allclose(centroid, LESION_CENTRE_MNI, atol=4.0)
-    masks = pet_regions(pet, t1, synth.brain_mri, xfm_pet, xfm_tpl, abnormal_t1=flair_abn, margin_mm=5.0)
+    masks = pet_regions(pet, t1, synth.brain_mri, xfm_pet, xfm_tpl, abnormal_t1=flair_abn,
+                        pet_threshold=1.6, margin_mm=5.0)
     voxel_ml = 4.0**3 / 1000
     assert not np.any(masks["lefthemisphere"] & masks["righthemisphere"])
     assert masks["lefthemisphere"].sum() == pytest.approx(masks["righthemisphere"].sum(), rel=0.1)

@@ -115,7 +115,7 @@ def test_non_overlapping_images_are_refused(pair):
     far.SetOrigin((900.0, 900.0, 900.0))
     assert reg.fov_overlap_fraction(pair["t1"], far) == 0.0
     with pytest.raises(InputError, match="do not overlap in world space"):
-        reg.register(pair["t1"], far, initializer="geometry", iterations=5)
+        reg.register(pair["t1"], far, initializer="geometry", iterations=5, seed=0)
 
 
 def test_mutual_information_bounds():

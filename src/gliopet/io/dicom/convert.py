@@ -26,6 +26,7 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from gliopet.errors import InputError
+from gliopet.spatial import lps_to_ras_affine
 
 #: Largest tolerated deviation of a slice position from the regular grid (mm).
 SLICE_TOLERANCE_MM = 0.01
@@ -84,8 +85,7 @@ def slice_order(paths: Sequence[Path], headers: Sequence[Dataset]) -> tuple[list
     lps[:3, 1] = col_cos * spacing[0]
     lps[:3, 2] = step
     lps[:3, 3] = positions[0]
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    return [int(i) for i in order], ras
+    return [int(i) for i in order], lps_to_ras_affine(lps)
 
 
 def read_plane(path: Path) -> np.ndarray:

@@ -34,6 +34,7 @@ from gliopet.radionuclides import (
     frame_mean_fraction,
     remaining_fraction,
 )
+from gliopet.spatial import ras_to_lps_affine
 
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
@@ -74,7 +75,7 @@ def _geometry(affine: np.ndarray) -> tuple[list[float], list[float], np.ndarray,
     affine = np.asarray(affine, dtype=float)
     if affine.shape != (4, 4):
         raise ValueError(f"affine must be 4x4, got {affine.shape}")
-    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
+    lps = ras_to_lps_affine(affine)
     col_i, col_j, step_k = lps[:3, 0], lps[:3, 1], lps[:3, 2]
     di, dj = np.linalg.norm(col_i), np.linalg.norm(col_j)
     if di <= 0 or dj <= 0 or np.linalg.norm(step_k) <= 0:
