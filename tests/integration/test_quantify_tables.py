@@ -8,7 +8,8 @@ import pytest
 from gliopet.errors import InputError
 from gliopet.io.session import Session
 from gliopet.quant.outputs import QUANT_COLUMNS
-from gliopet.quant.pipeline import _join_labels, resolve_pattern
+from gliopet.quant.pipeline import resolve_pattern
+from gliopet.quant.tables import join_labels
 
 
 def test_session_labels_take_precedence_over_subject_labels():
@@ -17,7 +18,7 @@ def test_session_labels_take_precedence_over_subject_labels():
     subjects = pd.DataFrame({"participant_id": ["sub-1", "sub-2"], "weight": [70.0, 80.0], "IDH": ["mutant", "wildtype"]})
     sessions = pd.DataFrame({"participant_id": ["sub-1"], "session_id": ["ses-b"], "weight": [72.0],
                              "outcome": ["progression"]})
-    cohort = _join_labels(quant, subjects, sessions)
+    cohort = join_labels(quant, subjects, sessions)
     assert cohort["weight"].tolist() == [70.0, 72.0, 80.0]
     assert cohort["IDH"].tolist() == ["mutant", "mutant", "wildtype"]
     assert cohort["outcome"].isna().tolist() == [True, False, True]

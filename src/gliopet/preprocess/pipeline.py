@@ -50,6 +50,7 @@ from gliopet.config import Config
 from gliopet.errors import InputError
 from gliopet.io import derivatives as d
 from gliopet.io.session import Session
+from gliopet.spatial import dilate_mm, fov_overlap_fraction
 from gliopet.stage import Outcome, SessionContext, SessionWriter, Stage, run_session, run_stage
 
 STAGE_DIR = d.PREPROCESS.relative
@@ -381,7 +382,8 @@ def _pet_step(session: Session, reference: str, out: SessionWriter, root: Path,
 
 def _check_fov(session: Session, reference: str, pet_img: Any, min_overlap: float) -> float:
     """Shared field-of-view fraction of PET and reference MRI; refuses too little overlap."""
-    overlap = _fov_overlap(pet_img, session.anat[reference].load())
+    mri_img = session.anat[reference].load()
+    overlap = fov_overlap_fraction(pet_img.shape, pet_img.affine, mri_img.shape, mri_img.affine)
     if overlap < min_overlap:
         raise InputError(f"the PET field of view does not overlap the {reference} MRI "
                          f"({overlap:.0%} of the smaller image, {min_overlap:.0%} needed)",
@@ -432,21 +434,6 @@ def _static_pet(session: Session, frames: np.ndarray, config: Config) -> tuple[n
     if pet.suv_factor is not None:
         return (static * np.float32(pet.suv_factor)).astype(np.float32), "SUVbw", note
     return static.astype(np.float32), pet.units or "Bq/mL", note + f"; SUV unavailable ({pet.suv_note})"
-
-
-def _fov_overlap(a: Any, b: Any) -> float:
-    """Shared fraction of the smaller field of view of two nibabel images (bounding boxes)."""
-    def bounds(img: Any) -> tuple[np.ndarray, np.ndarray]:
-        shape = np.asarray(img.shape[:3], dtype=float)
-        corners = np.array([[i, j, k, 1.0] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)
-                            for k in (-0.5, shape[2] - 0.5)])
-        world = corners @ np.asarray(img.affine, dtype=float).T
-        return world[:, :3].min(axis=0), world[:, :3].max(axis=0)
-
-    (lo_a, hi_a), (lo_b, hi_b) = bounds(a), bounds(b)
-    shared = np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0, None).prod()
-    smaller = min((hi_a - lo_a).prod(), (hi_b - lo_b).prod())
-    return float(shared / smaller) if smaller > 0 else 0.0
 
 
 # ---- 2. MRI: N4 and co-registration to the reference
@@ -502,12 +489,11 @@ def _pet_to_mri(pet: PETResult, mri: MRIResult, template: TemplateResult, out: S
                 config: Config) -> PETMRIResult:
     import SimpleITK as sitk
 
-    from gliopet.preprocess import brainmask
     from gliopet.preprocess import registration as reg
 
     opts = config.preprocess
     ref = mri.images[mri.reference]
-    head = brainmask.dilate_mm(template.brain_mask, 10.0, template.spacing_mm)
+    head = dilate_mm(template.brain_mask, 10.0, template.spacing_mm)
     # Start: centre of mass of the PET on that of the stripped MRI (brain + 10 mm), so scalp and
     # neck do not bias it; then Mattes MI on the whole MRI without a metric mask (the empty
     # background is informative; on phantoms a masked or stripped metric was less accurate).
