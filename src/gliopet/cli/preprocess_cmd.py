@@ -31,7 +31,8 @@ def preprocess(
     """Preprocess PET and MRI: motion, PET-MRI and MRI-template registration, masks, grids, QC."""
     from gliopet.config import load_config
     from gliopet.errors import ParameterError
-    from gliopet.preprocess.pipeline import QC_NAME, STAGE_DIR, run_preprocess
+    from gliopet.io.derivatives import QC_TABLE
+    from gliopet.preprocess.pipeline import run_preprocess
 
     cfg = load_config(config)
     jobs = cfg.compute.jobs if jobs is None else jobs
@@ -40,6 +41,6 @@ def preprocess(
     table = run_preprocess(bids_dir, participant_label=participant_label, jobs=jobs,
                            dask_scheduler=dask_scheduler, force=force, config=cfg)
     flagged = table[table["flags"].fillna("").astype(str) != ""]
-    typer.echo(f"preprocessed {len(table)} session(s); QC table: {bids_dir / STAGE_DIR / QC_NAME}")
+    typer.echo(f"preprocessed {len(table)} session(s); QC table: {QC_TABLE.path(bids_dir)}")
     for _, row in flagged.iterrows():
         typer.echo(f"flagged: sub-{row['subject']} ses-{row['session']}: {row['flags']}")

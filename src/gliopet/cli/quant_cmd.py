@@ -1,7 +1,8 @@
 """`gliopet quantify`: SUV/TBR/TSR/BTV, TACs, voxel maps, kinetic models, habitats, hot spots.
 
-``gliopet quantify BIDS_DIR [--participant-label 01] [--tumour-mask 'masks/sub-{subject}_ses-{session}.nii.gz']
-[--background-mask PATTERN] [--force] [--jobs N] [--config FILE]`` writes
+``gliopet quantify BIDS_DIR [--participant-label 01]
+[--tumour-mask 'masks/sub-{subject}_ses-{session}.nii.gz'] [--background-mask PATTERN] [--force]
+[--jobs N] [--dask-scheduler tcp://host:8786] [--config FILE]`` writes
 ``BIDS_DIR/derivatives/gliopet/quant/`` (see `gliopet.quant.pipeline`).
 """
 
@@ -29,21 +30,26 @@ def quantify(
     force: Annotated[bool, typer.Option("--force", help="Recompute sessions that are already quantified.")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Sessions processed in parallel (joblib processes, "
                                              ">= 1). Default: the configuration's compute.jobs.")] = None,
+    dask_scheduler: Annotated[str | None, typer.Option(
+        "--dask-scheduler", help="Run the sessions on a Dask distributed cluster at this address "
+                                 "(tcp://host:port).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the defaults "
                                                 "(quant section, seed).")] = None,
 ) -> None:
     """Quantify PET: static SUV/TBR/TSR/BTV, TACs, TTP/slope maps, kinetic models, habitats, hot spots."""
     from gliopet.config import load_config
     from gliopet.errors import ParameterError
-    from gliopet.quant.pipeline import COHORT_TABLE, STAGE_DIR, run_quantify
+    from gliopet.io.derivatives import COHORT_TABLE
+    from gliopet.quant.pipeline import run_quantify
 
     cfg = load_config(config)
     jobs = cfg.compute.jobs if jobs is None else jobs
     if jobs < 1:
         raise ParameterError("--jobs", jobs, "an integer >= 1")
-    table = run_quantify(bids_dir, participant_label=participant_label, jobs=jobs, force=force, config=cfg,
+    table = run_quantify(bids_dir, participant_label=participant_label, jobs=jobs,
+                         dask_scheduler=dask_scheduler, force=force, config=cfg,
                          tumour_mask=tumour_mask, background_mask=background_mask)
-    typer.echo(f"quantified {len(table)} session(s); cohort table: {bids_dir / STAGE_DIR / COHORT_TABLE}")
+    typer.echo(f"quantified {len(table)} session(s); cohort table: {COHORT_TABLE.path(bids_dir)}")
     _print_summary(table)
 
 

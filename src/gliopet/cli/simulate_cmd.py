@@ -70,8 +70,10 @@ def simulate(
     )
     import pandas as pd
 
-    truth = pd.read_csv(written / "derivatives" / "phantom-truth" / "truth.tsv", sep="\t")
+    from gliopet.io.derivatives import TRUTH, TRUTH_TABLE
+
+    truth = pd.read_csv(TRUTH_TABLE.path(written), sep="\t")
     by_site = ", ".join(f"{site} {n}" for site, n in truth["site"].value_counts().sort_index().items())
     typer.echo(f"wrote {len(truth)} session(s) of {truth['participant_id'].nunique()} subject(s) "
                f"({by_site}) to {written}")
-    typer.echo(f"ground truth (never read by the analysis stages): {written / 'derivatives' / 'phantom-truth'}")
+    typer.echo(f"ground truth (never read by the analysis stages): {TRUTH.root(written)}")
