@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import ndimage
 
 from gliopet.errors import InputError, ParameterError
+from gliopet.io import derivatives as d
 from gliopet.io.bids_write import injection_fields
 from gliopet.io.timing import FrameTiming
 from gliopet.radionuclides import HALF_LIFE_S, frame_decay_factors
@@ -485,8 +486,6 @@ def _input_info(inp: Any, site: SiteProfile) -> dict[str, Any]:
 #: True parameters also written on the PET grid (the image is linear in K1 for fixed rates, so the
 #: linearly resampled K1 is exactly the K1 of a PET voxel whose support has uniform rates).
 PET_GRID_PARAMS = ("K1", "k2")
-#: Entities of the truth images on the PET simulation grid (the MRI grid, subsampled).
-_SIM_ENTITIES = {"space": "T1w", "res": "sim"}
 
 
 def _uniform_kinetics(params: dict[str, np.ndarray], sim_grid: geo.Grid, pet_grid: geo.Grid,
@@ -622,28 +621,23 @@ def _write_truth_labels(root: Path, sim: SimulatedSession, submit: Callable[...,
     """Tissue, aggressive and hemisphere labels in MRI (T1w), PET and simulation-grid space."""
     from gliopet.atomic import write_json, write_nifti
 
-    sub, ses = sim.plan.subject, sim.plan.session
+    ids = (sim.plan.subject, sim.plan.session)
     legend = tr.tissue_legend()
-    for space, grid, labels, aggressive, hemisphere in (
-        ("T1w", sim.mri_grid, sim.labels_mri, sim.aggressive_mri, sim.hemisphere_mri),
-        ("pet", sim.pet_grid, sim.labels_pet, sim.aggressive_pet, sim.hemisphere_pet),
+    for grid, labels, aggressive, hemisphere, (tissue_file, aggressive_file, hemisphere_file) in (
+        (sim.mri_grid, sim.labels_mri, sim.aggressive_mri, sim.hemisphere_mri,
+         (d.TRUTH_TISSUE_T1W, d.TRUTH_AGGRESSIVE_T1W, d.TRUTH_HEMISPHERE_T1W)),
+        (sim.pet_grid, sim.labels_pet, sim.aggressive_pet, sim.hemisphere_pet,
+         (d.TRUTH_TISSUE_PET, d.TRUTH_AGGRESSIVE_PET, d.TRUTH_HEMISPHERE_PET)),
     ):
-        datatype = "anat" if space == "T1w" else "pet"
-        target = tr.truth_path(root, sub, ses, datatype, "dseg", space=space, desc="tissue")
-        submit(write_nifti, target, _nifti(labels, grid, np.uint8))
-        write_json(_json_beside(target), legend)
-        submit(write_nifti,
-               tr.truth_path(root, sub, ses, datatype, "mask", space=space, desc="aggressive"),
-               _nifti(aggressive, grid, np.uint8))
-        target = tr.truth_path(root, sub, ses, datatype, "dseg", space=space, desc="hemisphere")
-        submit(write_nifti, target,
+        submit(write_nifti, tissue_file.path(root, ids), _nifti(labels, grid, np.uint8))
+        write_json(tissue_file.sidecar().path(root, ids), legend)
+        submit(write_nifti, aggressive_file.path(root, ids), _nifti(aggressive, grid, np.uint8))
+        submit(write_nifti, hemisphere_file.path(root, ids),
                _nifti(hemisphere.astype(np.int8).view(np.uint8), grid, np.uint8))
-        write_json(_json_beside(target), tr.HEMISPHERE_LEGEND)
-    submit(write_nifti,
-           tr.truth_path(root, sub, ses, "pet", "dseg", desc="tissue", **_SIM_ENTITIES),
+        write_json(hemisphere_file.sidecar().path(root, ids), tr.HEMISPHERE_LEGEND)
+    submit(write_nifti, d.TRUTH_TISSUE_SIM.path(root, ids),
            _nifti(sim.labels_sim, sim.sim_grid, np.uint8))
-    submit(write_nifti,
-           tr.truth_path(root, sub, ses, "pet", "mask", desc="aggressive", **_SIM_ENTITIES),
+    submit(write_nifti, d.TRUTH_AGGRESSIVE_SIM.path(root, ids),
            _nifti(sim.aggressive_sim, sim.sim_grid, np.uint8))
 
 
@@ -652,24 +646,24 @@ def _write_truth_params(root: Path, sim: SimulatedSession, submit: Callable[...,
     of PET voxels with uniform kinetics."""
     from gliopet.atomic import write_json, write_nifti
 
-    sub, ses = sim.plan.subject, sim.plan.session
+    ids = (sim.plan.subject, sim.plan.session)
     units = {"K1": "mL/cm3/min", "k2": "1/min", "k3": "1/min", "k4": "1/min", "vB": "fraction"}
     for name, volume in sim.params_sim.items():
-        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, stat=name, **_SIM_ENTITIES)
+        target = d.TRUTH_PARAMS_SIM.path(root, ids, tracer=TRACER, stat=name)
         submit(write_nifti, target, _nifti(volume, sim.sim_grid))
         write_json(_json_beside(target),
                    {"Description": f"True {name} of the 2-tissue compartment model "
                                    "(gliopet.simulate.kinetics).",
                     "Units": units[name]})
     for name in PET_GRID_PARAMS:
-        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, space="pet", stat=name)
+        target = d.TRUTH_PARAMS_PET.path(root, ids, tracer=TRACER, stat=name)
         submit(write_nifti, target, _nifti(sim.params_pet[name], sim.pet_grid))
         write_json(_json_beside(target),
                    {"Description": f"True {name} resampled linearly onto the PET grid "
                                    "(motion-free), as the noise-free PET; exact where "
                                    "desc-uniformkinetics_mask is 1.",
                     "Units": units[name]})
-    target = tr.truth_path(root, sub, ses, "pet", "mask", space="pet", desc="uniformkinetics")
+    target = d.TRUTH_UNIFORM_KINETICS.path(root, ids)
     submit(write_nifti, target, _nifti(sim.uniform_kinetics_pet, sim.pet_grid, np.uint8))
     write_json(_json_beside(target),
                {"Description": "PET voxels whose linear-interpolation support on the simulation "
@@ -685,22 +679,22 @@ def _write_truth_frames(root: Path, sim: SimulatedSession, submit: Callable[...,
     and with the PSF."""
     from gliopet.atomic import write_json, write_nifti
 
-    sub, ses = sim.plan.subject, sim.plan.session
+    ids = (sim.plan.subject, sim.plan.session)
     frame_json = {"FrameTimesStart": sidecar["FrameTimesStart"],
                   "FrameDuration": sidecar["FrameDuration"],
                   "Units": "Bq/mL", "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0}
     frames_truth = [
-        ("noisefree", sim.noisefree_sim, sim.sim_grid,
+        (d.TRUTH_NOISEFREE_SIM, {}, sim.noisefree_sim, sim.sim_grid,
          "Noise-free PET before the PSF on the simulation grid (MRI space), exact frame averages "
          "of the true parameters."),
-        ("noisefreenopsf", sim.noisefree_pet_nopsf, sim.pet_grid,
+        (d.TRUTH_NOISEFREE_PET, {"desc": "noisefreenopsf"}, sim.noisefree_pet_nopsf, sim.pet_grid,
          "Noise-free PET before the PSF, PET grid, no motion."),
-        ("noisefreepsf", sim.noisefree_pet_psf, sim.pet_grid,
+        (d.TRUTH_NOISEFREE_PET, {"desc": "noisefreepsf"}, sim.noisefree_pet_psf, sim.pet_grid,
          "Noise-free PET after the PSF, PET grid, no motion."),
     ]
-    for desc, data, grid, text in frames_truth[0 if sim.profile.sim_frames_truth else 1:]:
-        entities = _SIM_ENTITIES if grid is sim.sim_grid else {"space": "pet"}
-        target = tr.truth_path(root, sub, ses, "pet", "pet", trc=TRACER, desc=desc, **entities)
+    kept = frames_truth if sim.profile.sim_frames_truth else frames_truth[1:]
+    for truth_file, fill, data, grid, text in kept:
+        target = truth_file.path(root, ids, tracer=TRACER, **fill)
         submit(write_nifti, target, _nifti(data, grid))
         write_json(_json_beside(target), {**frame_json, "Description": text})
 
@@ -709,12 +703,12 @@ def _write_truth_transforms(root: Path, sim: SimulatedSession) -> None:
     """The true PET-MRI rigid transform and the per-frame head motion (RAS and LPS, mm)."""
     from gliopet.atomic import write_json
 
-    sub, ses = sim.plan.subject, sim.plan.session
-    xfm = tr.truth_path(root, sub, ses, "xfm", "xfm", ".txt", from_="pet", to="T1w", mode="image")
+    ids = (sim.plan.subject, sim.plan.session)
+    xfm = d.TRUTH_XFM.path(root, ids)
     geo.write_transform(xfm, sim.pet_from_mri, from_space="pet", to_space="T1w",
                         description="True PET-MRI rigid transform (head position differs between "
                                     "the scans).")
-    motion_path = tr.truth_path(root, sub, ses, "xfm", "motion", ".json", trc=TRACER)
+    motion_path = d.TRUTH_MOTION.path(root, ids, tracer=TRACER)
     write_json(motion_path, {
         "Convention": "One rigid map per frame: it maps points of the reference (frame 1, "
                       "motion-free) PET space to the same anatomical point in frame k, so it "
@@ -731,7 +725,7 @@ def _write_latent(root: Path, sim: SimulatedSession) -> None:
     from gliopet.atomic import write_json
 
     bio = sim.session_bio
-    path = tr.truth_path(root, sim.plan.subject, sim.plan.session, "beh", "latent", ".json")
+    path = d.TRUTH_LATENT.path(root, (sim.plan.subject, sim.plan.session))
     write_json(path, {
         "subject": dataclasses.asdict(sim.subject_bio),
         "session": {"kind": bio.kind, "outcome": bio.outcome, "has_aggressive": bio.has_aggressive,
@@ -847,8 +841,8 @@ def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: st
         write_participants(root, participants, descriptions)
         for subject, rows in sessions_rows.items():
             write_sessions(root, subject, pd.DataFrame(rows), descriptions)
-        truth_root = root / tr.TRUTH_DIR
-        _write_truth_table(truth_root, truth_rows)
+        truth_root = d.TRUTH.root(root)
+        _write_truth_table(root, truth_rows)
         config = {"n_subjects": n_subjects, "seed": seed, "profile": profile, "sites": list(sites),
                   "scenario": scenario, "dicom": dicom, "aggressive_fraction": aggressive_fraction,
                   "healthy_fraction": healthy_fraction, "psf_fwhm_mm": psf_fwhm_mm,
@@ -887,18 +881,19 @@ def _run_sessions(root: Path, tasks: list[tuple[SessionPlan, Any]], profile: Pro
             for plan, subject in track(tasks, "simulating sessions")]
 
 
-def _write_truth_table(truth_root: Path, truth_rows: list[dict[str, Any]]) -> None:
+def _write_truth_table(root: Path, truth_rows: list[dict[str, Any]]) -> None:
     """The truth derivative's dataset description, truth.tsv and its column descriptions."""
     from gliopet.atomic import write_json
     from gliopet.io.bids_write import write_dataset_description, write_table
     from gliopet.provenance import generated_by
 
-    write_dataset_description(truth_root, "gliopet phantom ground truth", dataset_type="derivative",
+    write_dataset_description(d.TRUTH.root(root), "gliopet phantom ground truth",
+                              dataset_type="derivative",
                               generated_by=generated_by("Ground truth of the gliopet digital "
                                                         "phantom; never read by analysis stages."))
     table = pd.DataFrame(truth_rows)
-    write_table(truth_root / "truth.tsv", table, None)
-    write_json(truth_root / "truth.json",
+    write_table(d.TRUTH_TABLE.path(root), table, None)
+    write_json(d.TRUTH_TABLE.sidecar(root),
                {k: v for k, v in tr.truth_columns().items() if k in table.columns})
 
 
