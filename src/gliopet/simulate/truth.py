@@ -13,7 +13,8 @@ frame where the tumour's mean TAC peaks; BTV = tumour voxels above 1.6 x backgro
 Columns that quantification reports as well carry its name and description
 (`gliopet.io.columns`).
 
-Layout of ``derivatives/phantom-truth/`` (``<p>`` = ``sub-<s>_ses-<t>``)::
+Layout of ``derivatives/phantom-truth/`` (``<p>`` = ``sub-<s>_ses-<t>``; every file is declared
+in the derivatives contract `gliopet.io.derivatives`, TRUTH_*)::
 
     dataset_description.json, provenance.json, truth.tsv, truth.json (every column documented)
     sub-<s>/ses-<t>/anat/<p>_space-T1w_desc-tissue_dseg.nii.gz (+ .json legend)   MRI grid
@@ -37,16 +38,15 @@ MRI voxel (2 mm) in the standard profile.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from gliopet.io.bids_names import bids_name
+from gliopet.io import derivatives
 from gliopet.io.columns import describe
 from gliopet.io.timing import FrameTiming
 from gliopet.simulate.anatomy import TISSUE_LABELS, TUMOUR_LABELS
 
-TRUTH_DIR = Path("derivatives") / "phantom-truth"
+#: The truth folder relative to the BIDS root (file names: ``gliopet.io.derivatives``, TRUTH_*).
+TRUTH_DIR = derivatives.TRUTH.relative
 STATIC_WINDOW_S = (600.0, 1800.0)
 BTV_THRESHOLD = 1.6
 
@@ -187,9 +187,3 @@ HEMISPHERE_LEGEND = {"Labels": {"0": "outside head", "1": "right hemisphere (tem
                      "Description": "Hemisphere of each voxel from the template midline (stored as uint8; "
                                     "255 is -1)."}
 
-
-def truth_path(root: Path, subject: str, session: str, datatype: str, suffix: str,
-               ext: str = ".nii.gz", **entities: str | None) -> Path:
-    """``root/derivatives/phantom-truth/sub-<s>/ses-<t>/<datatype>/<BIDS name>``."""
-    return (Path(root) / TRUTH_DIR / f"sub-{subject}" / f"ses-{session}" / datatype
-            / bids_name(subject, session, suffix, ext, **entities))
