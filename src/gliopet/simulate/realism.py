@@ -56,10 +56,11 @@ import pandas as pd
 
 from gliopet import DISCLAIMER
 from gliopet.errors import InputError
+from gliopet.io import derivatives as d
 
-TRUTH_REL = Path("derivatives") / "phantom-truth"
-COHORT_REL = Path("derivatives") / "gliopet" / "quant" / "cohort.tsv"
-REPORT_REL = Path("derivatives") / "gliopet" / "reports" / "phantom-realism.md"
+TRUTH_REL = d.TRUTH.relative
+COHORT_REL = d.COHORT_TABLE.relative
+REPORT_REL = d.PHANTOM_REPORT.relative
 #: Columns the report needs from cohort.tsv (the quantify stage's per-session table).
 COHORT_COLUMNS = ("participant_id", "session_id", "SUVmax", "TBRmax", "TSRmax", "TTP_min",
                   "background_SUVmean", "striatum_SUVmean")
@@ -174,9 +175,9 @@ def _check_bids(bids_dir: Path) -> Path:
     bids_dir = Path(bids_dir)
     if not bids_dir.is_dir():
         raise InputError("folder not found", path=bids_dir, fix="give the BIDS root written by gliopet simulate")
-    truth = bids_dir / TRUTH_REL / "truth.tsv"
-    if not truth.is_file():
-        raise InputError("not a simulated cohort: derivatives/phantom-truth/truth.tsv is missing", path=bids_dir,
+    if not d.TRUTH_TABLE.path(bids_dir).is_file():
+        raise InputError(f"not a simulated cohort: {d.TRUTH_TABLE.relative.as_posix()} is missing",
+                         path=bids_dir,
                          fix="give a folder written by gliopet simulate (the realism report needs its truth)")
     return bids_dir
 
@@ -203,10 +204,10 @@ def load_measurements(bids_dir: str | Path) -> tuple[pd.DataFrame, str]:
     null_marker and `METRICS`.
     """
     bids_dir = _check_bids(Path(bids_dir))
-    truth = _read_tsv(bids_dir / TRUTH_REL / "truth.tsv")
+    truth = _read_tsv(d.TRUTH_TABLE.path(bids_dir))
     labels = ["participant_id", "session_id", "kind", "site", "IDH", "codeletion_1p19q", "grade", "outcome",
               "null_marker", "who_type"]
-    cohort_path = bids_dir / COHORT_REL
+    cohort_path = d.COHORT_TABLE.path(bids_dir)
     if cohort_path.is_file():
         cohort = _read_tsv(cohort_path)
         missing = [c for c in COHORT_COLUMNS if c not in cohort.columns]
@@ -234,7 +235,7 @@ def load_posteriors(bids_dir: str | Path) -> pd.DataFrame:
     """True posteriors of every tumour session (``beh/*_latent.json``): one column per label."""
     bids_dir = Path(bids_dir)
     rows = []
-    for path in sorted((bids_dir / TRUTH_REL).glob("sub-*/ses-*/beh/*_latent.json")):
+    for path in d.find_every_session(bids_dir, d.TRUTH_LATENT):
         try:
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -405,9 +406,8 @@ def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.D
     from gliopet.simulate.scanner import frame_noise_sd
 
     bids_dir = Path(bids_dir)
-    truth_root = bids_dir / TRUTH_REL
     per_site: dict[str, list[tuple[np.ndarray, np.ndarray, FrameTiming, float]]] = {}
-    for latent_path in sorted(truth_root.glob("sub-*/ses-*/beh/*_latent.json")):
+    for latent_path in d.find_every_session(bids_dir, d.TRUTH_LATENT):
         sub, ses = latent_path.parts[-4], latent_path.parts[-3]
         data = json.loads(latent_path.read_text())
         site = _site_profile(data["site"])
@@ -415,8 +415,8 @@ def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.D
             continue
         pet_dir = bids_dir / sub / ses / "pet"
         raw = sorted(pet_dir.glob(f"{sub}_{ses}_*_pet.nii.gz"))
-        nf = sorted((truth_root / sub / ses / "pet").glob("*_space-pet_desc-noisefreepsf_pet.nii.gz"))
-        dseg = sorted((truth_root / sub / ses / "pet").glob("*_space-pet_desc-tissue_dseg.nii.gz"))
+        nf = d.find_all(bids_dir, (sub, ses), d.TRUTH_NOISEFREE_PET, desc="noisefreepsf")
+        dseg = d.find_all(bids_dir, (sub, ses), d.TRUTH_TISSUE_PET)
         if not (raw and nf and dseg):
             continue
         sidecar = json.loads(raw[0].with_name(raw[0].name.replace(".nii.gz", ".json")).read_text())
@@ -520,10 +520,9 @@ def _static_in_mni(bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, in
     from gliopet.io.timing import FrameTiming
     from gliopet.spatial import world_coordinates
 
-    truth = bids_dir / TRUTH_REL / sub / ses
     raw = sorted((bids_dir / sub / ses / "pet").glob(f"{sub}_{ses}_*_pet.nii.gz"))
-    latent = sorted((truth / "beh").glob("*_latent.json"))
-    xfm = sorted((truth / "xfm").glob("*_from-pet_to-T1w_mode-image_xfm.json"))
+    latent = d.find_all(bids_dir, (sub, ses), d.TRUTH_LATENT)
+    xfm = d.find_all(bids_dir, (sub, ses), d.TRUTH_XFM.sidecar())
     if not (raw and latent and xfm):
         return None
     sidecar = json.loads(raw[0].with_name(raw[0].name.replace(".nii.gz", ".json")).read_text())
@@ -564,7 +563,7 @@ def healthy_comparison(bids_dir: str | Path, reference: str | Path) -> pd.DataFr
     if real.ndim != 3 or not np.isfinite(real).all():
         raise InputError(f"expected a finite 3-D image, got shape {real.shape}", path=reference,
                          fix="give the 3-D group-mean image in MNI space")
-    truth = _read_tsv(bids_dir / TRUTH_REL / "truth.tsv")
+    truth = _read_tsv(d.TRUTH_TABLE.path(bids_dir))
     healthy = truth[truth["kind"] == "healthy"]
     if healthy.empty:
         raise InputError("the cohort has no healthy session", path=bids_dir,
@@ -750,9 +749,9 @@ def write_report(bids_dir: str | Path, out: str | Path | None = None,
     stem = out.name[:-3] if out.name.endswith(".md") else out.name
     tsv = out.with_name(stem + ".tsv")
     out.parent.mkdir(parents=True, exist_ok=True)
-    inputs = [bids_dir / TRUTH_REL / "truth.tsv"]
+    inputs = [d.TRUTH_TABLE.path(bids_dir)]
     if result.source == SOURCE_PIPELINE:
-        inputs.append(bids_dir / COHORT_REL)
+        inputs.append(d.COHORT_TABLE.path(bids_dir))
     if healthy_reference is not None:
         inputs.append(Path(healthy_reference))
     write_tsv(tsv, result.table)
