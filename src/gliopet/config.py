@@ -7,6 +7,7 @@ passes silently.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -149,3 +150,18 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(f"configuration key {key!r}: {first['msg']}", path=source,
                          fix="correct or remove the key (defaults: gliopet/data/config/defaults.yaml)") from None
+
+
+@lru_cache(maxsize=1)
+def package_defaults() -> Config:
+    """The package defaults (``defaults.yaml``), validated; cached (a `Config` is immutable).
+
+    For module-level defaults of library functions (windows, thresholds, seeds), so that every
+    default has one home: this file's YAML. Stages read the resolved configuration instead.
+    """
+    return load_config()
+
+
+def window_s(window_min: tuple[float, float]) -> tuple[float, float]:
+    """A (start, end) window in min from injection, in s."""
+    return (60.0 * float(window_min[0]), 60.0 * float(window_min[1]))

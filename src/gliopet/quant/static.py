@@ -2,8 +2,9 @@
 
 Conventions (docs/conventions.md, "Ratios and volumes"; Law 2019 EANM/EANO/RANO/SNMMI guideline):
 - SUV (body weight) = activity (Bq/mL, decay-corrected to injection) x weight (g) / dose (Bq).
-- Static image = frame-duration-weighted mean of the frames whose mid-time is inside the window
-  (FDOPA default 10-30 min).
+- SUV frames and the static image (frame-duration-weighted mean of the frames whose mid-time is
+  inside the window, configuration ``quant.static_window_min``) come from `gliopet.io.session`
+  (`PETImage.suv_frames`, `PETImage.static_image`).
 - TBRmax = tumour SUVmax / background SUVmean, TBRmean = tumour SUVmean / background SUVmean,
   TBRpeak = SUVpeak / background SUVmean; TSRmax, TSRmean use the mean SUV of both striata.
 - SUVpeak: mean SUV in the 1 mL sphere of highest mean centred on a tumour voxel (the sphere
@@ -18,65 +19,23 @@ import numpy as np
 from scipy import ndimage
 
 from gliopet.errors import InputError
+from gliopet.io.session import static_image as session_static_image
+from gliopet.io.session import suv_frames  # noqa: F401  (the one SUV conversion, re-exported)
 from gliopet.io.timing import FrameTiming
 from gliopet.spatial import bounding_box
 
-#: FDOPA static window (s from injection), guideline default (Law 2019).
-FDOPA_WINDOW_S = (600.0, 1800.0)
-#: FET static window (s).
-FET_WINDOW_S = (1200.0, 2400.0)
 #: PET RANO 1.0 measurability threshold (mL).
 RANO_MIN_ML = 0.5
 
 
-def suv_frames(frames_bqml: np.ndarray, suv_factor: float,
-               frame_decay_factors: np.ndarray | None = None) -> np.ndarray:
-    """SUV frames from activity frames (Bq/mL), last axis = frames (a 3-D image is one frame).
+def static_image(frames: np.ndarray, timing: FrameTiming, window_s: tuple[float, float], *,
+                 path: str | None = None) -> np.ndarray:
+    """Static image of SUV `frames` over `window_s` (s): `gliopet.io.session.static_image`.
 
-    ``suv_factor`` is weight (g) / injected activity (Bq); ``frame_decay_factors`` bring each
-    frame to "decay-corrected to injection" (see `gliopet.io.session.PETImage`).
+    Kept only until `quant.pipeline` calls `PETImage.static_image`; new code uses that.
     """
-    data = np.asarray(frames_bqml, dtype=np.float32)
-    if data.ndim == 3:
-        data = data[..., np.newaxis]
-    out = data * np.float32(suv_factor)
-    if frame_decay_factors is not None:
-        factors = np.asarray(frame_decay_factors, dtype=np.float32)
-        if factors.size != out.shape[-1]:
-            raise InputError(
-                f"{factors.size} frame decay factors for an image with {out.shape[-1]} frames",
-                fix="check FrameDuration / FrameTimesStart in the PET sidecar")
-        out *= factors
-    return out
-
-
-def static_image(frames: np.ndarray, timing: FrameTiming,
-                 window_s: tuple[float, float] = FDOPA_WINDOW_S, *, path: str | None = None) -> np.ndarray:
-    """Frame-duration-weighted mean of the frames inside the window (s from injection).
-
-    A single-frame (static) acquisition is returned as is when its mid-time is inside the
-    window. Raises `InputError` when no frame's mid-time lies in the window, giving the span of
-    the acquired frames.
-    """
-    data = np.asarray(frames)
-    if data.ndim == 3:
-        data = data[..., np.newaxis]
-    if data.shape[-1] != timing.n_frames:
-        raise InputError(f"the image has {data.shape[-1]} frames but the timing lists {timing.n_frames}",
-                         path=path, fix="check FrameTimesStart and FrameDuration in the sidecar")
-    start, end = float(window_s[0]), float(window_s[1])
-    if not end > start:
-        raise InputError(f"static window {start:g}-{end:g} s is empty", path=path,
-                         fix="give the window as start < end in s from injection")
-    try:
-        weights = timing.window_weights(start, end)
-    except ValueError:
-        raise InputError(
-            f"static window {start / 60:g}-{end / 60:g} min lies outside the acquired frames "
-            f"(frames span {timing.start_s.min() / 60:g}-{timing.end_s.max() / 60:g} min from injection)",
-            path=path, fix="choose a static window inside the acquisition") from None
-    used = np.flatnonzero(weights)
-    return np.tensordot(data[..., used], weights[used].astype(data.dtype), axes=([-1], [0]))
+    window_min = (float(window_s[0]) / 60.0, float(window_s[1]) / 60.0)
+    return session_static_image(frames, timing, window_min, path=path).data
 
 
 def sphere_kernel(voxel_size_mm: tuple[float, float, float], volume_ml: float = 1.0) -> np.ndarray:

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gliopet.config import package_defaults, window_s
 from gliopet.errors import InputError
 from gliopet.io.timing import FrameTiming
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Default late-slope window (s from injection).
-SLOPE_WINDOW_S = (600.0, 1800.0)
+#: Default late-slope window (s from injection): configuration ``quant.slope_window_min``.
+SLOPE_WINDOW_S = window_s(package_defaults().quant.slope_window_min)
 #: Note given for a static (single-frame) PET.
 STATIC_NOTE = "static PET (1 frame): dynamic features (TTP, slope and their ratios) not computed"
 

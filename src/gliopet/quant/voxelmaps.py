@@ -14,15 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gliopet.config import package_defaults, window_s
 from gliopet.io.timing import FrameTiming
 from gliopet.quant._curves import require_dynamic
 from gliopet.quant.static import check_mask
 from gliopet.quant.tac import SLOPE_WINDOW_S, slope_weights
 
-#: Early window (s) of the early/late ratio (FDOPA: around the tumour peak).
-EARLY_WINDOW_S = (60.0, 600.0)
-#: Late window (s), the static window.
-LATE_WINDOW_S = (600.0, 1800.0)
+#: Early window (s) of the early/late ratio (FDOPA: around the tumour peak); configuration
+#: ``quant.early_window_min``.
+EARLY_WINDOW_S = window_s(package_defaults().quant.early_window_min)
+#: Late window (s), the static window (configuration ``quant.static_window_min``).
+LATE_WINDOW_S = window_s(package_defaults().quant.static_window_min)
 
 
 @dataclass

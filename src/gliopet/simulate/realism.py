@@ -55,8 +55,10 @@ import numpy as np
 import pandas as pd
 
 from gliopet import DISCLAIMER
+from gliopet.config import package_defaults
 from gliopet.errors import InputError
 from gliopet.io import derivatives as d
+from gliopet.io.session import static_image
 
 TRUTH_REL = d.TRUTH.relative
 COHORT_REL = d.COHORT_TABLE.relative
@@ -66,9 +68,9 @@ COHORT_COLUMNS = ("participant_id", "session_id", "SUVmax", "TBRmax", "TSRmax", 
                   "background_SUVmean", "striatum_SUVmean")
 METRICS = ("SUVmax", "TBRmax", "TSRmax", "TTP_min", "background_SUVmean", "striatum_SUVmean")
 N_BOOTSTRAP = 2000
-BOOTSTRAP_SEED = 20261126
+BOOTSTRAP_SEED = package_defaults().seed
 TTP_CUTOFF_MIN = 5.4  # Ginet 2020
-STATIC_WINDOW_S = (600.0, 1800.0)
+STATIC_WINDOW_MIN = package_defaults().quant.static_window_min
 SOURCE_PIPELINE = "pipeline"
 SOURCE_TRUTH = "truth"
 
@@ -529,7 +531,7 @@ def _static_in_mni(bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, in
     timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"], 0.0)
     img = nib.load(raw[0])
     frames = np.asarray(img.dataobj, dtype=np.float32)
-    static = np.tensordot(frames, timing.window_weights(*STATIC_WINDOW_S), axes=([-1], [0]))
+    static = static_image(frames, timing, STATIC_WINDOW_MIN, dtype=np.float64).data
     template_to_subject = np.asarray(json.loads(latent[0].read_text())["warp"]["template_to_subject_RAS"])
     pet_from_mri = np.asarray(json.loads(xfm[0].read_text())["MatrixRAS"])
     chain = np.linalg.inv(img.affine) @ pet_from_mri @ template_to_subject @ np.asarray(affine, dtype=float)

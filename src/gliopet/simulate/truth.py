@@ -40,15 +40,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from gliopet.config import package_defaults
 from gliopet.io import derivatives
 from gliopet.io.columns import describe
+from gliopet.io.session import static_image
 from gliopet.io.timing import FrameTiming
 from gliopet.simulate.anatomy import TISSUE_LABELS, TUMOUR_LABELS
 
 #: The truth folder relative to the BIDS root (file names: ``gliopet.io.derivatives``, TRUTH_*).
 TRUTH_DIR = derivatives.TRUTH.relative
-STATIC_WINDOW_S = (600.0, 1800.0)
-BTV_THRESHOLD = 1.6
+#: Static window (min from injection) and BTV threshold (x background SUVmean) of the truth: the
+#: package defaults of quantification (configuration ``quant``), so truth and quant.tsv agree.
+STATIC_WINDOW_MIN = package_defaults().quant.static_window_min
+BTV_THRESHOLD = package_defaults().quant.tumour_threshold_x_background
 
 _TUMOUR = "Tumour: phantom labels 10-12 (necrosis, enhancing, infiltration)."
 
@@ -121,12 +125,6 @@ def truth_columns() -> dict[str, dict[str, str]]:
     return columns
 
 
-def static_image(frames: np.ndarray, timing: FrameTiming, window_s: tuple[float, float] = STATIC_WINDOW_S) -> np.ndarray:
-    """Frame-duration-weighted mean of the frames whose mid-time lies in `window_s` (s), last axis = frames."""
-    weights = timing.window_weights(*window_s)
-    return np.tensordot(frames, weights, axes=([-1], [0]))
-
-
 def lesion_side(labels: np.ndarray, hemisphere: np.ndarray) -> int:
     """-1 (left) or +1 (right): the hemisphere holding most tumour voxels; 0 without tumour."""
     tumour = np.isin(labels, TUMOUR_LABELS)
@@ -147,7 +145,8 @@ def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray
     `suv_factor` = weight (g) / injected activity (Bq); `voxel_ml` = PET voxel volume (mL).
     Metrics undefined without a tumour are NaN.
     """
-    static = static_image(frames, timing) * suv_factor
+    static = static_image(frames, timing, STATIC_WINDOW_MIN, suv_factor=suv_factor,
+                          dtype=np.float64).data
     side = lesion_side(labels, hemisphere)
     healthy = np.isin(labels, (3, 4))
     background = healthy & (hemisphere == -side) if side else healthy & (hemisphere != 0)
