@@ -456,10 +456,10 @@ def _metric_value(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transfo
 
 # --------------------------------------------------------------------------- transform files
 def xfm_name(subject: str, session: str | None, source: str, target: str) -> str:
-    """``sub-<s>_ses-<t>_from-<source>_to-<target>_mode-image_xfm.txt`` (BIDS derivatives)."""
-    from gliopet.io.bids_names import bids_name
+    """File name of a transform of preprocessing (`gliopet.io.derivatives.XFM`)."""
+    from gliopet.io.derivatives import XFM
 
-    return bids_name(subject, session, "xfm", ".txt", from_=source, to=target, mode="image")
+    return XFM.name(subject, session, from_=source, to=target)
 
 
 def read_transform(path: str | Path) -> sitk.Transform:
