@@ -32,10 +32,6 @@ import numpy as np
 import pandas as pd
 
 
-def _truth_dir(root: Path, sub: str, ses: str) -> Path:
-    return root / "derivatives" / "phantom-truth" / f"sub-{sub}" / f"ses-{ses}"
-
-
 def _load_canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import nibabel as nib
 
@@ -47,42 +43,40 @@ def evaluate_session(root: Path, sub: str, ses: str) -> dict:
     """Accuracy of one preprocessed phantom session against its truth."""
     import SimpleITK as sitk
 
+    from gliopet.io import derivatives as d
     from gliopet.preprocess import registration as reg
     from gliopet.preprocess.brainmask import dilate_mm
-    from gliopet.preprocess.pipeline import STAGE_DIR
 
-    out = root / STAGE_DIR / f"sub-{sub}" / f"ses-{ses}"
-    truth = _truth_dir(root, sub, ses)
-    prefix = f"sub-{sub}_ses-{ses}"
+    ids = (sub, ses)
     result: dict = {"subject": sub, "session": ses}
 
     # PET-MRI: mean displacement over the true brain (T1w space) between estimated and true.
-    labels_t1, aff_t1 = _load_canonical(truth / "anat" / f"{prefix}_space-T1w_desc-tissue_dseg.nii.gz")
+    labels_t1, aff_t1 = _load_canonical(d.TRUTH_TISSUE_T1W.path(root, ids))
     brain_t1 = labels_t1 >= 2
     points = reg.mask_points(brain_t1, aff_t1)
-    est = reg.read_transform(out / f"{prefix}_from-pet_to-T1w_mode-image_xfm.txt")
-    true = reg.read_transform(truth / "xfm" / f"{prefix}_from-pet_to-T1w_mode-image_xfm.txt")
+    est = reg.read_transform(d.XFM.path(root, ids, from_="pet", to=d.REFERENCE_SPACE))
+    true = reg.read_transform(d.TRUTH_XFM.path(root, ids))
     result["pet_mri_error_mm"] = reg.mean_displacement_mm(est, true, points)
     result["pet_mri_true_offset_mm"] = reg.mean_displacement_mm(true, None, points)
 
     # Brain mask Dice (T1w grid).
-    mask, _ = _load_canonical(out / f"{prefix}_space-T1w_desc-brain_mask.nii.gz")
+    mask, _ = _load_canonical(d.T1W_MASK.path(root, ids, desc="brain"))
     mask = mask > 0
     result["brain_dice"] = float(2 * np.sum(mask & brain_t1) / (mask.sum() + brain_t1.sum()))
 
     # Reference regions vs true tumour + 5 mm (PET grid).
-    labels_pet, aff_pet = _load_canonical(truth / "pet" / f"{prefix}_space-pet_desc-tissue_dseg.nii.gz")
-    legend = json.loads((truth / "pet" / f"{prefix}_space-pet_desc-tissue_dseg.json").read_text())
+    labels_pet, aff_pet = _load_canonical(d.TRUTH_TISSUE_PET.path(root, ids))
+    legend = json.loads(d.TRUTH_TISSUE_PET.sidecar().path(root, ids).read_text())
     tumour = np.isin(labels_pet, legend.get("TumourLabels", [10, 11, 12]))
     spacing = tuple(float(np.linalg.norm(aff_pet[:3, i])) for i in range(3))
     margin = dilate_mm(tumour, 5.0, spacing) if tumour.any() else tumour
     for desc in ("healthy", "striatum"):
-        region, _ = _load_canonical(out / f"{prefix}_space-pet_desc-{desc}_mask.nii.gz")
+        region, _ = _load_canonical(d.PET_MASK.path(root, ids, desc=desc))
         result[f"{desc}_overlap_tumour5mm_voxels"] = int(np.sum((region > 0) & margin))
 
     # Motion: relative motion of each frame to the last frame, estimated vs true.
-    motion_json = truth / "xfm" / f"{prefix}_trc-FDOPA_motion.json"
-    table_path = out / f"{prefix}_trc-FDOPA_desc-motion_timeseries.tsv"
+    motion_json = d.TRUTH_MOTION.path(root, ids, tracer="FDOPA")
+    table_path = d.MOTION_TABLE.path(root, ids, tracer="FDOPA")
     if motion_json.is_file() and table_path.is_file():
         true_lps = [np.asarray(m) for m in json.loads(motion_json.read_text())["MatrixLPS"]]
         table = pd.read_csv(table_path, sep="\t")

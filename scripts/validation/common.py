@@ -17,6 +17,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from gliopet.io import derivatives as d
+from gliopet.io.bids_names import parse_entities
+
 #: The console script installed next to this Python (the .venv of `make validate`).
 GLIOPET = [str(Path(sys.executable).parent / "gliopet")]
 
@@ -58,7 +61,7 @@ COHORTS = {
     "tiny-onetissue": CohortSpec("tiny-onetissue", 12, 15, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5,
                                  "one-tissue"),
 }
-TRUTH = Path("derivatives") / "phantom-truth"
+TRUTH = d.TRUTH.relative
 
 
 def run(*args: str) -> None:
@@ -113,7 +116,9 @@ def copy_with_pet(root: Path, target: Path, make_pet: Callable[[Path, str, str],
         return target
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(root, partial, ignore=lambda d, names: ["gliopet"] if Path(d).name == "derivatives" else [])
+    pipeline = root / d.PIPELINE_DIR
+    shutil.copytree(root, partial,
+                    ignore=lambda folder, names: [pipeline.name] if Path(folder) == pipeline.parent else [])
     for pet in sorted(partial.glob("sub-*/ses-*/pet/*_pet.nii.gz")):
         sub, ses = pet.parts[-4], pet.parts[-3]
         data = np.asarray(make_pet(pet, sub, ses), dtype=np.float32)
@@ -124,5 +129,6 @@ def copy_with_pet(root: Path, target: Path, make_pet: Callable[[Path, str, str],
 
 def truth_pet(root: Path, pet: Path, sub: str, ses: str, desc: str) -> np.ndarray:
     """The truth PET ``desc`` (noisefreepsf, noisefreenopsf) of the session of raw PET `pet`."""
-    truth = root / TRUTH / sub / ses / "pet" / pet.name.replace("_pet.nii.gz", f"_space-pet_desc-{desc}_pet.nii.gz")
+    tracer = parse_entities(pet.name).get("trc")
+    truth = d.TRUTH_NOISEFREE_PET.path(root, (sub, ses), tracer=tracer, desc=desc)
     return np.asarray(nib.load(truth).dataobj, dtype=np.float32)

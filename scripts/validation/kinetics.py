@@ -24,11 +24,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from validation.common import COHORTS, TRUTH, copy_with_pet, process, truth_pet
+from gliopet.io import derivatives as d
+from validation.common import COHORTS, copy_with_pet, process, truth_pet
 from validation.common import run as gliopet
 
 COHORT = "tiny-onetissue"
-QUANT = Path("derivatives") / "gliopet" / "quant"
+TRACER = "FDOPA"
 TUMOUR_LABELS = (10, 11, 12)
 NOISE_SEED = 2026
 
@@ -40,7 +41,7 @@ def _noisy_no_psf(root: Path, pet: Path, sub: str, ses: str) -> np.ndarray:
     from gliopet.simulate.sites import get_site
 
     clean = truth_pet(root, pet, sub, ses, "noisefreenopsf")
-    truth = pd.read_csv(root / TRUTH / "truth.tsv", sep="\t")
+    truth = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
     site = get_site(str(truth.loc[(truth["participant_id"] == sub) & (truth["session_id"] == ses), "site"].iloc[0]))
     side = json.loads(pet.with_name(pet.name.replace(".nii.gz", ".json")).read_text())
     timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], 0.0)
@@ -54,15 +55,14 @@ def _truth_masks(root: Path, folder: Path) -> tuple[str, str]:
     ``--background-mask``; background = healthy grey + white matter (labels 3, 4) of the hemisphere
     without the tumour, inside the uniform-kinetics mask (so the reference TAC is one-tissue)."""
     folder.mkdir(parents=True, exist_ok=True)
-    truth = pd.read_csv(root / TRUTH / "truth.tsv", sep="\t")
+    truth = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
     for row in truth.to_dict("records"):
         sub, ses = row["participant_id"], row["session_id"]
-        t = root / TRUTH / sub / ses / "pet"
-        img = nib.load(t / f"{sub}_{ses}_space-pet_desc-tissue_dseg.nii.gz")
+        img = nib.load(d.TRUTH_TISSUE_PET.path(root, (sub, ses)))
         tissue = np.asarray(img.dataobj)
-        hemi = np.asarray(nib.load(t / f"{sub}_{ses}_space-pet_desc-hemisphere_dseg.nii.gz").dataobj).astype(np.int16)
+        hemi = _load(d.TRUTH_HEMISPHERE_PET.path(root, (sub, ses))).astype(np.int16)
         hemi[hemi == 255] = -1
-        uniform = _load(t / f"{sub}_{ses}_space-pet_desc-uniformkinetics_mask.nii.gz") > 0
+        uniform = _load(d.TRUTH_UNIFORM_KINETICS.path(root, (sub, ses))) > 0
         tumour = np.isin(tissue, TUMOUR_LABELS)
         side = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
         background = np.isin(tissue, (3, 4)) & (hemi == -side) & uniform
@@ -78,20 +78,18 @@ def _load(path: Path) -> np.ndarray:
 
 def _session_errors(root: Path, sub: str, ses: str) -> tuple[pd.DataFrame, dict]:
     """Per-voxel relative errors of one session's quantify maps against the truth."""
-    out = root / QUANT / sub / ses
-    t = root / TRUTH / sub / ses / "pet"
-    p = f"{sub}_{ses}"
-    maps = {"srtm_R1": out / f"{p}_trc-FDOPA_space-pet_desc-srtm_stat-R1_pet.nii.gz",
-            "srtm_BPnd": out / f"{p}_trc-FDOPA_space-pet_desc-srtm_stat-BPnd_pet.nii.gz",
-            "loganref_DVR": out / f"{p}_trc-FDOPA_space-pet_desc-loganref_stat-DVR_pet.nii.gz"}
+    ids = (sub, ses)
+    maps = {"srtm_R1": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="R1"),
+            "srtm_BPnd": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="BPnd"),
+            "loganref_DVR": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="loganref", stat="DVR")}
     if not all(path.is_file() for path in maps.values()):
         return pd.DataFrame(), {}
     est = {k: _load(v).astype(float) for k, v in maps.items()}
-    k1 = _load(t / f"{p}_trc-FDOPA_space-pet_stat-K1_pet.nii.gz").astype(float)
-    k2 = _load(t / f"{p}_trc-FDOPA_space-pet_stat-k2_pet.nii.gz").astype(float)
-    uniform = _load(t / f"{p}_space-pet_desc-uniformkinetics_mask.nii.gz") > 0
-    tissue = _load(t / f"{p}_space-pet_desc-tissue_dseg.nii.gz")
-    background = _load(out / f"{p}_space-pet_desc-background_mask.nii.gz") > 0
+    k1 = _load(d.TRUTH_PARAMS_PET.path(root, ids, tracer=TRACER, stat="K1")).astype(float)
+    k2 = _load(d.TRUTH_PARAMS_PET.path(root, ids, tracer=TRACER, stat="k2")).astype(float)
+    uniform = _load(d.TRUTH_UNIFORM_KINETICS.path(root, ids)) > 0
+    tissue = _load(d.TRUTH_TISSUE_PET.path(root, ids))
+    background = _load(d.BACKGROUND_MASK.path(root, ids)) > 0
     k1_ref = float(k1[background].mean())
     k2_ref = float(np.median(k2[background & uniform]))
     fitted = np.isfinite(est["srtm_R1"]) & uniform & (k2 > 0)
@@ -164,7 +162,7 @@ def run(cohorts) -> str:
     notes = []
     for condition, root in versions.items():
         frames, infos = [], []
-        truth_table = pd.read_csv(root / TRUTH / "truth.tsv", sep="\t")
+        truth_table = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
         for _, row in truth_table.iterrows():
             frame, info = _session_errors(root, row["participant_id"], row["session_id"])
             if not frame.empty:

@@ -22,13 +22,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from gliopet.io import derivatives as d
 from validation.common import copy_with_pet, process, truth_pet
 
 #: Metrics compared with the truth table (quant column, truth column stem, kind of error).
 METRICS = (("SUVmax", "SUVmax", "rel"), ("TBRmax", "TBRmax", "rel"), ("TBRmean", "TBRmean", "rel"),
            ("TSRmax", "TSRmax", "rel"), ("BTV_mL", "BTV_mL", "rel"), ("TTP_min", "TTP_min", "abs"))
-TRUTH = Path("derivatives") / "phantom-truth"
-QUANT = Path("derivatives") / "gliopet" / "quant"
 #: Early window (s) of the planted-contrast measure (the quant early window, 1-10 min).
 EARLY_S = (60.0, 600.0)
 
@@ -40,8 +39,8 @@ def _noise_free_copy(root: Path, target: Path) -> Path:
 
 
 def _table(root: Path) -> pd.DataFrame:
-    quant = pd.read_csv(root / QUANT / "quant.tsv", sep="\t")
-    truth = pd.read_csv(root / TRUTH / "truth.tsv", sep="\t")
+    quant = pd.read_csv(d.QUANT_TABLE.path(root), sep="\t")
+    truth = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
     return quant.merge(truth, on=["participant_id", "session_id"], how="inner", suffixes=("", "_truth"))
 
 
@@ -81,9 +80,10 @@ def bias_section(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines)
 
 
-def _pet_truth(root: Path, row: pd.Series, suffix: str) -> np.ndarray:
-    sub, ses = row["participant_id"], row["session_id"]
-    return np.asarray(nib.load(root / TRUTH / sub / ses / "pet" / f"{sub}_{ses}_{suffix}").dataobj)
+def _truth(root: Path, row: pd.Series, derivative: d.Derivative, **fill: str) -> np.ndarray:
+    """Voxels of a truth image of the session of `row` (a quant.tsv / truth.tsv row)."""
+    ids = (row["participant_id"], row["session_id"])
+    return np.asarray(nib.load(d.find(root, ids, derivative, **fill)).dataobj)
 
 
 def hotspot_section(roots: dict[str, Path]) -> str:
@@ -98,21 +98,20 @@ def hotspot_section(roots: dict[str, Path]) -> str:
             if row["kind"] == "healthy" or row["voi_source"] == "none" or not np.isfinite(row["n_hotspots"]):
                 continue
             sub, ses = row["participant_id"], row["session_id"]
-            aggressive = _pet_truth(root, row, "space-pet_desc-aggressive_mask.nii.gz") > 0
-            tissue = _pet_truth(root, row, "space-pet_desc-tissue_dseg.nii.gz")
+            aggressive = _truth(root, row, d.TRUTH_AGGRESSIVE_PET) > 0
+            tissue = _truth(root, row, d.TRUTH_TISSUE_PET)
             tumour_true = np.isin(tissue, (10, 11, 12))
             contrast = 0.0
             if bool(row["has_aggressive"]) and aggressive.any():
                 side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
                 timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"],
                                                float(side.get("InjectionStart", 0) or 0))
-                clean = np.asarray(nib.load(next((root / TRUTH / sub / ses / "pet").glob(
-                    "*_desc-noisefreepsf_pet.nii.gz"))).dataobj)
+                clean = _truth(root, row, d.TRUTH_NOISEFREE_PET, desc="noisefreepsf")
                 early = np.tensordot(clean, timing.window_weights(*EARLY_S), axes=([-1], [0]))
                 rest = tumour_true & ~aggressive
                 if rest.any():
                     contrast = float(early[aggressive].mean() / early[rest].mean() - 1.0)
-            spots_path = root / QUANT / sub / ses / f"{sub}_{ses}_space-pet_desc-hotspots_dseg.nii.gz"
+            spots_path = d.HOTSPOTS.path(root, (sub, ses))
             spots = np.asarray(nib.load(spots_path).dataobj) if spots_path.is_file() else np.zeros(tissue.shape)
             labels = [int(v) for v in np.unique(spots) if v > 0]
             hits = [lab for lab in labels if (aggressive & (spots == lab)).any()]
@@ -145,17 +144,15 @@ def _true_ratios(root: Path, row: pd.Series) -> dict[str, float]:
     import json
 
     sub, ses = row["participant_id"], row["session_id"]
-    pet_dir = root / TRUTH / sub / ses / "pet"
-    tissue = np.asarray(nib.load(pet_dir / f"{sub}_{ses}_space-T1w_res-sim_desc-tissue_dseg.nii.gz").dataobj)
-    hemi = np.asarray(nib.load(root / TRUTH / sub / ses / "anat" / f"{sub}_{ses}_space-T1w_desc-hemisphere_dseg.nii.gz").dataobj)
+    tissue = _truth(root, row, d.TRUTH_TISSUE_SIM)
+    hemi = _truth(root, row, d.TRUTH_HEMISPHERE_T1W)
     f = hemi.shape[0] // tissue.shape[0]
     hemi = hemi[::f, ::f, ::f][tuple(slice(0, n) for n in tissue.shape)].astype(np.int16)
     hemi[hemi == 255] = -1
     tumour = np.isin(tissue, (10, 11, 12))
     side = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
     background = np.isin(tissue, (3, 4)) & (hemi == -side)
-    maps = {k: np.asarray(nib.load(next(pet_dir.glob(f"*_res-sim_stat-{k}_pet.nii.gz"))).dataobj)
-            for k in ("K1", "k2", "k3", "k4", "vB")}
+    maps = {k: _truth(root, row, d.TRUTH_PARAMS_SIM, stat=k) for k in ("K1", "k2", "k3", "k4", "vB")}
     dv = maps["K1"] / np.where(maps["k2"] > 0, maps["k2"], np.nan)
     side_json = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
     end_min = (np.asarray(side_json["FrameTimesStart"]) + np.asarray(side_json["FrameDuration"])).max() / 60.0
@@ -174,10 +171,9 @@ def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
     sub, ses = row["participant_id"], row["session_id"]
     side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
     timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0))
-    pet_dir = root / TRUTH / sub / ses / "pet"
-    clean = np.asarray(nib.load(next(pet_dir.glob("*_desc-noisefreenopsf_pet.nii.gz"))).dataobj)
-    tissue = _pet_truth(root, row, "space-pet_desc-tissue_dseg.nii.gz")
-    hemi = _pet_truth(root, row, "space-pet_desc-hemisphere_dseg.nii.gz").astype(np.int16)
+    clean = _truth(root, row, d.TRUTH_NOISEFREE_PET, desc="noisefreenopsf")
+    tissue = _truth(root, row, d.TRUTH_TISSUE_PET)
+    hemi = _truth(root, row, d.TRUTH_HEMISPHERE_PET).astype(np.int16)
     hemi[hemi == 255] = -1
     tumour = np.isin(tissue, (10, 11, 12))
     side_t = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
@@ -207,7 +203,7 @@ def _model_consistent(root: Path, row: pd.Series, truth: dict[str, float], with_
     sub, ses = row["participant_id"], row["session_id"]
     side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
     timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0))
-    latent = json.loads(next((root / TRUTH / sub / ses / "beh").glob("*_latent.json")).read_text())
+    latent = json.loads(d.find(root, (sub, ses), d.TRUTH_LATENT).read_text())
     amp = np.asarray(latent["input_function"]["A"], float)
     rate = np.asarray(latent["input_function"]["L_per_min"], float)
     grid = fine_grid(timing)
