@@ -145,24 +145,10 @@ def motion_correct(
                                                 ref_smooth, mask_img, fwhm_mm, iterations, seed)
     source = _borrow_nearest(transforms, reliable, timing)
 
+    table = _motion_table(transforms, points, timing, registered, source, threshold_mm)
     corrected = np.empty_like(frames)
-    rows = []
-    previous = points
     for index, transform in enumerate(transforms):
-        moved = transform_points(transform, points)
-        displacement = float(np.linalg.norm(moved - points, axis=1).mean())
-        rows.append({
-            "frame": index, "start_s": timing.start_s[index],
-            "duration_s": timing.duration_s[index], "mid_s": timing.mid_s[index],
-            "registered": bool(registered[index]), "transform_from_frame": int(source[index]),
-            **_euler_columns(transform),
-            "displacement_mm": displacement,
-            "framewise_displacement_mm": float(np.linalg.norm(moved - previous, axis=1).mean()),
-            "above_threshold": displacement > threshold_mm,
-        })
-        previous = moved
         corrected[..., index] = _resample_frame(frames[..., index], affine, ref_img, transform)
-    table = pd.DataFrame(rows)
     flagged = int(table["above_threshold"].sum())
     if flagged:
         logger.warning("PET motion above %.1f mm in %d frame(s) (max %.1f mm)", threshold_mm,
@@ -217,6 +203,29 @@ def _borrow_nearest(transforms: list[sitk.Transform | None], reliable: np.ndarra
             transforms[index] = transforms[nearest]
             source[index] = nearest
     return source
+
+
+def _motion_table(transforms: list[sitk.Transform], points: np.ndarray, timing: FrameTiming,
+                  registered: np.ndarray, source: np.ndarray,
+                  threshold_mm: float) -> pd.DataFrame:
+    """One row per frame: timing, rule applied, Euler parameters, mean displacement of the
+    head-mask `points` (mm) from the reference and from the previous frame."""
+    rows = []
+    previous = points
+    for index, transform in enumerate(transforms):
+        moved = transform_points(transform, points)
+        displacement = float(np.linalg.norm(moved - points, axis=1).mean())
+        rows.append({
+            "frame": index, "start_s": timing.start_s[index],
+            "duration_s": timing.duration_s[index], "mid_s": timing.mid_s[index],
+            "registered": bool(registered[index]), "transform_from_frame": int(source[index]),
+            **_euler_columns(transform),
+            "displacement_mm": displacement,
+            "framewise_displacement_mm": float(np.linalg.norm(moved - previous, axis=1).mean()),
+            "above_threshold": displacement > threshold_mm,
+        })
+        previous = moved
+    return pd.DataFrame(rows)
 
 
 def _euler_columns(transform: sitk.Transform) -> dict[str, float]:
