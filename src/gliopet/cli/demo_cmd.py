@@ -64,4 +64,6 @@ def demo(
     typer.echo("\nStages run: " + ", ".join(f"{verb} ({seconds:.1f} s)" for verb, seconds in ran))
     if missing:
         typer.echo("Stages not available yet in this version: " + ", ".join(missing))
-    typer.echo(f"Outputs: {bids} (raw BIDS), {bids / 'derivatives'} (ground truth and derivatives)")
+    from gliopet.io.derivatives import DERIVATIVES_DIR
+
+    typer.echo(f"Outputs: {bids} (raw BIDS), {bids / DERIVATIVES_DIR} (ground truth and derivatives)")

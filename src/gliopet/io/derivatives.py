@@ -33,8 +33,10 @@ from typing import Any, Protocol
 from gliopet.errors import InputError
 from gliopet.io.bids_names import ENTITY_ORDER, anat_entities, bids_name, parse_entities
 
+#: Folder of every derivative dataset (relative to the BIDS root).
+DERIVATIVES_DIR = Path("derivatives")
 #: Folder of every derivative written by gliopet's analysis stages (relative to the BIDS root).
-PIPELINE_DIR = Path("derivatives") / "gliopet"
+PIPELINE_DIR = DERIVATIVES_DIR / "gliopet"
 #: File of a session folder (and of a stage folder) that records how it was made; a session
 #: folder is done when it holds this file and the stage's row file.
 PROVENANCE = "provenance.json"
@@ -129,7 +131,7 @@ class StageFolder:
 PREPROCESS = StageFolder("preprocess", PIPELINE_DIR / "preprocess", "preprocessing", "gliopet preprocess")
 QUANT = StageFolder("quant", PIPELINE_DIR / "quant", "quantification", "gliopet quantify")
 REPORTS = StageFolder("reports", PIPELINE_DIR / "reports", "reporting", "gliopet phantom-report")
-TRUTH = StageFolder("phantom-truth", Path("derivatives") / "phantom-truth", "phantom truth",
+TRUTH = StageFolder("phantom-truth", DERIVATIVES_DIR / "phantom-truth", "phantom truth",
                     "gliopet simulate")
 
 
@@ -198,12 +200,15 @@ class Derivative:
         """The JSON sidecar of this file (same entities, ``.json``)."""
         return dataclasses.replace(self, ext=".json")
 
-    def label(self, **fill: str | None) -> str:
+    def label(self, *, only: tuple[str, ...] | None = None, **fill: str | None) -> str:
         """Entities and suffix without subject, session and tracer (``space-pet_desc-brain_mask``),
-        for messages and sidecars; unfilled variable entities show as ``<entity>``."""
+        for messages and sidecars; unfilled variable entities show as ``<entity>``; ``only``
+        keeps just those entities (``only=("desc",)``: ``desc-brain_mask``)."""
         suffix = fill.pop("suffix", self.suffix) or "<suffix>"
         values = dict(self.fixed)
         values.update({key: fill.get(key, f"<{key}>") for key in self._variable_keys()})
+        if only is not None:
+            values = {key: value for key, value in values.items() if key in only}
         parts = [f"{key}-{values[key]}" for key in _ordered(values) if values[key] is not None]
         return "_".join([*parts, suffix])
 

@@ -76,7 +76,7 @@ PATLAK_CAVEAT = ("Patlak with a reference region assumes the reference is in equ
 REFERENCE_NOTE = ("kinetic models: reference region = the background region (healthy contralateral "
                   "brain), fitted voxelwise inside the tumour + {margin:g} mm margin")
 #: Sidecar name of the reference region of the kinetic maps (the background mask's entities).
-REFERENCE_REGION = f"{d.BACKGROUND_MASK.label().removeprefix('space-pet_')} (healthy contralateral brain)"
+REFERENCE_REGION = f"{d.BACKGROUND_MASK.label(only=('desc',))} (healthy contralateral brain)"
 #: Columns of the dynamic features: NaN unless computed (static PET, no tumour, failed fits).
 DYNAMIC_COLUMNS = ("TTP_min", "slope_SUV_per_h", "striatum_TTP_min", "striatum_slope_SUV_per_h",
                    "TTP_ratio", "slope_ratio", "frac_early_peak", "frac_negative_slope",

@@ -651,7 +651,8 @@ def build_report(bids_dir: str | Path, healthy_reference: str | Path | None = No
                      f"(no `{COHORT_REL.as_posix()}`), so the image figures come from the phantom's truth "
                      "table (noise-free PET after the PSF). Run `gliopet preprocess` and `gliopet quantify` "
                      "first to check the analysis as well.")
-    notes.append("Bayes ceilings are the AUCs of the true posteriors stored per session (`beh/*_latent.json`): "
+    latent = f"{d.TRUTH_LATENT.datatype}/{d.TRUTH_LATENT.pattern()}"
+    notes.append(f"Bayes ceilings are the AUCs of the true posteriors stored per session (`{latent}`): "
                  "no classifier can beat them on this cohort; a single feature must stay below.")
     notes.append("Known disagreement: Fueger 2010 SUVmax (high grade 4.22, low grade 2.34) and Verger 2017 T/N "
                  "(IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype glioblastomas "
