@@ -204,6 +204,7 @@ class Derivative:
         """Entities and suffix without subject, session and tracer (``space-pet_desc-brain_mask``),
         for messages and sidecars; unfilled variable entities show as ``<entity>``; ``only``
         keeps just those entities (``only=("desc",)``: ``desc-brain_mask``)."""
+        fill = _normalise(fill)
         suffix = fill.pop("suffix", self.suffix) or "<suffix>"
         values = dict(self.fixed)
         values.update({key: fill.get(key, f"<{key}>") for key in self._variable_keys()})
@@ -220,6 +221,7 @@ class Derivative:
     def matches(self, filename: str, ids: IdsLike, *, tracer: Any = ANY, **fill: Any) -> bool:
         """Whether `filename` is a file of this kind for the session (`ANY` matches anything)."""
         subject, session = session_ids(ids)
+        fill = _normalise(fill)
         if not filename.endswith(self.ext):
             return False
         stem = filename[: -len(self.ext)]
@@ -245,7 +247,7 @@ class Derivative:
         return tuple("from" if key == "from_" else key for key in self.variable)
 
     def _resolve(self, fill: dict[str, str | None]) -> tuple[str, dict[str, str | None]]:
-        fill = {("from" if key == "from_" else key): value for key, value in fill.items()}
+        fill = _normalise(fill)
         suffix = fill.pop("suffix", None) if self.suffix is None else self.suffix
         if suffix is None:
             raise ValueError(f"{self.label()}: give the suffix")
@@ -258,6 +260,11 @@ class Derivative:
         if "from" in entities:
             entities["from_"] = entities.pop("from")
         return suffix, entities
+
+
+def _normalise(fill: dict[str, Any]) -> dict[str, Any]:
+    """``from_`` (the keyword-safe spelling) as ``from``."""
+    return {("from" if key == "from_" else key): value for key, value in fill.items()}
 
 
 def _ordered(values: dict[str, Any]) -> list[str]:
