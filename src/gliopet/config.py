@@ -59,7 +59,8 @@ class QuantConfig(_Strict):
     early_peak_min: float = Field(5.4, gt=0)
     hotspot_min_volume_ml: float = Field(0.5, gt=0)
 
-    _ranges = field_validator("static_window_min", "slope_window_min", "early_window_min")(_check_range)
+    _ranges = field_validator("static_window_min", "slope_window_min",
+                              "early_window_min")(_check_range)
 
 
 class PreprocessConfig(_Strict):
@@ -149,7 +150,8 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise InputError(f"configuration key {key!r}: {first['msg']}", path=source,
-                         fix="correct or remove the key (defaults: gliopet/data/config/defaults.yaml)") from None
+                         fix="correct or remove the key (defaults: "
+                             "gliopet/data/config/defaults.yaml)") from None
 
 
 @lru_cache(maxsize=1)

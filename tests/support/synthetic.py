@@ -50,7 +50,8 @@ def ras_matrix_to_sitk(matrix_ras: np.ndarray) -> sitk.AffineTransform:
 
 @lru_cache(maxsize=2)
 def anatomy(seed: int = 0) -> dict[str, np.ndarray]:
-    """Truth images on the MNI 2 mm grid (arrays) plus ``affine``: t1, flair, pet, brain, lesion, striatum."""
+    """Truth images on the MNI 2 mm grid (arrays) plus ``affine``: t1, flair, pet, brain,
+    lesion, striatum."""
     images = load_mni(2)
     affine = images["t1"].affine
     t1 = np.asarray(images["t1"].dataobj, dtype=np.float32)
@@ -77,7 +78,8 @@ def anatomy(seed: int = 0) -> dict[str, np.ndarray]:
             "striatum": striatum.astype(np.float32), "affine": affine}
 
 
-def head_grid(spacing_mm: float, margin_mm: float = 14.0) -> tuple[tuple[int, int, int], np.ndarray]:
+def head_grid(spacing_mm: float,
+              margin_mm: float = 14.0) -> tuple[tuple[int, int, int], np.ndarray]:
     """Shape and axis-aligned RAS affine of a grid covering the template brain + `margin_mm`."""
     images = load_mni(2)
     brain = np.asarray(images["brain_mask"].dataobj) > 0
@@ -90,8 +92,10 @@ def head_grid(spacing_mm: float, margin_mm: float = 14.0) -> tuple[tuple[int, in
 
 
 def sample(name: str, shape: tuple[int, int, int], grid_affine: np.ndarray,
-           grid_to_mni: np.ndarray | None = None, nearest: bool = False, seed: int = 0) -> np.ndarray:
-    """Truth image `name` sampled on a grid (i, j, k); `grid_to_mni` maps grid-world RAS to MNI RAS."""
+           grid_to_mni: np.ndarray | None = None, nearest: bool = False,
+           seed: int = 0) -> np.ndarray:
+    """Truth image `name` sampled on a grid (i, j, k); `grid_to_mni` maps grid-world RAS to MNI
+    RAS."""
     from gliopet.preprocess.registration import from_sitk, to_sitk
 
     truth = anatomy(seed)
@@ -155,7 +159,8 @@ def make_session(*, mri_spacing_mm: float = 4.0, pet_spacing_mm: float = 4.0,
         d = (frame_motion or {}).get(k, np.eye(4))
         motions.append(m_pet @ d @ np.linalg.inv(m_pet))
         # Frame content: the head moved by D; the grid world is the PET space (header m_pet @ grid).
-        img = static if np.allclose(d, np.eye(4)) else sample("pet", shape_p, grid_p, np.linalg.inv(d), seed=seed)
+        img = (static if np.allclose(d, np.eye(4))
+               else sample("pet", shape_p, grid_p, np.linalg.inv(d), seed=seed))
         uptake = 1.0 - np.exp(-mids[k] / 300.0)   # tissue uptake rises over minutes
         blood = np.exp(-mids[k] / 90.0)           # early blood pool: smooth, brain-wide
         frame = uptake * img + blood * ndimage.gaussian_filter(img, 3.0) * 1.5
@@ -170,7 +175,8 @@ def make_session(*, mri_spacing_mm: float = 4.0, pet_spacing_mm: float = 4.0,
 
 
 def write_bids_session(root, subject: str, session: str, synth: SyntheticSession, *,
-                       flair: bool = True, weight_kg: float = 70.0, dose_mbq: float = 185.0) -> None:
+                       flair: bool = True, weight_kg: float = 70.0,
+                       dose_mbq: float = 185.0) -> None:
     """Write a synthetic session as BIDS-PET (PET in Bq/mL from SUV, T1w, optional FLAIR)."""
     from pathlib import Path
 
@@ -188,7 +194,8 @@ def write_bids_session(root, subject: str, session: str, synth: SyntheticSession
         write_dataset_description(root, "gliopet synthetic preprocessing test")
     starts = np.concatenate([[0.0], np.cumsum(synth.frame_durations_s)[:-1]])
     bq_per_ml = synth.pet_frames * (dose_mbq * 1e6) / (weight_kg * 1000.0)
-    sidecar = {"FrameTimesStart": starts.tolist(), "FrameDuration": synth.frame_durations_s.tolist(),
+    sidecar = {"FrameTimesStart": starts.tolist(),
+               "FrameDuration": synth.frame_durations_s.tolist(),
                "TracerName": "FDOPA", "TracerRadionuclide": "F18", "Units": "Bq/mL",
                "InjectedRadioactivity": dose_mbq, "InjectedRadioactivityUnits": "MBq",
                "ImageDecayCorrected": True, "ImageDecayCorrectionTime": 0, "TimeZero": "10:00:00",
@@ -198,7 +205,8 @@ def write_bids_session(root, subject: str, session: str, synth: SyntheticSession
     if flair:
         write_anat(root, subject, session, "FLAIR", synth.flair, synth.mri_affine)
     sessions_path = root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
-    rows = pd.read_csv(sessions_path, sep="\t").to_dict("records") if sessions_path.is_file() else []
+    rows = (pd.read_csv(sessions_path, sep="\t").to_dict("records") if sessions_path.is_file()
+            else [])
     rows = [r for r in rows if r["session_id"] != f"ses-{session}"]
     rows.append({"session_id": f"ses-{session}", "weight": weight_kg, "site": "synthetic"})
     write_sessions(root, subject, pd.DataFrame(rows),

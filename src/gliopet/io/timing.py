@@ -33,7 +33,8 @@ class FrameTiming:
         duration = np.atleast_1d(np.asarray(self.duration_s, dtype=float))
         if start.shape != duration.shape or start.ndim != 1:
             raise ValueError(
-                f"start_s and duration_s must be 1-D of equal length; got {start.shape} and {duration.shape}"
+                "start_s and duration_s must be 1-D of equal length; "
+                f"got {start.shape} and {duration.shape}"
             )
         object.__setattr__(self, "start_s", start)
         object.__setattr__(self, "duration_s", duration)
@@ -46,7 +47,8 @@ class FrameTiming:
         return cls(start, np.asarray(frame_duration, dtype=float))
 
     @classmethod
-    def from_durations(cls, durations_s: list[float] | np.ndarray, first_start_s: float = 0.0) -> FrameTiming:
+    def from_durations(cls, durations_s: list[float] | np.ndarray,
+                       first_start_s: float = 0.0) -> FrameTiming:
         """Contiguous frames of the given durations (s), starting at `first_start_s`."""
         durations = np.asarray(durations_s, dtype=float)
         start = first_start_s + np.concatenate([[0.0], np.cumsum(durations)[:-1]])
@@ -83,7 +85,8 @@ class FrameTiming:
             steps = np.diff(self.start_s)
             not_increasing = np.flatnonzero(steps <= 0)
             if not_increasing.size:
-                found.append(f"FrameTimesStart is not increasing at frame(s) {_frames(not_increasing + 1)}")
+                found.append("FrameTimesStart is not increasing at frame(s) "
+                             f"{_frames(not_increasing + 1)}")
             overlap = np.flatnonzero(self.end_s[:-1] > self.start_s[1:] + tolerance_s)
             if overlap.size and not not_increasing.size:
                 hint = ""
@@ -100,7 +103,8 @@ class FrameTiming:
             long = np.flatnonzero(self.duration_s > max_duration_s)
             if long.size:
                 found.append(
-                    f"frame(s) {_frames(long)} last {', '.join(f'{d:g}' for d in self.duration_s[long])} s, "
+                    f"frame(s) {_frames(long)} last "
+                    f"{', '.join(f'{d:g}' for d in self.duration_s[long])} s, "
                     f"more than the plausible maximum of {max_duration_s:g} s"
                 )
         return found

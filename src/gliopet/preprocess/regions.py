@@ -188,5 +188,5 @@ def pet_regions(
     return masks
 
 
-__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "enhancement_map", "grid_points_lps", "lesion_centroid_mni",
-           "mri_abnormality", "pet_regions"]
+__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "enhancement_map", "grid_points_lps",
+           "lesion_centroid_mni", "mri_abnormality", "pet_regions"]

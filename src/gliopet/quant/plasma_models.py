@@ -86,8 +86,9 @@ def read_blood_tsv(path: str | Path, injection_start_s: float = 0.0) -> PlasmaIn
         sidecar = json.loads(sidecar_path.read_text())
     for column in ("time", "plasma_radioactivity"):
         if column not in table:
-            raise InputError(f"no {column!r} column (columns: {', '.join(table.columns)})", path=path,
-                             fix="give a _blood.tsv with time and plasma_radioactivity (BIDS-PET)")
+            raise InputError(f"no {column!r} column (columns: {', '.join(table.columns)})",
+                             path=path, fix="give a _blood.tsv with time and plasma_radioactivity "
+                                            "(BIDS-PET)")
     table = table.dropna(subset=["time", "plasma_radioactivity"]).sort_values("time")
     time_s = table["time"].to_numpy(float) - injection_start_s
     plasma = table["plasma_radioactivity"].to_numpy(float)
@@ -99,7 +100,8 @@ def read_blood_tsv(path: str | Path, injection_start_s: float = 0.0) -> PlasmaIn
         plasma = plasma * np.interp(time_s, tk, fk)
     else:
         raise InputError("the plasma curve has no metabolite_parent_fraction column", path=path,
-                         fix="give a metabolite-corrected plasma input (parent fraction per sample)")
+                         fix="give a metabolite-corrected plasma input (parent fraction per "
+                             "sample)")
     blood = None
     if "whole_blood_radioactivity" in table and table["whole_blood_radioactivity"].notna().all():
         blood = table["whole_blood_radioactivity"].to_numpy(float)
@@ -128,10 +130,12 @@ def read_kinfitr_csv(tacs_csv: str | Path, blood_csv: str | Path) -> KinfitrScan
     blood = _read_table(Path(blood_csv))
     for column in ("StartTime", "Duration"):
         if column not in tacs:
-            raise InputError(f"no {column!r} column", path=tacs_csv, fix="give a kinfitr *_tacs.csv")
+            raise InputError(f"no {column!r} column", path=tacs_csv,
+                             fix="give a kinfitr *_tacs.csv")
     for column in ("Time", "Cpl_metabcorr"):
         if column not in blood:
-            raise InputError(f"no {column!r} column", path=blood_csv, fix="give a kinfitr *_procblood.csv")
+            raise InputError(f"no {column!r} column", path=blood_csv,
+                             fix="give a kinfitr *_procblood.csv")
     keep = tacs["Duration"].to_numpy(float) > 0
     tacs = tacs[keep]
     timing = FrameTiming(tacs["StartTime"].to_numpy(float), tacs["Duration"].to_numpy(float))

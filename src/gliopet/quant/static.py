@@ -39,7 +39,8 @@ def static_image(frames: np.ndarray, timing: FrameTiming, window_s: tuple[float,
 
 
 def sphere_kernel(voxel_size_mm: tuple[float, float, float], volume_ml: float = 1.0) -> np.ndarray:
-    """Boolean kernel: voxels whose centres lie within the radius of a `volume_ml` ball (mm grid)."""
+    """Boolean kernel: voxels whose centres lie within the radius of a `volume_ml` ball (mm
+    grid)."""
     radius = (3.0 * volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
     half = [int(np.floor(radius / v)) for v in voxel_size_mm]
     axes = [np.arange(-h, h + 1) * v for h, v in zip(half, voxel_size_mm, strict=True)]
@@ -86,8 +87,9 @@ def check_mask(mask: np.ndarray | None, shape: tuple[int, ...], name: str, *,
         return None
     mask = np.asarray(mask)
     if mask.shape != tuple(shape):
-        raise InputError(f"the {name} mask has shape {mask.shape} but the PET grid is {tuple(shape)}",
-                         path=path, fix=f"resample the {name} mask onto the PET grid")
+        raise InputError(f"the {name} mask has shape {mask.shape} but the PET grid is "
+                         f"{tuple(shape)}", path=path,
+                         fix=f"resample the {name} mask onto the PET grid")
     mask = mask.astype(bool)
     if not allow_empty and not mask.any():
         raise InputError(f"the {name} mask is empty (no voxel set)", path=path,

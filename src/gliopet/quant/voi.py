@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gliopet.config import package_defaults
 from gliopet.errors import InputError
 from gliopet.quant.static import check_mask, voxel_volume_ml
 from gliopet.spatial import (
@@ -104,7 +105,8 @@ def striatum_margin(margin_mm: float, voxel_size_mm: tuple[float, float, float])
 
 def healthy_reference(image: np.ndarray, brain: np.ndarray, striatum: np.ndarray | None = None,
                       statistic: str = "median") -> float:
-    """Healthy-brain reference SUV: median (default) or mean of brain voxels outside the striatum."""
+    """Healthy-brain reference SUV: median (default) or mean of brain voxels outside the
+    striatum."""
     region = brain if striatum is None else brain & ~striatum
     values = image[region]
     if values.size == 0:
@@ -131,11 +133,13 @@ def background_crescent(brain: np.ndarray, affine: np.ndarray, lesion: np.ndarra
                         exclude: np.ndarray | None = None, *, left_mask: np.ndarray | None = None,
                         crescent_depth_mm: float = 20.0, band_height_mm: float = 30.0,
                         band_ap_mm: float = 80.0) -> tuple[np.ndarray, str, str]:
-    """Contralateral crescent background (see module docstring); returns (mask, lesion side, note)."""
+    """Contralateral crescent background (see module docstring); returns (mask, lesion side,
+    note)."""
     sizes = voxel_sizes(affine)
     left, right = hemispheres(brain, affine, left_mask)
     world = world_coordinates(brain.shape, affine, dtype=np.float64)  # (*shape, 3)
-    side = "left" if np.count_nonzero(lesion & left) >= np.count_nonzero(lesion & right) else "right"
+    left_count, right_count = np.count_nonzero(lesion & left), np.count_nonzero(lesion & right)
+    side = "left" if left_count >= right_count else "right"
     contra = right if side == "left" else left
     centroid = world[lesion].mean(axis=0)
     depth = distance_inside_mm(brain, sizes)
@@ -145,21 +149,24 @@ def background_crescent(brain: np.ndarray, affine: np.ndarray, lesion: np.ndarra
     band = (np.abs(world[..., 2] - centroid[2]) <= band_height_mm / 2.0) & \
         (np.abs(world[..., 1] - centroid[1]) <= band_ap_mm / 2.0)
     crescent = healthy & band & (depth <= crescent_depth_mm)
-    note = (f"background: contralateral ({'right' if side == 'left' else 'left'}) crescent, depth <= "
-            f"{crescent_depth_mm:g} mm from the brain surface, {band_height_mm:g} mm axial band x "
-            f"{band_ap_mm:g} mm AP around the mirrored lesion centroid (Unterrainer 2017)")
+    note = (f"background: contralateral ({'right' if side == 'left' else 'left'}) crescent, "
+            f"depth <= {crescent_depth_mm:g} mm from the brain surface, {band_height_mm:g} mm "
+            f"axial band x {band_ap_mm:g} mm AP around the mirrored lesion centroid "
+            "(Unterrainer 2017)")
     if not crescent.any():
         crescent = healthy
-        note = "background: whole healthy contralateral hemisphere (the crescent band held no brain voxel)"
+        note = ("background: whole healthy contralateral hemisphere (the crescent band held no "
+                "brain voxel)")
     if not crescent.any():
-        raise InputError("no healthy brain voxel in the contralateral hemisphere for the background",
-                         fix="check the brain mask, or give a background mask")
+        raise InputError("no healthy brain voxel in the contralateral hemisphere for the "
+                         "background", fix="check the brain mask, or give a background mask")
     return crescent, side, note
 
 
 def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
                striatum: np.ndarray | None = None, *, ventricles: np.ndarray | None = None,
-               healthy: np.ndarray | None = None, left_mask: np.ndarray | None = None, threshold: float = 1.6,
+               healthy: np.ndarray | None = None, left_mask: np.ndarray | None = None,
+               threshold: float = package_defaults().quant.tumour_threshold_x_background,
                reference: str = "median", striatum_margin_mm: float = 5.0,
                min_component_ml: float = 0.5, crescent_depth_mm: float = 20.0,
                band_height_mm: float = 30.0, band_ap_mm: float = 80.0) -> VOIResult:
@@ -189,24 +196,26 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     if healthy is not None:
         exclude = exclude | (brain & ~check_mask(healthy, image.shape, "healthy", allow_empty=True))
     background, side, note = background_crescent(
-        brain, affine, candidates, exclude, left_mask=left_mask, crescent_depth_mm=crescent_depth_mm,
-        band_height_mm=band_height_mm, band_ap_mm=band_ap_mm)
+        brain, affine, candidates, exclude, left_mask=left_mask,
+        crescent_depth_mm=crescent_depth_mm, band_height_mm=band_height_mm, band_ap_mm=band_ap_mm)
     bg = float(image[background].mean())
     btv = brain & ~keep_out & ~background & (image > threshold * bg)
     if not btv.any():
-        raise NoTumourFound(f"no brain voxel above {threshold:g} x background SUVmean ({threshold * bg:.3g})",
+        raise NoTumourFound(f"no brain voxel above {threshold:g} x background SUVmean "
+                            f"({threshold * bg:.3g})",
                             fix="give a tumour mask if a lesion is expected")
     tumour = _keep_components(btv, voxel_volume_ml(sizes), min_component_ml)
     return VOIResult(tumour, background, side, ref, bg, threshold * bg,
-                     f"tumour: > {threshold:g} x background SUVmean, healthy reference = {reference} "
-                     f"brain SUV outside the striatum ({ref:.3g}); {note}")
+                     f"tumour: > {threshold:g} x background SUVmean, healthy reference = "
+                     f"{reference} brain SUV outside the striatum ({ref:.3g}); {note}")
 
 
 def user_voi(image: np.ndarray, tumour: np.ndarray, brain: np.ndarray, affine: np.ndarray,
              striatum: np.ndarray | None = None, *, background: np.ndarray | None = None,
              ventricles: np.ndarray | None = None, healthy: np.ndarray | None = None,
-             left_mask: np.ndarray | None = None, striatum_margin_mm: float = 5.0, tumour_path: str | None = None,
-             background_path: str | None = None, **crescent: float) -> VOIResult:
+             left_mask: np.ndarray | None = None, striatum_margin_mm: float = 5.0,
+             tumour_path: str | None = None, background_path: str | None = None,
+             **crescent: float) -> VOIResult:
     """Use the user's tumour mask; build the crescent background unless one is given.
 
     Raises `InputError` for an empty tumour mask or a background overlapping the tumour.
@@ -220,14 +229,17 @@ def user_voi(image: np.ndarray, tumour: np.ndarray, brain: np.ndarray, affine: n
         overlap = int(np.count_nonzero(tumour & background))
         if overlap:
             raise InputError(f"the background mask overlaps the tumour mask in {overlap} voxels",
-                             path=background_path, fix="give a background region outside the tumour")
+                             path=background_path,
+                             fix="give a background region outside the tumour")
         left, _ = hemispheres(brain, affine, left_mask)
-        side = "left" if np.count_nonzero(tumour & left) * 2 >= np.count_nonzero(tumour) else "right"
+        in_left = np.count_nonzero(tumour & left)
+        side = "left" if in_left * 2 >= np.count_nonzero(tumour) else "right"
         note = "tumour and background: user masks"
     else:
         exclude = tumour.copy()
         if striatum is not None and np.any(striatum):
-            exclude |= dilate_mm(np.asarray(striatum, bool), striatum_margin(striatum_margin_mm, sizes), sizes)
+            margin = striatum_margin(striatum_margin_mm, sizes)
+            exclude |= dilate_mm(np.asarray(striatum, bool), margin, sizes)
         if ventricles is not None:
             exclude |= np.asarray(ventricles, bool)
         if healthy is not None:

@@ -40,9 +40,11 @@ class Grid:
     @classmethod
     def box(cls, voxel_mm: tuple[float, float, float] | float, centre_mm: np.ndarray,
             extent_mm: tuple[float, float, float], max_size: int | None = None) -> Grid:
-        """Axis-aligned RAS grid of voxel size `voxel_mm` (mm) covering `extent_mm` around `centre_mm`.
+        """Axis-aligned RAS grid of voxel size `voxel_mm` (mm) covering `extent_mm` around
+        `centre_mm`.
 
-        `max_size` caps the number of voxels per axis (the field of view is cropped around the centre).
+        `max_size` caps the number of voxels per axis (the field of view is cropped around the
+        centre).
         """
         voxel = np.broadcast_to(np.asarray(voxel_mm, dtype=float), (3,))
         shape = np.ceil(np.asarray(extent_mm, dtype=float) / voxel).astype(int)
@@ -76,7 +78,8 @@ class Grid:
 
 def random_rigid(rng: np.random.Generator, max_rotation_deg: float, max_translation_mm: float,
                  centre_mm: np.ndarray | None = None) -> np.ndarray:
-    """Random rigid map (RAS): uniform angles in +/- `max_rotation_deg`, translation of norm <= max (mm)."""
+    """Random rigid map (RAS): uniform angles in +/- `max_rotation_deg`, translation of norm <=
+    `max_translation_mm` (mm)."""
     angles = rng.uniform(-max_rotation_deg, max_rotation_deg, 3)
     direction = rng.normal(size=3)
     direction /= np.linalg.norm(direction)
@@ -94,18 +97,20 @@ def resample(data: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.ndarray |
     Orders 0 and 1 use SimpleITK's multi-threaded resampler on the voxel-index map (several times
     faster than scipy for the phantom's 4-D frames); higher orders use scipy.ndimage.
     """
-    matrix = np.linalg.inv(src.affine) @ (np.eye(4) if dst_to_src is None else dst_to_src) @ dst.affine
+    world_map = np.eye(4) if dst_to_src is None else dst_to_src
+    matrix = np.linalg.inv(src.affine) @ world_map @ dst.affine
     data = np.asarray(data)
     if order > 1:
         if data.ndim == 4:
-            return np.stack([ndimage.affine_transform(data[..., k], matrix, output_shape=dst.shape, order=order,
-                                                      mode="constant", cval=cval)
+            return np.stack([ndimage.affine_transform(data[..., k], matrix, output_shape=dst.shape,
+                                                      order=order, mode="constant", cval=cval)
                              for k in range(data.shape[3])], axis=-1)
-        return ndimage.affine_transform(data, matrix, output_shape=dst.shape, order=order, mode="constant",
-                                        cval=cval)
+        return ndimage.affine_transform(data, matrix, output_shape=dst.shape, order=order,
+                                        mode="constant", cval=cval)
     import SimpleITK as sitk
 
-    # A C-ordered numpy (x, y, z) array is a SimpleITK image with axes (z, y, x): permute the index map.
+    # A C-ordered numpy (x, y, z) array is a SimpleITK image with axes (z, y, x): permute the
+    # index map.
     flip = np.eye(3)[::-1]
     transform = sitk.AffineTransform(3)
     transform.SetMatrix((flip @ matrix[:3, :3] @ flip).ravel().tolist())
@@ -115,7 +120,8 @@ def resample(data: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.ndarray |
 
     def one(volume: np.ndarray) -> np.ndarray:
         image = sitk.GetImageFromArray(np.ascontiguousarray(volume))
-        moved = sitk.Resample(image, reference, transform, interpolator, float(cval), image.GetPixelID())
+        moved = sitk.Resample(image, reference, transform, interpolator, float(cval),
+                              image.GetPixelID())
         return sitk.GetArrayFromImage(moved)
 
     if data.ndim == 4:
@@ -126,11 +132,14 @@ def resample(data: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.ndarray |
     if data.dtype == bool:
         return one(data.astype(np.uint8)).astype(bool)
     if data.dtype == np.int8:
-        return one(data.view(np.uint8)).view(np.int8) if order == 0 else one(data.astype(np.float32))
+        if order == 0:
+            return one(data.view(np.uint8)).view(np.int8)
+        return one(data.astype(np.float32))
     return one(data)
 
 
-def resample_labels(labels: np.ndarray, src: Grid, dst: Grid, *, dst_to_src: np.ndarray | None = None) -> np.ndarray:
+def resample_labels(labels: np.ndarray, src: Grid, dst: Grid, *,
+                    dst_to_src: np.ndarray | None = None) -> np.ndarray:
     """Resample a label map by the majority of partial volumes: each label's indicator is
     resampled linearly and every destination voxel takes the label with the largest fraction.
 
@@ -175,7 +184,8 @@ def read_transform(path: str | Path) -> np.ndarray:
     if transform.GetName() == "CompositeTransform":
         transform = sitk.CompositeTransform(transform).GetNthTransform(0)
     if transform.GetName() not in ("AffineTransform", "Euler3DTransform", "VersorRigid3DTransform"):
-        raise ValueError(f"{path}: expected an affine or rigid transform, got {transform.GetName()}")
+        raise ValueError(f"{path}: expected an affine or rigid transform, got "
+                         f"{transform.GetName()}")
     generic = sitk.AffineTransform(3)
     generic.SetMatrix(transform.GetMatrix())
     generic.SetTranslation(transform.GetTranslation())

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from gliopet.config import package_defaults, window_s
 from gliopet.errors import ParameterError
 from gliopet.io.timing import FrameTiming
 from gliopet.radionuclides import HALF_LIFE_S, decay_constant
@@ -38,7 +39,8 @@ F18_HALF_LIFE_MIN = HALF_LIFE_S["F18"] / 60.0
 F18_LAMBDA_PER_MIN = decay_constant(F18_HALF_LIFE_MIN)
 
 #: Feng 1993 input-function constants (FDG; docs/literature.md, KMAP-M): arbitrary
-#: concentration units, rates per min. ``Cp(t) = (A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}``.
+#: concentration units, rates per min.
+#: ``Cp(t) = (A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}``.
 FENG_A = (851.1225, 21.8798, 20.8113)
 FENG_L = (4.1339, 0.1191, 0.0104)
 
@@ -73,7 +75,8 @@ class KineticParams:
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         """(K1, k2, k3, k4, vB) as float64 arrays broadcast to one shape."""
-        return tuple(np.broadcast_arrays(*(np.asarray(getattr(self, f.name), dtype=float) for f in fields(self))))
+        values = (np.asarray(getattr(self, f.name), dtype=float) for f in fields(self))
+        return tuple(np.broadcast_arrays(*values))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -139,8 +142,9 @@ def _monomial_exp_integral(p: int, rate: float, t: np.ndarray, order: int) -> np
 class InputFunction:
     """Metabolite-corrected FDOPA plasma input and whole-blood activity, Feng-model shape.
 
-    ``plasma(t) = scale [(A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}]`` (Bq/mL, t in min)
-    and ``blood(t) = plasma(t) + scale M (e^{-lm_slow t} - e^{-lm_fast t})`` where the second term is
+    ``plasma(t) = scale [(A1 t - A2 - A3) e^{-l1 t} + A2 e^{-l2 t} + A3 e^{-l3 t}]`` (Bq/mL,
+    t in min) and ``blood(t) = plasma(t) + scale M (e^{-lm_slow t} - e^{-lm_fast t})`` where the
+    second term is
     the radiolabelled metabolites (mostly 3-O-methyl-FDOPA) that are in the blood but not in the
     metabolite-corrected plasma input. Both decay-corrected to injection.
     """
@@ -188,9 +192,12 @@ CALIBRATION_GREY = KineticParams(K1=0.045, k2=0.06, k3=0.004, k4=0.0, vB=0.04)
 
 @lru_cache(maxsize=8)
 def _suv_scale_per_feng_unit(A: tuple, L: tuple, met_amp: float, met_rates: tuple) -> float:
-    """SUV of plasma per Feng unit such that `CALIBRATION_GREY` has SUV `GREY_SUV_TARGET` over 10-30 min."""
-    unit = InputFunction(scale=1.0, A=A, L=L, metabolite_amplitude=met_amp, metabolite_rates=met_rates)
-    timing = FrameTiming(np.array([600.0]), np.array([1200.0]))
+    """SUV of plasma per Feng unit such that `CALIBRATION_GREY` has SUV `GREY_SUV_TARGET` over the
+    static window (package default, 10-30 min)."""
+    unit = InputFunction(scale=1.0, A=A, L=L, metabolite_amplitude=met_amp,
+                         metabolite_rates=met_rates)
+    start_s, end_s = window_s(package_defaults().quant.static_window_min)
+    timing = FrameTiming(np.array([start_s]), np.array([end_s - start_s]))
     grey_unit = float(frame_means(CALIBRATION_GREY, timing, unit)[..., 0])
     return GREY_SUV_TARGET / grey_unit
 
@@ -233,7 +240,8 @@ def input_function(dose_bq: float, weight_kg: float, rng: np.random.Generator | 
 
 
 def _eigen(k2: np.ndarray, k3: np.ndarray, k4: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Rates (a1 <= a2) and weights (w1, w2) of the 2-tissue impulse response h = w1 e^{-a1 t} + w2 e^{-a2 t}.
+    """Rates (a1 <= a2) and weights (w1, w2) of the 2-tissue impulse response
+    h = w1 e^{-a1 t} + w2 e^{-a2 t}.
 
     K1 is applied by the caller. A tiny floor on the discriminant keeps a2 > a1 when k3 = 0 and
     k2 = k4 (the weights then stay finite; the error is below 1e-5 relative).
@@ -290,7 +298,8 @@ def _conv_exp(terms, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def _frame_integrals(terms, b: np.ndarray, t: np.ndarray, i_start: np.ndarray, i_end: np.ndarray,
                      dI1: np.ndarray, dI2: np.ndarray) -> np.ndarray:
-    """Integral over each frame of ``F_b(t) = integral_0^t e^{-b (t-s)} Cp(s) ds``, shape (n, n_frames).
+    """Integral over each frame of ``F_b(t) = integral_0^t e^{-b (t-s)} Cp(s) ds``, shape
+    (n, n_frames).
 
     Uses ``integral F = (delta I1 - delta F) / b`` (mass balance of dF/dt = Cp - b F), or the
     double integral of Cp when b ~ 0. Expanding the closed forms of `_conv_exp`,
@@ -326,7 +335,10 @@ def _frame_integrals(terms, b: np.ndarray, t: np.ndarray, i_start: np.ndarray, i
             beta += c / (d * d)
     eb = np.exp(np.multiply.outer(-bb, t))
     contiguous = np.array_equal(i_end, i_start + 1) and i_start.size == t.size - 1
-    d_eb = np.subtract(eb[:, 1:], eb[:, :-1], out=eb[:, 1:]) if contiguous else eb[:, i_end] - eb[:, i_start]
+    if contiguous:
+        d_eb = np.subtract(eb[:, 1:], eb[:, :-1], out=eb[:, 1:])
+    else:
+        d_eb = eb[:, i_end] - eb[:, i_start]
     d_eb *= beta[:, None]
     d_eb += alpha @ d_basis  # delta F over each frame
     if np.any(near):
@@ -351,7 +363,8 @@ def frame_means(params: KineticParams, timing: FrameTiming, inp: InputFunction,
     """
     problems = params.problems()
     if problems:
-        raise ParameterError("params", "KineticParams", "valid kinetic parameters: " + "; ".join(problems))
+        raise ParameterError("params", "KineticParams",
+                             "valid kinetic parameters: " + "; ".join(problems))
     K1, k2, k3, k4, vB = (a.reshape(-1) for a in params.arrays())
     shape = params.shape
     ts = timing.start_s / 60.0

@@ -108,7 +108,8 @@ def radionuclide(radio: Dataset, half_life_s: float) -> str:
     return parse_radionuclide(meaning) or radionuclide_from_half_life(half_life_s) or "n/a"
 
 
-def _injection(series: Series, radio: Dataset, series_start: dt.datetime) -> tuple[dt.datetime, str]:
+def _injection(series: Series, radio: Dataset,
+               series_start: dt.datetime) -> tuple[dt.datetime, str]:
     """Injection datetime and how it was found.
 
     ``RadiopharmaceuticalStartDateTime`` when present; otherwise ``RadiopharmaceuticalStartTime``
@@ -122,9 +123,11 @@ def _injection(series: Series, radio: Dataset, series_start: dt.datetime) -> tup
     date = str(series.first.get("SeriesDate", "") or series.first.get("AcquisitionDate", "") or "")
     when = parse_datetime(date, time)
     if when is None:
-        raise SkipSeries("no RadiopharmaceuticalStartTime: the injection time is needed for decay and SUV")
+        raise SkipSeries("no RadiopharmaceuticalStartTime: the injection time is needed for decay "
+                         "and SUV")
     if when > series_start:
-        return when - dt.timedelta(days=1), "RadiopharmaceuticalStartTime on the day before SeriesDate"
+        return (when - dt.timedelta(days=1),
+                "RadiopharmaceuticalStartTime on the day before SeriesDate")
     return when, "RadiopharmaceuticalStartTime on SeriesDate"
 
 
@@ -141,7 +144,8 @@ def _frames(series: Series) -> list[list[int]]:
     else:
         stamps = [(str(h.get("AcquisitionDate", "")) + str(h.get("AcquisitionTime", "")),
                    _number(h, "FrameReferenceTime") or 0.0) for h in headers]
-        ranks = {stamp: rank for rank, stamp in enumerate(sorted(set(stamps), key=lambda s: (s[1], s[0])))}
+        ordered_stamps = sorted(set(stamps), key=lambda s: (s[1], s[0]))
+        ranks = {stamp: rank for rank, stamp in enumerate(ordered_stamps)}
         keys = [ranks[s] for s in stamps]
     frames: dict[int, list[int]] = {}
     for file_index, key in enumerate(keys):
@@ -153,8 +157,8 @@ def _frames(series: Series) -> list[list[int]]:
         detail = (f"frame {bad + 1} has {counts[bad]} slices" if bad is not None
                   else f"{len(ordered)} frames found")
         raise InputError(
-            f"inconsistent number of slices per frame: {detail} where NumberOfSlices = {n_slices} and "
-            f"NumberOfTimeSlices = {n_time} ({n} files)",
+            f"inconsistent number of slices per frame: {detail} where NumberOfSlices = "
+            f"{n_slices} and NumberOfTimeSlices = {n_time} ({n} files)",
             path=series.folder, fix="export the complete series (a slice or frame is missing)")
     return ordered
 

@@ -45,8 +45,8 @@ FRAME_REFERENCES = ("mid", "start", "decay_weighted")
 
 # Tags an MR scanner writes that the sequence classifier (`gliopet.io.dicom.mr`) reads.
 MR_SEQUENCES = {
-    "T1w": dict(description="t1_mprage_sag_iso", scanning="GR\\IR", variant="SP\\MP", name="*tfl3d1",
-                tr_ms=2300.0, te_ms=2.98, ti_ms=900.0, contrast=None),
+    "T1w": dict(description="t1_mprage_sag_iso", scanning="GR\\IR", variant="SP\\MP",
+                name="*tfl3d1", tr_ms=2300.0, te_ms=2.98, ti_ms=900.0, contrast=None),
     "ce-gadolinium_T1w": dict(description="t1_mprage_sag_iso", scanning="GR\\IR", variant="SP\\MP",
                               name="*tfl3d1", tr_ms=2300.0, te_ms=2.98, ti_ms=900.0,
                               contrast="Gadoterate meglumine"),
@@ -82,7 +82,8 @@ def _geometry(affine: np.ndarray) -> tuple[list[float], list[float], np.ndarray,
         raise ValueError("affine has a zero voxel size")
     row_cos, col_cos = col_i / di, col_j / dj
     normal = np.cross(row_cos, col_cos)
-    if abs(np.dot(row_cos, col_cos)) > 1e-4 or np.linalg.norm(np.cross(normal, step_k / np.linalg.norm(step_k))) > 1e-4:
+    slice_dir = step_k / np.linalg.norm(step_k)
+    if abs(np.dot(row_cos, col_cos)) > 1e-4 or np.linalg.norm(np.cross(normal, slice_dir)) > 1e-4:
         raise ValueError("affine is sheared: DICOM slices need orthogonal axes")
     orientation = [float(v) for v in np.concatenate([row_cos, col_cos])]
     return orientation, [float(dj), float(di)], lps[:3, 3], step_k
@@ -394,15 +395,17 @@ def write_mr_series(
     study_uid = study_uid or generate_uid()
     series_uid = series_uid or generate_uid()
     frame_uid = frame_of_reference_uid or generate_uid()
-    description = series_description or (spec["description"] + ("_post" if spec["contrast"] else ""))
+    description = series_description or (
+        spec["description"] + ("_post" if spec["contrast"] else ""))
     written: list[Path] = []
     for k in range(data.shape[2]):
         sop_uid = generate_uid()
         ds = Dataset()
         ds.file_meta = _file_meta(MR_IMAGE_STORAGE, sop_uid)
         ds.SOPClassUID, ds.SOPInstanceUID = MR_IMAGE_STORAGE, sop_uid
-        _common(ds, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date, sex=sex,
-                study_uid=study_uid, series_uid=series_uid, frame_uid=frame_uid, study_when=when,
+        _common(ds, patient_id=patient_id, patient_name=patient_name, birth_date=birth_date,
+                sex=sex, study_uid=study_uid, series_uid=series_uid, frame_uid=frame_uid,
+                study_when=when,
                 series_when=when, series_description=description, modality="MR",
                 manufacturer=manufacturer, model=model, series_number=series_number)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
