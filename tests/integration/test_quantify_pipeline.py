@@ -204,6 +204,21 @@ def test_every_output_file_and_the_cohort_labels(quantified):
     assert "IDH" in json.loads((stage / "cohort.json").read_text())
 
 
+@pytest.mark.slow
+def test_dask_scheduler_gives_the_same_tables(run_cli, quantified, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    root = tmp_path / "bids"
+    shutil.copytree(quantified, root, ignore=shutil.ignore_patterns("quant"))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        code, out, err = run_cli("quantify", root, "--dask-scheduler", cluster.scheduler_address)
+    assert code == 0, err
+    assert "quantified 1 session(s)" in out
+    for table in ("quant.tsv", "cohort.tsv"):
+        expected = (quantified / "derivatives/gliopet/quant" / table).read_text()
+        assert (root / "derivatives/gliopet/quant" / table).read_text() == expected
+
+
 def test_rerun_is_skipped_and_force_recomputes(run_cli, quantified):
     prov = quantified / f"derivatives/gliopet/quant/sub-{SUB}/ses-{SES}/provenance.json"
     before = prov.stat().st_mtime_ns
