@@ -92,7 +92,7 @@ MOTION_COLUMNS = {
 class PETResult:
     """Step 1: the PET, motion-corrected, and its static-window image.
 
-    ``static``: static image (``units``: SUVbw or Bq/mL); ``image``: the same as a SimpleITK
+    ``static``: static image (``units``: g/mL (SUV) or Bq/mL); ``image``: the same as a SimpleITK
     image (registration input); ``fov_overlap``: shared fraction of the smaller field of view of
     PET and reference MRI; ``max_motion_mm``: None when frames were not corrected.
     """
@@ -373,11 +373,13 @@ def _pet_step(session: Session, reference: str, out: SessionWriter, root: Path,
         frames, max_motion, n_flagged = _motion_correct(session, frames, pet_img.affine, out, root, config)
     else:  # one frame, or frames already corrected (preprocess.motion_correction: false)
         max_motion, n_flagged = (0.0 if frames.shape[-1] == 1 else None), 0
-    static, units, static_note = _static_pet(session, frames, config)
-    out.image(d.STATIC_PET, static, pet_img.affine, sidecar={"Units": units, "Description": static_note})
+    # SUV when weight and dose are known, else Bq/mL; all frames when none lies in the window
+    static = session.pet.static_image(config.quant.static_window_min, frames=frames, fallback="all")
+    out.image(d.STATIC_PET, static.data, pet_img.affine,
+              sidecar={"Units": static.units, "Description": static.note})
     zooms = tuple(float(z) for z in pet_img.header.get_zooms()[:3])
-    return PETResult(pet_img.affine, zooms, static, units, reg.to_sitk(static, pet_img.affine), overlap,
-                     corrected, max_motion, n_flagged)
+    return PETResult(pet_img.affine, zooms, static.data, static.units,
+                     reg.to_sitk(static.data, pet_img.affine), overlap, corrected, max_motion, n_flagged)
 
 
 def _check_fov(session: Session, reference: str, pet_img: Any, min_overlap: float) -> float:
@@ -411,29 +413,6 @@ def _motion_correct(session: Session, frames: np.ndarray, affine: np.ndarray, ou
                        "Sources": [source], "FrameTimesStart": pet.timing.start_s.tolist(),
                        "FrameDuration": pet.timing.duration_s.tolist(), "Units": pet.units})
     return mc.corrected, round(mc.max_displacement_mm, 3), mc.n_flagged
-
-
-def _static_pet(session: Session, frames: np.ndarray, config: Config) -> tuple[np.ndarray, str, str]:
-    """Static-window image (frame-duration-weighted mean, decay-corrected to injection).
-
-    Returns (image, units, note): SUV (body weight) when the SUV factor is known, else Bq/mL.
-    """
-    pet = session.pet
-    timing = pet.timing
-    start_min, end_min = config.quant.static_window_min
-    try:
-        weights = timing.window_weights(start_min * 60.0, end_min * 60.0)
-        note = f"frame-duration-weighted mean over {start_min:g}-{end_min:g} min"
-    except ValueError:
-        weights = timing.duration_s / timing.duration_s.sum()
-        note = (f"no frame inside {start_min:g}-{end_min:g} min: duration-weighted mean of all "
-                f"frames ({timing.start_s[0]:g}-{timing.end_s[-1]:g} s)")
-    factors = (np.ones(timing.n_frames) if pet.frame_decay_factors is None
-               else np.asarray(pet.frame_decay_factors, dtype=float))
-    static = np.tensordot(frames, (weights * factors).astype(np.float32), axes=([3], [0]))
-    if pet.suv_factor is not None:
-        return (static * np.float32(pet.suv_factor)).astype(np.float32), "SUVbw", note
-    return static.astype(np.float32), pet.units or "Bq/mL", note + f"; SUV unavailable ({pet.suv_note})"
 
 
 # ---- 2. MRI: N4 and co-registration to the reference
