@@ -435,8 +435,7 @@ def _load_inputs(session: Session, root: Path, opts: QuantConfig) -> QuantInputs
         raise InputError(f"the image has {raw.shape[-1]} frames but the PET sidecar lists "
                          f"{timing.n_frames}", path=frames_path,
                          fix="rerun `gliopet preprocess --force` for this session")
-    suv = static.suv_frames(raw, pet.suv_factor, pet.frame_decay_factors)
-    del raw
+    suv = pet.suv_frames(raw)
     shape = suv.shape[:3]
     sizes = voxel_sizes(affine)
     masks = {name: _load_mask(d.find(root, session, d.PET_MASK, desc=name, what=f"{name} mask"),
@@ -446,8 +445,8 @@ def _load_inputs(session: Session, root: Path, opts: QuantConfig) -> QuantInputs
     anatomical = d.find_or_none(root, session, d.PET_MASK, desc="striatumanat")
     exclusion = (masks["striatum"] if anatomical is None
                  else _load_mask(anatomical, affine, shape, "striatumanat"))
-    window_s = (opts.static_window_min[0] * 60.0, opts.static_window_min[1] * 60.0)
-    static_suv = static.static_image(suv, timing, window_s, path=pet.path).astype(np.float32)
+    static_suv = pet.static_image(opts.static_window_min, frames=raw).data.astype(np.float32)
+    del raw
     return QuantInputs(suv, affine, timing, sizes, static.voxel_volume_ml(sizes), masks, exclusion,
                        static_suv, frames_path, notes)
 
