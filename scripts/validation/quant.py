@@ -184,7 +184,7 @@ def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
 def _fit_models(tac: np.ndarray, ref: np.ndarray, timing) -> dict[str, float]:
     """SRTM (basis functions) and Logan-ref (k2' = SRTM k2 / R1), as `gliopet quantify` fits them."""
     from gliopet.quant import reference_models as rm
-    from gliopet.quant.pipeline import T_STAR_MIN
+    from gliopet.quant.dynamic import T_STAR_MIN
 
     fit = rm.srtm_fit(tac, rm.srtm_basis(ref, timing), timing)
     k2_ref = float(fit["k2"] / fit["R1"])
