@@ -141,8 +141,8 @@ class Stage(ABC, Generic[R]):
     command: ClassVar[str]
     done_verb: ClassVar[str]
     tables: ClassVar[tuple[str, ...]] = ()
-    failure_fix: ClassVar[str] = ("fix the inputs of the failed sessions and rerun (finished sessions "
-                                  "are skipped)")
+    failure_fix: ClassVar[str] = ("fix the inputs of the failed sessions and rerun (finished "
+                                  "sessions are skipped)")
 
     def check(self, session: Session, root: Path) -> None:  # noqa: B027  (optional hook)
         """Refuse a session before any folder is made (e.g. an earlier stage has not run)."""
@@ -227,7 +227,8 @@ def run_session(stage: Stage[Any], session: Session, root: str | Path, config: C
         write_json(stage.row_file.in_dir(staging, session), row)
         write_provenance(staging, command=stage.command, config=config.as_dict(),
                          inputs=stage.inputs(session, result),
-                         extra={"session": session.key, **stage.session_provenance(session, context)})
+                         extra={"session": session.key,
+                                **stage.session_provenance(session, context)})
     return row
 
 
@@ -253,10 +254,10 @@ def _run_task(task: _Task) -> Outcome:
 
 
 # ---------------------------------------------------------------------------- the cohort
-def run_stage(stage: Stage[Any], bids_dir: str | Path, *, participant_label: Sequence[str] | None = None,
-              jobs: int = 1, dask_scheduler: str | None = None, force: bool = False,
-              config: Config | None = None, threads: int | None = None,
-              label: str | None = None) -> StageRun:
+def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
+              participant_label: Sequence[str] | None = None, jobs: int = 1,
+              dask_scheduler: str | None = None, force: bool = False, config: Config | None = None,
+              threads: int | None = None, label: str | None = None) -> StageRun:
     """Run `stage` on every session of a BIDS dataset (module docstring).
 
     `threads`: per session (default: the CPU count divided by `jobs`); `label`: progress-bar text.
@@ -275,7 +276,8 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *, participant_label: Seq
     root = Path(bids_dir)
     sessions = read_dataset(root, list(participant_label) if participant_label else None, config)
     if not sessions:
-        raise InputError("no session found", path=root, fix="check the dataset and --participant-label")
+        raise InputError("no session found", path=root,
+                         fix="check the dataset and --participant-label")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     tasks = [_Task(stage, s, root, config, force, threads) for s in sessions]
     outcomes = []
@@ -290,7 +292,8 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *, participant_label: Seq
     return StageRun(table, outcomes)
 
 
-def _execute(tasks: list[_Task], jobs: int, dask_scheduler: str | None, label: str) -> Iterator[Outcome]:
+def _execute(tasks: list[_Task], jobs: int, dask_scheduler: str | None,
+             label: str) -> Iterator[Outcome]:
     """Outcomes in task order: on a Dask cluster, in joblib processes, or one after the other."""
     if dask_scheduler:
         yield from _execute_dask(tasks, dask_scheduler, label)
@@ -323,7 +326,8 @@ def _execute_dask(tasks: list[_Task], address: str, label: str) -> Iterator[Outc
         client.close()
 
 
-def _write_stage_records(stage: Stage[Any], root: Path, config: Config, outcomes: list[Outcome]) -> None:
+def _write_stage_records(stage: Stage[Any], root: Path, config: Config,
+                         outcomes: list[Outcome]) -> None:
     """The derivatives' dataset_description.json (once) and, when sessions finished, the
     stage-level provenance."""
     from gliopet.io.bids_write import write_dataset_description
@@ -337,7 +341,8 @@ def _write_stage_records(stage: Stage[Any], root: Path, config: Config, outcomes
     if done:
         write_provenance(stage.folder.root(root), command=stage.command, config=config.as_dict(),
                          inputs=[root / "participants.tsv"],
-                         extra={"tables": list(stage.tables), "sessions": done, **stage.stage_provenance()})
+                         extra={"tables": list(stage.tables), "sessions": done,
+                                **stage.stage_provenance()})
 
 
 def _raise_failures(stage: Stage[Any], root: Path, outcomes: list[Outcome]) -> None:

@@ -53,7 +53,7 @@ class _Any:
         return "ANY"
 
 
-#: Match any value (or no value) of an entity or of the tracer in `find`, `find_or_none`, `find_all`.
+#: Matches any value (or no value) of an entity or of the tracer in `find`, `find_all`, ....
 ANY: Any = _Any()
 
 
@@ -123,12 +123,18 @@ class StageFolder:
         root = self.root(bids_root)
         if not root.is_dir():
             return
-        for subject in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("sub-")):
-            sessions = sorted(p for p in subject.iterdir() if p.is_dir() and p.name.startswith("ses-"))
+        for subject in _subfolders(root, "sub-"):
+            sessions = _subfolders(subject, "ses-")
             yield from sessions or [subject]
 
 
-PREPROCESS = StageFolder("preprocess", PIPELINE_DIR / "preprocess", "preprocessing", "gliopet preprocess")
+def _subfolders(folder: Path, prefix: str) -> list[Path]:
+    """Sub-folders named ``<prefix>...``, sorted (hidden staging folders start with a dot)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(prefix))
+
+
+PREPROCESS = StageFolder("preprocess", PIPELINE_DIR / "preprocess", "preprocessing",
+                         "gliopet preprocess")
 QUANT = StageFolder("quant", PIPELINE_DIR / "quant", "quantification", "gliopet quantify")
 REPORTS = StageFolder("reports", PIPELINE_DIR / "reports", "reporting", "gliopet phantom-report")
 TRUTH = StageFolder("phantom-truth", DERIVATIVES_DIR / "phantom-truth", "phantom truth",
@@ -150,7 +156,7 @@ class Derivative:
     fixed : tuple of (entity, value)
         Entities every file of this kind carries.
     variable : tuple of str
-        Entities each file fills in (``desc`` of a mask, ``stat`` of a map); ``None`` leaves one out.
+        Entities each file fills in (``desc`` of a mask, ``stat`` of a map); None leaves it out.
     tracer : bool
         Whether the name carries ``trc-<tracer>``.
     datatype : str or None
@@ -332,7 +338,8 @@ def find(bids_root: str | Path, ids: IdsLike, derivative: Derivative, *, tracer:
         folder = derivative.folder
         shown = {k: v for k, v in fill.items() if v is not ANY}
         detail = f" ({what})" if what else ""
-        raise InputError(f"{folder.producer} output {derivative.pattern(**shown)} is missing{detail}",
+        raise InputError(f"{folder.producer} output {derivative.pattern(**shown)} is missing"
+                         f"{detail}",
                          path=folder.session_dir(bids_root, ids),
                          fix=f"run `{folder.command}` on the dataset first (add --force to redo a "
                              "broken session)")
@@ -391,8 +398,8 @@ XFM = declare(PREPROCESS, "xfm", ".txt", variable=("from", "to"), mode="image",
 T1W_MASK = declare(PREPROCESS, "mask", variable=("desc",), space=REFERENCE_SPACE,
                    description="masks on the reference MRI grid: brain, abnormal")
 PET_MASK = declare(PREPROCESS, "mask", variable=("desc",), space="pet",
-                   description="regions on the PET grid: brain, striatum(anat), caudate/putamen L/R, "
-                               "left/right hemisphere, healthy")
+                   description="regions on the PET grid: brain, striatum(anat), caudate/putamen "
+                               "L/R, left/right hemisphere, healthy")
 MRI_ON_PET = declare(PREPROCESS, None, variable=("ce",), space="pet", desc="preproc",
                      description="bias-corrected MRI resampled onto the PET grid")
 LEARNING_PET = declare(PREPROCESS, "pet", tracer=True, space=TEMPLATE_SPACE, res="2",
@@ -458,14 +465,17 @@ TRUTH_XFM = declare(TRUTH, "xfm", ".txt", datatype="xfm", from_="pet", to="T1w",
 TRUTH_MOTION = declare(TRUTH, "motion", ".json", tracer=True, datatype="xfm",
                        description="one rigid matrix per frame")
 TRUTH_LATENT = declare(TRUTH, "latent", ".json", datatype="beh",
-                       description="labels, latent parameters, posteriors, tumour plan, warp, input")
+                       description="labels, latent parameters, posteriors, tumour plan, warp, "
+                                   "input function")
 
 # ---- tables and reports
 QC_TABLE = Table(PREPROCESS, "qc.tsv", "one row per session: QC metrics and flags")
 QUANT_TABLE = Table(QUANT, "quant.tsv", "one row per session (columns: gliopet.quant.outputs)")
-COHORT_TABLE = Table(QUANT, "cohort.tsv", "quant.tsv joined with the participant and session labels")
+COHORT_TABLE = Table(QUANT, "cohort.tsv",
+                     "quant.tsv joined with the participant and session labels")
 TRUTH_TABLE = Table(TRUTH, "truth.tsv", "the phantom's truth, one row per session")
-PHANTOM_REPORT = Table(REPORTS, "phantom-realism.md", "the simulated cohort against published ranges")
+PHANTOM_REPORT = Table(REPORTS, "phantom-realism.md",
+                       "the simulated cohort against published ranges")
 
 
 def declared() -> dict[str, Derivative | Table]:

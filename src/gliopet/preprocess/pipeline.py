@@ -12,7 +12,8 @@ from the derivatives contract `gliopet.io.derivatives`, constant in brackets):
 2. N4 bias correction of every MRI, rigid co-registration of each sequence to the reference MRI
    (contrast T1w, else T1w): ``*_from-<seq>_to-T1w_mode-image_xfm.txt`` (XFM);
 3. affine MRI-to-template registration and brain mask (`brainmask.py`):
-   ``*_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt``, ``*_space-T1w_desc-brain_mask`` (T1W_MASK);
+   ``*_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt``, ``*_space-T1w_desc-brain_mask``
+   (T1W_MASK);
 4. rigid PET-to-MRI registration of the static PET: ``*_from-pet_to-T1w_mode-image_xfm.txt``;
 5. regions on the PET grid (`regions.py`): ``*_space-pet_desc-<name>_mask.nii.gz`` (PET_MASK);
 6. grids (`grids.py`): MRI on the PET grid (``*_space-pet_desc-preproc_<suffix>``, MRI_ON_PET)
@@ -69,7 +70,8 @@ MOTION_COLUMNS = {
                                   "preprocess.motion_start_s); false when it took the transform of "
                                   "the nearest registered frame"},
     "transform_from_frame": {"Description": "frame whose transform is used"},
-    "rot_x_rad": {"Description": "Euler rotation about x (ITK Euler3DTransform, LPS)", "Units": "rad"},
+    "rot_x_rad": {"Description": "Euler rotation about x (ITK Euler3DTransform, LPS)",
+                  "Units": "rad"},
     "rot_y_rad": {"Description": "Euler rotation about y", "Units": "rad"},
     "rot_z_rad": {"Description": "Euler rotation about z", "Units": "rad"},
     "trans_x_mm": {"Description": "translation along x (LPS)", "Units": "mm"},
@@ -79,10 +81,11 @@ MOTION_COLUMNS = {
     "center_y_mm": {"Description": "centre of rotation y (LPS)", "Units": "mm"},
     "center_z_mm": {"Description": "centre of rotation z (LPS)", "Units": "mm"},
     "displacement_mm": {"Description": "mean displacement of the head-mask points from the "
-                                       "reference (transform maps reference points to frame points)",
+                                       "reference (transform maps reference points to frame "
+                                       "points)",
                         "Units": "mm"},
-    "framewise_displacement_mm": {"Description": "mean displacement of the head-mask points from the "
-                                                 "previous frame", "Units": "mm"},
+    "framewise_displacement_mm": {"Description": "mean displacement of the head-mask points from "
+                                                 "the previous frame", "Units": "mm"},
     "above_threshold": {"Description": "displacement_mm > preprocess.motion_threshold_mm"},
 }
 
@@ -295,7 +298,8 @@ def _preprocess(session: Session, context: SessionContext) -> PreprocessResult:
     flags = ([] if reference in ("ce-gadolinium_T1w", "T1w") else ["reference_not_T1"])
     flags += qc.qc_flags(_measures(header, pet, mri, template, petmri, regions, clock.times),
                          min_pet_nmi=opts.min_pet_nmi, min_template_nmi=opts.min_template_nmi,
-                         brain_ml_range=opts.brain_ml_range, motion_threshold_mm=opts.motion_threshold_mm)
+                         brain_ml_range=opts.brain_ml_range,
+                         motion_threshold_mm=opts.motion_threshold_mm)
     qc.qc_figure(out.path(d.QC_FIGURE), pet.static, on_pet[reference], regions.masks, pet.zooms_mm,
                  session.key)
     clock.lap("time_qc_s")
@@ -311,11 +315,12 @@ def _set_threads(threads: int) -> None:
 
 def _reference_key(session: Session, root: Path) -> str:
     """Key of the registration target MRI (contrast T1w, else T1w, T2w, FLAIR)."""
-    session_path = root / f"sub-{session.subject}" / (f"ses-{session.session}" if session.session else "")
+    session_path = root / f"sub-{session.subject}"
+    session_path = session_path / f"ses-{session.session}" if session.session else session_path
     if session.pet is None:
         raise InputError("no PET image in this session", path=session_path,
-                         fix="add pet/sub-<s>_ses-<t>_trc-<tracer>_pet.nii.gz or drop the session with "
-                             "--participant-label")
+                         fix="add pet/sub-<s>_ses-<t>_trc-<tracer>_pet.nii.gz or drop the "
+                             "session with --participant-label")
     reference_anat = session.mri_reference()
     if reference_anat is None:
         raise InputError("no anatomical MRI (ce-gadolinium_T1w, T1w, T2w or FLAIR) in this session",
@@ -335,20 +340,24 @@ def _header(session: Session, reference: str) -> dict[str, Any]:
 
 
 def _measures(header: dict[str, Any], pet: PETResult, mri: MRIResult, template: TemplateResult,
-              petmri: PETMRIResult, regions: RegionsResult, times: dict[str, float]) -> dict[str, Any]:
+              petmri: PETMRIResult, regions: RegionsResult,
+              times: dict[str, float]) -> dict[str, Any]:
     """QC row columns of the steps, in qc.tsv order (without flags and total time)."""
     row = {**header, "pet_mri_fov_overlap": round(pet.fov_overlap, 3),
            "motion_correction": pet.motion_correction, "max_motion_mm": pet.max_motion_mm,
-           "n_frames_motion_flagged": pet.n_frames_motion_flagged, "time_motion_s": times["time_motion_s"]}
+           "n_frames_motion_flagged": pet.n_frames_motion_flagged,
+           "time_motion_s": times["time_motion_s"]}
     for key, (initial, final) in mri.nmi.items():
         row[f"coreg_nmi_{SEQUENCE_LABEL[key]}"] = round(final, 4)
         row[f"coreg_nmi_initial_{SEQUENCE_LABEL[key]}"] = round(initial, 4)
     row["mri_coregistration"] = ";".join(f"{key}:{initial:.3f}->{final:.3f}"
                                          for key, (initial, final) in mri.nmi.items())
     row.update({"time_mri_s": times["time_mri_s"], "template_nmi": round(template.nmi, 4),
-                "template_metric": round(template.metric, 4), "time_template_s": times["time_template_s"],
-                "pet_mri_nmi_initial": round(petmri.nmi_initial, 4), "pet_mri_nmi": round(petmri.nmi, 4),
-                "pet_mri_metric": round(petmri.metric, 4), "time_petmri_s": times["time_petmri_s"],
+                "template_metric": round(template.metric, 4),
+                "time_template_s": times["time_template_s"],
+                "pet_mri_nmi_initial": round(petmri.nmi_initial, 4),
+                "pet_mri_nmi": round(petmri.nmi, 4), "pet_mri_metric": round(petmri.metric, 4),
+                "time_petmri_s": times["time_petmri_s"],
                 "brain_ml": regions.brain_ml, "brain_ml_mri": regions.brain_ml_mri,
                 "striatum_ml": regions.striatum_ml, "healthy_ml": regions.healthy_ml,
                 "time_regions_s": times["time_regions_s"], "time_grids_s": times["time_grids_s"]})
@@ -370,7 +379,8 @@ def _pet_step(session: Session, reference: str, out: SessionWriter, root: Path,
                          fix="re-export the PET; gliopet does not guess missing voxels")
     corrected = bool(opts.motion_correction and frames.shape[-1] > 1)
     if corrected:
-        frames, max_motion, n_flagged = _motion_correct(session, frames, pet_img.affine, out, root, config)
+        frames, max_motion, n_flagged = _motion_correct(session, frames, pet_img.affine, out, root,
+                                                        config)
     else:  # one frame, or frames already corrected (preprocess.motion_correction: false)
         max_motion, n_flagged = (0.0 if frames.shape[-1] == 1 else None), 0
     # SUV when weight and dose are known, else Bq/mL; all frames when none lies in the window
@@ -379,7 +389,8 @@ def _pet_step(session: Session, reference: str, out: SessionWriter, root: Path,
               sidecar={"Units": static.units, "Description": static.note})
     zooms = tuple(float(z) for z in pet_img.header.get_zooms()[:3])
     return PETResult(pet_img.affine, zooms, static.data, static.units,
-                     reg.to_sitk(static.data, pet_img.affine), overlap, corrected, max_motion, n_flagged)
+                     reg.to_sitk(static.data, pet_img.affine), overlap, corrected, max_motion,
+                     n_flagged)
 
 
 def _check_fov(session: Session, reference: str, pet_img: Any, min_overlap: float) -> float:
@@ -390,8 +401,8 @@ def _check_fov(session: Session, reference: str, pet_img: Any, min_overlap: floa
         raise InputError(f"the PET field of view does not overlap the {reference} MRI "
                          f"({overlap:.0%} of the smaller image, {min_overlap:.0%} needed)",
                          path=session.pet.path,
-                         fix="check the PET and MRI headers (origin, orientation): both must place the "
-                             "head in the same scanner coordinates")
+                         fix="check the PET and MRI headers (origin, orientation): both must "
+                             "place the head in the same scanner coordinates")
     return overlap
 
 
@@ -403,13 +414,15 @@ def _motion_correct(session: Session, frames: np.ndarray, affine: np.ndarray, ou
 
     opts, pet = config.preprocess, session.pet
     mc = motion.motion_correct(frames, affine, pet.timing, motion_start_s=opts.motion_start_s,
-                               reference_start_s=opts.reference_start_s, fwhm_mm=opts.motion_fwhm_mm,
+                               reference_start_s=opts.reference_start_s,
+                               fwhm_mm=opts.motion_fwhm_mm,
                                threshold_mm=opts.motion_threshold_mm, seed=config.seed,
                                iterations=max(20, opts.registration_iterations // 2))
     out.tsv(d.MOTION_TABLE, mc.table, sidecar=MOTION_COLUMNS)
     source = str(pet.path.relative_to(root)) if pet.path.is_relative_to(root) else str(pet.path)
     out.image(d.MC_PET, mc.corrected, affine,
-              sidecar={"Description": "motion-corrected frames (same units and timing as the raw PET)",
+              sidecar={"Description": "motion-corrected frames (same units and timing as the raw "
+                                      "PET)",
                        "Sources": [source], "FrameTimesStart": pet.timing.start_s.tolist(),
                        "FrameDuration": pet.timing.duration_s.tolist(), "Units": pet.units})
     return mc.corrected, round(mc.max_displacement_mm, 3), mc.n_flagged
@@ -433,13 +446,15 @@ def _mri_step(session: Session, reference: str, out: SessionWriter, config: Conf
             continue
         if reg.fov_overlap_fraction(ref, image) < opts.min_fov_overlap:
             raise InputError(f"the {key} image does not overlap the {reference} image",
-                             path=session.anat[key].path, fix="check the image header (origin, orientation)")
+                             path=session.anat[key].path,
+                             fix="check the image header (origin, orientation)")
         fit = reg.register(ref_iso, reg.resample_isotropic(image, work), kind="rigid",
-                           initializer="geometry", iterations=opts.registration_iterations, seed=config.seed)
+                           initializer="geometry", iterations=opts.registration_iterations,
+                           seed=config.seed)
         result.to_reference[key] = fit.transform
         result.nmi[key] = (fit.nmi_initial, fit.nmi_final)
-        reg.write_transform(out.path(d.XFM, from_=SEQUENCE_LABEL[key], to=REFERENCE_SPACE), fit.transform,
-                            source=key, target=f"{REFERENCE_SPACE} ({reference})",
+        reg.write_transform(out.path(d.XFM, from_=SEQUENCE_LABEL[key], to=REFERENCE_SPACE),
+                            fit.transform, source=key, target=f"{REFERENCE_SPACE} ({reference})",
                             extra={"Registration": "rigid, Mattes MI", **fit.summary()})
     return result
 
@@ -451,8 +466,9 @@ def _template_step(mri: MRIResult, out: SessionWriter, config: Config) -> Templa
 
     opts = config.preprocess
     ref = mri.images[mri.reference]
-    tpl = brainmask.register_to_template(ref, resolution_mm=opts.template_resolution_mm, seed=config.seed,
-                                         iterations=opts.registration_iterations, work_spacing_mm=mri.work_mm)
+    tpl = brainmask.register_to_template(ref, resolution_mm=opts.template_resolution_mm,
+                                         seed=config.seed, iterations=opts.registration_iterations,
+                                         work_spacing_mm=mri.work_mm)
     fit = tpl.registration
     reg.write_transform(out.path(d.XFM, from_=REFERENCE_SPACE, to=TEMPLATE), fit.transform,
                         source=f"{REFERENCE_SPACE} ({mri.reference})", target=TEMPLATE,
@@ -476,12 +492,13 @@ def _pet_to_mri(pet: PETResult, mri: MRIResult, template: TemplateResult, out: S
     # Start: centre of mass of the PET on that of the stripped MRI (brain + 10 mm), so scalp and
     # neck do not bias it; then Mattes MI on the whole MRI without a metric mask (the empty
     # background is informative; on phantoms a masked or stripped metric was less accurate).
-    stripped = reg.resample_isotropic(reg.to_sitk(template.ref_data * head, template.ref_affine), mri.work_mm)
+    stripped = reg.resample_isotropic(reg.to_sitk(template.ref_data * head, template.ref_affine),
+                                      mri.work_mm)
     moving_pet = reg.smooth(pet.image, opts.pet_fwhm_mm)
     start = sitk.CenteredTransformInitializer(stripped, moving_pet, sitk.Euler3DTransform(),
                                               sitk.CenteredTransformInitializerFilter.MOMENTS)
-    fit = reg.register(reg.resample_isotropic(ref, mri.work_mm), moving_pet, kind="rigid", initial=start,
-                       iterations=opts.registration_iterations, seed=config.seed)
+    fit = reg.register(reg.resample_isotropic(ref, mri.work_mm), moving_pet, kind="rigid",
+                       initial=start, iterations=opts.registration_iterations, seed=config.seed)
     reg.write_transform(out.path(d.XFM, from_="pet", to=REFERENCE_SPACE), fit.transform,
                         source="pet (static window)", target=f"{REFERENCE_SPACE} ({mri.reference})",
                         extra={"Registration": "rigid, Mattes MI", **fit.summary()})
@@ -503,14 +520,15 @@ def _regions_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petm
     voxel_ml = float(abs(np.linalg.det(pet.affine[:3, :3]))) / 1000.0
     for desc, mask in masks.items():
         out.image(d.PET_MASK, mask, pet.affine, dtype=np.uint8, desc=desc)
+    mri_voxel_mm3 = float(np.prod(template.spacing_mm))
     return RegionsResult(masks, round(float(masks["brain"].sum()) * voxel_ml, 1),
-                         round(float(template.brain_mask.sum()) * float(np.prod(template.spacing_mm))
-                               / 1000.0, 1),
+                         round(float(template.brain_mask.sum()) * mri_voxel_mm3 / 1000.0, 1),
                          round(float(masks["striatum"].sum()) * voxel_ml, 2),
                          round(float(masks["healthy"].sum()) * voxel_ml, 1))
 
 
-def _mri_abnormality(mri: MRIResult, template: TemplateResult, out: SessionWriter) -> np.ndarray | None:
+def _mri_abnormality(mri: MRIResult, template: TemplateResult,
+                     out: SessionWriter) -> np.ndarray | None:
     """FLAIR (else T2w) hyperintensity, plus contrast enhancement when both T1w exist, on the
     reference grid (kept out of the reference regions); None without those sequences."""
     from gliopet.preprocess import regions
@@ -526,13 +544,14 @@ def _mri_abnormality(mri: MRIResult, template: TemplateResult, out: SessionWrite
         if key in mri.images:
             abnormal = regions.mri_abnormality(on_reference(key), template.brain_mask, spacing)
             out.image(d.T1W_MASK, abnormal, template.ref_affine, dtype=np.uint8, desc="abnormal",
-                      sidecar={"Description": f"{key} hyperintensity inside the brain (median + 3 MAD)"})
+                      sidecar={"Description": f"{key} hyperintensity inside the brain "
+                                              "(median + 3 MAD)"})
             break
     if "ce-gadolinium_T1w" in mri.images and "T1w" in mri.images:
         # Contrast enhancement (tumour, and treatment-related change, which enhances too) can lie
         # outside the FLAIR/T2 abnormality: keep it out of the reference regions as well.
-        enhancement = regions.enhancement_map(on_reference("ce-gadolinium_T1w"), on_reference("T1w"),
-                                              template.brain_mask)
+        enhancement = regions.enhancement_map(on_reference("ce-gadolinium_T1w"),
+                                              on_reference("T1w"), template.brain_mask)
         enhancing = regions.mri_abnormality(enhancement, template.brain_mask, spacing)
         abnormal = enhancing if abnormal is None else (abnormal | enhancing)
     return abnormal
@@ -550,7 +569,8 @@ def _grids_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petmri
         out.image(d.MRI_ON_PET, data, pet.affine, **d.anat_fill(key))
     learned, learn_affine = grids.learning_grid(
         {"pet": pet.image, **mri.images}, {"pet": petmri.transform, **mri.to_reference},
-        template.transform, mri_names=tuple(mri.images), margin_mm=config.preprocess.learning_margin_mm)
+        template.transform, mri_names=tuple(mri.images),
+        margin_mm=config.preprocess.learning_margin_mm)
     for key, data in learned.items():
         if key == "pet":
             out.image(d.LEARNING_PET, data, learn_affine, sidecar={"Units": pet.units})

@@ -61,7 +61,8 @@ class KineticsResult:
         """quant.tsv columns."""
         return {"srtm_BPnd": self.srtm_BPnd, "srtm_R1": self.srtm_R1,
                 "srtm_at_bound": self.srtm_at_bound, "k2ref_per_min": self.k2ref_per_min,
-                "loganref_DVR": self.loganref_DVR, "patlakref_Ki_per_min": self.patlakref_Ki_per_min}
+                "loganref_DVR": self.loganref_DVR,
+                "patlakref_Ki_per_min": self.patlakref_Ki_per_min}
 
 
 @dataclass
@@ -140,12 +141,13 @@ def dynamic_features(data: QuantInputs, vois: VOIs, out: SessionWriter, opts: Qu
     if blood is not None:
         result.plasma = _plasma(data, vois, pet, blood, out)
     else:
-        result.plasma_note = ("no _blood.tsv: plasma-input models not fitted (no image-derived input "
-                              "for FDOPA)")
+        result.plasma_note = ("no _blood.tsv: plasma-input models not fitted (no image-derived "
+                              "input for FDOPA)")
     return result
 
 
-def _voxel_maps(data: QuantInputs, vois: VOIs, out: SessionWriter, opts: QuantConfig) -> dict[str, float]:
+def _voxel_maps(data: QuantInputs, vois: VOIs, out: SessionWriter,
+                opts: QuantConfig) -> dict[str, float]:
     """TTP, slope, early/late and TBR maps inside the brain; returns the tumour fractions."""
     from gliopet.quant import voxelmaps
 
@@ -205,16 +207,17 @@ def _kinetics(data: QuantInputs, vois: VOIs, out: SessionWriter) -> KineticsResu
         result.notes.append(f"graphical reference models not computed: {exc}")
     else:
         k2_text = "no k2'" if k2_ref is None else f"k2' = {k2_ref:.4g} /min ({k2_source})"
+        logan_model = f"Logan reference (t* = {T_STAR_MIN:g} min, {k2_text})"
         out.image(d.KINETIC_MAP, rm.to_image(logan["DVR"], region), data.affine, desc="loganref",
-                  stat="DVR", sidecar={**sidecar, "Units": "ratio",
-                                       "Model": f"Logan reference (t* = {T_STAR_MIN:g} min, {k2_text})"})
+                  stat="DVR", sidecar={**sidecar, "Units": "ratio", "Model": logan_model})
         out.image(d.KINETIC_MAP, rm.to_image(patlak["Ki"], region), data.affine, desc="patlakref",
                   stat="Ki", sidecar={**sidecar, "Units": "1/min",
                                       "Model": f"Patlak reference (t* = {T_STAR_MIN:g} min)",
                                       "Caveat": PATLAK_CAVEAT})
         result.loganref_DVR = float(rm.logan_reference(tumour_tac, ref, timing, T_STAR_MIN,
                                                        k2_ref_per_min=k2_ref)["DVR"])
-        result.patlakref_Ki_per_min = float(rm.patlak_reference(tumour_tac, ref, timing, T_STAR_MIN)["Ki"])
+        result.patlakref_Ki_per_min = float(rm.patlak_reference(tumour_tac, ref, timing,
+                                                                T_STAR_MIN)["Ki"])
     for key in ("BPnd", "R1"):
         out.image(d.KINETIC_MAP, rm.to_image(srtm[key], region), data.affine, desc="srtm", stat=key,
                   sidecar={**sidecar, "Units": "ratio", "Model": f"SRTM, basis functions "
@@ -224,7 +227,8 @@ def _kinetics(data: QuantInputs, vois: VOIs, out: SessionWriter) -> KineticsResu
     return result
 
 
-def _reference_efflux(fit: dict[str, Any], tumour_voxels: dict[str, np.ndarray]) -> tuple[float | None, str]:
+def _reference_efflux(fit: dict[str, Any],
+                      tumour_voxels: dict[str, np.ndarray]) -> tuple[float | None, str]:
     """Reference efflux k2' (/min) for Logan-ref and where it came from.
 
     Without the Cr/k2' term Logan-ref DVR is biased when the reference equilibrates slowly within
@@ -252,9 +256,9 @@ def _habitats(data: QuantInputs, vois: VOIs, out: SessionWriter, seed: int) -> H
     except InputError as exc:
         return HabitatsResult(None, f"habitats not computed: {exc.problem}")
     out.image(d.HABITATS, hab.labels, data.affine, dtype=np.int16,
-              sidecar={"Description": "TAC habitats: k-means on voxel TACs divided by their mean, k by "
-                                      "the highest silhouette; labels ordered by increasing TTP of the "
-                                      "mean TAC",
+              sidecar={"Description": "TAC habitats: k-means on voxel TACs divided by their "
+                                      "mean, k by the highest silhouette; labels ordered by "
+                                      "increasing TTP of the mean TAC",
                        "Silhouette": {str(k): v for k, v in hab.silhouette.items()}})
     table = pd.DataFrame({"mid_time_min": data.timing.mid_min})
     for j in range(hab.k):
@@ -263,28 +267,32 @@ def _habitats(data: QuantInputs, vois: VOIs, out: SessionWriter, seed: int) -> H
     return HabitatsResult(hab.k)
 
 
-def _hotspots(data: QuantInputs, vois: VOIs, out: SessionWriter, opts: QuantConfig) -> HotspotsResult:
+def _hotspots(data: QuantInputs, vois: VOIs, out: SessionWriter,
+              opts: QuantConfig) -> HotspotsResult:
     """Dynamic hot spots (early peak and negative late slope) with their table."""
     from gliopet.quant import hotspots
 
     slope_s = (opts.slope_window_min[0] * 60.0, opts.slope_window_min[1] * 60.0)
     spots = hotspots.dynamic_hotspots(data.suv, data.timing, vois.tumour, data.affine,
                                       early_peak_min=opts.early_peak_min,
-                                      min_volume_ml=opts.hotspot_min_volume_ml, slope_window_s=slope_s)
+                                      min_volume_ml=opts.hotspot_min_volume_ml,
+                                      slope_window_s=slope_s)
     out.image(d.HOTSPOTS, spots.labels, data.affine, dtype=np.int16,
-              sidecar={"Description": f"dynamic hot spots (Kunz 2011): TTP < {opts.early_peak_min:g} "
-                                      f"min and negative late slope, >= {opts.hotspot_min_volume_ml:g} "
-                                      "mL; 1..n by decreasing volume"})
+              sidecar={"Description": f"dynamic hot spots (Kunz 2011): TTP < "
+                                      f"{opts.early_peak_min:g} min and negative late slope, >= "
+                                      f"{opts.hotspot_min_volume_ml:g} mL; 1..n by decreasing "
+                                      "volume"})
     rows = [{**{k: v for k, v in s.items() if k != "centroid_ras_mm"},
              "x_ras_mm": s["centroid_ras_mm"][0], "y_ras_mm": s["centroid_ras_mm"][1],
              "z_ras_mm": s["centroid_ras_mm"][2]} for s in spots.spots]
-    columns = ["label", "volume_mL", "TTP_min", "slope_SUV_per_h", "peak_SUV", "x_ras_mm", "y_ras_mm",
-               "z_ras_mm"]
+    columns = ["label", "volume_mL", "TTP_min", "slope_SUV_per_h", "peak_SUV", "x_ras_mm",
+               "y_ras_mm", "z_ras_mm"]
     out.tsv(d.HOTSPOT_TABLE, pd.DataFrame(rows, columns=columns))
     return HotspotsResult(len(spots.spots), float(sum(s["volume_mL"] for s in spots.spots)))
 
 
-def _plasma(data: QuantInputs, vois: VOIs, pet: PETImage, blood: Path, out: SessionWriter) -> PlasmaResult:
+def _plasma(data: QuantInputs, vois: VOIs, pet: PETImage, blood: Path,
+            out: SessionWriter) -> PlasmaResult:
     """1TCM, 2TCM (WNLS) and plasma-input Logan on the tumour and background TACs (Bq/mL)."""
     from gliopet.quant.plasma_models import fit_compartment, logan_plasma, read_blood_tsv
     from gliopet.quant.tac import voi_tac

@@ -31,12 +31,12 @@ stage-level ``provenance.json``.
 
 Each step returns a typed result (`QuantInputs`, `VOIs`, `StaticColumns`, and the dynamic
 features of `gliopet.quant.dynamic`: `KineticsResult`, `HabitatsResult`, `HotspotsResult`,
-`PlasmaResult`); `QuantifyStage.row` turns them into the quant.tsv row. Dynamic features need at least 3 frames; a static PET gets the static columns and
-a note. A session without tumour uptake above the threshold (a healthy subject,
-`gliopet.quant.voi.NoTumourFound`) gets its reference values, an empty tumour mask and the
-healthy-brain region as background. No image-derived input function is used for FDOPA
-(metabolites make it unreliable): plasma-input models run only on a user's metabolite-corrected
-``_blood.tsv``.
+`PlasmaResult`); `QuantifyStage.row` turns them into the quant.tsv row. Dynamic features need
+at least 3 frames; a static PET gets the static columns and a note. A session without tumour
+uptake above the threshold (a healthy subject, `gliopet.quant.voi.NoTumourFound`) gets its
+reference values, an empty tumour mask and the healthy-brain region as background. No
+image-derived input function is used for FDOPA (metabolites make it unreliable): plasma-input
+models run only on a user's metabolite-corrected ``_blood.tsv``.
 """
 
 from __future__ import annotations
@@ -84,8 +84,9 @@ def resolve_pattern(pattern: str | None, session: Session, what: str) -> Path | 
         return Path(pattern.format(subject=session.subject, session=session.session))
     except (KeyError, IndexError, ValueError) as exc:
         raise InputError(f"the {what} pattern has an unknown placeholder or a stray brace ({exc})",
-                         path=pattern, fix="use only {subject} and {session}, e.g. "
-                                           "masks/sub-{subject}_ses-{session}_tumour.nii.gz") from None
+                         path=pattern,
+                         fix="use only {subject} and {session}, e.g. "
+                             "masks/sub-{subject}_ses-{session}_tumour.nii.gz") from None
 
 
 def check_pattern(pattern: str | None, what: str) -> None:
@@ -209,8 +210,9 @@ class QuantifyStage(Stage[QuantResult]):
 
     def row(self, result: QuantResult) -> dict[str, Any]:
         """The quant.tsv row."""
-        row: dict[str, Any] = {"participant_id": result.participant_id, "session_id": result.session_id,
-                               "tracer": result.tracer, "n_frames": result.n_frames,
+        row: dict[str, Any] = {"participant_id": result.participant_id,
+                               "session_id": result.session_id, "tracer": result.tracer,
+                               "n_frames": result.n_frames,
                                "static_window_min": result.static_window_min,
                                **dataclasses.asdict(result.static)}
         row.update({k: float("nan") for k in DYNAMIC_COLUMNS})
@@ -301,22 +303,25 @@ def _quantify(session: Session, context: SessionContext, tumour_mask: str | None
     _write_vois(out, data, vois, opts, pet.suv_note, first_note=notes[0])
     static = _static_columns(data, vois)
     blood = _blood_file(session)
-    tac_masks = {"tumour": vois.tumour, "background": vois.background, "striatum": data.masks["striatum"]}
+    tac_masks = {"tumour": vois.tumour, "background": vois.background,
+                 "striatum": data.masks["striatum"]}
     out.tsv(d.VOI_TACS, tac.tac_table(data.suv, data.timing, tac_masks))  # static PET: one row
     dynamic = None
     if data.timing.n_frames < 3:
         notes.append(tac.STATIC_NOTE if data.timing.n_frames == 1 else
-                     f"{data.timing.n_frames} frames: dynamic features need at least 3, not computed")
+                     f"{data.timing.n_frames} frames: dynamic features need at least 3, not "
+                     "computed")
     else:
         dynamic = dynamic_features(data, vois, out, opts, context.config.seed, pet, blood)
         notes += dynamic.notes() if vois.tumour.any() else []
-    inputs = [pet.path, data.frames_path, *(p for p in (vois.tumour_path, vois.background_path) if p)]
+    user_masks = [p for p in (vois.tumour_path, vois.background_path) if p is not None]
+    inputs = [pet.path, data.frames_path, *user_masks]
     if blood is not None and dynamic is not None and dynamic.plasma is not None:
         inputs.append(blood)
     window = opts.static_window_min
-    return QuantResult(f"sub-{session.subject}", f"ses-{session.session}", tracer, data.timing.n_frames,
-                       f"{window[0]:g}-{window[1]:g}", static, blood is not None, vois.source, notes,
-                       dynamic, inputs)
+    return QuantResult(f"sub-{session.subject}", f"ses-{session.session}", tracer,
+                       data.timing.n_frames, f"{window[0]:g}-{window[1]:g}", static,
+                       blood is not None, vois.source, notes, dynamic, inputs)
 
 
 def _checked_pet(session: Session, root: Path) -> PETImage:
@@ -382,12 +387,13 @@ def _load_mask(path: Path, affine: np.ndarray, shape: tuple[int, ...], name: str
 
     if not path.is_file():
         raise InputError(f"the {name} mask does not exist", path=path,
-                         fix="check the path (placeholders {subject} and {session} are filled without "
-                             "prefixes)")
+                         fix="check the path (placeholders {subject} and {session} are filled "
+                             "without prefixes)")
     img = load_nifti(path, ensure_ndim=(3,))
     if tuple(img.shape[:3]) != tuple(shape) or not np.allclose(img.affine, affine, atol=1e-2):
         raise InputError(f"the {name} mask is on another grid than the PET (shape "
-                         f"{tuple(img.shape[:3])} vs {tuple(shape)}, or a different affine)", path=path,
+                         f"{tuple(img.shape[:3])} vs {tuple(shape)}, or a different affine)",
+                         path=path,
                          fix=f"resample the mask onto the PET grid (e.g. onto the "
                              f"{d.STATIC_PET.label()} image of {d.PREPROCESS.relative.as_posix()}) "
                              "with nearest-neighbour interpolation")
@@ -426,21 +432,23 @@ def _vois(session: Session, root: Path, data: QuantInputs, opts: QuantConfig,
         if not background.any():
             raise InputError("the healthy-brain region of preprocessing is empty",
                              path=d.PREPROCESS.session_dir(root, session),
-                             fix="check the preprocessing QC; rerun `gliopet preprocess --force`") from None
-        note = (f"no tumour: {exc.reason}; tumour columns n/a, background = healthy-brain region of "
-                "preprocessing")
-        return VOIs(np.zeros(data.shape, bool), background, "none", None, note, None, background_path)
+                             fix="check the preprocessing QC; rerun `gliopet preprocess --force`"
+                             ) from None
+        note = (f"no tumour: {exc.reason}; tumour columns n/a, background = healthy-brain region "
+                "of preprocessing")
+        return VOIs(np.zeros(data.shape, bool), background, "none", None, note, None,
+                    background_path)
     return VOIs(regions.tumour, regions.background, "automatic", regions, regions.note, None,
                 background_path)
 
 
-def _user_regions(data: QuantInputs, opts: QuantConfig, tumour_path: Path, user_bg: np.ndarray | None,
-                  background_path: Path | None) -> VOIResult:
+def _user_regions(data: QuantInputs, opts: QuantConfig, tumour_path: Path,
+                  user_bg: np.ndarray | None, background_path: Path | None) -> VOIResult:
     from gliopet.quant import voi
 
     user_tumour = _load_mask(tumour_path, data.affine, data.shape, "tumour")
-    return voi.user_voi(data.static, user_tumour, data.masks["brain"], data.affine, data.striatum_exclusion,
-                        background=user_bg, healthy=data.masks["healthy"],
+    return voi.user_voi(data.static, user_tumour, data.masks["brain"], data.affine,
+                        data.striatum_exclusion, background=user_bg, healthy=data.masks["healthy"],
                         left_mask=data.masks["lefthemisphere"], tumour_path=str(tumour_path),
                         background_path=None if background_path is None else str(background_path),
                         striatum_margin_mm=opts.striatum_margin_mm)
@@ -455,13 +463,15 @@ def _automatic_regions(data: QuantInputs, opts: QuantConfig, user_bg: np.ndarray
     regions = voi.tumour_voi(data.static, data.masks["brain"], data.affine, data.striatum_exclusion,
                              healthy=data.masks["healthy"], left_mask=data.masks["lefthemisphere"],
                              threshold=opts.tumour_threshold_x_background,
-                             reference=opts.healthy_reference, striatum_margin_mm=opts.striatum_margin_mm,
+                             reference=opts.healthy_reference,
+                             striatum_margin_mm=opts.striatum_margin_mm,
                              min_component_ml=opts.min_component_ml)
     if user_bg is not None:
         overlap = int(np.count_nonzero(regions.tumour & user_bg))
         if overlap:
             raise InputError(f"the background mask overlaps the tumour mask in {overlap} voxels",
-                             path=background_path, fix="give a background region outside the tumour")
+                             path=background_path,
+                             fix="give a background region outside the tumour")
         regions.background = user_bg
         regions.background_suv = float(data.static[user_bg].mean())
         regions.note += "; background replaced by the user's mask"
@@ -473,16 +483,18 @@ def _write_vois(out: SessionWriter, data: QuantInputs, vois: VOIs, opts: QuantCo
     """Tumour and background masks and the static SUV image."""
     window = opts.static_window_min
     out.image(d.TUMOUR_MASK, vois.tumour, data.affine, dtype=np.uint8,
-              sidecar={"Description": "tumour VOI (every later stage uses it)", "Source": vois.source,
-                       "Note": first_note, "VolumeML": float(vois.tumour.sum()) * data.voxel_ml})
+              sidecar={"Description": "tumour VOI (every later stage uses it)",
+                       "Source": vois.source, "Note": first_note,
+                       "VolumeML": float(vois.tumour.sum()) * data.voxel_ml})
     background_note = (vois.regions.note if vois.regions is not None
                        else "healthy-brain region of preprocessing (no tumour)")
     out.image(d.BACKGROUND_MASK, vois.background, data.affine, dtype=np.uint8,
               sidecar={"Description": "background (reference) region of TBR and of the "
                                       "reference-region kinetic models", "Note": background_note})
     out.image(d.STATIC_SUV, data.static, data.affine,
-              sidecar={"Units": "g/mL", "Description": f"SUV (body weight), frame-duration-weighted "
-                                                       f"mean over {window[0]:g}-{window[1]:g} min",
+              sidecar={"Units": "g/mL",
+                       "Description": f"SUV (body weight), frame-duration-weighted mean over "
+                                      f"{window[0]:g}-{window[1]:g} min",
                        "SUVNote": suv_note})
 
 

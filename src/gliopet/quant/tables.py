@@ -43,7 +43,8 @@ def read_labels(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     participants = read_tsv_rows(root / "participants.tsv", "participant_id") \
         if (root / "participants.tsv").is_file() else {}
-    subjects = pd.DataFrame([{**values, "participant_id": pid} for pid, values in participants.items()])
+    subjects = pd.DataFrame([{**values, "participant_id": pid}
+                             for pid, values in participants.items()])
     rows = []
     for sessions_file in sorted(root.glob("sub-*/sub-*_sessions.tsv")):
         pid = sessions_file.parent.name
@@ -52,7 +53,8 @@ def read_labels(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return subjects, pd.DataFrame(rows)
 
 
-def join_labels(quant: pd.DataFrame, subjects: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+def join_labels(quant: pd.DataFrame, subjects: pd.DataFrame,
+                sessions: pd.DataFrame) -> pd.DataFrame:
     """quant rows + label columns; a session-level value takes precedence over the subject's."""
     cohort = quant.copy()
     if not sessions.empty:
