@@ -45,7 +45,7 @@ def evaluate_session(root: Path, sub: str, ses: str) -> dict:
 
     from gliopet.io import derivatives as d
     from gliopet.preprocess import registration as reg
-    from gliopet.preprocess.brainmask import dilate_mm
+    from gliopet.spatial import dilate_mm
 
     ids = (sub, ses)
     result: dict = {"subject": sub, "session": ses}
