@@ -90,8 +90,8 @@ def test_failed_session_gives_one_line_and_the_others_go_on(dataset, errors):
     pet = dataset / "sub-02" / "ses-diagnosis" / "pet" / "sub-02_ses-diagnosis_trc-FDOPA_pet.nii.gz"
     own = f"{pet}: this subject is meant to fail (fix: remove it from FrameCountStage.fail)"
     assert info.value.one_line() == (f"{TOY.root(dataset)}: 1 of 3 sessions failed; first: {own} "
-                                     "(fix: fix the inputs of the failed sessions and rerun (finished "
-                                     "sessions are skipped))")
+                                     "(fix: fix the inputs of the failed sessions and rerun "
+                                     "(finished sessions are skipped))")
     assert [r.getMessage() for r in errors] == [f"sub-02_ses-diagnosis: toy failed: {own}"]
     assert not TOY.session_dir(dataset, ("02", "diagnosis")).exists()  # nothing of it written
     assert TOY_ROW.path(dataset, ("03", "diagnosis")).is_file()        # the next one ran

@@ -21,18 +21,22 @@ NAMES = [
      f"{P}_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt"),
     (d.T1W_MASK, {"desc": "brain"}, f"{P}_space-T1w_desc-brain_mask.nii.gz"),
     (d.PET_MASK, {"desc": "striatumanat"}, f"{P}_space-pet_desc-striatumanat_mask.nii.gz"),
-    (d.MRI_ON_PET, d.anat_fill("ce-gadolinium_T1w"), f"{P}_ce-gadolinium_space-pet_desc-preproc_T1w.nii.gz"),
+    (d.MRI_ON_PET, d.anat_fill("ce-gadolinium_T1w"),
+     f"{P}_ce-gadolinium_space-pet_desc-preproc_T1w.nii.gz"),
     (d.MRI_ON_PET, d.anat_fill("FLAIR"), f"{P}_space-pet_desc-preproc_FLAIR.nii.gz"),
     (d.LEARNING_PET, {}, f"{P}_trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_pet.nii.gz"),
-    (d.LEARNING_MRI, d.anat_fill("T2w"), f"{P}_space-MNI152NLin2009aSym_res-2_desc-learning_T2w.nii.gz"),
+    (d.LEARNING_MRI, d.anat_fill("T2w"),
+     f"{P}_space-MNI152NLin2009aSym_res-2_desc-learning_T2w.nii.gz"),
     (d.QC_ROW, {}, f"{P}_desc-preproc_qc.json"),
     (d.QC_FIGURE, {}, f"{P}_desc-preproc_qc.png"),
     (d.TUMOUR_MASK, {}, f"{P}_space-pet_desc-tumour_mask.nii.gz"),
     (d.BACKGROUND_MASK, {}, f"{P}_space-pet_desc-background_mask.nii.gz"),
     (d.STATIC_SUV, {}, f"{P}_trc-FDOPA_space-pet_desc-static_stat-SUV_pet.nii.gz"),
     (d.VOXEL_MAP, {"stat": "TTP"}, f"{P}_trc-FDOPA_space-pet_stat-TTP_pet.nii.gz"),
-    (d.TBR_MAP, {"desc": "10to30min"}, f"{P}_trc-FDOPA_space-pet_desc-10to30min_stat-TBR_pet.nii.gz"),
-    (d.KINETIC_MAP, {"desc": "srtm", "stat": "BPnd"}, f"{P}_trc-FDOPA_space-pet_desc-srtm_stat-BPnd_pet.nii.gz"),
+    (d.TBR_MAP, {"desc": "10to30min"},
+     f"{P}_trc-FDOPA_space-pet_desc-10to30min_stat-TBR_pet.nii.gz"),
+    (d.KINETIC_MAP, {"desc": "srtm", "stat": "BPnd"},
+     f"{P}_trc-FDOPA_space-pet_desc-srtm_stat-BPnd_pet.nii.gz"),
     (d.VOI_TACS, {}, f"{P}_trc-FDOPA_desc-voi_tacs.tsv"),
     (d.HABITATS, {}, f"{P}_space-pet_desc-habitats_dseg.nii.gz"),
     (d.HABITAT_TACS, {}, f"{P}_trc-FDOPA_desc-habitats_tacs.tsv"),
@@ -46,7 +50,8 @@ NAMES = [
     (d.TRUTH_PARAMS_SIM, {"stat": "vB"}, f"pet/{P}_trc-FDOPA_space-T1w_res-sim_stat-vB_pet.nii.gz"),
     (d.TRUTH_PARAMS_PET, {"stat": "K1"}, f"pet/{P}_trc-FDOPA_space-pet_stat-K1_pet.nii.gz"),
     (d.TRUTH_NOISEFREE_SIM, {}, f"pet/{P}_trc-FDOPA_space-T1w_res-sim_desc-noisefree_pet.nii.gz"),
-    (d.TRUTH_NOISEFREE_PET, {"desc": "noisefreepsf"}, f"pet/{P}_trc-FDOPA_space-pet_desc-noisefreepsf_pet.nii.gz"),
+    (d.TRUTH_NOISEFREE_PET, {"desc": "noisefreepsf"},
+     f"pet/{P}_trc-FDOPA_space-pet_desc-noisefreepsf_pet.nii.gz"),
     (d.TRUTH_UNIFORM_KINETICS, {}, f"pet/{P}_space-pet_desc-uniformkinetics_mask.nii.gz"),
     (d.TRUTH_XFM, {}, f"xfm/{P}_from-pet_to-T1w_mode-image_xfm.txt"),
     (d.TRUTH_MOTION, {}, f"xfm/{P}_trc-FDOPA_motion.json"),
@@ -80,7 +85,8 @@ def test_tables_and_folders(tmp_path):
     assert d.PHANTOM_REPORT.relative == Path("derivatives/gliopet/reports/phantom-realism.md")
     assert d.QUANT.provenance(tmp_path) == tmp_path / "derivatives/gliopet/quant/provenance.json"
     session = Session(subject="01", session="")
-    assert d.PREPROCESS.session_dir(tmp_path, session) == tmp_path / "derivatives/gliopet/preprocess/sub-01"
+    expected = tmp_path / "derivatives/gliopet/preprocess/sub-01"
+    assert d.PREPROCESS.session_dir(tmp_path, session) == expected
     assert d.QUANT_ROW.name("01", None) == "sub-01_quant.json"
 
 
@@ -127,12 +133,14 @@ def test_find_raises_what_is_missing_and_which_stage_to_run(tmp_path):
         d.find(tmp_path, ("01", "a"), d.PET_MASK, desc="healthy", what="healthy mask")
     prep = tmp_path / "derivatives" / "gliopet" / "preprocess" / "sub-01" / "ses-a"
     assert info.value.one_line() == (
-        f"{prep}: preprocessing output *_space-pet_desc-healthy_mask.nii.gz is missing (healthy mask) "
-        "(fix: run `gliopet preprocess` on the dataset first (add --force to redo a broken session))")
+        f"{prep}: preprocessing output *_space-pet_desc-healthy_mask.nii.gz is missing (healthy "
+        "mask) (fix: run `gliopet preprocess` on the dataset first (add --force to redo a broken "
+        "session))")
 
 
 def test_find_every_session_skips_staging_folders(tmp_path):
-    rows = [_touch(d.QUANT_ROW.path(tmp_path, ids)) for ids in (("02", "a"), ("01", "b"), ("01", "a"))]
+    rows = [_touch(d.QUANT_ROW.path(tmp_path, ids))
+            for ids in (("02", "a"), ("01", "b"), ("01", "a"))]
     staging = d.QUANT.root(tmp_path) / "sub-01" / ".ses-c.x1.partial"
     _touch(staging / d.QUANT_ROW.name("01", "c"))
     assert d.find_every_session(tmp_path, d.QUANT_ROW) == sorted(rows)
