@@ -1,4 +1,4 @@
-"""Static quantification: SUV, static window image, SUVmax/mean/peak, TBR, TSR, BTV.
+"""Static quantification: SUVmax/mean/peak, TBR, TSR, BTV of a static SUV image.
 
 Conventions (docs/conventions.md, "Ratios and volumes"; Law 2019 EANM/EANO/RANO/SNMMI guideline):
 - SUV (body weight) = activity (Bq/mL, decay-corrected to injection) x weight (g) / dose (Bq).
@@ -19,23 +19,10 @@ import numpy as np
 from scipy import ndimage
 
 from gliopet.errors import InputError
-from gliopet.io.session import static_image as session_static_image
-from gliopet.io.session import suv_frames  # noqa: F401  (the one SUV conversion, re-exported)
-from gliopet.io.timing import FrameTiming
 from gliopet.spatial import bounding_box
 
 #: PET RANO 1.0 measurability threshold (mL).
 RANO_MIN_ML = 0.5
-
-
-def static_image(frames: np.ndarray, timing: FrameTiming, window_s: tuple[float, float], *,
-                 path: str | None = None) -> np.ndarray:
-    """Static image of SUV `frames` over `window_s` (s): `gliopet.io.session.static_image`.
-
-    Kept only until `quant.pipeline` calls `PETImage.static_image`; new code uses that.
-    """
-    window_min = (float(window_s[0]) / 60.0, float(window_s[1]) / 60.0)
-    return session_static_image(frames, timing, window_min, path=path).data
 
 
 def sphere_kernel(voxel_size_mm: tuple[float, float, float], volume_ml: float = 1.0) -> np.ndarray:

@@ -95,3 +95,19 @@ def test_single_frame_image():
                           dtype=np.float64)
     assert static.data.dtype == np.float64 and static.data.shape == (2, 2, 2)
     np.testing.assert_array_equal(static.data, 6.0)
+
+
+def test_four_frames_and_the_exact_error_message():
+    frames = np.stack([np.full((2, 2, 2), v) for v in (10.0, 20.0, 30.0, 40.0)], axis=-1)
+    timing = FrameTiming.from_durations([300, 300, 600, 1200])  # mids 2.5, 7.5, 15, 30 min
+    factors = np.array([1.0, 1.0, 2.0, 1.0])
+    np.testing.assert_allclose(suv_frames(frames, 0.5, factors)[0, 0, 0], [5.0, 10.0, 30.0, 20.0])
+    static = static_image(frames, timing, (10.0, 30.0), suv_factor=0.5, frame_decay_factors=factors)
+    np.testing.assert_allclose(static.data, (30.0 * 600 + 20.0 * 1200) / 1800)  # frames 3 and 4
+    with pytest.raises(InputError) as err:
+        static_image(np.zeros((2, 2, 2, 2)), FrameTiming.from_durations([300, 300]), (20.0, 40.0),
+                     path="pet.nii.gz")
+    assert str(err.value) == (
+        "pet.nii.gz: static window 20-40 min lies outside the acquired frames "
+        "(frames span 0-10 min from injection) (fix: choose a static window inside the "
+        "acquisition)")

@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 from gliopet.errors import InputError
-from gliopet.io.timing import FrameTiming
-from gliopet.quant.static import (
-    sphere_kernel,
-    static_image,
-    static_metrics,
-    suv_frames,
-    suv_peak,
-)
+from gliopet.quant.static import sphere_kernel, static_metrics, suv_peak
 from gliopet.quant.voi import hemispheres, striatum_margin, tumour_voi, user_voi
 
 VOX = (2.0, 2.0, 2.0)
@@ -25,36 +18,21 @@ AFFINE[:3, 3] = [-(SHAPE[0] / 2 - 0.5) * 2, -(SHAPE[1] / 2 - 0.5) * 2, -(SHAPE[2
 
 
 def _phantom():
-    """Brain ellipsoid (SUV 1), striata (SUV 2), right tumour ball (RAS world x > 0) (SUV 3 + gradient)."""
+    """Brain ellipsoid (SUV 1), striata (SUV 2), right tumour ball (RAS world x > 0) (SUV 3 +
+    gradient)."""
     idx = np.indices(SHAPE).astype(float)
     c = (np.array(SHAPE) - 1) / 2.0
-    brain = ((idx[0] - c[0]) / 18) ** 2 + ((idx[1] - c[1]) / 18) ** 2 + ((idx[2] - c[2]) / 14) ** 2 <= 1
+    brain = (((idx[0] - c[0]) / 18) ** 2 + ((idx[1] - c[1]) / 18) ** 2
+             + ((idx[2] - c[2]) / 14) ** 2 <= 1)
     striatum = np.zeros(SHAPE, bool)
     for dx in (-4, 4):
-        striatum |= (idx[0] - (c[0] + dx)) ** 2 + (idx[1] - (c[1] + 3)) ** 2 + (idx[2] - c[2]) ** 2 <= 4
+        striatum |= ((idx[0] - (c[0] + dx)) ** 2 + (idx[1] - (c[1] + 3)) ** 2
+                     + (idx[2] - c[2]) ** 2 <= 4)
     tumour = (idx[0] - 30) ** 2 + (idx[1] - 14) ** 2 + (idx[2] - 16) ** 2 <= 16
     image = np.where(brain, 1.0, 0.0)
     image[striatum] = 2.0
     image[tumour] = 3.0 + 0.1 * (idx[0][tumour] - 26)
     return image, brain, striatum, tumour
-
-
-def test_suv_frames_and_static_window_weights():
-    frames = np.stack([np.full((2, 2, 2), v) for v in (10.0, 20.0, 30.0, 40.0)], axis=-1)
-    timing = FrameTiming.from_durations([300, 300, 600, 1200])  # mids 2.5, 7.5, 15, 30 min
-    suv = suv_frames(frames, 0.5, np.array([1.0, 1.0, 2.0, 1.0]))
-    np.testing.assert_allclose(suv[0, 0, 0], [5.0, 10.0, 30.0, 20.0])
-    static = static_image(suv, timing, (600.0, 1800.0))  # frames 3 and 4 (600 s and 1200 s)
-    np.testing.assert_allclose(static, (30.0 * 600 + 20.0 * 1200) / 1800)
-
-
-def test_static_window_outside_frames_is_refused():
-    timing = FrameTiming.from_durations([300, 300])
-    with pytest.raises(InputError) as err:
-        static_image(np.zeros((2, 2, 2, 2)), timing, (1200.0, 2400.0), path="pet.nii.gz")
-    assert str(err.value) == (
-        "pet.nii.gz: static window 20-40 min lies outside the acquired frames "
-        "(frames span 0-10 min from injection) (fix: choose a static window inside the acquisition)")
 
 
 def test_static_metrics_exact_on_constructed_image():
@@ -92,8 +70,9 @@ def test_static_metrics_bad_masks():
                               "(fix: give a tumour mask with at least one voxel on the PET grid)")
     with pytest.raises(InputError) as err:
         static_metrics(image, tumour, brain, VOX)
-    assert str(err.value) == (f"the background mask overlaps the tumour mask in {np.count_nonzero(tumour)} "
-                              "voxels (fix: give a background region outside the tumour)")
+    assert str(err.value) == ("the background mask overlaps the tumour mask in "
+                              f"{np.count_nonzero(tumour)} voxels (fix: give a background region "
+                              "outside the tumour)")
 
 
 def test_tumour_voi_rule_recovers_planted_tumour():
@@ -114,7 +93,8 @@ def test_background_stays_in_the_healthy_appearing_brain():
     enter the contralateral background when preprocessing marked it abnormal (`healthy`)."""
     image, brain, striatum, tumour = _phantom()
     idx = np.indices(SHAPE)
-    crossing = brain & (np.abs(idx[0] - 15) <= 6) & (np.abs(idx[1] - 14) <= 4) & (np.abs(idx[2] - 16) <= 4) & ~tumour
+    crossing = (brain & (np.abs(idx[0] - 15) <= 6) & (np.abs(idx[1] - 14) <= 4)
+                & (np.abs(idx[2] - 16) <= 4) & ~tumour)
     image[crossing] = 1.4
     plain = tumour_voi(image, brain, AFFINE, striatum)
     assert (plain.background & crossing).any()  # without the healthy mask the infiltration leaks in
@@ -152,7 +132,8 @@ def test_tumour_voi_no_candidate_and_user_masks():
     flat = np.where(brain, 1.0, 0.0)
     with pytest.raises(InputError) as err:
         tumour_voi(flat, brain, AFFINE, striatum)
-    assert str(err.value).startswith("no brain voxel above 1.6 x the healthy-brain reference (SUV 1.6)")
+    assert str(err.value).startswith(
+        "no brain voxel above 1.6 x the healthy-brain reference (SUV 1.6)")
     voi = user_voi(image, tumour, brain, AFFINE, striatum)
     assert voi.background.any() and not (voi.background & tumour).any()
     with pytest.raises(InputError) as err:
@@ -161,4 +142,5 @@ def test_tumour_voi_no_candidate_and_user_masks():
     with pytest.raises(InputError) as err:
         user_voi(image, tumour, brain, AFFINE, background=brain, background_path="bg.nii.gz")
     assert str(err.value) == (f"bg.nii.gz: the background mask overlaps the tumour mask in "
-                              f"{np.count_nonzero(tumour)} voxels (fix: give a background region outside the tumour)")
+                              f"{np.count_nonzero(tumour)} voxels (fix: give a background region "
+                              "outside the tumour)")
