@@ -98,12 +98,14 @@ def static_image(frames: np.ndarray, timing: FrameTiming, window_min: tuple[floa
                  path: str | Path | None = None) -> StaticImage:
     """The static image of a window: frame-duration-weighted mean of the frames whose mid-time
     lies in `window_min` (min from injection), decay-corrected to injection, in SUV when
-    `suv_factor` is given (`suv_frames`, applied to the frames used), else in `units`.
+    `suv_factor` is given, else in `units`.
 
-    `frames` hold stored values, last axis = frames (a 3-D image is one frame); the sum runs in
-    `dtype` over the frames used only. When no frame lies in the window, `fallback` decides
-    (`Fallback`). InputError for a frame count that differs from `timing`, an empty window, or
-    (``fallback="raise"``) a window outside the acquired frames.
+    ``sum_f (w_f x decay factor_f) x frame_f``, times `suv_factor`: the same quantity as the
+    weighted mean of `suv_frames` (to float rounding), computed in one pass over the stored
+    `frames` (last axis = frames, a 3-D image is one frame) with weights in `dtype`. When no frame
+    lies in the window, `fallback` decides (`Fallback`). InputError for a frame count that
+    differs from `timing`, an empty window, or (``fallback="raise"``) a window outside the
+    acquired frames.
     """
     data = np.asarray(frames)
     if data.ndim == 3:
@@ -113,18 +115,15 @@ def static_image(frames: np.ndarray, timing: FrameTiming, window_min: tuple[floa
                          f"{timing.n_frames}", path=path,
                          fix="check FrameTimesStart and FrameDuration in the sidecar")
     weights, note = _window_weights(timing, window_min, fallback, path)
-    used = np.flatnonzero(weights)
-    factors = None
+    factors = np.ones(timing.n_frames)
     if frame_decay_factors is not None:
-        factors = np.asarray(frame_decay_factors)
+        factors = np.asarray(frame_decay_factors, dtype=float)
         _check_factor_count(factors, data.shape[-1])
-        factors = factors[used]
+    mean = np.tensordot(data, (weights * factors).astype(dtype), axes=([-1], [0]))
     if suv_factor is not None:
-        units = SUV_UNITS
-    # the SUV conversion of `suv_frames` (x 1 for Bq/mL), on the frames used only
-    selected = _scaled(data[..., used], 1.0 if suv_factor is None else suv_factor, factors, dtype)
-    mean = np.tensordot(selected, weights[used].astype(dtype), axes=([-1], [0]))
-    return StaticImage(mean, units, note, (float(window_min[0]), float(window_min[1])))
+        mean, units = mean * dtype(suv_factor), SUV_UNITS
+    return StaticImage(mean.astype(dtype, copy=False), units, note,
+                       (float(window_min[0]), float(window_min[1])))
 
 
 def _window_weights(timing: FrameTiming, window_min: tuple[float, float], fallback: Fallback,
