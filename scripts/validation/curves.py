@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from gliopet.config import load_config
 from gliopet.io.timing import FrameTiming
 
 N_CURVES = 2000
 LEVELS = (0.05, 0.10)
-SEED = 20261126
+SEED = load_config().seed  # the project seed (configuration), as every other section
 REFERENCE = dict(K1=0.045, k2=0.06)
 REVERSIBLE = dict(K1=0.18, k2=0.12)
 IRREVERSIBLE = dict(K1=0.12, k2=0.2, k3=0.02)

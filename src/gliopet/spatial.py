@@ -121,6 +121,15 @@ def rigid_matrix(angles_deg: Sequence[float] | np.ndarray,
 
 
 # --------------------------------------------------------------------------- morphology in mm
+#: Gaussian standard deviation per unit of full width at half maximum: 1 / (2 sqrt(2 ln 2)).
+FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+
+def fwhm_to_sigma_mm(fwhm_mm: float) -> float:
+    """Gaussian standard deviation (mm) of a kernel with the given FWHM (mm)."""
+    return float(fwhm_mm) * FWHM_TO_SIGMA
+
+
 def distance_inside_mm(mask: np.ndarray, voxel_size_mm: Sequence[float]) -> np.ndarray:
     """Distance (mm) of every voxel of `mask` to the nearest voxel outside it (0 outside)."""
     return ndimage.distance_transform_edt(mask, sampling=voxel_size_mm)
@@ -226,9 +235,9 @@ def fov_overlap_fraction(shape_a: Sequence[int], affine_a: np.ndarray, shape_b: 
 
 
 __all__ = [
-    "FLIP_LPS", "affine_matrix", "apply_affine", "bounding_box", "box_around",
+    "FLIP_LPS", "FWHM_TO_SIGMA", "affine_matrix", "apply_affine", "bounding_box", "box_around",
     "box_overlap_fraction", "dilate_mm", "distance_inside_mm", "erode_mm", "fov_bounds",
-    "fov_overlap_fraction", "label_components", "largest_component", "lps_to_ras_affine",
+    "fov_overlap_fraction", "fwhm_to_sigma_mm", "label_components", "largest_component", "lps_to_ras_affine",
     "lps_to_ras_matrix", "lps_to_ras_points", "ras_to_lps_affine", "ras_to_lps_matrix",
     "ras_to_lps_points", "rigid_matrix", "rotation_matrix", "voxel_sizes", "world_coordinates",
 ]

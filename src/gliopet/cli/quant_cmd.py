@@ -9,48 +9,55 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gliopet.cli import app
+from gliopet.cli.options import (
+    ConfigFile,
+    DaskScheduler,
+    Force,
+    Jobs,
+    ParticipantLabels,
+    resolve_jobs,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @app.command("quantify")
 def quantify(
-    bids_dir: Annotated[Path, typer.Argument(help="BIDS-PET dataset, already preprocessed (gliopet preprocess).")],
-    participant_label: Annotated[list[str] | None, typer.Option(
-        "--participant-label", help="Subject to quantify (with or without sub-); repeat for several. Default: all.")] = None,
+    bids_dir: Annotated[Path, typer.Argument(
+        help="BIDS-PET dataset, already preprocessed (gliopet preprocess).")],
+    participant_label: ParticipantLabels = None,
     tumour_mask: Annotated[str | None, typer.Option(
-        "--tumour-mask", help="Tumour mask on the PET grid replacing the automatic VOI; path pattern with "
-                              "{subject} and {session} placeholders (labels without sub-/ses-).")] = None,
+        "--tumour-mask",
+        help="Tumour mask on the PET grid replacing the automatic VOI; path pattern with "
+             "{subject} and {session} placeholders (labels without sub-/ses-).")] = None,
     background_mask: Annotated[str | None, typer.Option(
-        "--background-mask", help="Background mask on the PET grid replacing the contralateral crescent "
-                                  "(same placeholders).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Recompute sessions that are already quantified.")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Sessions processed in parallel (joblib processes, "
-                                             ">= 1). Default: the configuration's compute.jobs.")] = None,
-    dask_scheduler: Annotated[str | None, typer.Option(
-        "--dask-scheduler", help="Run the sessions on a Dask distributed cluster at this address "
-                                 "(tcp://host:port).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the defaults "
-                                                "(quant section, seed).")] = None,
+        "--background-mask",
+        help="Background mask on the PET grid replacing the contralateral crescent "
+             "(same placeholders).")] = None,
+    force: Force = False,
+    jobs: Jobs = None,
+    dask_scheduler: DaskScheduler = None,
+    config: ConfigFile = None,
 ) -> None:
-    """Quantify PET: static SUV/TBR/TSR/BTV, TACs, TTP/slope maps, kinetic models, habitats, hot spots."""
+    """Quantify PET: static SUV/TBR/TSR/BTV, TACs, TTP/slope maps, kinetic models, habitats, hot
+    spots."""
     from gliopet.config import load_config
-    from gliopet.errors import ParameterError
     from gliopet.io.derivatives import COHORT_TABLE
     from gliopet.quant.pipeline import run_quantify
 
     cfg = load_config(config)
-    jobs = cfg.compute.jobs if jobs is None else jobs
-    if jobs < 1:
-        raise ParameterError("--jobs", jobs, "an integer >= 1")
-    table = run_quantify(bids_dir, participant_label=participant_label, jobs=jobs,
-                         dask_scheduler=dask_scheduler, force=force, config=cfg,
+    table = run_quantify(bids_dir, participant_label=participant_label,
+                         jobs=resolve_jobs(cfg, jobs), dask_scheduler=dask_scheduler,
+                         force=force, config=cfg,
                          tumour_mask=tumour_mask, background_mask=background_mask)
     typer.echo(f"quantified {len(table)} session(s); cohort table: {COHORT_TABLE.path(bids_dir)}")
-    _print_summary(table)
+    _print_summary(table, cfg.quant.static_window_min)
 
 
 #: Columns of the summary printed after a run (all columns are in quant.tsv).
@@ -58,13 +65,15 @@ SUMMARY_COLUMNS = ("participant_id", "session_id", "SUVmax", "TBRmax", "TBRmean"
                    "TTP_min", "slope_SUV_per_h", "n_hotspots")
 
 
-def _print_summary(table) -> None:
+def _print_summary(table: pd.DataFrame, window_min: tuple[float, float]) -> None:
     """The guideline numbers of each session, as a table on stdout."""
     from rich.console import Console
     from rich.table import Table
 
     columns = [c for c in SUMMARY_COLUMNS if c in table.columns]
-    summary = Table(title="Static (10-30 min) and dynamic tumour values; research use only")
+    start, end = window_min
+    summary = Table(title=f"Static ({start:g}-{end:g} min) and dynamic tumour values; "
+                          "research use only")
     for column in columns:
         summary.add_column(column, justify="left" if column.endswith("_id") else "right")
     for _, row in table.iterrows():

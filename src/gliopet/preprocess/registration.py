@@ -31,6 +31,7 @@ from gliopet.io.transforms import CONVENTION, affine_parameters, write_transform
 from gliopet.spatial import (
     affine_matrix,
     box_overlap_fraction,
+    fwhm_to_sigma_mm,
     lps_to_ras_affine,
     ras_to_lps_affine,
     ras_to_lps_points,
@@ -202,8 +203,7 @@ def smooth(image: sitk.Image, fwhm_mm: float) -> sitk.Image:
     """Gaussian smoothing with the given FWHM (mm)."""
     if fwhm_mm <= 0:
         return image
-    sigma = fwhm_mm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-    return sitk.SmoothingRecursiveGaussian(image, sigma)
+    return sitk.SmoothingRecursiveGaussian(image, fwhm_to_sigma_mm(fwhm_mm))
 
 
 def resample_isotropic(image: sitk.Image, spacing_mm: float,

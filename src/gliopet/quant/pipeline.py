@@ -54,7 +54,7 @@ import pandas as pd
 from gliopet.config import Config, QuantConfig
 from gliopet.errors import InputError
 from gliopet.io import derivatives as d
-from gliopet.io.session import PETImage, Session
+from gliopet.io.session import SUV_UNITS, PETImage, Session
 from gliopet.io.timing import FrameTiming
 from gliopet.quant.dynamic import DynamicResult, dynamic_features
 from gliopet.quant.voi import VOIResult
@@ -492,7 +492,7 @@ def _write_vois(out: SessionWriter, data: QuantInputs, vois: VOIs, opts: QuantCo
               sidecar={"Description": "background (reference) region of TBR and of the "
                                       "reference-region kinetic models", "Note": background_note})
     out.image(d.STATIC_SUV, data.static, data.affine,
-              sidecar={"Units": "g/mL",
+              sidecar={"Units": SUV_UNITS,
                        "Description": f"SUV (body weight), frame-duration-weighted mean over "
                                       f"{window[0]:g}-{window[1]:g} min",
                        "SUVNote": suv_note})

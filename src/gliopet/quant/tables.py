@@ -21,7 +21,7 @@ from gliopet.io import derivatives as d
 def write_tables(root: str | Path) -> tuple[Path, Path]:
     """(Re)write quant.tsv and cohort.tsv (+ JSON sidecars) from every finished session folder."""
     from gliopet.atomic import write_json, write_tsv
-    from gliopet.quant.outputs import QUANT_COLUMNS
+    from gliopet.quant.outputs import QUANT_COLUMNS, quant_sidecar
 
     root = Path(root)
     rows = [json.loads(p.read_text()) for p in d.find_every_session(root, d.QUANT_ROW)
@@ -30,7 +30,7 @@ def write_tables(root: str | Path) -> tuple[Path, Path]:
     columns = [c for c in QUANT_COLUMNS if c in quant.columns]
     quant = quant[columns]
     quant_path = write_tsv(d.QUANT_TABLE.path(root), quant)
-    write_json(d.QUANT_TABLE.sidecar(root), {c: QUANT_COLUMNS[c] for c in columns})
+    write_json(d.QUANT_TABLE.sidecar(root), quant_sidecar(columns))
     cohort = join_labels(quant, *read_labels(root))
     cohort_path = write_tsv(d.COHORT_TABLE.path(root), cohort)
     write_json(d.COHORT_TABLE.sidecar(root), _cohort_sidecar(root, cohort, columns))
@@ -72,9 +72,9 @@ def join_labels(quant: pd.DataFrame, subjects: pd.DataFrame,
 
 def _cohort_sidecar(root: Path, cohort: pd.DataFrame, columns: list[str]) -> dict[str, Any]:
     """Descriptions of cohort.tsv: quant columns, then labels as the dataset describes them."""
-    from gliopet.quant.outputs import QUANT_COLUMNS
+    from gliopet.quant.outputs import quant_sidecar
 
-    sidecar: dict[str, Any] = {c: QUANT_COLUMNS[c] for c in columns}
+    sidecar: dict[str, Any] = quant_sidecar(columns)
     described: dict[str, Any] = {}
     for source in (root / "participants.json", *sorted(root.glob("sub-*/sub-*_sessions.json"))[:1]):
         if source.is_file():

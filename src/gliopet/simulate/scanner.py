@@ -27,8 +27,8 @@ from gliopet.errors import ParameterError
 from gliopet.io.timing import FrameTiming
 from gliopet.simulate.kinetics import F18_LAMBDA_PER_MIN
 from gliopet.simulate.sites import SiteProfile
+from gliopet.spatial import FWHM_TO_SIGMA
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 #: Fraction of the frame maximum below which the SD is computed as if the activity were this
 #: floor: the air around the head is not noise-free in a reconstruction.
 NOISE_FLOOR_FRACTION = 0.01

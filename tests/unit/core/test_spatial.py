@@ -181,3 +181,9 @@ def test_everything_public_is_exported():
     public = {n for n in vars(spatial) if not n.startswith("_") and n not in
               ("annotations", "np", "ndimage", "Sequence")}
     assert public == set(spatial.__all__)
+
+
+def test_fwhm_to_sigma():
+    # a Gaussian of sigma s has FWHM 2 s sqrt(2 ln 2) = 2.3548 s
+    assert spatial.fwhm_to_sigma_mm(2.354820045) == pytest.approx(1.0, rel=1e-9)
+    assert spatial.fwhm_to_sigma_mm(0.0) == 0.0
