@@ -118,14 +118,20 @@ def _run(root: Path, jobs: int) -> tuple[float, pd.DataFrame]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subjects", type=int, default=2)
     parser.add_argument("--profile", default="tiny", choices=["tiny", "standard"])
     parser.add_argument("--sites", default="siteA,siteB")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="work folder (default: a temporary one)"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="parallel run to compare with jobs 1")
-    parser.add_argument("--skip-serial", action="store_true", help="only run --jobs (no jobs 1 run)")
+    parser.add_argument(
+        "--skip-serial", action="store_true", help="only run --jobs (no jobs 1 run)"
+    )
     args = parser.parse_args(argv)
 
     from gliopet.progress import setup_logging
@@ -178,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     (work / "summary.json").write_text(json.dumps(summary, indent=2))
     accuracy.to_csv(work / "accuracy.tsv", sep="\t", index=False)
     print(json.dumps(summary, indent=2))
-    print(accuracy.round(3).to_markdown(index=False) if _has_tabulate() else accuracy.round(3).to_string(index=False))
+    print(
+        accuracy.round(3).to_markdown(index=False)
+        if _has_tabulate()
+        else accuracy.round(3).to_string(index=False)
+    )
     return 0
 
 

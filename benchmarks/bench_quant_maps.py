@@ -39,12 +39,18 @@ def brain_volume():
     shape = (144, 144, 110)
     idx = np.indices(shape, dtype=np.float32)
     c = (np.array(shape, dtype=np.float32) - 1) / 2
-    brain = ((idx[0] - c[0]) / 70) ** 2 + ((idx[1] - c[1]) / 70) ** 2 + ((idx[2] - c[2]) / 50) ** 2 <= 1
+    brain = ((idx[0] - c[0]) / 70) ** 2 + ((idx[1] - c[1]) / 70) ** 2 + (
+        (idx[2] - c[2]) / 50
+    ) ** 2 <= 1
     n = int(brain.sum())
     amp = rng.uniform(0.5, 3.0, n).astype(np.float32)
     tau = rng.uniform(1.0, 20.0, n).astype(np.float32)
     wash = rng.uniform(0.0, 0.04, n).astype(np.float32)
-    tacs = amp[:, None] * (1 - np.exp(-T[None, :] / tau[:, None])) * np.exp(-wash[:, None] * T[None, :])
+    tacs = (
+        amp[:, None]
+        * (1 - np.exp(-T[None, :] / tau[:, None]))
+        * np.exp(-wash[:, None] * T[None, :])
+    )
     tacs += rng.normal(scale=0.05, size=tacs.shape).astype(np.float32)
     frames = np.zeros(shape + (TIMING.n_frames,), np.float32)
     frames[brain] = tacs
@@ -84,10 +90,12 @@ def bench_maps(n_subset: int = 500):
     ttp, slope, ratio, tbr = loop_maps(tacs, bg_late)
     slow = (time.perf_counter() - t0) / n_subset * n
     sel = tuple(coords.T)
-    err = max(float(np.max(np.abs(vm.maps["TTP"][sel] - ttp))),
-              float(np.max(np.abs(vm.maps["slope"][sel] - slope) / np.maximum(np.abs(slope), 1e-3))),
-              float(np.max(np.abs(vm.maps["earlylate"][sel] - ratio) / np.abs(ratio))),
-              float(np.max(np.abs(vm.maps["TBR_10to30min"][sel] - tbr) / np.abs(tbr))))
+    err = max(
+        float(np.max(np.abs(vm.maps["TTP"][sel] - ttp))),
+        float(np.max(np.abs(vm.maps["slope"][sel] - slope) / np.maximum(np.abs(slope), 1e-3))),
+        float(np.max(np.abs(vm.maps["earlylate"][sel] - ratio) / np.abs(ratio))),
+        float(np.max(np.abs(vm.maps["TBR_10to30min"][sel] - tbr) / np.abs(tbr))),
+    )
     return n, fast, slow, err
 
 
@@ -104,7 +112,9 @@ def bench_srtm(n_voxels: int = 75_000, n_subset: int = 200):
     nearest = np.abs(np.log(basis_truth.theta3)[:, None] - np.log(theta3)[None, :]).argmin(0)
     theta3 = basis_truth.theta3[nearest]
     bp = k2 / theta3 - 1
-    clean = r1[:, None] * ref_truth[None, :] + (k2 - r1 * theta3)[:, None] * basis_truth.basis[nearest]
+    clean = (
+        r1[:, None] * ref_truth[None, :] + (k2 - r1 * theta3)[:, None] * basis_truth.basis[nearest]
+    )
     noisy = clean + rng.normal(size=clean.shape) * 0.03 * clean.mean(1, keepdims=True) \
         * np.sqrt(60.0 / TIMING.duration_s)
     t0 = time.perf_counter()
@@ -132,12 +142,18 @@ def bench_srtm(n_voxels: int = 75_000, n_subset: int = 200):
 def main() -> None:
     n, fast, slow, err = bench_maps()
     ns, sfast, sslow, e_fast, e_loop = bench_srtm()
-    print("| task | voxels x frames | gliopet (s) | per-voxel curve_fit loop, extrapolated (s) | speed ratio | accuracy |")
+    print(
+        "| task | voxels x frames | gliopet (s) | per-voxel curve_fit loop, extrapolated (s) | speed ratio | accuracy |"
+    )
     print("|---|---|---|---|---|---|")
-    print(f"| TTP, slope, early/late, TBR maps | {n:,} x {TIMING.n_frames} | {fast:.2f} | {slow:.0f} | "
-          f"{slow / fast:.0f}x | max rel. difference vs loop {err:.1e} (500 voxels) |")
-    print(f"| SRTM basis functions ({N_BASIS} bases) | {ns:,} x {TIMING.n_frames} | {sfast:.2f} | {sslow:.0f} | "
-          f"{sslow / sfast:.0f}x | median abs BPnd error, 3 % noise: {e_fast:.3f} vs loop {e_loop:.3f} (200 voxels) |")
+    print(
+        f"| TTP, slope, early/late, TBR maps | {n:,} x {TIMING.n_frames} | {fast:.2f} | {slow:.0f} | "
+        f"{slow / fast:.0f}x | max rel. difference vs loop {err:.1e} (500 voxels) |"
+    )
+    print(
+        f"| SRTM basis functions ({N_BASIS} bases) | {ns:,} x {TIMING.n_frames} | {sfast:.2f} | {sslow:.0f} | "
+        f"{sslow / sfast:.0f}x | median abs BPnd error, 3 % noise: {e_fast:.3f} vs loop {e_loop:.3f} (200 voxels) |"
+    )
 
 
 if __name__ == "__main__":

@@ -31,12 +31,46 @@ import time
 from pathlib import Path
 
 CASES = {
-    "cli-standard-session": ["--subjects", "1", "--profile", "standard", "--sites", "siteA",
-                             "--scenario", "diagnosis", "--seed", "1", "--jobs", "2"],
-    "cli-tiny-session": ["--subjects", "1", "--profile", "tiny", "--sites", "siteA",
-                         "--scenario", "diagnosis", "--seed", "1"],
-    "cli-tiny-cohort-40-sessions": ["--subjects", "20", "--profile", "tiny", "--sites", "siteA,siteB,siteC",
-                                    "--scenario", "both", "--seed", "11", "--jobs", "2"],
+    "cli-standard-session": [
+        "--subjects",
+        "1",
+        "--profile",
+        "standard",
+        "--sites",
+        "siteA",
+        "--scenario",
+        "diagnosis",
+        "--seed",
+        "1",
+        "--jobs",
+        "2",
+    ],
+    "cli-tiny-session": [
+        "--subjects",
+        "1",
+        "--profile",
+        "tiny",
+        "--sites",
+        "siteA",
+        "--scenario",
+        "diagnosis",
+        "--seed",
+        "1",
+    ],
+    "cli-tiny-cohort-40-sessions": [
+        "--subjects",
+        "20",
+        "--profile",
+        "tiny",
+        "--sites",
+        "siteA,siteB,siteC",
+        "--scenario",
+        "both",
+        "--seed",
+        "11",
+        "--jobs",
+        "2",
+    ],
     "session-standard": ["standard"],
     "session-tiny": ["tiny"],
 }
@@ -73,12 +107,21 @@ def _child(case: str, out: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated subset of the cases")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="comma-separated subset of the cases"
+    )
     parser.add_argument("--cpus", default=None, help="CPU list to pin the children to, e.g. 0,1")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case (the best is reported)")
-    parser.add_argument("--cold-cache", action="store_true",
-                        help="give every child an empty template cache (GLIOPET_CACHE_DIR), as on a first run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per case (the best is reported)"
+    )
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="give every child an empty template cache (GLIOPET_CACHE_DIR), as on a first run",
+    )
     parser.add_argument("--child", nargs=2, metavar=("CASE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -86,8 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             os.sched_setaffinity(0, {int(c) for c in os.environ["BENCH_CPUS"].split(",")})
         print(json.dumps(_child(*args.child)))
         return 0
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
-           "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "2"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+        "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "2",
+    }
     if args.cpus:
         env["BENCH_CPUS"] = args.cpus
     rows = []
@@ -96,27 +144,52 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 out = str(Path(tmp) / "out")
-                child_env = {**env, "GLIOPET_CACHE_DIR": str(Path(tmp) / "cache")} if args.cold_cache else env
-                result = subprocess.run([sys.executable, __file__, "--child", case, out], env=child_env,
-                                        capture_output=True, text=True)
+                child_env = (
+                    {**env, "GLIOPET_CACHE_DIR": str(Path(tmp) / "cache")}
+                    if args.cold_cache
+                    else env
+                )
+                result = subprocess.run(
+                    [sys.executable, __file__, "--child", case, out],
+                    env=child_env,
+                    capture_output=True,
+                    text=True,
+                )
                 if result.returncode != 0:
                     print(result.stdout[-2000:], result.stderr[-4000:], file=sys.stderr)
                     return 1
                 numbers = json.loads(result.stdout.strip().splitlines()[-1])
             if best is None or numbers["wall_s"] < best["wall_s"]:
                 best = numbers
-        command = ("gliopet simulate OUT " + " ".join(CASES[case])) if case.startswith("cli-") else \
-            f"simulate_session + write_session, profile {CASES[case][0]}, siteA (template prebuilt)"
-        rows.append((case, command, best["wall_s"], best["cpu_s_process"], best["peak_rss_gb"], TARGETS[case]))
-        print(f"[bench_simulate] {case}: {best['wall_s']:.2f} s, {best['peak_rss_gb']:.2f} GB", file=sys.stderr,
-              flush=True)
+        command = (
+            ("gliopet simulate OUT " + " ".join(CASES[case]))
+            if case.startswith("cli-")
+            else f"simulate_session + write_session, profile {CASES[case][0]}, siteA (template prebuilt)"
+        )
+        rows.append(
+            (
+                case,
+                command,
+                best["wall_s"],
+                best["cpu_s_process"],
+                best["peak_rss_gb"],
+                TARGETS[case],
+            )
+        )
+        print(
+            f"[bench_simulate] {case}: {best['wall_s']:.2f} s, {best['peak_rss_gb']:.2f} GB",
+            file=sys.stderr,
+            flush=True,
+        )
     cpus = args.cpus or f"all ({os.cpu_count()})"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"Machine: {os.cpu_count()} CPUs (load average at the end {load}), children pinned to {cpus}; "
-          "2 BLAS/OpenMP/ITK threads. "
-          f"Command: `{Path(sys.executable).name} benchmarks/bench_simulate.py"
-          f"{' --cpus ' + args.cpus if args.cpus else ''}{' --cold-cache' if args.cold_cache else ''}`; "
-          f"best of {args.repeat}; template disk cache {'cold' if args.cold_cache else 'as found (warm after a first run)'}.\n")
+    print(
+        f"Machine: {os.cpu_count()} CPUs (load average at the end {load}), children pinned to {cpus}; "
+        "2 BLAS/OpenMP/ITK threads. "
+        f"Command: `{Path(sys.executable).name} benchmarks/bench_simulate.py"
+        f"{' --cpus ' + args.cpus if args.cpus else ''}{' --cold-cache' if args.cold_cache else ''}`; "
+        f"best of {args.repeat}; template disk cache {'cold' if args.cold_cache else 'as found (warm after a first run)'}.\n"
+    )
     print("| case | what | wall (s) | CPU of the whole process (s) | peak RSS (GB) | target |")
     print("|---|---|---|---|---|---|")
     for case, command, wall, cpu, peak, target in rows:

@@ -15,7 +15,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "2",
+        "OPENBLAS_NUM_THREADS": "2",
+        "MKL_NUM_THREADS": "2",
+    }
     status = 0
     for script in sorted(HERE.glob("bench_*.py")):
         print(f"\n## {script.name}\n", flush=True)

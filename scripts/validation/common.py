@@ -39,8 +39,18 @@ class CohortSpec:
 
     def simulate_args(self) -> list[str]:
         """The ``gliopet simulate`` options of this cohort (without the output folder)."""
-        args = ["--subjects", str(self.subjects), "--seed", str(self.seed), "--profile", self.profile,
-                "--sites", self.sites, "--scenario", self.scenario]
+        args = [
+            "--subjects",
+            str(self.subjects),
+            "--seed",
+            str(self.seed),
+            "--profile",
+            self.profile,
+            "--sites",
+            self.sites,
+            "--scenario",
+            self.scenario,
+        ]
         if self.aggressive_fraction is not None:
             args += ["--aggressive-fraction", f"{self.aggressive_fraction:g}"]
         if self.kinetics != "fdopa":
@@ -54,12 +64,17 @@ COHORTS = {
     "tiny-both": CohortSpec("tiny-both", 40, 11, "tiny", "siteA,siteB,siteC", "both"),
     "tiny-quant": CohortSpec("tiny-quant", 8, 14, "tiny", "siteA,siteB,siteC", "both"),
     "tiny-healthy": CohortSpec("tiny-healthy", 6, 12, "tiny", "siteA,siteB,siteC", "healthy"),
-    "standard-diagnosis": CohortSpec("standard-diagnosis", 2, 13, "standard", "siteA,siteB", "diagnosis"),
+    "standard-diagnosis": CohortSpec(
+        "standard-diagnosis", 2, 13, "standard", "siteA,siteB", "diagnosis"
+    ),
     # dynamic hot spots: half of the tumours with a planted aggressive subregion
-    "tiny-hotspot": CohortSpec("tiny-hotspot", 30, 16, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5),
+    "tiny-hotspot": CohortSpec(
+        "tiny-hotspot", 30, 16, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5
+    ),
     # reference-region models on the one-tissue verification phantom
-    "tiny-onetissue": CohortSpec("tiny-onetissue", 12, 15, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5,
-                                 "one-tissue"),
+    "tiny-onetissue": CohortSpec(
+        "tiny-onetissue", 12, 15, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5, "one-tissue"
+    ),
 }
 TRUTH = d.TRUTH.relative
 
@@ -106,7 +121,9 @@ def process(root: Path, config: Path | None = None) -> Path:
     return root
 
 
-def copy_with_pet(root: Path, target: Path, make_pet: Callable[[Path, str, str], np.ndarray]) -> Path:
+def copy_with_pet(
+    root: Path, target: Path, make_pet: Callable[[Path, str, str], np.ndarray]
+) -> Path:
     """Copy of a simulated cohort (without its gliopet derivatives) whose PET files are replaced.
 
     ``make_pet(pet_path, sub, ses)`` returns the new 4-D PET (Bq/mL) of each session, e.g. a truth
@@ -117,8 +134,11 @@ def copy_with_pet(root: Path, target: Path, make_pet: Callable[[Path, str, str],
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     pipeline = root / d.PIPELINE_DIR
-    shutil.copytree(root, partial,
-                    ignore=lambda folder, names: [pipeline.name] if Path(folder) == pipeline.parent else [])
+    shutil.copytree(
+        root,
+        partial,
+        ignore=lambda folder, names: [pipeline.name] if Path(folder) == pipeline.parent else [],
+    )
     for pet in sorted(partial.glob("sub-*/ses-*/pet/*_pet.nii.gz")):
         sub, ses = pet.parts[-4], pet.parts[-3]
         data = np.asarray(make_pet(pet, sub, ses), dtype=np.float32)

@@ -33,14 +33,21 @@ def _timings() -> dict[str, FrameTiming]:
             "90 min": FrameTiming.from_durations(list(site.duration_s) + [300.0] * 12)}
 
 
-def _estimates(targets: np.ndarray, irreversible: np.ndarray, ref: np.ndarray, timing: FrameTiming) -> dict:
+def _estimates(
+    targets: np.ndarray, irreversible: np.ndarray, ref: np.ndarray, timing: FrameTiming
+) -> dict:
     from gliopet.quant import reference_models as rm
 
     fit = rm.srtm_fit(targets, rm.srtm_basis(ref, timing), timing)
     k2_ref = REFERENCE["k2"]
     logan = rm.logan_reference(targets, ref, timing, 10.0, k2_ref_per_min=k2_ref)
     patlak = rm.patlak_reference(irreversible, ref, timing, 10.0)
-    return {"SRTM BPnd": fit["BPnd"], "SRTM R1": fit["R1"], "Logan-ref DVR": logan["DVR"], "Patlak-ref Ki'": patlak["Ki"]}
+    return {
+        "SRTM BPnd": fit["BPnd"],
+        "SRTM R1": fit["R1"],
+        "Logan-ref DVR": logan["DVR"],
+        "Patlak-ref Ki'": patlak["Ki"],
+    }
 
 
 def run(cohorts=None) -> str:
@@ -49,16 +56,27 @@ def run(cohorts=None) -> str:
 
     inp = input_function(190e6, 70.0)
     vt_ref = REFERENCE["K1"] / REFERENCE["k2"]
-    truth = {"SRTM BPnd": (REVERSIBLE["K1"] / REVERSIBLE["k2"]) / vt_ref - 1.0,
-             "SRTM R1": REVERSIBLE["K1"] / REFERENCE["K1"],
-             "Logan-ref DVR": (REVERSIBLE["K1"] / REVERSIBLE["k2"]) / vt_ref,
-             "Patlak-ref Ki'": IRREVERSIBLE["K1"] * IRREVERSIBLE["k3"] / (IRREVERSIBLE["k2"] + IRREVERSIBLE["k3"]) / vt_ref}
+    truth = {
+        "SRTM BPnd": (REVERSIBLE["K1"] / REVERSIBLE["k2"]) / vt_ref - 1.0,
+        "SRTM R1": REVERSIBLE["K1"] / REFERENCE["K1"],
+        "Logan-ref DVR": (REVERSIBLE["K1"] / REVERSIBLE["k2"]) / vt_ref,
+        "Patlak-ref Ki'": IRREVERSIBLE["K1"]
+        * IRREVERSIBLE["k3"]
+        / (IRREVERSIBLE["k2"] + IRREVERSIBLE["k3"])
+        / vt_ref,
+    }
     rng = np.random.default_rng(SEED)
-    lines = ["## Reference-region models on synthetic curves", "",
-             __doc__.split("\n\n", 1)[1].strip().replace("\n", " "), "",
-             "Cells: median relative error to the true value [quartiles] over the curves (noise-free: the one curve). "
-             "Logan-ref uses the true k2'; t* = 10 min for Logan-ref and Patlak-ref.", "",
-             "| schedule | noise | " + " | ".join(truth) + " |", "|---|---|" + "---|" * len(truth)]
+    lines = [
+        "## Reference-region models on synthetic curves",
+        "",
+        __doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
+        "",
+        "Cells: median relative error to the true value [quartiles] over the curves (noise-free: the one curve). "
+        "Logan-ref uses the true k2'; t* = 10 min for Logan-ref and Patlak-ref.",
+        "",
+        "| schedule | noise | " + " | ".join(truth) + " |",
+        "|---|---|" + "---|" * len(truth),
+    ]
     for label, timing in _timings().items():
         ref = frame_means(KineticParams(**REFERENCE), timing, inp)
         target = frame_means(KineticParams(**REVERSIBLE), timing, inp)
@@ -68,12 +86,18 @@ def run(cohorts=None) -> str:
             f"{100 * (float(clean[k][0]) / v - 1):+.1f} %" for k, v in truth.items()) + " |")
         scale = np.sqrt(60.0 / timing.duration_s)
         for level in LEVELS:
-            noisy_t = target * (1.0 + level * scale * rng.standard_normal((N_CURVES, timing.n_frames)))
-            noisy_i = trapped * (1.0 + level * scale * rng.standard_normal((N_CURVES, timing.n_frames)))
+            noisy_t = target * (
+                1.0 + level * scale * rng.standard_normal((N_CURVES, timing.n_frames))
+            )
+            noisy_i = trapped * (
+                1.0 + level * scale * rng.standard_normal((N_CURVES, timing.n_frames))
+            )
             est = _estimates(noisy_t, noisy_i, ref, timing)
             cells = []
             for key, true in truth.items():
-                q1, med, q3 = np.nanpercentile(100 * (np.asarray(est[key], float) / true - 1.0), [25, 50, 75])
+                q1, med, q3 = np.nanpercentile(
+                    100 * (np.asarray(est[key], float) / true - 1.0), [25, 50, 75]
+                )
                 cells.append(f"{med:+.1f} % [{q1:+.1f}, {q3:+.1f}]")
             lines.append(f"| {label} | {100 * level:g} % | " + " | ".join(cells) + " |")
     return "\n".join(lines)

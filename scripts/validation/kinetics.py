@@ -42,7 +42,13 @@ def _noisy_no_psf(root: Path, pet: Path, sub: str, ses: str) -> np.ndarray:
 
     clean = truth_pet(root, pet, sub, ses, "noisefreenopsf")
     truth = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
-    site = get_site(str(truth.loc[(truth["participant_id"] == sub) & (truth["session_id"] == ses), "site"].iloc[0]))
+    site = get_site(
+        str(
+            truth.loc[(truth["participant_id"] == sub) & (truth["session_id"] == ses), "site"].iloc[
+                0
+            ]
+        )
+    )
     side = json.loads(pet.with_name(pet.name.replace(".nii.gz", ".json")).read_text())
     timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], 0.0)
     rng = np.random.default_rng([NOISE_SEED, int(sub[4:]), len(ses)])
@@ -67,7 +73,10 @@ def _truth_masks(root: Path, folder: Path) -> tuple[str, str]:
         side = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
         background = np.isin(tissue, (3, 4)) & (hemi == -side) & uniform
         for name, mask in (("tumour", tumour), ("background", background)):
-            nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), folder / f"{sub}_{ses}_{name}.nii.gz")
+            nib.save(
+                nib.Nifti1Image(mask.astype(np.uint8), img.affine),
+                folder / f"{sub}_{ses}_{name}.nii.gz",
+            )
     return (str(folder / "sub-{subject}_ses-{session}_tumour.nii.gz"),
             str(folder / "sub-{subject}_ses-{session}_background.nii.gz"))
 
@@ -79,9 +88,11 @@ def _load(path: Path) -> np.ndarray:
 def _session_errors(root: Path, sub: str, ses: str) -> tuple[pd.DataFrame, dict]:
     """Per-voxel relative errors of one session's quantify maps against the truth."""
     ids = (sub, ses)
-    maps = {"srtm_R1": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="R1"),
-            "srtm_BPnd": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="BPnd"),
-            "loganref_DVR": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="loganref", stat="DVR")}
+    maps = {
+        "srtm_R1": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="R1"),
+        "srtm_BPnd": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="srtm", stat="BPnd"),
+        "loganref_DVR": d.KINETIC_MAP.path(root, ids, tracer=TRACER, desc="loganref", stat="DVR"),
+    }
     if not all(path.is_file() for path in maps.values()):
         return pd.DataFrame(), {}
     est = {k: _load(v).astype(float) for k, v in maps.items()}
@@ -102,7 +113,10 @@ def _session_errors(root: Path, sub: str, ses: str) -> tuple[pd.DataFrame, dict]
         "Logan-ref DVR": est["loganref_DVR"][fitted] / dvr_true - 1.0,
         "R1_true": r1_true, "DVR_true": dvr_true})
     frame["session"] = f"{sub}/{ses}"
-    info = {"background_uniform": float(uniform[background].mean()), "n_fitted": int(np.isfinite(est["srtm_R1"]).sum())}
+    info = {
+        "background_uniform": float(uniform[background].mean()),
+        "n_fitted": int(np.isfinite(est["srtm_R1"]).sum()),
+    }
     return frame, info
 
 
@@ -118,7 +132,10 @@ def _summary(frame: pd.DataFrame) -> list[str]:
             cells += ["n/a", "n/a"]
             continue
         q1, med, q3 = np.percentile(100 * err, [25, 50, 75])
-        cells += [f"{med:+.1f} % [{q1:+.1f}, {q3:+.1f}]", f"{100 * np.mean(np.abs(err) <= 0.05):.0f} %"]
+        cells += [
+            f"{med:+.1f} % [{q1:+.1f}, {q3:+.1f}]",
+            f"{100 * np.mean(np.abs(err) <= 0.05):.0f} %",
+        ]
     return cells
 
 
@@ -135,30 +152,54 @@ def run(cohorts) -> str:
     truth_voi = copy_with_pet(raw, work / f"{COHORT}-nopsf-truthvoi", nopsf)
     tumour_pattern, background_pattern = _truth_masks(raw, work / f"{COHORT}-truthmasks")
     gliopet("preprocess", truth_voi, "--jobs", 2, "--config", no_motion)
-    gliopet("quantify", truth_voi, "--jobs", 2, "--config", no_motion, "--tumour-mask", tumour_pattern,
-        "--background-mask", background_pattern)
+    gliopet(
+        "quantify",
+        truth_voi,
+        "--jobs",
+        2,
+        "--config",
+        no_motion,
+        "--tumour-mask",
+        tumour_pattern,
+        "--background-mask",
+        background_pattern,
+    )
     versions = {
         "noise-free, no PSF, truth VOIs": truth_voi,
-        "noise-free, no PSF": process(copy_with_pet(raw, work / f"{COHORT}-nopsf", nopsf), no_motion),
-        "realistic noise, no PSF": process(copy_with_pet(raw, work / f"{COHORT}-nopsf-noisy", lambda pet, sub, ses:
-                                                         _noisy_no_psf(raw, pet, sub, ses)), no_motion),
+        "noise-free, no PSF": process(
+            copy_with_pet(raw, work / f"{COHORT}-nopsf", nopsf), no_motion
+        ),
+        "realistic noise, no PSF": process(
+            copy_with_pet(
+                raw,
+                work / f"{COHORT}-nopsf-noisy",
+                lambda pet, sub, ses: _noisy_no_psf(raw, pet, sub, ses),
+            ),
+            no_motion,
+        ),
         "phantom PET (PSF, noise, motion)": raw,
     }
     spec = COHORTS[COHORT]
-    lines = ["## Reference-region models on the one-tissue verification phantom", "",
-             f"Cohort `{COHORT}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}`, then "
-             "`gliopet preprocess` and `gliopet quantify` on three versions of its PET. Truth per voxel: "
-             "R1 = K1 / K1_ref, DVR = (K1 / k2) / (K1_ref / k2_ref) from the true K1, k2 on the PET grid, "
-             "reference = the background mask `gliopet quantify` used. Voxels: the quantify maps "
-             "(tumour + margin) inside the truth's uniform-kinetics mask, where the noise-free PET is exactly "
-             "one parameter set's curve. Cells: median relative error [quartiles] over voxels, and the share "
-             "of voxels within 5 %. Logan-ref: t* = 10 min, k2' = the median voxelwise SRTM k2/R1 of the tumour "
-             "voxels. `truth VOIs`: tumour = the true tumour labels, background = true healthy grey + white matter "
-             "of the other hemisphere where the kinetics are uniform (given as `--tumour-mask` and "
-             "`--background-mask`): the methods alone. The other rows use the automatic VOI and background, "
-             "whose partial volume with tumour can make the reference TAC not one-tissue.", "",
-             "| PET | voxels | sessions | " + " | ".join(f"{p} error | {p} within 5 %" for p in PARAMS) + " |",
-             "|---|---|---|" + "---|---|" * len(PARAMS)]
+    lines = [
+        "## Reference-region models on the one-tissue verification phantom",
+        "",
+        f"Cohort `{COHORT}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}`, then "
+        "`gliopet preprocess` and `gliopet quantify` on three versions of its PET. Truth per voxel: "
+        "R1 = K1 / K1_ref, DVR = (K1 / k2) / (K1_ref / k2_ref) from the true K1, k2 on the PET grid, "
+        "reference = the background mask `gliopet quantify` used. Voxels: the quantify maps "
+        "(tumour + margin) inside the truth's uniform-kinetics mask, where the noise-free PET is exactly "
+        "one parameter set's curve. Cells: median relative error [quartiles] over voxels, and the share "
+        "of voxels within 5 %. Logan-ref: t* = 10 min, k2' = the median voxelwise SRTM k2/R1 of the tumour "
+        "voxels. `truth VOIs`: tumour = the true tumour labels, background = true healthy grey + white matter "
+        "of the other hemisphere where the kinetics are uniform (given as `--tumour-mask` and "
+        "`--background-mask`): the methods alone. The other rows use the automatic VOI and background, "
+        "whose partial volume with tumour can make the reference TAC not one-tissue.",
+        "",
+        "| PET | voxels | sessions | "
+        + " | ".join(f"{p} error | {p} within 5 %" for p in PARAMS)
+        + " |",
+        "|---|---|---|" + "---|---|" * len(PARAMS),
+    ]
     notes = []
     for condition, root in versions.items():
         frames, infos = [], []
@@ -172,21 +213,30 @@ def run(cohorts) -> str:
             lines.append(f"| {condition} | none | 0 |" + " n/a |" * (2 * len(PARAMS)))
             continue
         frame = pd.concat(frames, ignore_index=True)
-        for group, part in (("tumour", frame[frame["tumour"]]), ("margin (healthy)", frame[~frame["tumour"]])):
+        for group, part in (
+            ("tumour", frame[frame["tumour"]]),
+            ("margin (healthy)", frame[~frame["tumour"]]),
+        ):
             lines.append(f"| {condition}: {group} | {len(part)} | {part['session'].nunique()} | "
                          + " | ".join(_summary(part)) + " |")
         if condition == "noise-free, no PSF, truth VOIs":
             per_session = frame[frame["tumour"]].groupby("session")[list(PARAMS)].apply(
                 lambda g: (g.abs() <= 0.05).all(axis=0).all())
-            notes.append(f"Noise-free with the truth VOIs: {int(per_session.sum())} of {len(per_session)} sessions have every tumour "
-                         "voxel within 5 % for all three estimates; background voxels in the uniform-kinetics mask: "
-                         f"{100 * np.mean([i['background_uniform'] for i in infos]):.1f} % (mean over sessions); "
-                         f"true tumour R1 {frame.loc[frame['tumour'], 'R1_true'].median():.2g} and DVR "
-                         f"{frame.loc[frame['tumour'], 'DVR_true'].median():.2g} (medians over voxels).")
-    lines += ["", *notes, "",
-              "Patlak with a reference region is checked on curves only (CI test "
-              "`test_patlak_reference_recovers_ki`): the one-tissue phantom has no irreversible tissue, and on the "
-              "FDOPA phantom the reference does not reach equilibrium with plasma within 30 min, which Patlak-ref "
-              "assumes. The realistic FDOPA phantom's model error for SRTM and Logan-ref (trapping, blood "
-              "volume) is in the quantification section."]
+            notes.append(
+                f"Noise-free with the truth VOIs: {int(per_session.sum())} of {len(per_session)} sessions have every tumour "
+                "voxel within 5 % for all three estimates; background voxels in the uniform-kinetics mask: "
+                f"{100 * np.mean([i['background_uniform'] for i in infos]):.1f} % (mean over sessions); "
+                f"true tumour R1 {frame.loc[frame['tumour'], 'R1_true'].median():.2g} and DVR "
+                f"{frame.loc[frame['tumour'], 'DVR_true'].median():.2g} (medians over voxels)."
+            )
+    lines += [
+        "",
+        *notes,
+        "",
+        "Patlak with a reference region is checked on curves only (CI test "
+        "`test_patlak_reference_recovers_ki`): the one-tissue phantom has no irreversible tissue, and on the "
+        "FDOPA phantom the reference does not reach equilibrium with plasma within 30 min, which Patlak-ref "
+        "assumes. The realistic FDOPA phantom's model error for SRTM and Logan-ref (trapping, blood "
+        "volume) is in the quantification section.",
+    ]
     return "\n".join(lines)

@@ -40,26 +40,41 @@ def run(cohorts: Cohorts) -> str:
         root = cohorts.quantified("tiny-both")
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         root = cohorts.bids("tiny-both")
-        fallback = (f"Preprocessing/quantification failed or is not available here ({exc.__class__.__name__}), "
-                    "so the image figures below come from the truth table: **generator only, not the analysis**.")
+        fallback = (
+            f"Preprocessing/quantification failed or is not available here ({exc.__class__.__name__}), "
+            "so the image figures below come from the truth table: **generator only, not the analysis**."
+        )
     result = build_report(root)
-    lines = ["## Phantom realism", "",
-             "Simulated results are signal-recovery results, not clinical evidence. Published ranges: "
-             "docs/literature.md; each row states its tolerance.", "",
-             f"Cohort `tiny-both` ({_spec('tiny-both')}): 40 subjects, 80 sessions, sites A-C."]
+    lines = [
+        "## Phantom realism",
+        "",
+        "Simulated results are signal-recovery results, not clinical evidence. Published ranges: "
+        "docs/literature.md; each row states its tolerance.",
+        "",
+        f"Cohort `tiny-both` ({_spec('tiny-both')}): 40 subjects, 80 sessions, sites A-C.",
+    ]
     if result.source == SOURCE_PIPELINE:
-        lines.append("Image figures come **through the pipeline** (`gliopet preprocess`, `gliopet quantify`, "
-                     "`derivatives/gliopet/quant/cohort.tsv`): they check the generator and the analysis together.")
+        lines.append(
+            "Image figures come **through the pipeline** (`gliopet preprocess`, `gliopet quantify`, "
+            "`derivatives/gliopet/quant/cohort.tsv`): they check the generator and the analysis together."
+        )
     else:
-        lines.append(fallback or "Image figures come from the truth table: **generator only, not the analysis**.")
-    lines += ["Bayes ceilings: AUC of the true posteriors stored per session; the null marker is drawn "
-              "independently of everything.", "",
-              "Known disagreement: Fueger 2010 SUVmax and Verger 2017 T/N cannot both hold (IDH-wildtype "
-              "glioblastomas are high grade, so their T/N cannot be about 1.2 with SUVmax about 4.2 over a healthy "
-              "background near SUV 1.2); the phantom follows Fueger and Ginet, so its T/N and T/S are above Verger's "
-              "and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports the reverse); the "
-              "Verger rows are reported as they come out.", "",
-              markdown_tables(result, level=3, sections=("uptake", "kinetics", "auc", "noise"))]
+        lines.append(
+            fallback
+            or "Image figures come from the truth table: **generator only, not the analysis**."
+        )
+    lines += [
+        "Bayes ceilings: AUC of the true posteriors stored per session; the null marker is drawn "
+        "independently of everything.",
+        "",
+        "Known disagreement: Fueger 2010 SUVmax and Verger 2017 T/N cannot both hold (IDH-wildtype "
+        "glioblastomas are high grade, so their T/N cannot be about 1.2 with SUVmax about 4.2 over a healthy "
+        "background near SUV 1.2); the phantom follows Fueger and Ginet, so its T/N and T/S are above Verger's "
+        "and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports the reverse); the "
+        "Verger rows are reported as they come out.",
+        "",
+        markdown_tables(result, level=3, sections=("uptake", "kinetics", "auc", "noise")),
+    ]
     if HEALTHY_REFERENCE.is_file():
         healthy_root = cohorts.bids("tiny-healthy")
         healthy = healthy_comparison(healthy_root, HEALTHY_REFERENCE)
@@ -67,12 +82,21 @@ def run(cohorts: Cohorts) -> str:
 
         from gliopet.simulate.realism import ROW_COLUMNS, RealismResult
 
-        part = RealismResult(source=result.source, table=pd.DataFrame(healthy_rows(healthy), columns=list(ROW_COLUMNS)),
-                             noise=result.noise.iloc[0:0], healthy=healthy)
-        lines += [f"Healthy comparison: cohort `tiny-healthy` ({_spec('tiny-healthy')}) against the real "
-                  "[18F]FDOPA group mean of 12 healthy controls (MNI 3 mm; hansen_receptors / JuSpace, "
-                  "CC BY-NC-SA 4.0, read from ../shared, not copied).", "",
-                  markdown_tables(part, level=3, sections=("healthy",))]
+        part = RealismResult(
+            source=result.source,
+            table=pd.DataFrame(healthy_rows(healthy), columns=list(ROW_COLUMNS)),
+            noise=result.noise.iloc[0:0],
+            healthy=healthy,
+        )
+        lines += [
+            f"Healthy comparison: cohort `tiny-healthy` ({_spec('tiny-healthy')}) against the real "
+            "[18F]FDOPA group mean of 12 healthy controls (MNI 3 mm; hansen_receptors / JuSpace, "
+            "CC BY-NC-SA 4.0, read from ../shared, not copied).",
+            "",
+            markdown_tables(part, level=3, sections=("healthy",)),
+        ]
     else:
-        lines.append("Healthy comparison skipped: ../shared/data/real/fdopa-healthy-group-mean is not present.")
+        lines.append(
+            "Healthy comparison skipped: ../shared/data/real/fdopa-healthy-group-mean is not present."
+        )
     return "\n".join(lines).rstrip() + "\n"

@@ -21,7 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from bench_preprocess import evaluate_session  # noqa: E402  (the per-session truth comparison)
 
 COHORTS = ("tiny-both", "standard-diagnosis")
-TARGETS = "PET-MRI <= 1.0 mm median and <= 2.0 mm worst; motion <= 1 mm; Dice >= 0.95; overlap 0 voxels"
+TARGETS = (
+    "PET-MRI <= 1.0 mm median and <= 2.0 mm worst; motion <= 1 mm; Dice >= 0.95; overlap 0 voxels"
+)
 
 
 def _evaluate(root: Path) -> pd.DataFrame:
@@ -36,18 +38,27 @@ def _evaluate(root: Path) -> pd.DataFrame:
 
 
 def _summary(table: pd.DataFrame, cohort: str) -> list[str]:
-    lines = [f"### `{cohort}` ({len(table)} sessions)", "",
-             "| site | n | PET-MRI error median / worst (mm) | true PET-MRI offset median (mm) | "
-             "motion error worst (mm) | brain Dice min / median | reference regions in tumour + 5 mm (voxels) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### `{cohort}` ({len(table)} sessions)",
+        "",
+        "| site | n | PET-MRI error median / worst (mm) | true PET-MRI offset median (mm) | "
+        "motion error worst (mm) | brain Dice min / median | reference regions in tumour + 5 mm (voxels) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     groups = [(site, part) for site, part in table.groupby("site")] + [("all", table)]
     for site, part in groups:
-        overlap = int(part["healthy_overlap_tumour5mm_voxels"].sum() + part["striatum_overlap_tumour5mm_voxels"].sum())
-        motion = part["motion_error_max_mm"].max() if "motion_error_max_mm" in part else float("nan")
+        overlap = int(
+            part["healthy_overlap_tumour5mm_voxels"].sum()
+            + part["striatum_overlap_tumour5mm_voxels"].sum()
+        )
+        motion = (
+            part["motion_error_max_mm"].max() if "motion_error_max_mm" in part else float("nan")
+        )
         lines.append(
             f"| {site} | {len(part)} | {part['pet_mri_error_mm'].median():.2f} / {part['pet_mri_error_mm'].max():.2f} | "
             f"{part['pet_mri_true_offset_mm'].median():.1f} | {motion:.2f} | "
-            f"{part['brain_dice'].min():.3f} / {part['brain_dice'].median():.3f} | {overlap} |")
+            f"{part['brain_dice'].min():.3f} / {part['brain_dice'].median():.3f} | {overlap} |"
+        )
     return lines
 
 
@@ -59,8 +70,10 @@ def run(cohorts) -> str:
     for cohort in COHORTS:
         root = cohorts.preprocessed(cohort)
         parts += _summary(_evaluate(root), cohort) + [""]
-    parts += ["Real MRI (TCGA-LGG FG-6692, 5.5 mm slices, not skull-stripped) is checked by "
-              "`tests/test_preprocess_real.py`: co-registration raises the normalised mutual information "
-              "of every sequence, the brain mask is 1.0-1.8 L and the FLAIR lesion maps to the right "
-              "frontal lobe in MNI space."]
+    parts += [
+        "Real MRI (TCGA-LGG FG-6692, 5.5 mm slices, not skull-stripped) is checked by "
+        "`tests/test_preprocess_real.py`: co-registration raises the normalised mutual information "
+        "of every sequence, the brain mask is 1.0-1.8 L and the FLAIR lesion maps to the right "
+        "frontal lobe in MNI space."
+    ]
     return "\n".join(parts)

@@ -34,14 +34,17 @@ EARLY_S = (60.0, 600.0)
 
 def _noise_free_copy(root: Path, target: Path) -> Path:
     """Copy of a simulated cohort whose PET files are the noise-free truth PET after the PSF."""
-    return copy_with_pet(root, target, lambda pet, sub, ses: truth_pet(root, pet, sub, ses, "noisefreepsf"))
-
+    return copy_with_pet(
+        root, target, lambda pet, sub, ses: truth_pet(root, pet, sub, ses, "noisefreepsf")
+    )
 
 
 def _table(root: Path) -> pd.DataFrame:
     quant = pd.read_csv(d.QUANT_TABLE.path(root), sep="\t")
     truth = pd.read_csv(d.TRUTH_TABLE.path(root), sep="\t")
-    return quant.merge(truth, on=["participant_id", "session_id"], how="inner", suffixes=("", "_truth"))
+    return quant.merge(
+        truth, on=["participant_id", "session_id"], how="inner", suffixes=("", "_truth")
+    )
 
 
 def _fmt(values: np.ndarray, kind: str) -> str:
@@ -54,13 +57,17 @@ def _fmt(values: np.ndarray, kind: str) -> str:
 
 
 def bias_section(tables: dict[str, pd.DataFrame]) -> str:
-    lines = ["### End-to-end bias with the automatic VOI", "",
-             "Mean ± SD over sessions of (pipeline - truth) / truth (TTP: pipeline - truth, min) against "
-             "the truth table on the noise-free PET after the PSF (`*_psf`), and in brackets the mean "
-             "against the true activity before the PSF (`*_nopsf`). Sessions whose true BTV (after PSF) "
-             "is at least 0.5 mL; `found` counts those where the automatic VOI found a tumour.", "",
-             "| PET | site | n | found | " + " | ".join(m for m, _, _ in METRICS) + " |",
-             "|---|---|---|---|" + "---|" * len(METRICS)]
+    lines = [
+        "### End-to-end bias with the automatic VOI",
+        "",
+        "Mean ± SD over sessions of (pipeline - truth) / truth (TTP: pipeline - truth, min) against "
+        "the truth table on the noise-free PET after the PSF (`*_psf`), and in brackets the mean "
+        "against the true activity before the PSF (`*_nopsf`). Sessions whose true BTV (after PSF) "
+        "is at least 0.5 mL; `found` counts those where the automatic VOI found a tumour.",
+        "",
+        "| PET | site | n | found | " + " | ".join(m for m, _, _ in METRICS) + " |",
+        "|---|---|---|---|" + "---|" * len(METRICS),
+    ]
     for condition, table in tables.items():
         table = table[table["BTV_mL_psf"] >= 0.5]
         for site, group in sorted(table.groupby("site")):
@@ -68,7 +75,10 @@ def bias_section(tables: dict[str, pd.DataFrame]) -> str:
             cells = []
             for column, stem, kind in METRICS:
                 est = found[column].to_numpy(float)
-                psf, nopsf = found[f"{stem}_psf"].to_numpy(float), found[f"{stem}_nopsf"].to_numpy(float)
+                psf, nopsf = (
+                    found[f"{stem}_psf"].to_numpy(float),
+                    found[f"{stem}_nopsf"].to_numpy(float),
+                )
                 with np.errstate(divide="ignore", invalid="ignore"):
                     err = (est - psf) / psf if kind == "rel" else est - psf
                     err0 = (est - nopsf) / nopsf if kind == "rel" else est - nopsf
@@ -76,7 +86,11 @@ def bias_section(tables: dict[str, pd.DataFrame]) -> str:
                 extra = "" if err0.size == 0 else (f" [{100 * err0.mean():+.0f} %]" if kind == "rel"
                                                    else f" [{err0.mean():+.2f}]")
                 cells.append(_fmt(err, kind) + extra)
-            lines.append(f"| {condition} | {site} | {len(group)} | {len(found)} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {condition} | {site} | {len(group)} | {len(found)} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -95,7 +109,11 @@ def hotspot_section(roots: dict[str, Path]) -> str:
     for condition, root in roots.items():
         table = _table(root)
         for _, row in table.iterrows():
-            if row["kind"] == "healthy" or row["voi_source"] == "none" or not np.isfinite(row["n_hotspots"]):
+            if (
+                row["kind"] == "healthy"
+                or row["voi_source"] == "none"
+                or not np.isfinite(row["n_hotspots"])
+            ):
                 continue
             sub, ses = row["participant_id"], row["session_id"]
             aggressive = _truth(root, row, d.TRUTH_AGGRESSIVE_PET) > 0
@@ -112,30 +130,51 @@ def hotspot_section(roots: dict[str, Path]) -> str:
                 if rest.any():
                     contrast = float(early[aggressive].mean() / early[rest].mean() - 1.0)
             spots_path = d.HOTSPOTS.path(root, (sub, ses))
-            spots = np.asarray(nib.load(spots_path).dataobj) if spots_path.is_file() else np.zeros(tissue.shape)
+            spots = (
+                np.asarray(nib.load(spots_path).dataobj)
+                if spots_path.is_file()
+                else np.zeros(tissue.shape)
+            )
             labels = [int(v) for v in np.unique(spots) if v > 0]
             hits = [lab for lab in labels if (aggressive & (spots == lab)).any()]
-            records.append({"condition": condition, "planted": bool(row["has_aggressive"]) and aggressive.any(),
-                            "contrast": contrast, "detected": bool(hits), "false_positives": len(labels) - len(hits)})
+            records.append(
+                {
+                    "condition": condition,
+                    "planted": bool(row["has_aggressive"]) and aggressive.any(),
+                    "contrast": contrast,
+                    "detected": bool(hits),
+                    "false_positives": len(labels) - len(hits),
+                }
+            )
     frame = pd.DataFrame(records)
-    lines = ["### Dynamic hot spots vs planted aggressive subregions", "",
-             "Planted early-uptake contrast = noise-free (after PSF) mean over 1-10 min in the aggressive "
-             "subregion / the rest of the tumour - 1 (0: no subregion planted). Sensitivity: sessions with "
-             "a hot spot overlapping the subregion; false positives: hot spots not touching it, per session.", "",
-             "| PET | planted contrast | sessions | sensitivity | false positives / session |", "|---|---|---|---|---|"]
+    lines = [
+        "### Dynamic hot spots vs planted aggressive subregions",
+        "",
+        "Planted early-uptake contrast = noise-free (after PSF) mean over 1-10 min in the aggressive "
+        "subregion / the rest of the tumour - 1 (0: no subregion planted). Sensitivity: sessions with "
+        "a hot spot overlapping the subregion; false positives: hot spots not touching it, per session.",
+        "",
+        "| PET | planted contrast | sessions | sensitivity | false positives / session |",
+        "|---|---|---|---|---|",
+    ]
     if frame.empty:
         return "\n".join(lines + ["| n/a | | 0 | | |"])
     bins = [(-np.inf, 1e-9, "0 (none)"), (1e-9, 0.25, "0-0.25"), (0.25, 0.5, "0.25-0.5"),
             (0.5, 1.0, "0.5-1"), (1.0, np.inf, "> 1")]
     for condition, group in frame.groupby("condition", sort=False):
         for lo, hi, label in bins:
-            part = group[(group["contrast"] > lo) & (group["contrast"] <= hi)] if label != "0 (none)" \
+            part = (
+                group[(group["contrast"] > lo) & (group["contrast"] <= hi)]
+                if label != "0 (none)"
                 else group[~group["planted"]]
+            )
             if part.empty:
                 continue
             sens = "n/a (nothing planted)" if label == "0 (none)" else \
                 f"{part['detected'].mean():.2f} ({int(part['detected'].sum())}/{len(part)})"
-            lines.append(f"| {condition} | {label} | {len(part)} | {sens} | {part['false_positives'].mean():.2f} |")
+            lines.append(
+                f"| {condition} | {label} | {len(part)} | {sens} | {part['false_positives'].mean():.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -152,14 +191,24 @@ def _true_ratios(root: Path, row: pd.Series) -> dict[str, float]:
     tumour = np.isin(tissue, (10, 11, 12))
     side = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
     background = np.isin(tissue, (3, 4)) & (hemi == -side)
-    maps = {k: _truth(root, row, d.TRUTH_PARAMS_SIM, stat=k) for k in ("K1", "k2", "k3", "k4", "vB")}
+    maps = {
+        k: _truth(root, row, d.TRUTH_PARAMS_SIM, stat=k) for k in ("K1", "k2", "k3", "k4", "vB")
+    }
     dv = maps["K1"] / np.where(maps["k2"] > 0, maps["k2"], np.nan)
     side_json = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
-    end_min = (np.asarray(side_json["FrameTimesStart"]) + np.asarray(side_json["FrameDuration"])).max() / 60.0
-    return {"R1_true": float(maps["K1"][tumour].mean() / maps["K1"][background].mean()),
-            "DVR1T_true": float(np.nanmean(dv[tumour]) / np.nanmean(dv[background])), "end_min": float(end_min),
-            **{f"{k}_tumour": float(maps[k][tumour].mean()) for k in ("K1", "k2", "vB")},
-            **{f"{k}_background": float(maps[k][background].mean()) for k in ("K1", "k2", "k3", "k4", "vB")}}
+    end_min = (
+        np.asarray(side_json["FrameTimesStart"]) + np.asarray(side_json["FrameDuration"])
+    ).max() / 60.0
+    return {
+        "R1_true": float(maps["K1"][tumour].mean() / maps["K1"][background].mean()),
+        "DVR1T_true": float(np.nanmean(dv[tumour]) / np.nanmean(dv[background])),
+        "end_min": float(end_min),
+        **{f"{k}_tumour": float(maps[k][tumour].mean()) for k in ("K1", "k2", "vB")},
+        **{
+            f"{k}_background": float(maps[k][background].mean())
+            for k in ("K1", "k2", "k3", "k4", "vB")
+        },
+    }
 
 
 def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
@@ -170,7 +219,9 @@ def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
 
     sub, ses = row["participant_id"], row["session_id"]
     side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
-    timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0))
+    timing = FrameTiming.from_bids(
+        side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0)
+    )
     clean = _truth(root, row, d.TRUTH_NOISEFREE_PET, desc="noisefreenopsf")
     tissue = _truth(root, row, d.TRUTH_TISSUE_PET)
     hemi = _truth(root, row, d.TRUTH_HEMISPHERE_PET).astype(np.int16)
@@ -188,11 +239,19 @@ def _fit_models(tac: np.ndarray, ref: np.ndarray, timing) -> dict[str, float]:
 
     fit = rm.srtm_fit(tac, rm.srtm_basis(ref, timing), timing)
     k2_ref = float(fit["k2"] / fit["R1"])
-    return {"loganref_DVR": float(rm.logan_reference(tac, ref, timing, T_STAR_MIN, k2_ref_per_min=k2_ref)["DVR"]),
-            "srtm_R1": float(fit["R1"]), "srtm_DVR": float(fit["BPnd"] + 1.0), "srtm_at_bound": bool(fit["at_bound"])}
+    return {
+        "loganref_DVR": float(
+            rm.logan_reference(tac, ref, timing, T_STAR_MIN, k2_ref_per_min=k2_ref)["DVR"]
+        ),
+        "srtm_R1": float(fit["R1"]),
+        "srtm_DVR": float(fit["BPnd"] + 1.0),
+        "srtm_at_bound": bool(fit["at_bound"]),
+    }
 
 
-def _model_consistent(root: Path, row: pd.Series, truth: dict[str, float], with_vb: bool) -> dict[str, float]:
+def _model_consistent(
+    root: Path, row: pd.Series, truth: dict[str, float], with_vb: bool
+) -> dict[str, float]:
     """Control: one-tissue curves from the session's true input function and mean true K1, k2
     (tumour, background), optionally with the true mean blood volumes; no PSF, no noise."""
     import json
@@ -202,12 +261,16 @@ def _model_consistent(root: Path, row: pd.Series, truth: dict[str, float], with_
 
     sub, ses = row["participant_id"], row["session_id"]
     side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
-    timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0))
+    timing = FrameTiming.from_bids(
+        side["FrameTimesStart"], side["FrameDuration"], float(side.get("InjectionStart", 0) or 0)
+    )
     latent = json.loads(d.find(root, (sub, ses), d.TRUTH_LATENT).read_text())
     amp = np.asarray(latent["input_function"]["A"], float)
     rate = np.asarray(latent["input_function"]["L_per_min"], float)
     grid = fine_grid(timing)
-    cp = (amp[None, :] * np.exp(-rate[None, :] * grid[:, None])).sum(axis=1) * (1.0 - np.exp(-20.0 * grid))
+    cp = (amp[None, :] * np.exp(-rate[None, :] * grid[:, None])).sum(axis=1) * (
+        1.0 - np.exp(-20.0 * grid)
+    )
     curves = {}
     for region in ("tumour", "background"):
         k1, k2 = truth[f"K1_{region}"], truth[f"k2_{region}"]
@@ -216,19 +279,31 @@ def _model_consistent(root: Path, row: pd.Series, truth: dict[str, float], with_
         curves[region] = frame_average((1.0 - vb) * tissue + vb * cp, grid, timing)
     out = _fit_models(curves["tumour"], curves["background"], timing)
     out["R1_true"] = truth["K1_tumour"] / truth["K1_background"]
-    out["DVR1T_true"] = (truth["K1_tumour"] / truth["k2_tumour"]) / (truth["K1_background"] / truth["k2_background"])
+    out["DVR1T_true"] = (truth["K1_tumour"] / truth["k2_tumour"]) / (
+        truth["K1_background"] / truth["k2_background"]
+    )
     return out
 
 
 def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
     rows = []
     truth_table = _table(model_root)
-    truth_table = truth_table[(truth_table["kind"] != "healthy") & (truth_table["BTV_mL_psf"] >= 0.5)]
-    truth = {(r["participant_id"], r["session_id"]): _true_ratios(model_root, r) for _, r in truth_table.iterrows()}
+    truth_table = truth_table[
+        (truth_table["kind"] != "healthy") & (truth_table["BTV_mL_psf"] >= 0.5)
+    ]
+    truth = {
+        (r["participant_id"], r["session_id"]): _true_ratios(model_root, r)
+        for _, r in truth_table.iterrows()
+    }
     for _, r in truth_table.iterrows():
         key = (r["participant_id"], r["session_id"])
-        rows.append({"condition": "control: 1-tissue curves from the true input and mean K1, k2, vB = 0",
-                     **truth[key], **_model_consistent(model_root, r, truth[key], with_vb=False)})
+        rows.append(
+            {
+                "condition": "control: 1-tissue curves from the true input and mean K1, k2, vB = 0",
+                **truth[key],
+                **_model_consistent(model_root, r, truth[key], with_vb=False),
+            }
+        )
         rows.append({"condition": "control: the same with the true mean vB",
                      **truth[key], **_model_consistent(model_root, r, truth[key], with_vb=True)})
         rows.append({"condition": "noise-free phantom PET, no PSF, truth VOIs", **truth[key],
@@ -238,41 +313,61 @@ def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
             key = (r["participant_id"], r["session_id"])
             if key not in truth or r["voi_source"] == "none":
                 continue
-            rows.append({"condition": f"{condition}, pipeline VOIs", **truth[key], "loganref_DVR": r["loganref_DVR"],
-                         "srtm_R1": r["srtm_R1"], "srtm_DVR": r["srtm_BPnd"] + 1.0,
-                         "srtm_at_bound": str(r.get("srtm_at_bound", "")).lower() == "true"})
+            rows.append(
+                {
+                    "condition": f"{condition}, pipeline VOIs",
+                    **truth[key],
+                    "loganref_DVR": r["loganref_DVR"],
+                    "srtm_R1": r["srtm_R1"],
+                    "srtm_DVR": r["srtm_BPnd"] + 1.0,
+                    "srtm_at_bound": str(r.get("srtm_at_bound", "")).lower() == "true",
+                }
+            )
     frame = pd.DataFrame(rows)
-    lines = ["### Reference-region kinetic models vs the true parameters", "",
-             "Reference region: the background (healthy contralateral grey + white matter for the truth "
-             "VOIs). True values from the phantom's parameter maps (simulation grid): R1 = mean K1 tumour / "
-             "background; DVR(1T) = mean K1/k2 tumour / background. FDOPA in the phantom has a slow "
-             "trapping step (k3 > 0, k4 small or 0), so the 1-tissue DVR is the quantity the SRTM and Logan "
-             "reference methods approximate, not an exact identity; the phantom's blood volume (vB) is not "
-             "modelled by SRTM either. The two control rows isolate these effects: one-tissue curves built "
-             "from the session's true input function and mean true K1, k2 (tumour and background), without "
-             "and with vB. Logan-ref uses k2' = k2 / R1 of the SRTM fit of the tumour TAC in those rows, and "
-             "`gliopet quantify`'s k2' (median voxelwise SRTM k2 / R1) in the pipeline rows. Mean ± SD of (estimate - true) / true; "
-             "`within 5 %` counts sessions with |error| <= 5 %. Sessions whose SRTM theta3 reaches the grid's "
-             "lower bound are rising, trapping tumours (TTP near the end of the scan): within 30 min they "
-             "look irreversible to a reversible model, and their DVR comes out 4-8 (the last column counts "
-             "them). The reference-region methods themselves are checked against known "
-             "parameters on the one-tissue verification phantom (next section).", "",
-             "| PET | n | Logan DVR vs DVR(1T) | within 5 % | SRTM DVR vs DVR(1T) | within 5 % | SRTM R1 vs K1 ratio | within 5 % | SRTM theta3 at grid bound |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "### Reference-region kinetic models vs the true parameters",
+        "",
+        "Reference region: the background (healthy contralateral grey + white matter for the truth "
+        "VOIs). True values from the phantom's parameter maps (simulation grid): R1 = mean K1 tumour / "
+        "background; DVR(1T) = mean K1/k2 tumour / background. FDOPA in the phantom has a slow "
+        "trapping step (k3 > 0, k4 small or 0), so the 1-tissue DVR is the quantity the SRTM and Logan "
+        "reference methods approximate, not an exact identity; the phantom's blood volume (vB) is not "
+        "modelled by SRTM either. The two control rows isolate these effects: one-tissue curves built "
+        "from the session's true input function and mean true K1, k2 (tumour and background), without "
+        "and with vB. Logan-ref uses k2' = k2 / R1 of the SRTM fit of the tumour TAC in those rows, and "
+        "`gliopet quantify`'s k2' (median voxelwise SRTM k2 / R1) in the pipeline rows. Mean ± SD of (estimate - true) / true; "
+        "`within 5 %` counts sessions with |error| <= 5 %. Sessions whose SRTM theta3 reaches the grid's "
+        "lower bound are rising, trapping tumours (TTP near the end of the scan): within 30 min they "
+        "look irreversible to a reversible model, and their DVR comes out 4-8 (the last column counts "
+        "them). The reference-region methods themselves are checked against known "
+        "parameters on the one-tissue verification phantom (next section).",
+        "",
+        "| PET | n | Logan DVR vs DVR(1T) | within 5 % | SRTM DVR vs DVR(1T) | within 5 % | SRTM R1 vs K1 ratio | within 5 % | SRTM theta3 at grid bound |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     if frame.empty:
         return "\n".join(lines)
     for condition, group in frame.groupby("condition", sort=False):
         cells = []
-        for est, true in (("loganref_DVR", "DVR1T_true"), ("srtm_DVR", "DVR1T_true"), ("srtm_R1", "R1_true")):
-            err = (group[est].to_numpy(float) - group[true].to_numpy(float)) / group[true].to_numpy(float)
+        for est, true in (
+            ("loganref_DVR", "DVR1T_true"),
+            ("srtm_DVR", "DVR1T_true"),
+            ("srtm_R1", "R1_true"),
+        ):
+            err = (group[est].to_numpy(float) - group[true].to_numpy(float)) / group[true].to_numpy(
+                float
+            )
             ok = np.isfinite(err)
             cells += [_fmt(err, "rel"), f"{int(np.sum(np.abs(err[ok]) <= 0.05))}/{int(ok.sum())}"]
         cells.append(f"{int(group['srtm_at_bound'].sum())}/{len(group)}")
         lines.append(f"| {condition} | {len(group)} | " + " | ".join(cells) + " |")
-    lines += ["", f"True tissue parameters (mean over sessions): tumour K1 {frame['K1_tumour'].mean():.3g} /min, "
-                  f"k2 {frame['k2_tumour'].mean():.3g} /min; background K1 {frame['K1_background'].mean():.3g}, "
-                  f"k2 {frame['k2_background'].mean():.3g}, k3 {frame['k3_background'].mean():.3g}, "
-                  f"k4 {frame['k4_background'].mean():.3g} /min; last frame ends at {frame['end_min'].max():g} min."]
+    lines += [
+        "",
+        f"True tissue parameters (mean over sessions): tumour K1 {frame['K1_tumour'].mean():.3g} /min, "
+        f"k2 {frame['k2_tumour'].mean():.3g} /min; background K1 {frame['K1_background'].mean():.3g}, "
+        f"k2 {frame['k2_background'].mean():.3g}, k3 {frame['k3_background'].mean():.3g}, "
+        f"k4 {frame['k4_background'].mean():.3g} /min; last frame ends at {frame['end_min'].max():g} min.",
+    ]
     return "\n".join(lines)
 
 
@@ -285,14 +380,22 @@ def run(cohorts, cohort: str = "tiny-quant", hotspot_cohort: str = "tiny-hotspot
     tables = {"noisy": _table(noisy), "noise-free": _table(clean)}
     roots = {"noisy": noisy, "noise-free": clean}
     spots_noisy = cohorts.quantified(hotspot_cohort)
-    spots_clean = process(_noise_free_copy(spots_noisy, cohorts.work / f"{hotspot_cohort}-noisefree"))
+    spots_clean = process(
+        _noise_free_copy(spots_noisy, cohorts.work / f"{hotspot_cohort}-noisefree")
+    )
     spec = COHORTS[hotspot_cohort]
-    parts = [f"## Quantification (`gliopet quantify`) on the `{cohort}` cohort", "",
-             f"{len(tables['noisy'])} sessions, sites {', '.join(sorted(tables['noisy']['site'].unique()))}; "
-             "phantom signal-recovery results, not clinical evidence.", "",
-             bias_section(tables), "",
-             hotspot_section({"noisy": spots_noisy, "noise-free": spots_clean}) + "\n\n"
-             f"Hot-spot cohort `{hotspot_cohort}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}` "
-             "(one diagnosis session per patient, an aggressive subregion planted in about half).", "",
-             kinetics_section(roots, noisy)]
+    parts = [
+        f"## Quantification (`gliopet quantify`) on the `{cohort}` cohort",
+        "",
+        f"{len(tables['noisy'])} sessions, sites {', '.join(sorted(tables['noisy']['site'].unique()))}; "
+        "phantom signal-recovery results, not clinical evidence.",
+        "",
+        bias_section(tables),
+        "",
+        hotspot_section({"noisy": spots_noisy, "noise-free": spots_clean}) + "\n\n"
+        f"Hot-spot cohort `{hotspot_cohort}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}` "
+        "(one diagnosis session per patient, an aggressive subregion planted in about half).",
+        "",
+        kinetics_section(roots, noisy),
+    ]
     return "\n".join(parts)

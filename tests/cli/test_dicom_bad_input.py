@@ -27,8 +27,18 @@ NO_SERIES_FIX = "(fix: see the reasons; a --series-map can name MR series)"
 def _pet(folder: Path, n_frames: int = 1, **kwargs) -> list[Path]:
     timing = FrameTiming.from_durations([300.0] * n_frames, first_start_s=600.0)
     data = np.random.default_rng(0).uniform(100.0, 5000.0, size=(5, 4, 4, n_frames))
-    return write_pet_series(folder, data, np.diag([2.0, 2.0, 3.0, 1.0]), timing, weight_kg=70.0, dose_bq=2.0e8,
-                            injection_datetime=INJECTION, patient_id="PAT-1", patient_name="Doe^John", **kwargs)
+    return write_pet_series(
+        folder,
+        data,
+        np.diag([2.0, 2.0, 3.0, 1.0]),
+        timing,
+        weight_kg=70.0,
+        dose_bq=2.0e8,
+        injection_datetime=INJECTION,
+        patient_id="PAT-1",
+        patient_name="Doe^John",
+        **kwargs,
+    )
 
 
 def _edit(path: Path, change) -> None:
@@ -45,7 +55,9 @@ def _refused(tmp_path: Path, src: Path, expected: str, *, id_map: Path | None = 
     assert err.strip() == f"error: {expected}"
     assert not bids.exists()
     assert not id_map.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bids")]  # no staging left behind
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.startswith(".bids")
+    ]  # no staging left behind
     return out
 
 
@@ -69,15 +81,21 @@ def _drop_dose(ds: pydicom.Dataset) -> None:
     del ds.RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose
 
 
-REASON_DOSE = ("no RadionuclideTotalDose: the injected dose is required (BIDS InjectedRadioactivity, SUV); "
-               "export the series with its radiopharmaceutical tags")
+REASON_DOSE = (
+    "no RadionuclideTotalDose: the injected dose is required (BIDS InjectedRadioactivity, SUV); "
+    "export the series with its radiopharmaceutical tags"
+)
 
 
 def test_pet_without_dose_is_skipped(tmp_path):
     src = tmp_path / "src"
     for path in _pet(src):
         _edit(path, _drop_dose)
-    out = _refused(tmp_path, src, f"{src}: no series could be imported (1 skipped: {REASON_DOSE}) {NO_SERIES_FIX}")
+    out = _refused(
+        tmp_path,
+        src,
+        f"{src}: no series could be imported (1 skipped: {REASON_DOSE}) {NO_SERIES_FIX}",
+    )
     assert "  PET Brain FDOPA     PT        4      " + REASON_DOSE in out.splitlines()
 
 
@@ -88,10 +106,14 @@ def test_pet_without_dose_next_to_an_mri(run_cli, tmp_path):
         _edit(path, _drop_dose)
     write_mr_series(src / "mr", np.ones((5, 4, 4)), np.diag([2.0, 2.0, 3.0, 1.0]), sequence="FLAIR",
                     patient_id="PAT-1", patient_name="Doe^John", study_datetime=INJECTION)
-    code, out, err = run_cli("import-dicom", src, tmp_path / "bids", "--id-map", tmp_path / "ids.json")
+    code, out, err = run_cli(
+        "import-dicom", src, tmp_path / "bids", "--id-map", tmp_path / "ids.json"
+    )
     assert code == 0, err
     assert REASON_DOSE in out
-    assert [p.name for p in (tmp_path / "bids").rglob("*.nii.gz")] == ["sub-001_ses-01_FLAIR.nii.gz"]
+    assert [p.name for p in (tmp_path / "bids").rglob("*.nii.gz")] == [
+        "sub-001_ses-01_FLAIR.nii.gz"
+    ]
 
 
 def test_series_mixing_patients(tmp_path):
@@ -111,15 +133,22 @@ def test_id_map_inside_bids_dir(tmp_path):
     _pet(tmp_path / "src")
     bids = tmp_path / "bids"
     id_map = bids / "ids.json"
-    _refused(tmp_path, tmp_path / "src",
-             f"{id_map}: the id-map lies inside the BIDS folder {bids}, which would put patient identifiers in "
-             "the shared dataset (fix: give an --id-map path outside BIDS_DIR)", id_map=id_map)
+    _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{id_map}: the id-map lies inside the BIDS folder {bids}, which would put patient identifiers in "
+        "the shared dataset (fix: give an --id-map path outside BIDS_DIR)",
+        id_map=id_map,
+    )
 
 
 def test_empty_source_folder(tmp_path):
     (tmp_path / "src").mkdir()
-    _refused(tmp_path, tmp_path / "src",
-             f"{tmp_path / 'src'}: the source folder is empty (fix: give the folder that holds the exported DICOM files)")
+    _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{tmp_path / 'src'}: the source folder is empty (fix: give the folder that holds the exported DICOM files)",
+    )
 
 
 def test_source_without_dicom(tmp_path):
@@ -134,34 +163,52 @@ def test_source_without_dicom(tmp_path):
 def test_cnts_units(tmp_path):
     _pet(tmp_path / "src", units="CNTS")
     reason = "CNTS units: counts are not quantitative, export the series in BQML"
-    out = _refused(tmp_path, tmp_path / "src",
-                   f"{tmp_path / 'src'}: no series could be imported (1 skipped: {reason}) {NO_SERIES_FIX}")
+    out = _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{tmp_path / 'src'}: no series could be imported (1 skipped: {reason}) {NO_SERIES_FIX}",
+    )
     assert reason in out
 
 
 def test_missing_slice_in_a_dynamic_series(tmp_path):
     files = _pet(tmp_path / "src", n_frames=3)
     files[6].unlink()  # frame 2, slice 3
-    _refused(tmp_path, tmp_path / "src",
-             f"{tmp_path / 'src'}: inconsistent number of slices per frame: frame 2 has 3 slices where "
-             "NumberOfSlices = 4 and NumberOfTimeSlices = 3 (11 files) "
-             "(fix: export the complete series (a slice or frame is missing))")
+    _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{tmp_path / 'src'}: inconsistent number of slices per frame: frame 2 has 3 slices where "
+        "NumberOfSlices = 4 and NumberOfTimeSlices = 3 (11 files) "
+        "(fix: export the complete series (a slice or frame is missing))",
+    )
 
 
 def test_missing_slice_in_a_static_series(tmp_path):
     files = _pet(tmp_path / "src")
     files[1].unlink()
-    _refused(tmp_path, tmp_path / "src",
-             f"{tmp_path / 'src'}: inconsistent number of slices per frame: frame 1 has 3 slices where "
-             "NumberOfSlices = 4 and NumberOfTimeSlices = 1 (3 files) "
-             "(fix: export the complete series (a slice or frame is missing))")
+    _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{tmp_path / 'src'}: inconsistent number of slices per frame: frame 1 has 3 slices where "
+        "NumberOfSlices = 4 and NumberOfTimeSlices = 1 (3 files) "
+        "(fix: export the complete series (a slice or frame is missing))",
+    )
 
 
 def test_missing_slice_without_pet_counts(tmp_path):
     """MR has no NumberOfSlices: a gap in the positions is caught by the spacing check."""
-    files = write_mr_series(tmp_path / "src", np.ones((4, 4, 5)), np.diag([1.0, 1.0, 2.0, 1.0]), sequence="T1w",
-                            patient_id="PAT-1", patient_name="Doe^John")
+    files = write_mr_series(
+        tmp_path / "src",
+        np.ones((4, 4, 5)),
+        np.diag([1.0, 1.0, 2.0, 1.0]),
+        sequence="T1w",
+        patient_id="PAT-1",
+        patient_name="Doe^John",
+    )
     files[2].unlink()
-    _refused(tmp_path, tmp_path / "src",
-             f"{tmp_path / 'src'}: slices are not evenly spaced (a slice is 0.67 mm off the regular grid): a slice "
-             "is missing or the series mixes stacks (fix: export the complete series)")
+    _refused(
+        tmp_path,
+        tmp_path / "src",
+        f"{tmp_path / 'src'}: slices are not evenly spaced (a slice is 0.67 mm off the regular grid): a slice "
+        "is missing or the series mixes stacks (fix: export the complete series)",
+    )

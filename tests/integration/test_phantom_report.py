@@ -23,7 +23,9 @@ def cohort(tmp_path_factory) -> Path:
     from gliopet.simulate.cohort import simulate_cohort
 
     root = tmp_path_factory.mktemp("report") / "bids"
-    simulate_cohort(root, 4, SEED, profile="tiny", sites=("siteA", "siteB"), scenario="both", jobs=2)
+    simulate_cohort(
+        root, 4, SEED, profile="tiny", sites=("siteA", "siteB"), scenario="both", jobs=2
+    )
     return root
 
 
@@ -41,7 +43,10 @@ def _files(root: Path) -> set[Path]:
 def test_fixture_has_every_group(cohort):
     truth = pd.read_csv(cohort / pr.TRUTH_REL / "truth.tsv", sep="\t", dtype={"grade": str})
     assert set(truth["IDH"]) == {"mutant", "wildtype"}
-    assert set(truth.loc[truth["kind"] == "recurrence", "outcome"]) == {"progression", "treatment_change"}
+    assert set(truth.loc[truth["kind"] == "recurrence", "outcome"]) == {
+        "progression",
+        "treatment_change",
+    }
     assert set(truth["null_marker"]) == {"positive", "negative"}
     assert {"2", "4"} <= set(truth["grade"])
 
@@ -83,7 +88,9 @@ def test_bayes_ceiling_exceeds_single_latent_feature():
     bios = [session_biology(s, "diagnosis", _rng(3, i, 1, 2), site) for i, s in enumerate(subjects)]
     is_mutant = np.array([s.idh == "mutant" for s in subjects])
     posterior = np.array([b.posteriors["IDH_mutant"] for b in bios])
-    slow_washout = -np.array([b.latent_image["log_k2"] for b in bios])  # IDH-mutant: low k2, late peak
+    slow_washout = -np.array(
+        [b.latent_image["log_k2"] for b in bios]
+    )  # IDH-mutant: low k2, late peak
     ceiling, single = pr.auc(posterior, is_mutant), pr.auc(slow_washout, is_mutant)
     assert 0.5 < single < ceiling < 1.0
 
@@ -123,7 +130,9 @@ def test_report_truth_path_has_every_row(cohort_copy):
     # the figures are those of the truth table (noise-free, after PSF)
     truth = pd.read_csv(cohort_copy / pr.TRUTH_REL / "truth.tsv", sep="\t", na_values=["n/a"])
     mutant = truth[(truth["kind"] == "diagnosis") & (truth["IDH"] == "mutant")]
-    row = table[(table["quantity"] == "SUVmax") & (table["group"] == "diagnosis, IDH-mutant")].iloc[0]
+    row = table[(table["quantity"] == "SUVmax") & (table["group"] == "diagnosis, IDH-mutant")].iloc[
+        0
+    ]
     assert row["mean"] == pytest.approx(mutant["SUVmax_psf"].mean(), rel=1e-9)
     assert row["n"] == len(mutant)
     # AUC rows: values in [0, 1] with CIs around them
@@ -150,23 +159,37 @@ def test_cohort_tsv_is_used_when_present(cohort_copy):
     truth = pd.read_csv(cohort_copy / pr.TRUTH_REL / "truth.tsv", sep="\t", na_values=["n/a"])
     cohort_tsv = cohort_copy / pr.COHORT_REL
     cohort_tsv.parent.mkdir(parents=True)
-    synthetic = pd.DataFrame({
-        "participant_id": truth["participant_id"], "session_id": truth["session_id"],
-        "SUVmax": np.arange(len(truth)) + 10.0, "TBRmax": 2.0, "TSRmax": 1.0,
-        "TTP_min": np.where(truth["IDH"] == "mutant", 20.0, 2.0), "background_SUVmean": 1.0,
-        "striatum_SUVmean": 1.9, "IDH": truth["IDH"], "grade": truth["grade"], "outcome": truth["outcome"],
-        "site": truth["site"], "null_marker": truth["null_marker"],
-    })
+    synthetic = pd.DataFrame(
+        {
+            "participant_id": truth["participant_id"],
+            "session_id": truth["session_id"],
+            "SUVmax": np.arange(len(truth)) + 10.0,
+            "TBRmax": 2.0,
+            "TSRmax": 1.0,
+            "TTP_min": np.where(truth["IDH"] == "mutant", 20.0, 2.0),
+            "background_SUVmean": 1.0,
+            "striatum_SUVmean": 1.9,
+            "IDH": truth["IDH"],
+            "grade": truth["grade"],
+            "outcome": truth["outcome"],
+            "site": truth["site"],
+            "null_marker": truth["null_marker"],
+        }
+    )
     synthetic.to_csv(cohort_tsv, sep="\t", index=False, na_rep="n/a")
     md, tsv = pr.write_report(cohort_copy)
     text = md.read_text()
     assert "through the pipeline" in text and "Generator only" not in text
     table = pd.read_csv(tsv, sep="\t", na_values=["n/a"])
     dx = synthetic[truth["kind"] == "diagnosis"]
-    row = table[(table["quantity"] == "SUVmax") & (table["group"] == "diagnosis, IDH-wildtype")].iloc[0]
+    row = table[
+        (table["quantity"] == "SUVmax") & (table["group"] == "diagnosis, IDH-wildtype")
+    ].iloc[0]
     assert row["mean"] == pytest.approx(dx.loc[dx["IDH"] == "wildtype", "SUVmax"].mean())
     assert row["basis"] == "pipeline (cohort.tsv)"
-    ratio = table[(table["quantity"] == "striatum / healthy brain") & (table["group"] == "all sessions")].iloc[0]
+    ratio = table[
+        (table["quantity"] == "striatum / healthy brain") & (table["group"] == "all sessions")
+    ].iloc[0]
     assert ratio["mean"] == pytest.approx(1.9) and ratio["verdict"] == "inside"
     ttp = table[table["quantity"] == "AUC TTP -> IDH-mutant"].iloc[0]
     assert ttp["mean"] == pytest.approx(1.0)  # the synthetic TTP separates IDH perfectly
@@ -178,14 +201,17 @@ def test_cohort_tsv_is_used_when_present(cohort_copy):
 def test_bad_cohort_tsv_is_refused_and_nothing_written(run_cli, cohort_copy):
     cohort_tsv = cohort_copy / pr.COHORT_REL
     cohort_tsv.parent.mkdir(parents=True)
-    pd.DataFrame({"participant_id": ["sub-001"], "session_id": ["ses-diagnosis"], "SUVmax": [2.0]}).to_csv(
-        cohort_tsv, sep="\t", index=False)
+    pd.DataFrame(
+        {"participant_id": ["sub-001"], "session_id": ["ses-diagnosis"], "SUVmax": [2.0]}
+    ).to_csv(cohort_tsv, sep="\t", index=False)
     before = _files(cohort_copy)
     code, out, err = run_cli("phantom-report", cohort_copy)
     assert code == 2
-    assert err.strip() == (f"error: {cohort_tsv}: cohort table lacks the columns TBRmax, TSRmax, TTP_min, "
-                           "background_SUVmean, striatum_SUVmean (fix: rerun gliopet quantify, or delete the "
-                           "file to report the generator only)")
+    assert err.strip() == (
+        f"error: {cohort_tsv}: cohort table lacks the columns TBRmax, TSRmax, TTP_min, "
+        "background_SUVmean, striatum_SUVmean (fix: rerun gliopet quantify, or delete the "
+        "file to report the generator only)"
+    )
     assert _files(cohort_copy) == before
 
 
@@ -193,9 +219,11 @@ def test_cli_refuses_a_folder_without_truth(run_cli, tmp_path):
     (tmp_path / "raw").mkdir()
     code, out, err = run_cli("phantom-report", tmp_path / "raw")
     assert code == 2
-    assert err.strip() == (f"error: {tmp_path / 'raw'}: not a simulated cohort: derivatives/phantom-truth/truth.tsv "
-                           "is missing (fix: give a folder written by gliopet simulate (the realism report needs "
-                           "its truth))")
+    assert err.strip() == (
+        f"error: {tmp_path / 'raw'}: not a simulated cohort: derivatives/phantom-truth/truth.tsv "
+        "is missing (fix: give a folder written by gliopet simulate (the realism report needs "
+        "its truth))"
+    )
     assert list((tmp_path / "raw").iterdir()) == []
 
 
@@ -222,7 +250,9 @@ def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
 
     reference = real_data / "fdopa-healthy-group-mean" / "FDOPA_group_mean_MNI_3mm.nii"
     root = tmp_path / "healthy"
-    simulate_cohort(root, 2, 12, profile="tiny", sites=("siteA", "siteC"), scenario="healthy", jobs=2)
+    simulate_cohort(
+        root, 2, 12, profile="tiny", sites=("siteA", "siteC"), scenario="healthy", jobs=2
+    )
     table = pr.healthy_comparison(root, reference)
     real = table.set_index("image").loc["real group mean"]
     baseline = table.set_index("image").loc["baseline: template grey matter"]
@@ -235,7 +265,10 @@ def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
     assert (sessions["striatum_cortex_ratio"] > 1.15).all()
     assert (sessions["correlation_with_real"] > baseline["correlation_with_real"] + 0.15).all()
     rows = pr.healthy_rows(table)
-    assert [r["quantity"] for r in rows] == ["striatum / cortex (MNI)", "spatial correlation with the real mean"]
+    assert [r["quantity"] for r in rows] == [
+        "striatum / cortex (MNI)",
+        "spatial correlation with the real mean",
+    ]
     assert rows[0]["mean"] == pytest.approx(sessions["striatum_cortex_ratio"].mean())
     assert all(r["verdict"] in ("inside", "outside") for r in rows)
 
@@ -252,6 +285,8 @@ def test_template_disk_cache_is_bit_identical(tmp_path, monkeypatch):
     for name in ("labels", "gm", "wm", "csf", "shell_depth"):
         a, b = getattr(built, name), getattr(loaded, name)
         assert a.dtype == b.dtype and np.array_equal(a, b), name
-    assert built.grid.shape == loaded.grid.shape and np.array_equal(built.grid.affine, loaded.grid.affine)
+    assert built.grid.shape == loaded.grid.shape and np.array_equal(
+        built.grid.affine, loaded.grid.affine
+    )
     monkeypatch.setenv("GLIOPET_CACHE_DIR", "off")
     assert anatomy._template_cache_file(2) is None

@@ -78,7 +78,10 @@ def test_reference_regions_avoid_the_tumour(phantom):
 def test_motion_within_1mm_of_truth(phantom):
     p, truth = phantom["prefix"], phantom["truth"]
     table = pd.read_csv(phantom["out"] / f"{p}_trc-FDOPA_desc-motion_timeseries.tsv", sep="\t")
-    true_lps = [np.asarray(m) for m in json.loads((truth / "xfm" / f"{p}_trc-FDOPA_motion.json").read_text())["MatrixLPS"]]
+    true_lps = [
+        np.asarray(m)
+        for m in json.loads((truth / "xfm" / f"{p}_trc-FDOPA_motion.json").read_text())["MatrixLPS"]
+    ]
     labels, affine = canonical(truth / "pet" / f"{p}_space-pet_desc-tissue_dseg.nii.gz")
     points = reg.mask_points(np.isin(labels, [3, 4, 5, 6]), affine)
 

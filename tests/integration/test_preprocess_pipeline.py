@@ -53,15 +53,24 @@ def test_outputs_and_accuracy(dataset):
     assert dataset["code"] == 0, dataset["err"]
     out = session_dir(dataset["root"], "01")
     prefix = "sub-01_ses-diagnosis_"
-    for name in ("from-pet_to-T1w_mode-image_xfm.txt", "from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt",
-                 "from-FLAIR_to-T1w_mode-image_xfm.txt", "space-pet_desc-brain_mask.nii.gz",
-                 "space-pet_desc-striatum_mask.nii.gz", "space-pet_desc-healthy_mask.nii.gz",
-                 "space-pet_desc-lefthemisphere_mask.nii.gz", "space-pet_desc-righthemisphere_mask.nii.gz",
-                 "space-pet_desc-preproc_T1w.nii.gz", "space-pet_desc-preproc_FLAIR.nii.gz",
-                 "trc-FDOPA_desc-motion_timeseries.tsv", "trc-FDOPA_desc-mc_pet.nii.gz",
-                 "trc-FDOPA_desc-static_pet.nii.gz", "desc-preproc_qc.png",
-                 "trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_pet.nii.gz",
-                 "space-MNI152NLin2009aSym_res-2_desc-learning_T1w.nii.gz"):
+    for name in (
+        "from-pet_to-T1w_mode-image_xfm.txt",
+        "from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt",
+        "from-FLAIR_to-T1w_mode-image_xfm.txt",
+        "space-pet_desc-brain_mask.nii.gz",
+        "space-pet_desc-striatum_mask.nii.gz",
+        "space-pet_desc-healthy_mask.nii.gz",
+        "space-pet_desc-lefthemisphere_mask.nii.gz",
+        "space-pet_desc-righthemisphere_mask.nii.gz",
+        "space-pet_desc-preproc_T1w.nii.gz",
+        "space-pet_desc-preproc_FLAIR.nii.gz",
+        "trc-FDOPA_desc-motion_timeseries.tsv",
+        "trc-FDOPA_desc-mc_pet.nii.gz",
+        "trc-FDOPA_desc-static_pet.nii.gz",
+        "desc-preproc_qc.png",
+        "trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_pet.nii.gz",
+        "space-MNI152NLin2009aSym_res-2_desc-learning_T1w.nii.gz",
+    ):
         assert (out / (prefix + name)).is_file(), name
     assert (out / "provenance.json").is_file()
     assert (out / (prefix + "desc-preproc_qc.png")).read_bytes()[:4] == b"\x89PNG"
@@ -78,7 +87,9 @@ def test_outputs_and_accuracy(dataset):
     expected_static = (truth.pet_frames[..., 3:] * DURATIONS[3:]).sum(-1) / DURATIONS[3:].sum()
     inside = np.asarray(brain.dataobj) > 0
     # SUV: the synthetic frames are SUV; the motion-corrected static matches within noise/blur.
-    assert np.median(np.asarray(static.dataobj)[inside] / np.maximum(expected_static[inside], 1e-3)) == pytest.approx(1.0, abs=0.05)
+    assert np.median(
+        np.asarray(static.dataobj)[inside] / np.maximum(expected_static[inside], 1e-3)
+    ) == pytest.approx(1.0, abs=0.05)
     learn = nib.load(out / (prefix + "space-MNI152NLin2009aSym_res-2_desc-learning_T1w.nii.gz"))
     assert learn.shape == learning_reference(4.0).GetSize()
     z = np.asarray(learn.dataobj)
@@ -86,7 +97,12 @@ def test_outputs_and_accuracy(dataset):
 
 
 def test_qc_table_flags_failure_and_missing_sequence(dataset):
-    table = pd.read_csv(dataset["root"].joinpath(*STAGE, "qc.tsv"), sep="\t", dtype={"subject": str}, keep_default_na=False)
+    table = pd.read_csv(
+        dataset["root"].joinpath(*STAGE, "qc.tsv"),
+        sep="\t",
+        dtype={"subject": str},
+        keep_default_na=False,
+    )
     rows = table.set_index("subject")
     assert rows.loc["01", "status"] == "ok" and rows.loc["01", "flags"] == ""
     assert rows.loc["01", "pet_mri_nmi"] > rows.loc["01", "pet_mri_nmi_initial"]
@@ -103,7 +119,9 @@ def test_rerun_is_skipped_unless_forced(run_cli, dataset):
     code, _, err = run_cli("preprocess", root, "--participant-label", "01")
     assert code == 0, err
     assert xfm.stat().st_mtime_ns == stamp  # nothing recomputed
-    code, _, err = run_cli("preprocess", root, "--participant-label", "01", "--force", "--jobs", "2")
+    code, _, err = run_cli(
+        "preprocess", root, "--participant-label", "01", "--force", "--jobs", "2"
+    )
     assert code == 0, err
     assert xfm.stat().st_mtime_ns != stamp
     assert xfm.read_text() == before  # same seed and thread count: same transform
@@ -116,11 +134,14 @@ def test_pet_outside_the_mri_is_a_clear_error(run_cli, tmp_path):
     write_bids_session(tmp_path, "03", "diagnosis", synth)
     code, _, err = run_cli("preprocess", tmp_path)
     assert code == 2
-    pet = tmp_path / "sub-03" / "ses-diagnosis" / "pet" / "sub-03_ses-diagnosis_trc-FDOPA_pet.nii.gz"
+    pet = (
+        tmp_path / "sub-03" / "ses-diagnosis" / "pet" / "sub-03_ses-diagnosis_trc-FDOPA_pet.nii.gz"
+    )
     assert err.strip() == (
         f"error: {pet}: the PET field of view does not overlap the T1w MRI (0% of the smaller image, "
         "20% needed) (fix: check the PET and MRI headers (origin, orientation): both must place the "
-        "head in the same scanner coordinates)")
+        "head in the same scanner coordinates)"
+    )
     assert not session_dir(tmp_path, "03").exists()  # nothing half-written
     assert not list(tmp_path.joinpath(*STAGE).glob("sub-03*/.*partial"))
 
@@ -131,12 +152,22 @@ def test_unknown_participant_is_refused(run_cli, dataset):
 
 
 def test_qc_flag_rules():
-    ok = {"pet_mri_nmi_initial": 1.03, "pet_mri_nmi": 1.10, "template_nmi": 1.2, "max_motion_mm": 0.5,
-          "brain_ml": 1500.0, "striatum_ml": 15.0, "healthy_ml": 1200.0}
+    ok = {
+        "pet_mri_nmi_initial": 1.03,
+        "pet_mri_nmi": 1.10,
+        "template_nmi": 1.2,
+        "max_motion_mm": 0.5,
+        "brain_ml": 1500.0,
+        "striatum_ml": 15.0,
+        "healthy_ml": 1200.0,
+    }
     assert qc_flags(ok) == []
     assert qc_flags({**ok, "pet_mri_nmi": 1.01}) == ["pet_mri_nmi_low"]
     assert qc_flags({**ok, "pet_mri_nmi": 1.029}) == ["pet_mri_nmi_low"]  # worse than before
-    assert qc_flags({**ok, "max_motion_mm": 3.0, "brain_ml": 600.0}) == ["motion_high", "brain_volume"]
+    assert qc_flags({**ok, "max_motion_mm": 3.0, "brain_ml": 600.0}) == [
+        "motion_high",
+        "brain_volume",
+    ]
     table = pd.DataFrame([{**ok, "flags": ""} for _ in range(6)])
     table.loc[:, "brain_ml"] = [1500, 1510, 1490, 1505, 1495, 3000]
     flagged = flag_cohort_outliers(table)
@@ -148,7 +179,9 @@ def test_dask_scheduler_runs_sessions(run_cli, tmp_path):
     synth = _synth(4)
     write_bids_session(tmp_path, "04", "diagnosis", synth, flair=False)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
-        code, _, err = run_cli("preprocess", tmp_path, "--dask-scheduler", cluster.scheduler_address)
+        code, _, err = run_cli(
+            "preprocess", tmp_path, "--dask-scheduler", cluster.scheduler_address
+        )
     assert code == 0, err
     assert (session_dir(tmp_path, "04") / "provenance.json").is_file()
 
@@ -158,7 +191,9 @@ def test_dask_scheduler_unreachable_or_missing(run_cli, tmp_path):
     write_bids_session(tmp_path, "05", "diagnosis", synth, flair=False)
     code, _, err = run_cli("preprocess", tmp_path, "--dask-scheduler", "tcp://127.0.0.1:9")
     assert code == 2
-    assert ("needs the Dask 'distributed' package" in err) or ("cannot connect to the Dask scheduler" in err)
+    assert ("needs the Dask 'distributed' package" in err) or (
+        "cannot connect to the Dask scheduler" in err
+    )
 
 
 def test_motion_correction_can_be_switched_off(run_cli, tmp_path):

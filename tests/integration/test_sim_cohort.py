@@ -40,7 +40,9 @@ def cohort(tmp_path_factory) -> Path:
 
 def _sessions(root: Path):
     for sub_dir in sorted(root.glob("sub-*")):
-        table = pd.read_csv(sub_dir / f"{sub_dir.name}_sessions.tsv", sep="\t", keep_default_na=False)
+        table = pd.read_csv(
+            sub_dir / f"{sub_dir.name}_sessions.tsv", sep="\t", keep_default_na=False
+        )
         for row in table.to_dict("records"):
             yield sub_dir.name[4:], row["session_id"][4:], row
 
@@ -75,18 +77,39 @@ def test_bids_layout_sidecars_and_tables(cohort):
         assert (row["outcome"] in ("progression", "treatment_change")) == (ses == "recurrence")
         path, sidecar = _pet(cohort, sub, ses)
         img = nib.load(path)
-        timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"], sidecar["InjectionStart"])
+        timing = FrameTiming.from_bids(
+            sidecar["FrameTimesStart"], sidecar["FrameDuration"], sidecar["InjectionStart"]
+        )
         assert img.ndim == 4 and img.shape[3] == timing.n_frames and not timing.problems()
-        for key, value in (("TracerName", "FDOPA"), ("TracerRadionuclide", "F18"), ("Units", "Bq/mL"),
-                           ("ImageDecayCorrected", True), ("ImageDecayCorrectionTime", 0), ("ScanStart", 0),
-                           ("InjectionStart", 0), ("InjectedRadioactivityUnits", "MBq")):
+        for key, value in (
+            ("TracerName", "FDOPA"),
+            ("TracerRadionuclide", "F18"),
+            ("Units", "Bq/mL"),
+            ("ImageDecayCorrected", True),
+            ("ImageDecayCorrectionTime", 0),
+            ("ScanStart", 0),
+            ("InjectionStart", 0),
+            ("InjectedRadioactivityUnits", "MBq"),
+        ):
             assert sidecar[key] == value, key
-        for key in ("InjectedRadioactivity", "DecayCorrectionFactor", "TimeZero", "Manufacturer",
-                    "ManufacturersModelName", "ReconFilterType", "ReconFilterSize", "AcquisitionMode",
-                    "ReconMethodName", "ModeOfAdministration", "AttenuationCorrection"):
+        for key in (
+            "InjectedRadioactivity",
+            "DecayCorrectionFactor",
+            "TimeZero",
+            "Manufacturer",
+            "ManufacturersModelName",
+            "ReconFilterType",
+            "ReconFilterSize",
+            "AcquisitionMode",
+            "ReconMethodName",
+            "ModeOfAdministration",
+            "AttenuationCorrection",
+        ):
             assert key in sidecar, key
         assert len(sidecar["DecayCorrectionFactor"]) == timing.n_frames
-        assert sidecar["DecayCorrectionFactor"][0] == pytest.approx(1.0, abs=2e-3)  # first frames at t ~ 0
+        assert sidecar["DecayCorrectionFactor"][0] == pytest.approx(
+            1.0, abs=2e-3
+        )  # first frames at t ~ 0
         for key in ("T1w", "ce-gadolinium_T1w", "T2w", "FLAIR"):
             anat_dir = cohort / f"sub-{sub}" / f"ses-{ses}" / "anat"
             assert (anat_dir / f"sub-{sub}_ses-{ses}_{key}.nii.gz").is_file(), key
@@ -108,16 +131,27 @@ def test_noise_free_tacs_equal_the_compartment_model(cohort):
                             metabolite_rates=tuple(info["metabolite_rates_per_min"]))
         noisefree_path = _truth(cohort, sub, ses, "res-sim_desc-noisefree_pet.nii.gz")
         noisefree = _data(noisefree_path)
-        meta = json.loads(noisefree_path.with_name(noisefree_path.name.replace(".nii.gz", ".json")).read_text())
+        meta = json.loads(
+            noisefree_path.with_name(noisefree_path.name.replace(".nii.gz", ".json")).read_text()
+        )
         timing = FrameTiming.from_bids(meta["FrameTimesStart"], meta["FrameDuration"])
-        params = {n: _data(_truth(cohort, sub, ses, f"res-sim_stat-{n}_pet.nii.gz")) for n in ("K1", "k2", "k3", "k4", "vB")}
+        params = {
+            n: _data(_truth(cohort, sub, ses, f"res-sim_stat-{n}_pet.nii.gz"))
+            for n in ("K1", "k2", "k3", "k4", "vB")
+        }
         labels = _data(_truth(cohort, sub, ses, "space-T1w_res-sim_desc-tissue_dseg.nii.gz"))
         for code in np.unique(labels[labels > 0]):
             region = labels == code
-            expected = frame_means(KineticParams(**{n: v[region] for n, v in params.items()}), timing, inp)
-            assert np.allclose(noisefree[region].mean(axis=0), expected.mean(axis=0), rtol=1e-5), code
+            expected = frame_means(
+                KineticParams(**{n: v[region] for n, v in params.items()}), timing, inp
+            )
+            assert np.allclose(noisefree[region].mean(axis=0), expected.mean(axis=0), rtol=1e-5), (
+                code
+            )
             voxel = tuple(np.argwhere(region)[rng.integers(region.sum())])
-            reference = solve_reference(KineticParams(**{n: float(v[voxel]) for n, v in params.items()}), timing, inp)
+            reference = solve_reference(
+                KineticParams(**{n: float(v[voxel]) for n, v in params.items()}), timing, inp
+            )
             assert np.allclose(noisefree[voxel], reference, rtol=2e-3, atol=1e-3), (code, voxel)
         assert np.all(noisefree[labels == 0] == 0)
 
@@ -148,20 +182,32 @@ def _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml)
 
 
 def test_truth_table_equals_metrics_recomputed_from_the_truth_maps(cohort):
-    truth = pd.read_csv(cohort / TRUTH_DIR / "truth.tsv", sep="\t", keep_default_na=False, na_values=["n/a"])
+    truth = pd.read_csv(
+        cohort / TRUTH_DIR / "truth.tsv", sep="\t", keep_default_na=False, na_values=["n/a"]
+    )
     for sub, ses, row in _sessions(cohort):
-        expected_row = truth[(truth.participant_id == f"sub-{sub}") & (truth.session_id == f"ses-{ses}")].iloc[0]
+        expected_row = truth[
+            (truth.participant_id == f"sub-{sub}") & (truth.session_id == f"ses-{ses}")
+        ].iloc[0]
         _, sidecar = _pet(cohort, sub, ses)
         timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"])
         suv_factor = float(row["weight"]) * 1000.0 / (sidecar["InjectedRadioactivity"] * 1e6)
         labels = _data(_truth(cohort, sub, ses, "space-pet_desc-tissue_dseg.nii.gz"))
-        hemisphere = _data(_truth(cohort, sub, ses, "space-pet_desc-hemisphere_dseg.nii.gz")).view(np.int8)
+        hemisphere = _data(_truth(cohort, sub, ses, "space-pet_desc-hemisphere_dseg.nii.gz")).view(
+            np.int8
+        )
         img = nib.load(_truth(cohort, sub, ses, "space-pet_desc-noisefreepsf_pet.nii.gz"))
         voxel_ml = float(np.prod(img.header.get_zooms()[:3])) / 1000.0
         for suffix in ("nopsf", "psf"):
-            frames = _data(_truth(cohort, sub, ses, f"space-pet_desc-noisefree{suffix}_pet.nii.gz")).astype(float)
-            for name, value in _recompute_metrics(frames, labels, hemisphere, timing, suv_factor, voxel_ml).items():
-                assert expected_row[f"{name}_{suffix}"] == pytest.approx(value, rel=1e-4, abs=1e-6), (sub, ses, name)
+            frames = _data(
+                _truth(cohort, sub, ses, f"space-pet_desc-noisefree{suffix}_pet.nii.gz")
+            ).astype(float)
+            for name, value in _recompute_metrics(
+                frames, labels, hemisphere, timing, suv_factor, voxel_ml
+            ).items():
+                assert expected_row[f"{name}_{suffix}"] == pytest.approx(
+                    value, rel=1e-4, abs=1e-6
+                ), (sub, ses, name)
         tumour = (labels >= 10) & (labels <= 12)
         left = np.sum(hemisphere[tumour] == -1) >= np.sum(hemisphere[tumour] == 1)
         side = ("left" if left else "right") if tumour.any() else "n/a"
@@ -170,7 +216,9 @@ def test_truth_table_equals_metrics_recomputed_from_the_truth_maps(cohort):
         # into it; it keeps the background level
         if expected_row["SUVmax_nopsf"] > 1.2 * expected_row["striatum_SUVmean_nopsf"]:
             assert expected_row["SUVmax_psf"] < expected_row["SUVmax_nopsf"]
-        assert expected_row["background_SUVmean_psf"] == pytest.approx(expected_row["background_SUVmean_nopsf"], rel=0.1)
+        assert expected_row["background_SUVmean_psf"] == pytest.approx(
+            expected_row["background_SUVmean_nopsf"], rel=0.1
+        )
 
 
 def test_sites_differ_as_configured(cohort):
@@ -180,7 +228,9 @@ def test_sites_differ_as_configured(cohort):
         site = SITES[row["site"]]
         path, sidecar = _pet(cohort, sub, ses)
         img = nib.load(path)
-        assert np.allclose(img.header.get_zooms()[:3], site.pet_voxel_mm * PROFILES["tiny"].pet_voxel_factor)
+        assert np.allclose(
+            img.header.get_zooms()[:3], site.pet_voxel_mm * PROFILES["tiny"].pet_voxel_factor
+        )
         assert sidecar["FrameDuration"] == pytest.approx(list(site.frame_durations_s))
         assert sidecar["ManufacturersModelName"] == site.scanner
         # the PSF truth is the noise-free image blurred with the site's FWHM, then moved to the PET grid
@@ -188,18 +238,28 @@ def test_sites_differ_as_configured(cohort):
         sim_img = nib.load(sim_path)
         sim = geo.Grid(sim_img.shape[:3], sim_img.affine)
         pet = geo.Grid(img.shape[:3], img.affine)
-        pet_from_mri = geo.read_transform(_truth(cohort, sub, ses, "from-pet_to-T1w_mode-image_xfm.txt"))
+        pet_from_mri = geo.read_transform(
+            _truth(cohort, sub, ses, "from-pet_to-T1w_mode-image_xfm.txt")
+        )
         noisefree = np.asarray(sim_img.dataobj)[..., -1]
-        psf_truth = _data(_truth(cohort, sub, ses, "space-pet_desc-noisefreepsf_pet.nii.gz"))[..., -1]
+        psf_truth = _data(_truth(cohort, sub, ses, "space-pet_desc-noisefreepsf_pet.nii.gz"))[
+            ..., -1
+        ]
         errors = {}
         for fwhm in (site.psf_fwhm_mm, site.psf_fwhm_mm + 1.5):
             blurred = psf_blur(noisefree, sim.voxel_mm, fwhm)
             moved = geo.resample(blurred, sim, pet, dst_to_src=np.linalg.inv(pet_from_mri))
             errors[fwhm] = np.abs(moved - psf_truth).max() / psf_truth.max()
         assert errors[site.psf_fwhm_mm] < 1e-4 < errors[site.psf_fwhm_mm + 1.5]
-        seen[row["site"]] = (img.header.get_zooms()[:3], len(sidecar["FrameDuration"]), site.psf_fwhm_mm)
+        seen[row["site"]] = (
+            img.header.get_zooms()[:3],
+            len(sidecar["FrameDuration"]),
+            site.psf_fwhm_mm,
+        )
     assert len({v[0] for v in seen.values()}) == len(SITE_NAMES)
-    assert len({v[1] for v in seen.values()}) > 1 and len({v[2] for v in seen.values()}) == len(SITE_NAMES)
+    assert len({v[1] for v in seen.values()}) > 1 and len({v[2] for v in seen.values()}) == len(
+        SITE_NAMES
+    )
 
 
 def test_pet_mri_transform_maps_the_pet_truth_onto_the_mri_truth(cohort):
@@ -207,22 +267,32 @@ def test_pet_mri_transform_maps_the_pet_truth_onto_the_mri_truth(cohort):
     import SimpleITK as sitk
 
     for sub, ses, row in _sessions(cohort):
-        pet_labels = sitk.ReadImage(str(_truth(cohort, sub, ses, "space-pet_desc-tissue_dseg.nii.gz")))
-        mri_labels = sitk.ReadImage(str(_truth(cohort, sub, ses, "space-T1w_desc-tissue_dseg.nii.gz")))
-        transform = sitk.ReadTransform(str(_truth(cohort, sub, ses, "from-pet_to-T1w_mode-image_xfm.txt")))
+        pet_labels = sitk.ReadImage(
+            str(_truth(cohort, sub, ses, "space-pet_desc-tissue_dseg.nii.gz"))
+        )
+        mri_labels = sitk.ReadImage(
+            str(_truth(cohort, sub, ses, "space-T1w_desc-tissue_dseg.nii.gz"))
+        )
+        transform = sitk.ReadTransform(
+            str(_truth(cohort, sub, ses, "from-pet_to-T1w_mode-image_xfm.txt"))
+        )
         tumour_pet = sitk.Cast(sitk.BinaryThreshold(pet_labels, 10, 12, 1, 0), sitk.sitkFloat32)
         truth = sitk.GetArrayFromImage(mri_labels)
         truth = (truth >= 10) & (truth <= 12)
 
         def dice(t, moving=tumour_pet, grid=mri_labels, truth=truth):
-            moved = sitk.GetArrayFromImage(sitk.Resample(moving, grid, t, sitk.sitkLinear, 0.0)) > 0.5
+            moved = (
+                sitk.GetArrayFromImage(sitk.Resample(moving, grid, t, sitk.sitkLinear, 0.0)) > 0.5
+            )
             return 2 * np.sum(moved & truth) / (moved.sum() + truth.sum())
 
         # tiny profile: PET voxels of 4.5-5.5 mm, so the bound is met with a voxel-size margin
         assert dice(transform) > (0.9 if row["site"] in ("siteA", "siteC") else 0.85), (sub, ses)
         # the other direction, or ignoring the head-position change, fits worse
         # (the direction itself is pinned by test_sim_anatomy's ITK convention test)
-        assert dice(transform) > max(dice(transform.GetInverse()), dice(sitk.Transform(3, sitk.sitkIdentity)))
+        assert dice(transform) > max(
+            dice(transform.GetInverse()), dice(sitk.Transform(3, sitk.sitkIdentity))
+        )
 
 
 def test_tumour_volumes_compartments_and_aggressive_truth(cohort):
@@ -234,7 +304,9 @@ def test_tumour_volumes_compartments_and_aggressive_truth(cohort):
         assert abs(float(row["tumour_volume_pet_ml"]) / target - 1) < 0.25
         sub, ses = row["participant_id"][4:], row["session_id"][4:]
         labels = _data(_truth(cohort, sub, ses, "space-T1w_desc-tissue_dseg.nii.gz"))
-        aggressive = _data(_truth(cohort, sub, ses, "space-T1w_desc-aggressive_mask.nii.gz")).astype(bool)
+        aggressive = _data(
+            _truth(cohort, sub, ses, "space-T1w_desc-aggressive_mask.nii.gz")
+        ).astype(bool)
         assert np.sum((labels >= 10) & (labels <= 12)) > 0 and np.sum(labels == 13) >= 0
         assert (str(row["has_aggressive"]) == "True") == bool(aggressive.any())
         assert np.all((labels[aggressive] >= 10) & (labels[aggressive] <= 12))
@@ -246,8 +318,13 @@ def test_sessions_of_a_subject_share_anatomy_and_lesion_site(cohort):
         second = _data(_truth(cohort, sub, "recurrence", "space-T1w_desc-tissue_dseg.nii.gz"))
         healthy = (first < 10) & (second < 10)
         assert np.array_equal(first[healthy], second[healthy])
-        centres = [np.argwhere((labels >= 10) & (labels <= 12)).mean(axis=0) * 4.5 for labels in (first, second)]
-        assert np.linalg.norm(centres[0] - centres[1]) < 25.0   # mm: the recurrence is at the same site
+        centres = [
+            np.argwhere((labels >= 10) & (labels <= 12)).mean(axis=0) * 4.5
+            for labels in (first, second)
+        ]
+        assert (
+            np.linalg.norm(centres[0] - centres[1]) < 25.0
+        )  # mm: the recurrence is at the same site
 
 
 def test_motion_truth_respects_the_site_limit(cohort):
@@ -266,7 +343,9 @@ def test_motion_truth_respects_the_site_limit(cohort):
 
 def test_who_2021_consistency_of_every_session(cohort):
     for _, _, row in _sessions(cohort):
-        _check_who(row["who_type"], row["IDH"], row["codeletion_1p19q"], row["CDKN2AB"], str(row["grade"]))
+        _check_who(
+            row["who_type"], row["IDH"], row["codeletion_1p19q"], row["CDKN2AB"], str(row["grade"])
+        )
 
 
 def _check_who(who, idh, codel, cdkn, grade):
@@ -293,11 +372,19 @@ def test_forty_subjects_cover_every_label_group_and_keep_who_consistency():
     by_subject = {s.subject: s for s in subjects}
     outcomes = set()
     for i, plan in enumerate(plans):
-        bio = session_biology(by_subject[plan.subject], plan.kind, np.random.default_rng(i), plan.site)
+        bio = session_biology(
+            by_subject[plan.subject], plan.kind, np.random.default_rng(i), plan.site
+        )
         outcomes.add(bio.outcome)
     assert {"progression", "treatment_change"} <= outcomes
     for subject in subjects:
-        _check_who(subject.who_type, subject.idh, subject.codeletion_1p19q, subject.cdkn2ab, str(subject.grade))
+        _check_who(
+            subject.who_type,
+            subject.idh,
+            subject.codeletion_1p19q,
+            subject.cdkn2ab,
+            str(subject.grade),
+        )
     assert {s.idh for s in subjects} >= {"mutant", "wildtype"}
     assert {s.codeletion_1p19q for s in subjects} >= {"codeleted", "intact"}
     assert {s.mgmt for s in subjects} >= {"methylated", "unmethylated"}
@@ -327,7 +414,9 @@ def test_null_marker_is_independent_of_the_image_parameters():
     for column in table.columns.drop("null"):
         values = table[column].astype(float)
         p = stats.mannwhitneyu(values[positive], values[~positive]).pvalue
-        assert p > 0.001, column   # Bonferroni-safe: a dependent marker would give p << 1e-3 at n = 300
+        assert p > 0.001, (
+            column
+        )  # Bonferroni-safe: a dependent marker would give p << 1e-3 at n = 300
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -343,15 +432,23 @@ def test_same_seed_gives_identical_files(tmp_path):
     second = _digest(simulate_cohort(tmp_path / "b", 1, 77, jobs=2, **kwargs))
     assert first == second and len(first) > 80
     # the two sessions (own random streams) differ in every image
-    pets = [name for name in first if name.endswith("_trc-FDOPA_pet.nii.gz") and "derivatives" not in name]
+    pets = [
+        name
+        for name in first
+        if name.endswith("_trc-FDOPA_pet.nii.gz") and "derivatives" not in name
+    ]
     assert len(pets) == 2 and first[pets[0]] != first[pets[1]]
 
 
 def test_healthy_scenario_has_no_tumour(tmp_path):
     root = simulate_cohort(tmp_path / "healthy", 1, 5, "tiny", ["siteC"], "healthy")
-    truth = pd.read_csv(root / TRUTH_DIR / "truth.tsv", sep="\t", keep_default_na=False, na_values=["n/a"])
+    truth = pd.read_csv(
+        root / TRUTH_DIR / "truth.tsv", sep="\t", keep_default_na=False, na_values=["n/a"]
+    )
     row = truth.iloc[0]
     assert row["session_id"] == "ses-baseline" and row["kind"] == "healthy"
-    assert np.isnan(row["SUVmax_psf"]) and row["striatum_SUVmean_psf"] > row["background_SUVmean_psf"]
+    assert (
+        np.isnan(row["SUVmax_psf"]) and row["striatum_SUVmean_psf"] > row["background_SUVmean_psf"]
+    )
     labels = _data(_truth(root, "001", "baseline", "space-T1w_desc-tissue_dseg.nii.gz"))
     assert labels.max() == 7

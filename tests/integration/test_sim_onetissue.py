@@ -30,8 +30,16 @@ HEALTHY = (1, 2, 3, 4, 5, 6, 7)
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onetissue") / "bids"
-    simulate_cohort(out, 3, 3, "tiny", ("siteA", "siteB", "siteC"), "diagnosis", aggressive_fraction=0.5,
-                    kinetics="one-tissue")
+    simulate_cohort(
+        out,
+        3,
+        3,
+        "tiny",
+        ("siteA", "siteB", "siteC"),
+        "diagnosis",
+        aggressive_fraction=0.5,
+        kinetics="one-tissue",
+    )
     return out
 
 
@@ -42,7 +50,9 @@ def _sessions(root: Path):
 
 
 def _load(root: Path, sub: str, ses: str, suffix: str) -> np.ndarray:
-    return np.asarray(nib.load(root / TRUTH_DIR / sub / ses / "pet" / f"{sub}_{ses}_{suffix}").dataobj)
+    return np.asarray(
+        nib.load(root / TRUTH_DIR / sub / ses / "pet" / f"{sub}_{ses}_{suffix}").dataobj
+    )
 
 
 def _timing(root: Path, sub: str, ses: str) -> FrameTiming:
@@ -53,7 +63,10 @@ def _timing(root: Path, sub: str, ses: str) -> FrameTiming:
 def test_one_tissue_parameter_maps(cohort):
     for sub, ses, row in _sessions(cohort):
         assert row["kinetic_model"] == "one-tissue"
-        maps = {k: _load(cohort, sub, ses, f"trc-FDOPA_space-T1w_res-sim_stat-{k}_pet.nii.gz") for k in ("K1", "k2", "k3", "k4", "vB")}
+        maps = {
+            k: _load(cohort, sub, ses, f"trc-FDOPA_space-T1w_res-sim_stat-{k}_pet.nii.gz")
+            for k in ("K1", "k2", "k3", "k4", "vB")
+        }
         labels = _load(cohort, sub, ses, "space-T1w_res-sim_desc-tissue_dseg.nii.gz")
         for k in ("k3", "k4", "vB"):
             assert np.all(maps[k] == 0), k
@@ -67,7 +80,9 @@ def test_one_tissue_parameter_maps(cohort):
 def test_uniform_voxels_are_exactly_one_parameter_sets_curve(cohort):
     checked = 0
     for sub, ses, _ in _sessions(cohort):
-        latent = json.loads((cohort / TRUTH_DIR / sub / ses / "beh" / f"{sub}_{ses}_latent.json").read_text())
+        latent = json.loads(
+            (cohort / TRUTH_DIR / sub / ses / "beh" / f"{sub}_{ses}_latent.json").read_text()
+        )
         info = latent["input_function"]
         inp = InputFunction(scale=info["scale"], A=tuple(info["A"]), L=tuple(info["L_per_min"]),
                             metabolite_amplitude=info["metabolite_amplitude"],
@@ -78,8 +93,12 @@ def test_uniform_voxels_are_exactly_one_parameter_sets_curve(cohort):
         uniform = _load(cohort, sub, ses, "space-pet_desc-uniformkinetics_mask.nii.gz") > 0
         inside = uniform & (k1 > 0)
         assert inside.sum() > 1000
-        model = frame_means(KineticParams(K1=k1[inside], k2=k2[inside]), _timing(cohort, sub, ses), inp)
-        np.testing.assert_allclose(pet[inside], model, rtol=1e-4, atol=1e-3 * float(pet.max()) * 1e-3)
+        model = frame_means(
+            KineticParams(K1=k1[inside], k2=k2[inside]), _timing(cohort, sub, ses), inp
+        )
+        np.testing.assert_allclose(
+            pet[inside], model, rtol=1e-4, atol=1e-3 * float(pet.max()) * 1e-3
+        )
         checked += int(inside.sum())
     assert checked > 5000
 
@@ -88,7 +107,9 @@ def test_srtm_and_logan_reference_recover_r1_and_dvr_on_phantom_images(cohort):
     """Every uniform tumour voxel within 5 % (noise-free PET before the PSF, truth background)."""
     n_tumour = 0
     for sub, ses, _ in _sessions(cohort):
-        pet = _load(cohort, sub, ses, "trc-FDOPA_space-pet_desc-noisefreenopsf_pet.nii.gz").astype(float)
+        pet = _load(cohort, sub, ses, "trc-FDOPA_space-pet_desc-noisefreenopsf_pet.nii.gz").astype(
+            float
+        )
         k1 = _load(cohort, sub, ses, "trc-FDOPA_space-pet_stat-K1_pet.nii.gz").astype(float)
         k2 = _load(cohort, sub, ses, "trc-FDOPA_space-pet_stat-k2_pet.nii.gz").astype(float)
         uniform = _load(cohort, sub, ses, "space-pet_desc-uniformkinetics_mask.nii.gz") > 0
@@ -112,7 +133,9 @@ def test_srtm_and_logan_reference_recover_r1_and_dvr_on_phantom_images(cohort):
         np.testing.assert_allclose(fit["k2a"][distinct], k2[target][distinct], rtol=0.05)
         k2_prime = (fit["k2"] / fit["R1"])[distinct]
         np.testing.assert_allclose(k2_prime, k2_ref, rtol=0.05)  # SRTM's k2' = the reference's k2
-        logan = rm.logan_reference(pet[target], ref_tac, timing, 10.0, k2_ref_per_min=float(np.median(k2_prime)))
+        logan = rm.logan_reference(
+            pet[target], ref_tac, timing, 10.0, k2_ref_per_min=float(np.median(k2_prime))
+        )
         np.testing.assert_allclose(logan["DVR"], dvr_true, rtol=0.05)
     assert n_tumour >= 50
 

@@ -33,7 +33,10 @@ def test_real_pet_imports_with_rtstruct_skipped(run_cli, imported):
     src, bids, out = imported
     lines = out.splitlines()
     assert "  IBSI_1_STS_001_PET_mask  RTSTRUCT  1      RTSTRUCT: not an image" in lines
-    assert "  sub-001/ses-01/pet/sub-001_ses-01_trc-FDG_pet.nii.gz  (pet, 59 files, shape 41x43x59)" in lines
+    assert (
+        "  sub-001/ses-01/pet/sub-001_ses-01_trc-FDG_pet.nii.gz  (pet, 59 files, shape 41x43x59)"
+        in lines
+    )
     code, vout, verr = run_cli("validate", bids)
     assert code == 0, vout + verr
 
@@ -74,7 +77,9 @@ def test_real_pet_geometry_suv_and_weight(imported):
     assert float(row.split("\t")[1]) == weight == 71.0
     # Scan 45 min 11 s after the 10:35 injection, one 240 s frame.
     assert sidecar["TimeZero"] == "10:35:00"
-    assert sidecar["FrameTimesStart"] == pytest.approx([2711.0]) and sidecar["FrameDuration"] == pytest.approx([240.0])
+    assert sidecar["FrameTimesStart"] == pytest.approx([2711.0]) and sidecar[
+        "FrameDuration"
+    ] == pytest.approx([240.0])
 
 
 def test_real_pet_suv_via_reader(imported):
@@ -85,7 +90,10 @@ def test_real_pet_suv_via_reader(imported):
     (session,) = read_dataset(bids)
     headers = _slices(src)
     order = np.argsort([float(h.ImagePositionPatient[2]) for h in headers])
-    gml = np.transpose(np.stack([headers[i].pixel_array * float(headers[i].RescaleSlope) for i in order]), (2, 1, 0))
+    gml = np.transpose(
+        np.stack([headers[i].pixel_array * float(headers[i].RescaleSlope) for i in order]),
+        (2, 1, 0),
+    )
     canonical = nib.as_closest_canonical(nib.Nifti1Image(gml, nib.load(session.pet.path).affine))
     suv = session.pet.suv_frames()[..., 0]
     np.testing.assert_allclose(suv, np.asarray(canonical.dataobj), rtol=1e-3, atol=1e-6)

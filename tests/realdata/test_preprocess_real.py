@@ -56,10 +56,14 @@ def test_brain_mask_volume_is_plausible(real):
 
 def test_lesion_maps_to_the_right_frontal_lobe(real):
     ref = real["ref"]
-    flair_on_ref = reg.from_sitk(reg.resample(real["images"]["FLAIR"], ref, real["coreg"].transform))[0]
+    flair_on_ref = reg.from_sitk(
+        reg.resample(real["images"]["FLAIR"], ref, real["coreg"].transform)
+    )[0]
     abnormal = mri_abnormality(flair_on_ref, real["template"].brain_mask, ref.GetSpacing())
     assert abnormal.sum() * np.prod(ref.GetSpacing()) / 1000.0 > 5.0  # mL of FLAIR hyperintensity
-    centroid = lesion_centroid_mni(abnormal, reg.from_sitk(ref)[1], real["template"].registration.transform)
+    centroid = lesion_centroid_mni(
+        abnormal, reg.from_sitk(ref)[1], real["template"].registration.transform
+    )
     assert centroid[0] > 0 and centroid[1] > 0, centroid  # MNI RAS: right, anterior
 
 
@@ -67,7 +71,15 @@ def test_qc_image_of_the_coregistration(real, tmp_path):
     from gliopet.preprocess.qc import qc_figure
 
     ref = real["ref"]
-    flair_on_ref = reg.from_sitk(reg.resample(real["images"]["FLAIR"], ref, real["coreg"].transform))[0]
-    path = qc_figure(tmp_path / "coreg.png", flair_on_ref, reg.from_sitk(ref)[0],
-                     {"brain": real["template"].brain_mask}, ref.GetSpacing(), "FLAIR over contrast T1w")
+    flair_on_ref = reg.from_sitk(
+        reg.resample(real["images"]["FLAIR"], ref, real["coreg"].transform)
+    )[0]
+    path = qc_figure(
+        tmp_path / "coreg.png",
+        flair_on_ref,
+        reg.from_sitk(ref)[0],
+        {"brain": real["template"].brain_mask},
+        ref.GetSpacing(),
+        "FLAIR over contrast T1w",
+    )
     assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 10_000

@@ -60,7 +60,9 @@ def frame_durations(n_frames: int) -> np.ndarray:
     return np.array((base + [300.0] * max(0, n_frames - 4))[:n_frames])
 
 
-def pet_affine(shape: tuple[int, int, int], voxel_mm: float = 2.0, offset_mm=(0.0, 0.0, 0.0)) -> np.ndarray:
+def pet_affine(
+    shape: tuple[int, int, int], voxel_mm: float = 2.0, offset_mm=(0.0, 0.0, 0.0)
+) -> np.ndarray:
     """RAS affine centring the grid on the origin (+ `offset_mm`)."""
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = -voxel_mm * (np.asarray(shape) - 1) / 2.0 + np.asarray(offset_mm)
@@ -107,7 +109,9 @@ def make_bids_dataset(
     # A plausible FDOPA-like time course: rises, then a slow washout (Bq/mL).
     activity = 4000.0 + 6000.0 * (1.0 - np.exp(-(starts + durations / 2) / 300.0)) * \
         np.exp(-(starts + durations / 2) / 20000.0)
-    out = FactoryDataset(root=root, activity_bq_ml=activity, frame_start_s=starts, frame_duration_s=durations)
+    out = FactoryDataset(
+        root=root, activity_bq_ml=activity, frame_start_s=starts, frame_duration_s=durations
+    )
     if write_description:
         write_dataset_description(root, "gliopet test dataset")
 
@@ -146,8 +150,16 @@ def make_bids_dataset(
         participants.append({"participant_id": f"sub-{subject}", "sex": "F" if index % 2 else "M",
                              "weight": weight_cell if weight_in == "participants" else np.nan})
         if session:
-            sessions = pd.DataFrame([{"session_id": f"ses-{session}", "site": "siteA", "grade": 2,
-                                      "weight": weight_cell if weight_in == "sessions" else np.nan}])
+            sessions = pd.DataFrame(
+                [
+                    {
+                        "session_id": f"ses-{session}",
+                        "site": "siteA",
+                        "grade": 2,
+                        "weight": weight_cell if weight_in == "sessions" else np.nan,
+                    }
+                ]
+            )
             write_sessions(root, subject, sessions, descriptions)
     if write_participants_table:
         write_participants(root, pd.DataFrame(participants), descriptions)
@@ -178,7 +190,10 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             stat = path.stat()
-            listing[str(path.relative_to(root))] = (stat.st_size if path.is_file() else 0, stat.st_mtime_ns)
+            listing[str(path.relative_to(root))] = (
+                stat.st_size if path.is_file() else 0,
+                stat.st_mtime_ns,
+            )
     return listing
 
 

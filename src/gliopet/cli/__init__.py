@@ -71,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if _state["debug"]:
             raise
-        typer.echo(f"internal error: {exc.__class__.__name__}: {exc} "
-                   "(this is a bug in gliopet: rerun with --debug and report the traceback)", err=True)
+        typer.echo(
+            f"internal error: {exc.__class__.__name__}: {exc} "
+            "(this is a bug in gliopet: rerun with --debug and report the traceback)",
+            err=True,
+        )
         return 1
     return 0
 

@@ -33,9 +33,15 @@ def _registered_verbs() -> set[str]:
 
 @app.command("demo")
 def demo(
-    out_dir: Annotated[Path, typer.Argument(help="Folder for the demo cohort and its derivatives.")] = Path("demo-output"),
-    subjects: Annotated[int, typer.Option("--subjects", min=1, help="Number of simulated subjects.")] = 4,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the simulation.")] = 2026,
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder for the demo cohort and its derivatives.")
+    ] = Path("demo-output"),
+    subjects: Annotated[
+        int, typer.Option("--subjects", min=1, help="Number of simulated subjects.")
+    ] = 4,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Random seed of the simulation.")
+    ] = 2026,
 ) -> None:
     """Simulate a small multi-site FDOPA cohort and run every available stage on it."""
     from gliopet import DISCLAIMER
@@ -43,11 +49,29 @@ def demo(
 
     bids = out_dir / "bids"
     verbs = _registered_verbs()
-    typer.echo(f"gliopet demo: {subjects} simulated subjects (tiny profile, sites A-C, diagnosis and "
-               f"recurrence) in {bids}")
+    typer.echo(
+        f"gliopet demo: {subjects} simulated subjects (tiny profile, sites A-C, diagnosis and "
+        f"recurrence) in {bids}"
+    )
     typer.echo(DISCLAIMER)
-    steps = [("simulate", (str(bids), "--subjects", str(subjects), "--seed", str(seed), "--profile",
-                           "tiny", "--scenario", "both", "--overwrite"), "writes BIDS-PET + ground truth")]
+    steps = [
+        (
+            "simulate",
+            (
+                str(bids),
+                "--subjects",
+                str(subjects),
+                "--seed",
+                str(seed),
+                "--profile",
+                "tiny",
+                "--scenario",
+                "both",
+                "--overwrite",
+            ),
+            "writes BIDS-PET + ground truth",
+        )
+    ]
     steps += [(verb, (str(bids), *extra), what) for verb, extra, what in DEMO_STEPS]
     ran, missing = [], []
     for verb, args, what in steps:
@@ -66,4 +90,6 @@ def demo(
         typer.echo("Stages not available yet in this version: " + ", ".join(missing))
     from gliopet.io.derivatives import DERIVATIVES_DIR
 
-    typer.echo(f"Outputs: {bids} (raw BIDS), {bids / DERIVATIVES_DIR} (ground truth and derivatives)")
+    typer.echo(
+        f"Outputs: {bids} (raw BIDS), {bids / DERIVATIVES_DIR} (ground truth and derivatives)"
+    )

@@ -43,8 +43,10 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def validate(
     bids_dir: Annotated[Path, typer.Argument(help="Root folder of the BIDS-PET dataset.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the defaults "
-                                                "(io section).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML file overriding the defaults (io section)."),
+    ] = None,
 ) -> None:
     """Check a BIDS-PET dataset; exit 0 when usable, 2 when it has errors."""
     from rich.table import Table
@@ -66,7 +68,9 @@ def validate(
             order = sorted(report.problems, key=lambda p: (p.file, p.level != "error"))
             for problem in order:
                 style = "red" if problem.level == "error" else "yellow"
-                table.add_row(Text(problem.level, style=style), Text(problem.file), Text(problem.message))
+                table.add_row(
+                    Text(problem.level, style=style), Text(problem.file), Text(problem.message)
+                )
             console.print(table)
         console.print(Text(report.verdict()))
     if not report.usable:
@@ -103,21 +107,39 @@ def _session_row(session) -> dict[str, Any]:
                                                pet.sidecar.get("InjectedRadioactivityUnits")) / 1e6
         except InputError:
             row["dose_MBq"] = None
-    row.update({f"label:{k}": v for k, v in session.labels.items() if k not in ("site", "scanner", "weight")})
+    row.update(
+        {
+            f"label:{k}": v
+            for k, v in session.labels.items()
+            if k not in ("site", "scanner", "weight")
+        }
+    )
     return row
 
 
 def _timing_rows(timing) -> list[dict[str, float]]:
-    return [{"frame": i, "start_s": float(s), "duration_s": float(d), "mid_min": float(m)}
-            for i, (s, d, m) in enumerate(zip(timing.start_s, timing.duration_s, timing.mid_min, strict=True))]
+    return [
+        {"frame": i, "start_s": float(s), "duration_s": float(d), "mid_min": float(m)}
+        for i, (s, d, m) in enumerate(
+            zip(timing.start_s, timing.duration_s, timing.mid_min, strict=True)
+        )
+    ]
 
 
 @app.command("info")
 def info(
-    path: Annotated[Path, typer.Argument(help="A BIDS-PET dataset folder, or one PET NIfTI (with its .json).")],
+    path: Annotated[
+        Path, typer.Argument(help="A BIDS-PET dataset folder, or one PET NIfTI (with its .json).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    labels: Annotated[bool, typer.Option("--labels", help="Also show the participants/sessions label "
-                                                          "columns in the table (JSON always has them).")] = False,
+    labels: Annotated[
+        bool,
+        typer.Option(
+            "--labels",
+            help="Also show the participants/sessions label "
+            "columns in the table (JSON always has them).",
+        ),
+    ] = False,
 ) -> None:
     """Sessions of a dataset, or the frame timing of one PET image."""
     from rich.table import Table
@@ -133,12 +155,17 @@ def info(
             return
         columns: list[str] = []
         for row in rows:
-            columns += [c for c in row if c not in columns and (labels or not c.startswith("label:"))]
+            columns += [
+                c for c in row if c not in columns and (labels or not c.startswith("label:"))
+            ]
         table = Table(title=f"{path}: {len(rows)} session(s)")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            short = {**row, "suv_path": str(row.get("suv_path") or "").split(" (")[0]}  # details in --json
+            short = {
+                **row,
+                "suv_path": str(row.get("suv_path") or "").split(" (")[0],
+            }  # details in --json
             table.add_row(*(Text(_fmt(short.get(c))) for c in columns))
         console.print(table)
         return
@@ -161,11 +188,17 @@ def info(
         timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"],
                                        float(sidecar.get("InjectionStart", 0.0)))
     except KeyError as exc:
-        raise InputError(f"{exc.args[0]} missing, the frame timing cannot be listed", path=sidecar_path,
-                         fix="add FrameTimesStart and FrameDuration (s) to the sidecar") from None
+        raise InputError(
+            f"{exc.args[0]} missing, the frame timing cannot be listed",
+            path=sidecar_path,
+            fix="add FrameTimesStart and FrameDuration (s) to the sidecar",
+        ) from None
     except (TypeError, ValueError) as exc:
-        raise InputError(f"frame timing is not a list of numbers of equal length ({exc})", path=sidecar_path,
-                         fix="give one FrameTimesStart and one FrameDuration (s) per frame") from None
+        raise InputError(
+            f"frame timing is not a list of numbers of equal length ({exc})",
+            path=sidecar_path,
+            fix="give one FrameTimesStart and one FrameDuration (s) per frame",
+        ) from None
     rows = _timing_rows(timing)
     if as_json:
         typer.echo(json.dumps({"file": str(path), "tracer": sidecar.get("TracerName"),
@@ -176,5 +209,10 @@ def info(
     for column in ("frame", "start (s)", "duration (s)", "mid-time (min)"):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(str(row["frame"]), f"{row['start_s']:g}", f"{row['duration_s']:g}", f"{row['mid_min']:.3f}")
+        table.add_row(
+            str(row["frame"]),
+            f"{row['start_s']:g}",
+            f"{row['duration_s']:g}",
+            f"{row['mid_min']:.3f}",
+        )
     console.print(table)

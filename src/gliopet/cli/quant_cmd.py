@@ -61,8 +61,18 @@ def quantify(
 
 
 #: Columns of the summary printed after a run (all columns are in quant.tsv).
-SUMMARY_COLUMNS = ("participant_id", "session_id", "SUVmax", "TBRmax", "TBRmean", "TSRmax", "BTV_mL",
-                   "TTP_min", "slope_SUV_per_h", "n_hotspots")
+SUMMARY_COLUMNS = (
+    "participant_id",
+    "session_id",
+    "SUVmax",
+    "TBRmax",
+    "TBRmean",
+    "TSRmax",
+    "BTV_mL",
+    "TTP_min",
+    "slope_SUV_per_h",
+    "n_hotspots",
+)
 
 
 def _print_summary(table: pd.DataFrame, window_min: tuple[float, float]) -> None:
@@ -80,6 +90,10 @@ def _print_summary(table: pd.DataFrame, window_min: tuple[float, float]) -> None
         cells = []
         for column in columns:
             value = row[column]
-            cells.append(f"{value:.2f}" if isinstance(value, float) else ("n/a" if value is None else str(value)))
+            cells.append(
+                f"{value:.2f}"
+                if isinstance(value, float)
+                else ("n/a" if value is None else str(value))
+            )
         summary.add_row(*cells)
     Console(width=160).print(summary)

@@ -19,13 +19,23 @@ from gliopet.cli import app
 @app.command("phantom-report")
 def phantom_report(
     bids_dir: Annotated[Path, typer.Argument(help="BIDS root written by gliopet simulate.")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Markdown file to write (the TSV goes beside it with the same stem). Default: "
-                      "BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md.")] = None,
-    healthy_reference: Annotated[Path | None, typer.Option(
-        "--healthy-reference", help="Real healthy FDOPA group-mean image in MNI space (e.g. "
-                                    "FDOPA_group_mean_MNI_3mm.nii); compares the cohort's healthy sessions "
-                                    "with it (striatum/cortex ratio, spatial correlation).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Markdown file to write (the TSV goes beside it with the same stem). Default: "
+            "BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md.",
+        ),
+    ] = None,
+    healthy_reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--healthy-reference",
+            help="Real healthy FDOPA group-mean image in MNI space (e.g. "
+            "FDOPA_group_mean_MNI_3mm.nii); compares the cohort's healthy sessions "
+            "with it (striatum/cortex ratio, spatial correlation).",
+        ),
+    ] = None,
 ) -> None:
     """Report how realistic a simulated cohort is against the published figures of docs/literature.md
     (SUV, TBR, T/S, TTP, noise, AUCs)."""

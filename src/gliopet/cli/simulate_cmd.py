@@ -19,35 +19,98 @@ from gliopet.cli import app
 
 @app.command("simulate")
 def simulate(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to create (BIDS root of the simulated cohort).")],
-    subjects: Annotated[int, typer.Option("--subjects", "-n", help="Number of subjects (>= 1).")] = 4,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (>= 0); the same seed gives "
-                                             "identical files. Default: the configuration's seed.")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="tiny (<= 48^3 voxels, for tests) or "
-                                                "standard (MRI 1 mm, PET at the site voxel size).")] = None,
-    sites: Annotated[str | None, typer.Option("--sites", help="Comma-separated sites: siteA, siteB, siteC, "
-                                              "heldout (assigned round-robin to the subjects).")] = None,
-    scenario: Annotated[str | None, typer.Option("--scenario", help="diagnosis, recurrence, both (one "
-                                                 "session of each per patient) or healthy.")] = None,
-    aggressive_fraction: Annotated[float | None, typer.Option(
-        "--aggressive-fraction", help="Fraction of tumour sessions with an aggressive subregion (0-1).")] = None,
-    healthy_fraction: Annotated[float | None, typer.Option(
-        "--healthy-fraction", help="Fraction of healthy subjects among the others (0-1).")] = None,
-    kinetics: Annotated[str | None, typer.Option(
-        "--kinetics", help="fdopa (realistic two-tissue kinetics, default) or one-tissue (verification "
-                           "phantom: one tissue, no blood volume, healthy tissue sharing one k2, so the "
-                           "reference-region models' assumptions hold exactly).")] = None,
-    psf_fwhm: Annotated[float | None, typer.Option(
-        "--psf-fwhm", help="Override every site's PET resolution (FWHM, mm, > 0).")] = None,
-    pet_voxel: Annotated[float | None, typer.Option(
-        "--pet-voxel", help="Override every site's PET voxel size (mm, 0.5-6).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Sessions simulated in parallel (threads); "
-                                             "default: the configuration's compute.jobs.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a non-empty OUT_DIR.")] = False,
-    dicom: Annotated[bool, typer.Option("--dicom", help="Also write every session as DICOM series under "
-                                        "OUT_DIR/sourcedata/dicom.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file overriding the defaults "
-                                                "(simulate section, seed).")] = None,
+    out_dir: Annotated[
+        Path, typer.Argument(help="Folder to create (BIDS root of the simulated cohort).")
+    ],
+    subjects: Annotated[
+        int, typer.Option("--subjects", "-n", help="Number of subjects (>= 1).")
+    ] = 4,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Random seed (>= 0); the same seed gives "
+            "identical files. Default: the configuration's seed.",
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="tiny (<= 48^3 voxels, for tests) or "
+            "standard (MRI 1 mm, PET at the site voxel size).",
+        ),
+    ] = None,
+    sites: Annotated[
+        str | None,
+        typer.Option(
+            "--sites",
+            help="Comma-separated sites: siteA, siteB, siteC, "
+            "heldout (assigned round-robin to the subjects).",
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="diagnosis, recurrence, both (one session of each per patient) or healthy.",
+        ),
+    ] = None,
+    aggressive_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--aggressive-fraction",
+            help="Fraction of tumour sessions with an aggressive subregion (0-1).",
+        ),
+    ] = None,
+    healthy_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--healthy-fraction", help="Fraction of healthy subjects among the others (0-1)."
+        ),
+    ] = None,
+    kinetics: Annotated[
+        str | None,
+        typer.Option(
+            "--kinetics",
+            help="fdopa (realistic two-tissue kinetics, default) or one-tissue (verification "
+            "phantom: one tissue, no blood volume, healthy tissue sharing one k2, so the "
+            "reference-region models' assumptions hold exactly).",
+        ),
+    ] = None,
+    psf_fwhm: Annotated[
+        float | None,
+        typer.Option("--psf-fwhm", help="Override every site's PET resolution (FWHM, mm, > 0)."),
+    ] = None,
+    pet_voxel: Annotated[
+        float | None,
+        typer.Option("--pet-voxel", help="Override every site's PET voxel size (mm, 0.5-6)."),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Sessions simulated in parallel (threads); "
+            "default: the configuration's compute.jobs.",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a non-empty OUT_DIR.")
+    ] = False,
+    dicom: Annotated[
+        bool,
+        typer.Option(
+            "--dicom",
+            help="Also write every session as DICOM series under OUT_DIR/sourcedata/dicom.",
+        ),
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="YAML file overriding the defaults (simulate section, seed)."
+        ),
+    ] = None,
 ) -> None:
     """Simulate a multi-site FDOPA PET + MRI glioma cohort (BIDS) with its ground truth."""
     from gliopet.config import load_config
@@ -58,12 +121,22 @@ def simulate(
     site_list = [s.strip() for s in sites.split(",")] if sites is not None else list(defaults.sites)
     site_list = [s for s in site_list if s] if sites is not None else site_list
     written = simulate_cohort(
-        out_dir, subjects, cfg.seed if seed is None else seed,
-        profile=profile or defaults.profile, sites=site_list, scenario=scenario or defaults.scenario,
+        out_dir,
+        subjects,
+        cfg.seed if seed is None else seed,
+        profile=profile or defaults.profile,
+        sites=site_list,
+        scenario=scenario or defaults.scenario,
         dicom=dicom,
-        aggressive_fraction=defaults.aggressive_fraction if aggressive_fraction is None else aggressive_fraction,
-        healthy_fraction=defaults.healthy_fraction if healthy_fraction is None else healthy_fraction,
-        overwrite=overwrite, psf_fwhm_mm=psf_fwhm, pet_voxel_mm=pet_voxel,
+        aggressive_fraction=defaults.aggressive_fraction
+        if aggressive_fraction is None
+        else aggressive_fraction,
+        healthy_fraction=defaults.healthy_fraction
+        if healthy_fraction is None
+        else healthy_fraction,
+        overwrite=overwrite,
+        psf_fwhm_mm=psf_fwhm,
+        pet_voxel_mm=pet_voxel,
         jobs=cfg.compute.jobs if jobs is None else jobs,
         kinetics=defaults.kinetics if kinetics is None else kinetics,
         command="gliopet simulate",
@@ -73,7 +146,9 @@ def simulate(
     from gliopet.io.derivatives import TRUTH, TRUTH_TABLE
 
     truth = pd.read_csv(TRUTH_TABLE.path(written), sep="\t")
-    by_site = ", ".join(f"{site} {n}" for site, n in truth["site"].value_counts().sort_index().items())
+    by_site = ", ".join(
+        f"{site} {n}" for site, n in truth["site"].value_counts().sort_index().items()
+    )
     typer.echo(f"wrote {len(truth)} session(s) of {truth['participant_id'].nunique()} subject(s) "
                f"({by_site}) to {written}")
     typer.echo(f"ground truth (never read by the analysis stages): {TRUTH.root(written)}")

@@ -61,7 +61,11 @@ def raw_path(root: str | Path, subject: str, session: str | None, suffix: str,
              ext: str = ".nii.gz", **entities: str | None) -> Path:
     """Path of a raw BIDS file, in its datatype folder (``pet/`` or ``anat/``)."""
     datatype = DATATYPE[suffix]
-    return session_dir(root, subject, session) / datatype / bids_name(subject, session, suffix, ext, **entities)
+    return (
+        session_dir(root, subject, session)
+        / datatype
+        / bids_name(subject, session, suffix, ext, **entities)
+    )
 
 
 def anat_entities(anat_key: str) -> tuple[str, dict[str, str]]:

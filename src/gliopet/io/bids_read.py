@@ -105,8 +105,11 @@ def read_tsv_rows(path: Path, id_column: str) -> dict[str, dict[str, Any]]:
     for number, line in enumerate(lines[1:], start=2):
         cells = line.split("\t")
         if len(cells) != len(header):
-            raise InputError(f"line {number} has {len(cells)} cells, the header has {len(header)}",
-                             path=path, fix="separate columns with one tab and write n/a for missing values")
+            raise InputError(
+                f"line {number} has {len(cells)} cells, the header has {len(header)}",
+                path=path,
+                fix="separate columns with one tab and write n/a for missing values",
+            )
         row = {key: parse_value(cell) for key, cell in zip(header, cells, strict=True)}
         rows[str(row.pop(id_column))] = row
     return rows
@@ -119,11 +122,15 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot be read ({exc.__class__.__name__})", path=path,
-                         fix="save it as UTF-8 JSON") from None
+        raise InputError(
+            f"cannot be read ({exc.__class__.__name__})", path=path, fix="save it as UTF-8 JSON"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                         path=path, fix="correct the JSON syntax (quotes, commas, brackets)") from None
+        raise InputError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            path=path,
+            fix="correct the JSON syntax (quotes, commas, brackets)",
+        ) from None
     if not isinstance(data, dict):
         raise InputError("the JSON is not an object of key/value pairs", path=path,
                          fix="write the sidecar as a JSON object { ... }")
@@ -185,9 +192,16 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
 
     description = root / "dataset_description.json"
     if not description.is_file():
-        issue("error", description, _msg("dataset_description.json is missing, so this is not a BIDS dataset",
-                                         "add it with at least Name and BIDSVersion "
-                                         "(see gliopet.io.bids_write.write_dataset_description)"), fatal=True)
+        issue(
+            "error",
+            description,
+            _msg(
+                "dataset_description.json is missing, so this is not a BIDS dataset",
+                "add it with at least Name and BIDSVersion "
+                "(see gliopet.io.bids_write.write_dataset_description)",
+            ),
+            fatal=True,
+        )
     else:
         try:
             scan.description = read_json(description)
@@ -211,8 +225,11 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
         wanted = {label.removeprefix("sub-") for label in participant_label}
         unknown = sorted(wanted - set(subjects))
         if unknown:
-            raise InputError(f"participant(s) {', '.join(unknown)} not found in the dataset", path=root,
-                             fix=f"choose among {', '.join(subjects) or '(no sub-* folder)'}")
+            raise InputError(
+                f"participant(s) {', '.join(unknown)} not found in the dataset",
+                path=root,
+                fix=f"choose among {', '.join(subjects) or '(no sub-* folder)'}",
+            )
         subjects = [s for s in subjects if s in wanted]
     if not subjects:
         issue("error", root, _msg("no sub-* folder: the dataset has no subject",
@@ -231,9 +248,17 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
             issue("warning", participants_path, _msg(
                 f"sub-{subject} has no row in participants.tsv", f"add a row for sub-{subject}"))
         for session in _sessions_of(subject_dir):
-            scan.sessions.append(_read_one(root, subject, session, participants.get(f"sub-{subject}", {}),
-                                           session_rows.get(f"ses-{session}", {}) if session else {},
-                                           config, issue))
+            scan.sessions.append(
+                _read_one(
+                    root,
+                    subject,
+                    session,
+                    participants.get(f"sub-{subject}", {}),
+                    session_rows.get(f"ses-{session}", {}) if session else {},
+                    config,
+                    issue,
+                )
+            )
     return scan
 
 
@@ -394,5 +419,8 @@ def read_session(root: str | Path, subject: str, session: str | None,
     for item in read_dataset(root, [subject], config):
         if item.session == wanted:
             return item
-    raise InputError(f"session {wanted or '(none)'} of sub-{subject} not found", path=Path(root) / f"sub-{subject}",
-                     fix="check the ses-<label> folder name")
+    raise InputError(
+        f"session {wanted or '(none)'} of sub-{subject} not found",
+        path=Path(root) / f"sub-{subject}",
+        fix="check the ses-<label> folder name",
+    )

@@ -30,7 +30,8 @@ def write_dataset_description(root: str | Path, name: str, *, dataset_type: str 
         "Name": name,
         "BIDSVersion": BIDS_VERSION,
         "DatasetType": dataset_type,
-        "GeneratedBy": generated_by or [{"Name": "gliopet", "Version": __version__, "Description": DISCLAIMER}],
+        "GeneratedBy": generated_by
+        or [{"Name": "gliopet", "Version": __version__, "Description": DISCLAIMER}],
     }
     if extra:
         description.update(extra)
@@ -56,7 +57,9 @@ def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray,
     return target
 
 
-def injection_fields(tracer: str, radionuclide: str, dose_mbq: float, time_zero: str) -> dict[str, Any]:
+def injection_fields(
+    tracer: str, radionuclide: str, dose_mbq: float, time_zero: str
+) -> dict[str, Any]:
     """The BIDS-PET sidecar's tracer and injection block (bolus, unknown mass and specific activity).
 
     ``dose_mbq``: injected activity (MBq); ``time_zero``: the injection clock time (hh:mm:ss),
@@ -77,8 +80,16 @@ def injection_fields(tracer: str, radionuclide: str, dose_mbq: float, time_zero:
     }
 
 
-def write_pet(root: str | Path, subject: str, session: str | None, data: np.ndarray,
-              affine: np.ndarray, sidecar: Mapping[str, Any], *, tracer: str | None = "FDOPA") -> Path:
+def write_pet(
+    root: str | Path,
+    subject: str,
+    session: str | None,
+    data: np.ndarray,
+    affine: np.ndarray,
+    sidecar: Mapping[str, Any],
+    *,
+    tracer: str | None = "FDOPA",
+) -> Path:
     """Write a PET image (Bq/mL, 3-D or 4-D float32) and its JSON sidecar; return the NIfTI path.
 
     The sidecar must already hold the BIDS-PET fields (`FrameTimesStart`, `FrameDuration`
@@ -109,7 +120,10 @@ def write_table(path: str | Path, table: pd.DataFrame,
     path = Path(path)
     write_tsv(path, table)
     if descriptions:
-        write_json(path.with_suffix(".json"), {k: dict(v) for k, v in descriptions.items() if k in table.columns})
+        write_json(
+            path.with_suffix(".json"),
+            {k: dict(v) for k, v in descriptions.items() if k in table.columns},
+        )
     return path
 
 

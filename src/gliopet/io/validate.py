@@ -54,12 +54,20 @@ REQUIRED_PET_FIELDS: dict[str, str] = {
 
 # Fixes of the sentences of `FrameTiming.problems`, keyed by a phrase they contain.
 _TIMING_FIXES = (
-    ("look like frame end times", "subtract FrameTimesStart from these end times to get the durations"),
-    ("overlap the next frame", "check FrameTimesStart and FrameDuration (s); frames must not overlap"),
+    (
+        "look like frame end times",
+        "subtract FrameTimesStart from these end times to get the durations",
+    ),
+    (
+        "overlap the next frame",
+        "check FrameTimesStart and FrameDuration (s); frames must not overlap",
+    ),
     ("not increasing", "list the frames in acquisition order with increasing FrameTimesStart"),
     ("zero or negative", "each FrameDuration must be the frame's length in s, greater than 0"),
-    ("plausible maximum", "check that FrameDuration is in s, or raise io.max_frame_duration_s "
-                          "in the configuration"),
+    (
+        "plausible maximum",
+        "check that FrameDuration is in s, or raise io.max_frame_duration_s in the configuration",
+    ),
     ("non-finite", "give FrameTimesStart and FrameDuration as finite numbers (s)"),
 )
 
@@ -142,13 +150,20 @@ def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
     found: list[tuple[Level, str]] = []
     for key, what in REQUIRED_PET_FIELDS.items():
         if key not in sidecar:
-            found.append(("error", f"required field {key} is missing (fix: add {key} to the sidecar: {what})"))
+            found.append(
+                (
+                    "error",
+                    f"required field {key} is missing (fix: add {key} to the sidecar: {what})",
+                )
+            )
 
     starts = _number_list(sidecar.get("FrameTimesStart"))
     durations = _number_list(sidecar.get("FrameDuration"))
     for key, values in (("FrameTimesStart", starts), ("FrameDuration", durations)):
         if key in sidecar and values is None:
-            found.append(("error", f"{key} is not a list of numbers (fix: one value in s per frame)"))
+            found.append(
+                ("error", f"{key} is not a list of numbers (fix: one value in s per frame)")
+            )
     injection = sidecar.get("InjectionStart", 0.0)
     if "InjectionStart" in sidecar and not _is_number(injection):
         found.append(("error", f"InjectionStart {injection!r} is not a number "
@@ -156,25 +171,42 @@ def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
         injection = 0.0
     for key in ("ImageDecayCorrectionTime", "ScanStart"):
         if key in sidecar and not _is_number(sidecar[key]):
-            found.append(("error", f"{key} {sidecar[key]!r} is not a number (fix: s relative to TimeZero)"))
+            found.append(
+                ("error", f"{key} {sidecar[key]!r} is not a number (fix: s relative to TimeZero)")
+            )
 
     timing = None
     if starts is not None and durations is not None:
         if len(starts) != len(durations):
-            found.append(("error", f"FrameTimesStart has {len(starts)} values and FrameDuration "
-                                   f"{len(durations)} (fix: give one start and one duration per frame)"))
+            found.append(
+                (
+                    "error",
+                    f"FrameTimesStart has {len(starts)} values and FrameDuration "
+                    f"{len(durations)} (fix: give one start and one duration per frame)",
+                )
+            )
         else:
             timing = FrameTiming.from_bids(starts, durations, float(injection))
             if n_frames is not None and timing.n_frames != n_frames:
-                found.append(("error", f"the sidecar lists {timing.n_frames} frames but the image has "
-                                       f"{n_frames} (fix: FrameTimesStart and FrameDuration need one "
-                                       "value per image frame; check that the sidecar belongs to the image)"))
+                found.append(
+                    (
+                        "error",
+                        f"the sidecar lists {timing.n_frames} frames but the image has "
+                        f"{n_frames} (fix: FrameTimesStart and FrameDuration need one "
+                        "value per image frame; check that the sidecar belongs to the image)",
+                    )
+                )
             for sentence in timing.problems(io.frame_timing_tolerance_s, io.max_frame_duration_s):
-                fix = next(f for phrase, f in _TIMING_FIXES if phrase in sentence) \
-                    if any(phrase in sentence for phrase, _ in _TIMING_FIXES) else "check the frame timing"
+                fix = (
+                    next(f for phrase, f in _TIMING_FIXES if phrase in sentence)
+                    if any(phrase in sentence for phrase, _ in _TIMING_FIXES)
+                    else "check the frame timing"
+                )
                 found.append(("error", f"{sentence} (fix: {fix})"))
 
-    scaling = suv_scaling(sidecar, None, timing if timing is not None else FrameTiming([0.0], [1.0]))
+    scaling = suv_scaling(
+        sidecar, None, timing if timing is not None else FrameTiming([0.0], [1.0])
+    )
     skip_decay_check = timing is None
     for level, message in scaling.problems:
         if skip_decay_check and message.startswith("DecayCorrectionFactor"):
@@ -189,9 +221,14 @@ def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
             dose_mbq = None  # reported by suv_scaling
         low, high = io.injected_activity_MBq_range
         if dose_mbq is not None and dose_mbq > 0 and not low <= dose_mbq <= high:
-            found.append(("error", f"injected activity {dose_mbq:g} MBq is outside the plausible range "
-                                   f"{low:g}-{high:g} MBq (fix: check InjectedRadioactivity and its units, "
-                                   "or set io.injected_activity_MBq_range in the configuration)"))
+            found.append(
+                (
+                    "error",
+                    f"injected activity {dose_mbq:g} MBq is outside the plausible range "
+                    f"{low:g}-{high:g} MBq (fix: check InjectedRadioactivity and its units, "
+                    "or set io.injected_activity_MBq_range in the configuration)",
+                )
+            )
     return found
 
 

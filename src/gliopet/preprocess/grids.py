@@ -70,7 +70,11 @@ def learning_grid(
     brain = from_sitk(reference)[0] > 0
     out = {}
     for name, image in images.items():
-        chain = xfm_t1_to_template if to_t1.get(name) is None else compose(xfm_t1_to_template, to_t1[name])
+        chain = (
+            xfm_t1_to_template
+            if to_t1.get(name) is None
+            else compose(xfm_t1_to_template, to_t1[name])
+        )
         data = from_sitk(resample(image, reference, chain))[0]
         if name in mri_names:
             values = data[brain]

@@ -93,8 +93,14 @@ def qc_figure(path: str | Path, pet: np.ndarray, mri: np.ndarray, masks: dict[st
 
     brain = masks.get("brain", np.ones(pet.shape, dtype=bool))
     # Planes through the striatum (when found) so both reference regions show, else the brain centre.
-    anchor = masks.get("striatum") if masks.get("striatum") is not None and masks["striatum"].any() else brain
-    centre = (np.argwhere(anchor).mean(axis=0) if anchor.any() else np.array(pet.shape) / 2).astype(int)
+    anchor = (
+        masks.get("striatum")
+        if masks.get("striatum") is not None and masks["striatum"].any()
+        else brain
+    )
+    centre = (np.argwhere(anchor).mean(axis=0) if anchor.any() else np.array(pet.shape) / 2).astype(
+        int
+    )
     top = float(np.percentile(pet[brain], 99)) if brain.any() else float(pet.max() or 1.0)
     mri_top = float(np.percentile(mri[brain], 99)) if brain.any() else float(mri.max() or 1.0)
     planes = [("sagittal", lambda a: a[centre[0], :, :], (spacing_mm[1], spacing_mm[2])),

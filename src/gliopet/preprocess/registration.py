@@ -471,8 +471,11 @@ def read_transform(path: str | Path) -> sitk.Transform:
     try:
         transform = sitk.ReadTransform(str(path))
     except RuntimeError as exc:
-        raise InputError(f"not a readable ITK transform ({str(exc).strip().splitlines()[-1]})",
-                         path=path, fix="rerun `gliopet preprocess --force` for this session") from None
+        raise InputError(
+            f"not a readable ITK transform ({str(exc).strip().splitlines()[-1]})",
+            path=path,
+            fix="rerun `gliopet preprocess --force` for this session",
+        ) from None
     if isinstance(transform, sitk.CompositeTransform) and transform.GetNumberOfTransforms() == 1:
         transform = transform.GetNthTransform(0)
     return transform

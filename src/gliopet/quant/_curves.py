@@ -35,7 +35,9 @@ def cumulative_integral(values: np.ndarray, timing: FrameTiming) -> np.ndarray:
     start_min = timing.start_s / 60.0
     end_min = timing.end_s / 60.0
     whole = values * dur_min
-    before = np.concatenate([np.zeros(values.shape[:-1] + (1,)), np.cumsum(whole, axis=-1)[..., :-1]], axis=-1)
+    before = np.concatenate(
+        [np.zeros(values.shape[:-1] + (1,)), np.cumsum(whole, axis=-1)[..., :-1]], axis=-1
+    )
     gaps = np.zeros_like(values)
     if timing.n_frames > 1:
         gap_len = np.clip(start_min[1:] - end_min[:-1], 0.0, None)
@@ -65,7 +67,10 @@ def frame_average(curve: np.ndarray, grid_min: np.ndarray, timing: FrameTiming) 
     curve = np.asarray(curve, dtype=float)
     dt = grid_min[1] - grid_min[0]
     cum = np.concatenate(
-        [np.zeros(curve.shape[:-1] + (1,)), np.cumsum(0.5 * (curve[..., 1:] + curve[..., :-1]) * dt, axis=-1)],
+        [
+            np.zeros(curve.shape[:-1] + (1,)),
+            np.cumsum(0.5 * (curve[..., 1:] + curve[..., :-1]) * dt, axis=-1),
+        ],
         axis=-1,
     )
     start = timing.start_s / 60.0

@@ -56,8 +56,13 @@ def _late_frames(timing: FrameTiming, t_star_min: float) -> np.ndarray:
     return late
 
 
-def logan_reference(tacs: np.ndarray, reference: np.ndarray, timing: FrameTiming,
-                    t_star_min: float = 10.0, k2_ref_per_min: float | None = None) -> dict[str, np.ndarray]:
+def logan_reference(
+    tacs: np.ndarray,
+    reference: np.ndarray,
+    timing: FrameTiming,
+    t_star_min: float = 10.0,
+    k2_ref_per_min: float | None = None,
+) -> dict[str, np.ndarray]:
     """Logan graphical analysis with a reference region: DVR (and BPnd = DVR - 1) per TAC.
 
     ``t_star_min``: start of the linear part (min from injection); ``k2_ref_per_min``: reference
@@ -117,7 +122,9 @@ class SRTMBasis:
 
     def describe(self) -> str:
         """One line for sidecars: the theta3 grid."""
-        return (f"{self.theta3.size} log-spaced theta3 in {self.theta3[0]:g}-{self.theta3[-1]:g} /min")
+        return (
+            f"{self.theta3.size} log-spaced theta3 in {self.theta3[0]:g}-{self.theta3[-1]:g} /min"
+        )
 
 
 #: Default theta3 grid (per min) of the SRTM basis functions: from slow, trapping-like tumours
@@ -127,8 +134,12 @@ THETA3_RANGE_PER_MIN = (0.005, 6.0)
 N_BASIS = 150
 
 
-def srtm_basis(reference: np.ndarray, timing: FrameTiming,
-               theta3_range: tuple[float, float] = THETA3_RANGE_PER_MIN, n_basis: int = N_BASIS) -> SRTMBasis:
+def srtm_basis(
+    reference: np.ndarray,
+    timing: FrameTiming,
+    theta3_range: tuple[float, float] = THETA3_RANGE_PER_MIN,
+    n_basis: int = N_BASIS,
+) -> SRTMBasis:
     """Basis functions on a log-spaced theta3 grid (per min) for a reference TAC.
 
     The reference is interpolated linearly through (0, 0) and the frame mid-points on a fine
@@ -165,7 +176,11 @@ def srtm_fit(tacs: np.ndarray, basis: SRTMBasis, timing: FrameTiming,
     theta3 lies at an end of the grid (the estimate is then limited by the grid).
     """
     y2d, lead = _as_2d(tacs, timing.n_frames)
-    w = timing.duration_s / timing.duration_s.max() if weights is None else np.asarray(weights, float)
+    w = (
+        timing.duration_s / timing.duration_s.max()
+        if weights is None
+        else np.asarray(weights, float)
+    )
     sw = np.sqrt(w)
     yw = (y2d * sw).T  # (n_frames, n_tacs)
     total = np.einsum("ij,ij->j", yw, yw)
@@ -209,8 +224,13 @@ def reference_efflux(fit: dict[str, np.ndarray], *, min_contrast: float = 0.1,
     theta2 = k2 - r1 * theta3
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = k2 / r1
-        informative = ((r1 > 0) & ~np.asarray(fit["at_bound"], bool).ravel() & np.isfinite(ratio) & (ratio > 0)
-                       & (np.abs(theta2) >= min_contrast * r1 * theta3))
+        informative = (
+            (r1 > 0)
+            & ~np.asarray(fit["at_bound"], bool).ravel()
+            & np.isfinite(ratio)
+            & (ratio > 0)
+            & (np.abs(theta2) >= min_contrast * r1 * theta3)
+        )
     if np.count_nonzero(informative) < min_voxels:
         return None
     return float(np.median(ratio[informative]))

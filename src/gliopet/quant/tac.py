@@ -44,7 +44,9 @@ def ttp_min(tac: np.ndarray, timing: FrameTiming) -> float:
     return float(timing.mid_min[int(np.argmax(tac))])
 
 
-def slope_weights(timing: FrameTiming, window_s: tuple[float, float] = SLOPE_WINDOW_S) -> np.ndarray:
+def slope_weights(
+    timing: FrameTiming, window_s: tuple[float, float] = SLOPE_WINDOW_S
+) -> np.ndarray:
     """Weights w such that ``values @ w`` is the least-squares slope (per h) over the window.
 
     Closed form: slope = sum((t - mean t) y) / sum((t - mean t)^2) over frames whose mid-time is

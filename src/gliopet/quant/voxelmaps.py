@@ -94,9 +94,13 @@ def voxel_maps(frames: np.ndarray, timing: FrameTiming, brain: np.ndarray,
         if background is not None:
             late = f"TBR_{window_label(late_window_s)}"
             if late not in maps:
-                bg_late = frames[background].astype(float).mean(axis=0) @ timing.window_weights(*late_window_s)
+                bg_late = frames[background].astype(float).mean(axis=0) @ timing.window_weights(
+                    *late_window_s
+                )
                 tbr_late = means[:, 1] / bg_late
             else:
                 tbr_late = maps[late][brain]
-            fractions["frac_TBR_gt_2"] = float(np.count_nonzero(tbr_late[in_tumour] > tbr_threshold)) / n
+            fractions["frac_TBR_gt_2"] = (
+                float(np.count_nonzero(tbr_late[in_tumour] > tbr_threshold)) / n
+            )
     return VoxelMaps(maps, fractions)

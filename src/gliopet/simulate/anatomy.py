@@ -82,14 +82,22 @@ def _template_cache_file(resolution_mm: int) -> Path | None:
     setting = os.environ.get("GLIOPET_CACHE_DIR", "")
     if setting.lower() in ("off", "0", "none", "false"):
         return None
-    root = Path(setting) if setting else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gliopet"
+    root = (
+        Path(setting)
+        if setting
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gliopet"
+    )
     try:
         nilearn_version = metadata.version("nilearn")
     except metadata.PackageNotFoundError:
         nilearn_version = "unknown"
     digest = hashlib.sha256()
-    for text in (inspect.getsource(inspect.getmodule(template_labels)), inspect.getsource(templates),
-                 nilearn_version, str(resolution_mm)):
+    for text in (
+        inspect.getsource(inspect.getmodule(template_labels)),
+        inspect.getsource(templates),
+        nilearn_version,
+        str(resolution_mm),
+    ):
         digest.update(text.encode())
     return root / f"phantom-template-{resolution_mm}mm-{digest.hexdigest()[:16]}.npz"
 
@@ -105,8 +113,14 @@ def template_labels(resolution_mm: int = 2) -> TemplateAnatomy:
     if path is not None and path.is_file():
         try:
             with np.load(path) as data:
-                return TemplateAnatomy(Grid(tuple(int(n) for n in data["shape"]), data["affine"]), data["labels"],
-                                       data["gm"], data["wm"], data["csf"], data["shell_depth"])
+                return TemplateAnatomy(
+                    Grid(tuple(int(n) for n in data["shape"]), data["affine"]),
+                    data["labels"],
+                    data["gm"],
+                    data["wm"],
+                    data["csf"],
+                    data["shell_depth"],
+                )
         except (OSError, KeyError, ValueError):
             pass  # unreadable cache entry: rebuild (and overwrite) it
     template = _build_template_labels(resolution_mm)
@@ -149,7 +163,9 @@ def _build_template_labels(resolution_mm: int) -> TemplateAnatomy:
     depth_out = ndimage.distance_transform_edt(~brain, sampling=resolution_mm).astype(np.float32)
     labels[~brain & (depth_out <= HEAD_SHELL_MM)] = 1
     grid = Grid(brain.shape, np.asarray(affine, dtype=float))
-    return TemplateAnatomy(grid, labels, gm, wm, csf, np.where(brain, 0.0, depth_out).astype(np.float32))
+    return TemplateAnatomy(
+        grid, labels, gm, wm, csf, np.where(brain, 0.0, depth_out).astype(np.float32)
+    )
 
 
 @dataclass(frozen=True)
@@ -175,15 +191,22 @@ class SubjectWarp:
         if self.model == "smooth_field":
             flat = points.reshape(-1, 3)
             index = apply_affine(np.linalg.inv(self.field_grid.affine), flat).T
-            out = np.stack([ndimage.map_coordinates(self.field[..., c], index, order=1, mode="nearest")
-                            for c in range(3)], axis=-1)
+            out = np.stack(
+                [
+                    ndimage.map_coordinates(self.field[..., c], index, order=1, mode="nearest")
+                    for c in range(3)
+                ],
+                axis=-1,
+            )
             return out.reshape(points.shape).astype(points.dtype)
         if self.model == "radial_bumps":
             out = np.zeros_like(points)
             for centre, vector in zip(self.bump_centres, self.bump_vectors, strict=True):
                 # a handful of bumps: the loop is over bumps, each step vectorised over voxels
                 r2 = np.sum((points - centre.astype(points.dtype)) ** 2, axis=-1)
-                out += np.exp(-r2 / (2.0 * self.bump_width_mm**2))[..., None] * vector.astype(points.dtype)
+                out += np.exp(-r2 / (2.0 * self.bump_width_mm**2))[..., None] * vector.astype(
+                    points.dtype
+                )
             return out
         raise ValueError(f"unknown deformation model {self.model!r}")
 
@@ -193,8 +216,15 @@ class SubjectWarp:
         return linear + self.displacement(linear)
 
 
-def random_warp(rng: np.random.Generator, model: str = "smooth_field", *, scale_pct: float = 5.0,
-                rotation_deg: float = 6.0, shift_mm: float = 4.0, amplitude_mm: float = 3.0) -> SubjectWarp:
+def random_warp(
+    rng: np.random.Generator,
+    model: str = "smooth_field",
+    *,
+    scale_pct: float = 5.0,
+    rotation_deg: float = 6.0,
+    shift_mm: float = 4.0,
+    amplitude_mm: float = 3.0,
+) -> SubjectWarp:
     """Draw a subject's warp: per-axis scale within +/- `scale_pct` %, rotation, shift (mm) and
     a smooth deformation of typical amplitude `amplitude_mm` (mm)."""
     scale = 1.0 + rng.uniform(-scale_pct, scale_pct, 3) / 100.0
@@ -210,8 +240,13 @@ def random_warp(rng: np.random.Generator, model: str = "smooth_field", *, scale_
         spacing = 6.0
         grid = Grid.box(spacing, BRAIN_CENTRE_MM, (240.0, 264.0, 240.0))
         noise = rng.normal(size=(*grid.shape, 3))
-        smooth = np.stack([ndimage.gaussian_filter(noise[..., c], sigma=18.0 / spacing, mode="reflect")
-                           for c in range(3)], axis=-1)
+        smooth = np.stack(
+            [
+                ndimage.gaussian_filter(noise[..., c], sigma=18.0 / spacing, mode="reflect")
+                for c in range(3)
+            ],
+            axis=-1,
+        )
         rms = np.sqrt(np.mean(np.sum(smooth**2, axis=-1)))
         field_ = (smooth * (amplitude_mm / rms)).astype(np.float32)
         return SubjectWarp(inverse, model, grid, field_, info=info)
@@ -255,7 +290,13 @@ def sample_anatomy(warp: SubjectWarp, grid: Grid, resolution_mm: int = 2) -> Sub
     from concurrent.futures import ThreadPoolExecutor
 
     # five independent interpolations on two threads (map_coordinates releases the GIL)
-    jobs = [(template.labels, 0), (template.gm, 1), (template.wm, 1), (template.csf, 1), (template.shell_depth, 1)]
+    jobs = [
+        (template.labels, 0),
+        (template.gm, 1),
+        (template.wm, 1),
+        (template.csf, 1),
+        (template.shell_depth, 1),
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         labels, gm, wm, csf, shell_depth = pool.map(lambda job: take(*job), jobs)
     labels = labels.astype(np.uint8)
@@ -264,6 +305,8 @@ def sample_anatomy(warp: SubjectWarp, grid: Grid, resolution_mm: int = 2) -> Sub
     return SubjectAnatomy(grid, labels, gm, wm, csf, shell_depth, hemisphere)
 
 
-def mri_grid(voxel_mm: float, centre_mm: np.ndarray = BRAIN_CENTRE_MM, max_size: int | None = None) -> Grid:
+def mri_grid(
+    voxel_mm: float, centre_mm: np.ndarray = BRAIN_CENTRE_MM, max_size: int | None = None
+) -> Grid:
     """The MRI grid (subject world, RAS): `voxel_mm` isotropic over `HEAD_EXTENT_MM`."""
     return Grid.box(voxel_mm, centre_mm, HEAD_EXTENT_MM, max_size=max_size)

@@ -69,28 +69,60 @@ SD_A = 0.5
 AGGRESSIVE_FRACTION = 0.4
 
 LABEL_DESCRIPTIONS: dict[str, dict] = {
-    "IDH": {"Description": "IDH1/2 mutation status (WHO CNS 2021).",
-            "Levels": {"mutant": "IDH-mutant", "wildtype": "IDH-wildtype", "n/a": "healthy volunteer"}},
-    "codeletion_1p19q": {"Description": "1p/19q whole-arm codeletion (only in IDH-mutant tumours).",
-                         "Levels": {"codeleted": "1p/19q codeleted", "intact": "not codeleted",
-                                    "n/a": "healthy volunteer"}},
-    "CDKN2AB": {"Description": "CDKN2A/B homozygous deletion (makes an IDH-mutant astrocytoma grade 4).",
-                "Levels": {"deleted": "homozygous deletion", "intact": "no homozygous deletion",
-                           "n/a": "healthy volunteer"}},
-    "MGMT": {"Description": "MGMT promoter methylation.",
-             "Levels": {"methylated": "methylated", "unmethylated": "unmethylated", "n/a": "healthy volunteer"}},
-    "who_type": {"Description": "Integrated diagnosis, WHO CNS 2021.",
-                 "Levels": {"astrocytoma": "astrocytoma, IDH-mutant",
-                            "oligodendroglioma": "oligodendroglioma, IDH-mutant and 1p/19q-codeleted",
-                            "glioblastoma": "glioblastoma, IDH-wildtype", "healthy": "healthy volunteer"}},
-    "grade": {"Description": "WHO CNS grade (2021).",
-              "Levels": {"2": "grade 2", "3": "grade 3", "4": "grade 4", "n/a": "healthy volunteer"}},
-    "outcome": {"Description": "Nature of the lesion at a recurrence session.",
-                "Levels": {"progression": "tumour progression", "treatment_change": "treatment-related change",
-                           "n/a": "not a recurrence session"}},
-    "null_marker": {"Description": "Negative-control marker drawn independently of everything; no method "
-                                   "should predict it better than chance.",
-                    "Levels": {"positive": "positive", "negative": "negative"}},
+    "IDH": {
+        "Description": "IDH1/2 mutation status (WHO CNS 2021).",
+        "Levels": {"mutant": "IDH-mutant", "wildtype": "IDH-wildtype", "n/a": "healthy volunteer"},
+    },
+    "codeletion_1p19q": {
+        "Description": "1p/19q whole-arm codeletion (only in IDH-mutant tumours).",
+        "Levels": {
+            "codeleted": "1p/19q codeleted",
+            "intact": "not codeleted",
+            "n/a": "healthy volunteer",
+        },
+    },
+    "CDKN2AB": {
+        "Description": "CDKN2A/B homozygous deletion (makes an IDH-mutant astrocytoma grade 4).",
+        "Levels": {
+            "deleted": "homozygous deletion",
+            "intact": "no homozygous deletion",
+            "n/a": "healthy volunteer",
+        },
+    },
+    "MGMT": {
+        "Description": "MGMT promoter methylation.",
+        "Levels": {
+            "methylated": "methylated",
+            "unmethylated": "unmethylated",
+            "n/a": "healthy volunteer",
+        },
+    },
+    "who_type": {
+        "Description": "Integrated diagnosis, WHO CNS 2021.",
+        "Levels": {
+            "astrocytoma": "astrocytoma, IDH-mutant",
+            "oligodendroglioma": "oligodendroglioma, IDH-mutant and 1p/19q-codeleted",
+            "glioblastoma": "glioblastoma, IDH-wildtype",
+            "healthy": "healthy volunteer",
+        },
+    },
+    "grade": {
+        "Description": "WHO CNS grade (2021).",
+        "Levels": {"2": "grade 2", "3": "grade 3", "4": "grade 4", "n/a": "healthy volunteer"},
+    },
+    "outcome": {
+        "Description": "Nature of the lesion at a recurrence session.",
+        "Levels": {
+            "progression": "tumour progression",
+            "treatment_change": "treatment-related change",
+            "n/a": "not a recurrence session",
+        },
+    },
+    "null_marker": {
+        "Description": "Negative-control marker drawn independently of everything; no method "
+        "should predict it better than chance.",
+        "Levels": {"positive": "positive", "negative": "negative"},
+    },
 }
 
 
@@ -110,12 +142,14 @@ class SubjectBiology:
     idh: str = "n/a"                 # "mutant" | "wildtype" | "n/a" (healthy)
     codeletion_1p19q: str = "n/a"    # "codeleted" | "intact" | "n/a"
     cdkn2ab: str = "n/a"             # "deleted" | "intact" | "n/a"
-    mgmt: str = "n/a"                # "methylated" | "unmethylated" | "n/a"
-    who_type: str = "healthy"        # "astrocytoma" | "oligodendroglioma" | "glioblastoma" | "healthy"
+    mgmt: str = "n/a"  # "methylated" | "unmethylated" | "n/a"
+    who_type: str = "healthy"  # "astrocytoma" | "oligodendroglioma" | "glioblastoma" | "healthy"
     grade: int | None = None         # WHO CNS grade 2-4, None for healthy
     aggressiveness: float = 0.0      # latent (dimensionless)
-    null_marker: str = "negative"    # independent of everything
-    recurrence_outcome: str = "n/a"  # outcome of a recurrence session: "progression" | "treatment_change"
+    null_marker: str = "negative"  # independent of everything
+    recurrence_outcome: str = (
+        "n/a"  # outcome of a recurrence session: "progression" | "treatment_change"
+    )
 
 
 @dataclass
@@ -134,7 +168,9 @@ class SessionBiology:
     mri_effects: dict[str, float]
     dose_bq: float
     injection_to_scan_s: float = 0.0
-    tumour_kinetics: dict[str, float] = field(default_factory=dict)  # K1, k2, k3, k4, vB, DV of "enhancing"
+    tumour_kinetics: dict[str, float] = field(
+        default_factory=dict
+    )  # K1, k2, k3, k4, vB, DV of "enhancing"
     #: Kinetic parameters that vary voxel to voxel (smooth field with the class cv); the others are
     #: uniform within each tissue class.
     varied_params: tuple[str, ...] = ("K1", "k2", "k3", "k4", "vB")
@@ -170,7 +206,11 @@ def _configs() -> tuple[_Config, ...]:
         p_idh = P_IDH_MUTANT if idh == "mutant" else 1.0 - P_IDH_MUTANT
         p_codel = 1.0 if idh == "wildtype" else (
             P_CODELETED_GIVEN_MUTANT if codel == "codeleted" else 1.0 - P_CODELETED_GIVEN_MUTANT)
-        who = "glioblastoma" if idh == "wildtype" else ("oligodendroglioma" if codel == "codeleted" else "astrocytoma")
+        who = (
+            "glioblastoma"
+            if idh == "wildtype"
+            else ("oligodendroglioma" if codel == "codeleted" else "astrocytoma")
+        )
         for cdkn in ("intact", "deleted"):
             p_cdkn = P_CDKN_DELETED[who] if cdkn == "deleted" else 1.0 - P_CDKN_DELETED[who]
             if who == "glioblastoma":
@@ -178,12 +218,22 @@ def _configs() -> tuple[_Config, ...]:
             elif cdkn == "deleted":
                 grades = {3: 1.0} if who == "oligodendroglioma" else {4: 1.0}
             else:
-                grades = P_GRADE_OLIGO_INTACT if who == "oligodendroglioma" else P_GRADE_ASTRO_INTACT
+                grades = (
+                    P_GRADE_OLIGO_INTACT if who == "oligodendroglioma" else P_GRADE_ASTRO_INTACT
+                )
             for grade, p_grade in grades.items():
                 for mgmt, outcome in itertools.product(("methylated", "unmethylated"),
                                                        ("progression", "treatment_change")):
-                    p_mgmt = P_MGMT_METHYLATED[idh] if mgmt == "methylated" else 1.0 - P_MGMT_METHYLATED[idh]
-                    p_out = P_PROGRESSION[mgmt] if outcome == "progression" else 1.0 - P_PROGRESSION[mgmt]
+                    p_mgmt = (
+                        P_MGMT_METHYLATED[idh]
+                        if mgmt == "methylated"
+                        else 1.0 - P_MGMT_METHYLATED[idh]
+                    )
+                    p_out = (
+                        P_PROGRESSION[mgmt]
+                        if outcome == "progression"
+                        else 1.0 - P_PROGRESSION[mgmt]
+                    )
                     prior = p_idh * p_codel * p_cdkn * p_grade * p_mgmt * p_out
                     out.append(_Config(idh, codel, cdkn, grade, mgmt, outcome, prior))
     total = sum(c.prior for c in out)
@@ -205,13 +255,15 @@ def _latent_model(kind: str, c: _Config) -> tuple[np.ndarray, np.ndarray, np.nda
     mut = c.idh == "mutant"
     codel = c.codel == "codeleted"
     if kind == "diagnosis":
-        mean = np.array([
-            np.log(0.95) + (0.12 if codel else 0.0),             # log DV: oligodendrogliomas take up more
-            np.log(0.15) if mut else np.log(0.45),                # log k2: IDH-wt fast washout
-            np.log(0.010) + (0.30 if mut else 0.0) + (0.25 if codel else 0.0),  # log k3
-            -0.3 + (0.10 if c.grade == 4 else 0.0),               # log enhancement
-            -3.0 + (0.30 if c.grade == 4 else 0.0),               # logit necrosis
-        ])
+        mean = np.array(
+            [
+                np.log(0.95) + (0.12 if codel else 0.0),  # log DV: oligodendrogliomas take up more
+                np.log(0.15) if mut else np.log(0.45),  # log k2: IDH-wt fast washout
+                np.log(0.010) + (0.30 if mut else 0.0) + (0.25 if codel else 0.0),  # log k3
+                -0.3 + (0.10 if c.grade == 4 else 0.0),  # log enhancement
+                -3.0 + (0.30 if c.grade == 4 else 0.0),  # logit necrosis
+            ]
+        )
         beta = np.array([0.28, 0.0, 0.0, 0.12, 0.3])
         sd = np.array([0.30, 0.95, 0.40, 0.50, 1.0])
         return mean, beta, sd
@@ -234,7 +286,11 @@ def _marginals(kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     """Per configuration: log prior, marginal mean, inverse covariance and log-determinant of z."""
     configs = _configs()
     d = len(LATENT_NAMES)
-    means, precisions, logdets = np.empty((len(configs), d)), np.empty((len(configs), d, d)), np.empty(len(configs))
+    means, precisions, logdets = (
+        np.empty((len(configs), d)),
+        np.empty((len(configs), d, d)),
+        np.empty(len(configs)),
+    )
     for i, c in enumerate(configs):
         mean, beta, sd = _latent_model(kind, c)
         means[i] = mean + beta * _aggressiveness_mean(c)
@@ -325,21 +381,34 @@ def sample_subjects(n: int, rng: np.random.Generator, *, scenario: str = "both",
         raise ParameterError("healthy_fraction", healthy_fraction, "a fraction between 0 and 1")
     if scenario not in ("diagnosis", "recurrence", "both", "healthy"):
         raise ParameterError("scenario", scenario, "one of diagnosis, recurrence, both, healthy")
-    null_rng = rng.spawn(1)[0]  # own stream: the null marker is independent of everything by construction
+    null_rng = rng.spawn(1)[
+        0
+    ]  # own stream: the null marker is independent of everything by construction
     n_healthy = n if scenario == "healthy" else int(round(n * healthy_fraction))
     healthy = np.zeros(n, dtype=bool)
     healthy[rng.permutation(n)[:n_healthy]] = True
     configs = _configs()
-    picks = iter(_systematic(np.array([c.prior for c in configs]), n - n_healthy, rng)) if n > n_healthy else iter(())
-    null_positive = _systematic(np.array([1.0 - NULL_PREVALENCE, NULL_PREVALENCE]), n, null_rng) == 1
+    picks = (
+        iter(_systematic(np.array([c.prior for c in configs]), n - n_healthy, rng))
+        if n > n_healthy
+        else iter(())
+    )
+    null_positive = (
+        _systematic(np.array([1.0 - NULL_PREVALENCE, NULL_PREVALENCE]), n, null_rng) == 1
+    )
     width = max(3, len(str(n)))
     subjects = []
     for i in range(n):
         sex = "F" if rng.random() < 0.5 else "M"
         weight = float(np.clip(rng.normal(68.0 if sex == "F" else 82.0, 12.0), 45.0, 140.0))
-        sub = SubjectBiology(subject=f"{i + 1:0{width}d}", healthy=bool(healthy[i]), sex=sex, age=0.0,
-                             weight_kg=round(weight, 1),
-                             null_marker="positive" if null_positive[i] else "negative")
+        sub = SubjectBiology(
+            subject=f"{i + 1:0{width}d}",
+            healthy=bool(healthy[i]),
+            sex=sex,
+            age=0.0,
+            weight_kg=round(weight, 1),
+            null_marker="positive" if null_positive[i] else "negative",
+        )
         if healthy[i]:
             sub.age = float(np.clip(rng.normal(50.0, 15.0), 18.0, 85.0))
         else:
@@ -347,7 +416,9 @@ def sample_subjects(n: int, rng: np.random.Generator, *, scenario: str = "both",
             sub.idh, sub.codeletion_1p19q, sub.cdkn2ab, sub.mgmt = c.idh, c.codel, c.cdkn, c.mgmt
             sub.who_type, sub.grade, sub.recurrence_outcome = c.who_type, c.grade, c.outcome
             sub.aggressiveness = float(rng.normal(_aggressiveness_mean(c), SD_A))
-            sub.age = float(np.clip(rng.normal(40.0 if c.idh == "mutant" else 62.0, 11.0), 18.0, 90.0))
+            sub.age = float(
+                np.clip(rng.normal(40.0 if c.idh == "mutant" else 62.0, 11.0), 18.0, 90.0)
+            )
         sub.age = round(sub.age, 1)
         subjects.append(sub)
     return subjects
@@ -382,8 +453,18 @@ HEALTHY_PARAMS: dict[str, KineticParams] = {
     "csf": KineticParams(0.002, 0.05, 0.0, 0.0, 0.0),
     "scalp": KineticParams(0.03, 0.06, 0.0, 0.0, 0.05),
 }
-VOXEL_CV = {"grey": 0.08, "white": 0.08, "striatum": 0.08, "csf": 0.10, "scalp": 0.15,
-            "necrosis": 0.20, "enhancing": 0.15, "infiltration": 0.15, "oedema": 0.10, "aggressive": 0.10}
+VOXEL_CV = {
+    "grey": 0.08,
+    "white": 0.08,
+    "striatum": 0.08,
+    "csf": 0.10,
+    "scalp": 0.15,
+    "necrosis": 0.20,
+    "enhancing": 0.15,
+    "infiltration": 0.15,
+    "oedema": 0.10,
+    "aggressive": 0.10,
+}
 
 #: Held-out kinetic variant: other parameter ranges (multiplicative changes of the class means).
 HELDOUT_HEALTHY_FACTORS = {"grey": dict(K1=1.1, k2=1.15), "white": dict(K1=1.15, k2=1.1),
@@ -399,7 +480,11 @@ def tumour_params(z: np.ndarray, variant: str = "standard") -> dict[str, Kinetic
     """
     dv, k2, k3 = np.exp(z[0]), np.exp(z[1]), np.exp(z[2])
     if variant == "heldout":
-        dv, k2, k3 = dv * HELDOUT_TUMOUR_FACTORS["DV"], k2 * HELDOUT_TUMOUR_FACTORS["k2"], k3 * HELDOUT_TUMOUR_FACTORS["k3"]
+        dv, k2, k3 = (
+            dv * HELDOUT_TUMOUR_FACTORS["DV"],
+            k2 * HELDOUT_TUMOUR_FACTORS["k2"],
+            k3 * HELDOUT_TUMOUR_FACTORS["k3"],
+        )
     white = HEALTHY_PARAMS["white"]
     return {
         "enhancing": KineticParams(float(dv * k2), float(k2), float(k3), 0.002, 0.06),
@@ -430,7 +515,9 @@ def as_one_tissue(bio: SessionBiology) -> SessionBiology:
     k2_shared = float(bio.tissue_params["grey"].k2)
 
     def one(params: KineticParams, k2: float | None = None) -> KineticParams:
-        return KineticParams(K1=float(params.K1), k2=float(params.k2) if k2 is None else k2, k3=0.0, k4=0.0, vB=0.0)
+        return KineticParams(
+            K1=float(params.K1), k2=float(params.k2) if k2 is None else k2, k3=0.0, k4=0.0, vB=0.0
+        )
 
     tissue = {key: one(value, k2_shared if key in _SHARED_K2_CLASSES else None)
               for key, value in bio.tissue_params.items()}
@@ -475,9 +562,13 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
     if kind not in ("diagnosis", "recurrence", "healthy"):
         raise ParameterError("kind", kind, "one of diagnosis, recurrence, healthy")
     if (kind == "healthy") != subject.healthy:
-        raise ParameterError("kind", kind, "'healthy' for healthy subjects and diagnosis/recurrence for patients")
+        raise ParameterError(
+            "kind", kind, "'healthy' for healthy subjects and diagnosis/recurrence for patients"
+        )
     variant = site.kinetic_variant
-    dose_bq = float(np.clip(rng.normal(190e6, 20e6), 120e6, 260e6))  # EANM FDOPA adult activity ~185-200 MBq
+    dose_bq = float(
+        np.clip(rng.normal(190e6, 20e6), 120e6, 260e6)
+    )  # EANM FDOPA adult activity ~185-200 MBq
     tissue = _healthy_params(rng, variant)
     cv = dict(VOXEL_CV)
     if variant == "heldout":
@@ -486,11 +577,24 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
         # No lesion: the lesion keys get white-matter values so that any lookup stays valid.
         for key in ("necrosis", "enhancing", "infiltration", "oedema"):
             tissue[key] = tissue["white"]
-        return SessionBiology(kind=kind, outcome="n/a", tissue_params=tissue, voxel_cv=cv, has_aggressive=False,
-                              aggressive_params=None, tumour_volume_ml=0.0, latent_image={}, posteriors={},
-                              mri_effects={"enhancement": 0.0, "oedema": 0.0, "necrosis_fraction": 0.0,
-                                           "enhancing_fraction": 0.0},
-                              dose_bq=dose_bq)
+        return SessionBiology(
+            kind=kind,
+            outcome="n/a",
+            tissue_params=tissue,
+            voxel_cv=cv,
+            has_aggressive=False,
+            aggressive_params=None,
+            tumour_volume_ml=0.0,
+            latent_image={},
+            posteriors={},
+            mri_effects={
+                "enhancement": 0.0,
+                "oedema": 0.0,
+                "necrosis_fraction": 0.0,
+                "enhancing_fraction": 0.0,
+            },
+            dose_bq=dose_bq,
+        )
     c = _config_of(subject)
     mean, beta, sd = _latent_model(kind, c)
     z = mean + beta * subject.aggressiveness + sd * rng.standard_normal(len(LATENT_NAMES))
@@ -501,10 +605,10 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
     necrosis_fraction = 0.3 / (1.0 + np.exp(-z[4]))
     enhancement = float(np.exp(z[3]))
     mri_effects = {
-        "enhancement": enhancement,                                  # contrast-T1w gain of the enhancing part
+        "enhancement": enhancement,  # contrast-T1w gain of the enhancing part
         "enhancing_fraction": float(0.05 + 0.3 * enhancement / (1.0 + enhancement)),
         "necrosis_fraction": float(necrosis_fraction),
-        "oedema": float(np.exp(rng.normal(0.0, 0.25))),              # not label-driven
+        "oedema": float(np.exp(rng.normal(0.0, 0.25))),  # not label-driven
     }
     # Volume independent of the labels (5-80 mL, log-uniform); recurrences smaller.
     lo, hi = (8.0, 70.0) if kind == "diagnosis" else (5.0, 40.0)
@@ -512,12 +616,25 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
     aggressive = _aggressive_params(tissue["enhancing"], rng)
     enh = tissue["enhancing"]
     return SessionBiology(
-        kind=kind, outcome=c.outcome if kind == "recurrence" else "n/a", tissue_params=tissue, voxel_cv=cv,
-        has_aggressive=bool(rng.random() < AGGRESSIVE_FRACTION), aggressive_params=aggressive,
-        tumour_volume_ml=round(volume, 2), latent_image={n: float(v) for n, v in zip(LATENT_NAMES, z, strict=True)},
-        posteriors=latent_posteriors(kind, z), mri_effects=mri_effects, dose_bq=round(dose_bq, -3),
-        tumour_kinetics={"K1": float(enh.K1), "k2": float(enh.k2), "k3": float(enh.k3), "k4": float(enh.k4),
-                         "vB": float(enh.vB), "DV": float(np.exp(z[0]))},
+        kind=kind,
+        outcome=c.outcome if kind == "recurrence" else "n/a",
+        tissue_params=tissue,
+        voxel_cv=cv,
+        has_aggressive=bool(rng.random() < AGGRESSIVE_FRACTION),
+        aggressive_params=aggressive,
+        tumour_volume_ml=round(volume, 2),
+        latent_image={n: float(v) for n, v in zip(LATENT_NAMES, z, strict=True)},
+        posteriors=latent_posteriors(kind, z),
+        mri_effects=mri_effects,
+        dose_bq=round(dose_bq, -3),
+        tumour_kinetics={
+            "K1": float(enh.K1),
+            "k2": float(enh.k2),
+            "k3": float(enh.k3),
+            "k4": float(enh.k4),
+            "vB": float(enh.vB),
+            "DV": float(np.exp(z[0])),
+        },
     )
 
 
@@ -532,7 +649,9 @@ def who_consistency_problems(subject: SubjectBiology) -> list[str]:
         return found
     if s.codeletion_1p19q == "codeleted" and s.idh != "mutant":
         found.append("1p/19q codeletion without IDH mutation")
-    if s.who_type == "oligodendroglioma" and not (s.idh == "mutant" and s.codeletion_1p19q == "codeleted"):
+    if s.who_type == "oligodendroglioma" and not (
+        s.idh == "mutant" and s.codeletion_1p19q == "codeleted"
+    ):
         found.append("oligodendroglioma must be IDH-mutant and 1p/19q-codeleted")
     if s.who_type == "oligodendroglioma" and s.grade not in (2, 3):
         found.append("oligodendroglioma must be grade 2 or 3")

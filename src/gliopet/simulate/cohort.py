@@ -65,8 +65,10 @@ class Profile:
     pet_voxel_factor: float      # PET voxel = site voxel x factor
     sim_factor: int              # PET simulation grid = MRI grid subsampled by this factor
     template_mm: int             # MNI template resolution used (1 or 2 mm)
-    max_size: int | None         # largest number of voxels per axis
-    sim_frames_truth: bool = True  # write the 4-D noise-free PET of the simulation grid to the truth
+    max_size: int | None  # largest number of voxels per axis
+    sim_frames_truth: bool = (
+        True  # write the 4-D noise-free PET of the simulation grid to the truth
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -114,7 +116,9 @@ class SimulatedSession:
     noisefree_pet_nopsf: np.ndarray    # 4-D Bq/mL, PET grid, motion-free
     noisefree_pet_psf: np.ndarray
     params_pet: dict[str, np.ndarray]  # K1, k2 on the PET grid, resampled as the noise-free PET
-    uniform_kinetics_pet: np.ndarray   # PET voxels whose interpolation support has one k2, k3, k4, vB
+    uniform_kinetics_pet: (
+        np.ndarray
+    )  # PET voxels whose interpolation support has one k2, k3, k4, vB
     pet: np.ndarray                    # 4-D Bq/mL with motion and noise (the raw data)
     mri: dict[str, np.ndarray]
     pet_from_mri: np.ndarray           # 4x4 RAS: MRI-space point -> PET-space point
@@ -129,10 +133,20 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), *[int(k) for k in keys]]))
 
 
-def validate_parameters(*, n_subjects: Any, seed: Any, profile: str, sites: list[str] | tuple[str, ...],
-                        scenario: str, aggressive_fraction: float, healthy_fraction: float,
-                        psf_fwhm_mm: float | None = None, pet_voxel_mm: float | None = None,
-                        jobs: Any = 1, kinetics: str = "fdopa") -> list[SiteProfile]:
+def validate_parameters(
+    *,
+    n_subjects: Any,
+    seed: Any,
+    profile: str,
+    sites: list[str] | tuple[str, ...],
+    scenario: str,
+    aggressive_fraction: float,
+    healthy_fraction: float,
+    psf_fwhm_mm: float | None = None,
+    pet_voxel_mm: float | None = None,
+    jobs: Any = 1,
+    kinetics: str = "fdopa",
+) -> list[SiteProfile]:
     """Check every parameter before anything is written; return the site profiles to use."""
     from gliopet.simulate.biology import KINETIC_MODELS
 
@@ -140,7 +154,11 @@ def validate_parameters(*, n_subjects: Any, seed: Any, profile: str, sites: list
         raise ParameterError("kinetics", kinetics, f"one of {', '.join(KINETIC_MODELS)}")
     if isinstance(jobs, bool) or not isinstance(jobs, int | np.integer) or jobs < 1:
         raise ParameterError("jobs", jobs, "a whole number of parallel workers >= 1")
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, int | np.integer) or n_subjects < 1:
+    if (
+        isinstance(n_subjects, bool)
+        or not isinstance(n_subjects, int | np.integer)
+        or n_subjects < 1
+    ):
         raise ParameterError("subjects", n_subjects, "a whole number of subjects >= 1",
                              fix="give --subjects 1 or more")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -149,7 +167,10 @@ def validate_parameters(*, n_subjects: Any, seed: Any, profile: str, sites: list
         raise ParameterError("profile", profile, f"one of {', '.join(PROFILES)}")
     if scenario not in SCENARIOS:
         raise ParameterError("scenario", scenario, f"one of {', '.join(SCENARIOS)}")
-    for name, value in (("aggressive-fraction", aggressive_fraction), ("healthy-fraction", healthy_fraction)):
+    for name, value in (
+        ("aggressive-fraction", aggressive_fraction),
+        ("healthy-fraction", healthy_fraction),
+    ):
         if not (np.isfinite(value) and 0.0 <= value <= 1.0):
             raise ParameterError(name, value, "a fraction between 0 and 1")
     if not sites:
@@ -232,9 +253,13 @@ def parameter_maps(labels: np.ndarray, aggressive: np.ndarray, session_bio: Any,
         spread = cv[labels]
         if session_bio.has_aggressive and session_bio.aggressive_params is not None:
             value[agg] = float(getattr(session_bio.aggressive_params, n))
-            spread[agg] = float(session_bio.voxel_cv.get("aggressive", session_bio.voxel_cv.get("enhancing", 0.0)))
+            spread[agg] = float(
+                session_bio.voxel_cv.get("aggressive", session_bio.voxel_cv.get("enhancing", 0.0))
+            )
         if n in session_bio.varied_params:
-            value = value * np.maximum(1.0 + spread * _smooth_unit_field(rng, grid, PARAM_FIELD_SIGMA_MM), 0.3)
+            value = value * np.maximum(
+                1.0 + spread * _smooth_unit_field(rng, grid, PARAM_FIELD_SIGMA_MM), 0.3
+            )
         out[n] = value.astype(np.float32)
     out["vB"] = np.clip(out["vB"], 0.0, 1.0)
     return out
@@ -273,14 +298,18 @@ def decay_correction_factors(timing: FrameTiming) -> np.ndarray:
     return frame_decay_factors(timing.start_s, timing.duration_s, HALF_LIFE_S["F18"])
 
 
-def pet_sidecar(site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxel_mm: float) -> dict[str, Any]:
+def pet_sidecar(
+    site: SiteProfile, timing: FrameTiming, dose_bq: float, pet_voxel_mm: float
+) -> dict[str, Any]:
     """BIDS-PET sidecar of a simulated dynamic FDOPA PET (times in s from injection = TimeZero)."""
     return {
         "Manufacturer": site.manufacturer,
         "ManufacturersModelName": site.scanner,
         "Modality": "PT",
         "Units": "Bq/mL",
-        **injection_fields(TRACER, "F18", round(dose_bq / 1e6, 6), INJECTION_DATETIME.strftime("%H:%M:%S")),
+        **injection_fields(
+            TRACER, "F18", round(dose_bq / 1e6, 6), INJECTION_DATETIME.strftime("%H:%M:%S")
+        ),
         "ScanStart": 0,
         "FrameTimesStart": [round(float(v), 3) for v in timing.start_s],
         "FrameDuration": [round(float(v), 3) for v in timing.duration_s],
@@ -510,7 +539,9 @@ def _uniform_kinetics(params: dict[str, np.ndarray], sim_grid: geo.Grid, pet_gri
         for corner in np.ndindex(2, 2, 2):
             if corner == (0, 0, 0):
                 continue
-            uniform &= values[base[0] + corner[0], base[1] + corner[1], base[2] + corner[2]] == first
+            uniform &= (
+                values[base[0] + corner[0], base[1] + corner[1], base[2] + corner[2]] == first
+            )
     out = np.zeros(int(np.prod(pet_grid.shape)), dtype=bool)
     out[np.flatnonzero(inside)[uniform]] = True
     return out.reshape(pet_grid.shape)
@@ -529,16 +560,26 @@ def _truth_row(plan: SessionPlan, subject_bio: Any, session_bio: Any, tumour: Tu
                labels_pet: np.ndarray, pet_grid: geo.Grid) -> dict[str, Any]:
     volumes = tumour.volumes_ml if tumour is not None else {}
     return {
-        "participant_id": f"sub-{plan.subject}", "session_id": f"ses-{plan.session}", "site": plan.site.name,
-        "kind": plan.kind, "IDH": subject_bio.idh, "codeletion_1p19q": subject_bio.codeletion_1p19q,
-        "CDKN2AB": subject_bio.cdkn2ab, "MGMT": subject_bio.mgmt, "who_type": subject_bio.who_type,
-        "grade": _label_value(subject_bio.grade), "outcome": session_bio.outcome,
-        "null_marker": subject_bio.null_marker, "has_aggressive": bool(session_bio.has_aggressive),
+        "participant_id": f"sub-{plan.subject}",
+        "session_id": f"ses-{plan.session}",
+        "site": plan.site.name,
+        "kind": plan.kind,
+        "IDH": subject_bio.idh,
+        "codeletion_1p19q": subject_bio.codeletion_1p19q,
+        "CDKN2AB": subject_bio.cdkn2ab,
+        "MGMT": subject_bio.mgmt,
+        "who_type": subject_bio.who_type,
+        "grade": _label_value(subject_bio.grade),
+        "outcome": session_bio.outcome,
+        "null_marker": subject_bio.null_marker,
+        "has_aggressive": bool(session_bio.has_aggressive),
         "weight": round(float(subject_bio.weight_kg), 3),
         "injected_activity_MBq": round(float(session_bio.dose_bq) / 1e6, 6),
         "tumour_volume_target_ml": round(float(session_bio.tumour_volume_ml), 4),
         "tumour_volume_ml": volumes.get("tumour", 0.0),
-        "tumour_volume_pet_ml": round(float(np.isin(labels_pet, anat.TUMOUR_LABELS).sum() * pet_grid.voxel_ml), 4),
+        "tumour_volume_pet_ml": round(
+            float(np.isin(labels_pet, anat.TUMOUR_LABELS).sum() * pet_grid.voxel_ml), 4
+        ),
         "aggressive_volume_ml": volumes.get("aggressive", 0.0),
     }
 
@@ -547,7 +588,9 @@ def _truth_row(plan: SessionPlan, subject_bio: Any, session_bio: Any, tumour: Tu
 # writing
 
 
-def _nifti(data: np.ndarray, grid: geo.Grid, dtype=np.float32, xyzt=("mm", "sec")) -> nib.Nifti1Image:
+def _nifti(
+    data: np.ndarray, grid: geo.Grid, dtype=np.float32, xyzt=("mm", "sec")
+) -> nib.Nifti1Image:
     img = nib.Nifti1Image(np.asarray(data, dtype=dtype), grid.affine)
     img.header.set_xyzt_units(*xyzt)
     img.set_qform(grid.affine, code=1)
@@ -772,29 +815,57 @@ def _write_dicom(root: Path, sim: SimulatedSession) -> None:
     common = {"patient_id": f"sub-{p.subject}", "patient_name": f"Phantom^{p.subject}",
               "sex": {"M": "M", "F": "F"}.get(str(sim.subject_bio.sex)[:1].upper(), "O"),
               "study_uid": study_uid, "manufacturer": p.site.manufacturer}
-    write_pet_series(base / "pet", sim.pet, sim.pet_grid.affine, sim.timing,
-                     weight_kg=float(sim.subject_bio.weight_kg), dose_bq=float(sim.session_bio.dose_bq),
-                     injection_datetime=INJECTION_DATETIME, model=p.site.scanner,
-                     series_uid=generate_uid(entropy_srcs=["gliopet-phantom", *map(str, key), "pet"]),
-                     study_datetime=INJECTION_DATETIME, **common)
+    write_pet_series(
+        base / "pet",
+        sim.pet,
+        sim.pet_grid.affine,
+        sim.timing,
+        weight_kg=float(sim.subject_bio.weight_kg),
+        dose_bq=float(sim.session_bio.dose_bq),
+        injection_datetime=INJECTION_DATETIME,
+        model=p.site.scanner,
+        series_uid=generate_uid(entropy_srcs=["gliopet-phantom", *map(str, key), "pet"]),
+        study_datetime=INJECTION_DATETIME,
+        **common,
+    )
     frame_uid = generate_uid(entropy_srcs=["gliopet-phantom", *map(str, key), "mri-frame"])
     for number, (contrast, volume) in enumerate(sim.mri.items(), start=2):
-        write_mr_series(base / contrast.replace("-", "").replace("_", ""), volume, sim.mri_grid.affine,
-                        sequence=contrast, series_number=number, frame_of_reference_uid=frame_uid,
-                        series_uid=generate_uid(entropy_srcs=["gliopet-phantom", *map(str, key), contrast]),
-                        study_datetime=INJECTION_DATETIME, model=f"{p.site.scanner} MR", **common)
+        write_mr_series(
+            base / contrast.replace("-", "").replace("_", ""),
+            volume,
+            sim.mri_grid.affine,
+            sequence=contrast,
+            series_number=number,
+            frame_of_reference_uid=frame_uid,
+            series_uid=generate_uid(entropy_srcs=["gliopet-phantom", *map(str, key), contrast]),
+            study_datetime=INJECTION_DATETIME,
+            model=f"{p.site.scanner} MR",
+            **common,
+        )
 
 
 # ------------------------------------------------------------------------------------------
 # cohort
 
 
-def simulate_cohort(out_dir: str | Path, n_subjects: int, seed: int, profile: str = "tiny",
-                    sites: list[str] | tuple[str, ...] = ("siteA", "siteB", "siteC"),
-                    scenario: str = "both", dicom: bool = False, *, aggressive_fraction: float = 0.4,
-                    healthy_fraction: float = 0.0, overwrite: bool = False,
-                    psf_fwhm_mm: float | None = None, pet_voxel_mm: float | None = None,
-                    jobs: int = 1, kinetics: str = "fdopa", command: str = "gliopet simulate") -> Path:
+def simulate_cohort(
+    out_dir: str | Path,
+    n_subjects: int,
+    seed: int,
+    profile: str = "tiny",
+    sites: list[str] | tuple[str, ...] = ("siteA", "siteB", "siteC"),
+    scenario: str = "both",
+    dicom: bool = False,
+    *,
+    aggressive_fraction: float = 0.4,
+    healthy_fraction: float = 0.0,
+    overwrite: bool = False,
+    psf_fwhm_mm: float | None = None,
+    pet_voxel_mm: float | None = None,
+    jobs: int = 1,
+    kinetics: str = "fdopa",
+    command: str = "gliopet simulate",
+) -> Path:
     """Simulate `n_subjects` subjects and write a BIDS-PET dataset with ground truth to `out_dir`.
 
     ``kinetics``: "fdopa" (realistic two-tissue FDOPA kinetics) or "one-tissue" (verification
@@ -897,40 +968,64 @@ def _write_truth_table(root: Path, truth_rows: list[dict[str, Any]]) -> None:
                {k: v for k, v in tr.truth_columns().items() if k in table.columns})
 
 
-def _simulate_and_write(root: Path, plan: SessionPlan, subject_bio: Any, profile: Profile, seed: int,
-                        aggressive_fraction: float, dicom: bool,
-                        kinetics: str = "fdopa") -> tuple[dict[str, Any], dict[str, Any]]:
+def _simulate_and_write(
+    root: Path,
+    plan: SessionPlan,
+    subject_bio: Any,
+    profile: Profile,
+    seed: int,
+    aggressive_fraction: float,
+    dicom: bool,
+    kinetics: str = "fdopa",
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Simulate one session and write it; return (sessions-table row, truth-table row)."""
-    sim = simulate_session(plan, subject_bio, profile, seed, aggressive_fraction=aggressive_fraction,
-                           kinetics=kinetics)
+    sim = simulate_session(
+        plan, subject_bio, profile, seed, aggressive_fraction=aggressive_fraction, kinetics=kinetics
+    )
     return write_session(root, sim, dicom=dicom), sim.truth_row
 
 
 def _participant_row(subject: Any, plans: list[SessionPlan]) -> dict[str, Any]:
     site = next(p.site.name for p in plans if p.subject == subject.subject)
     return {
-        "participant_id": f"sub-{subject.subject}", "site": site, "sex": subject.sex,
-        "age": round(float(subject.age), 1), "weight": round(float(subject.weight_kg), 3),
-        "group": "healthy" if subject.healthy else "patient", "IDH": subject.idh,
-        "codeletion_1p19q": subject.codeletion_1p19q, "MGMT": subject.mgmt, "CDKN2AB": subject.cdkn2ab,
-        "who_type": subject.who_type, "grade": _label_value(subject.grade), "null_marker": subject.null_marker,
+        "participant_id": f"sub-{subject.subject}",
+        "site": site,
+        "sex": subject.sex,
+        "age": round(float(subject.age), 1),
+        "weight": round(float(subject.weight_kg), 3),
+        "group": "healthy" if subject.healthy else "patient",
+        "IDH": subject.idh,
+        "codeletion_1p19q": subject.codeletion_1p19q,
+        "MGMT": subject.mgmt,
+        "CDKN2AB": subject.cdkn2ab,
+        "who_type": subject.who_type,
+        "grade": _label_value(subject.grade),
+        "null_marker": subject.null_marker,
     }
 
 
 _OWN_DESCRIPTIONS: dict[str, dict[str, Any]] = {
     "participant_id": {"Description": "Subject identifier, sub-<label>."},
-    "session_id": {"Description": "Session identifier, ses-<label> (diagnosis, recurrence or baseline for "
-                                  "healthy subjects)."},
-    "site": {"Description": "Simulated site (scanner and protocol preset, gliopet.simulate.sites)."},
+    "session_id": {
+        "Description": "Session identifier, ses-<label> (diagnosis, recurrence or baseline for "
+        "healthy subjects)."
+    },
+    "site": {
+        "Description": "Simulated site (scanner and protocol preset, gliopet.simulate.sites)."
+    },
     "scanner": {"Description": "PET scanner model of the site."},
     "manufacturer": {"Description": "PET scanner manufacturer of the site."},
     "weight": {"Description": "Body weight at the PET scan (for SUV).", "Units": "kg"},
-    "injected_activity_MBq": {"Description": "Injected 18F-FDOPA activity (also in the PET sidecar).",
-                              "Units": "MBq"},
+    "injected_activity_MBq": {
+        "Description": "Injected 18F-FDOPA activity (also in the PET sidecar).",
+        "Units": "MBq",
+    },
     "age": {"Description": "Age at the scan.", "Units": "years"},
     "sex": {"Description": "Sex.", "Levels": {"M": "male", "F": "female"}},
-    "group": {"Description": "patient or healthy volunteer.",
-              "Levels": {"patient": "glioma patient", "healthy": "healthy volunteer"}},
+    "group": {
+        "Description": "patient or healthy volunteer.",
+        "Levels": {"patient": "glioma patient", "healthy": "healthy volunteer"},
+    },
 }
 
 

@@ -42,22 +42,37 @@ ENHANCEMENT_GAIN = 0.9
 #: Scanner units of white matter on T1w (before the site scaling).
 BASE_UNITS = 1000.0
 
-_LABEL_CLASS = {5: "striatum", 6: "striatum", 10: "necrosis", 11: "enhancing", 12: "infiltration", 13: "oedema"}
+_LABEL_CLASS = {
+    5: "striatum",
+    6: "striatum",
+    10: "necrosis",
+    11: "enhancing",
+    12: "infiltration",
+    13: "oedema",
+}
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: np.ndarray) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=sigma_vox, mode="reflect")
+def _smooth_field(
+    rng: np.random.Generator, shape: tuple[int, ...], sigma_vox: np.ndarray
+) -> np.ndarray:
+    field = ndimage.gaussian_filter(
+        rng.standard_normal(shape, dtype=np.float32), sigma=sigma_vox, mode="reflect"
+    )
     return field / max(float(field.std()), 1e-6)
 
 
 def bias_field(rng: np.random.Generator, shape: tuple[int, int, int], voxel_mm: tuple[float, ...],
                strength: float) -> np.ndarray:
     """Smooth multiplicative field ``1 + b``, with max |b| = `strength` (computed on a coarse grid, zoomed)."""
-    coarse_shape = tuple(max(int(np.ceil(n * v / 24.0)), 2) for n, v in zip(shape, voxel_mm, strict=True))
+    coarse_shape = tuple(
+        max(int(np.ceil(n * v / 24.0)), 2) for n, v in zip(shape, voxel_mm, strict=True)
+    )
     coarse = ndimage.gaussian_filter(rng.normal(size=coarse_shape), sigma=2.0, mode="reflect")
     coarse /= max(float(np.abs(coarse).max()), 1e-9)
     zoom = [n / c for n, c in zip(shape, coarse_shape, strict=True)]
-    field = ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[: shape[0], : shape[1], : shape[2]]
+    field = ndimage.zoom(coarse, zoom, order=1, mode="nearest", grid_mode=True)[
+        : shape[0], : shape[1], : shape[2]
+    ]
     return (1.0 + strength * field).astype(np.float32)
 
 

@@ -160,7 +160,9 @@ def bootstrap_auc_ci(scores: np.ndarray, labels: np.ndarray, *, n_boot: int = N_
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     # all replicates at once: (n_boot, n_pos + n_neg) resampled scores, ranked row by row
-    sample = np.concatenate([rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1)
+    sample = np.concatenate(
+        [rng.choice(pos, (n_boot, len(pos))), rng.choice(neg, (n_boot, len(neg)))], axis=1
+    )
     ranks = rankdata(sample, axis=1)
     n_pos, n_neg = len(pos), len(neg)
     values = (ranks[:, :n_pos].sum(axis=1) - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
@@ -176,20 +178,29 @@ def bootstrap_auc_ci(scores: np.ndarray, labels: np.ndarray, *, n_boot: int = N_
 def _check_bids(bids_dir: Path) -> Path:
     bids_dir = Path(bids_dir)
     if not bids_dir.is_dir():
-        raise InputError("folder not found", path=bids_dir, fix="give the BIDS root written by gliopet simulate")
+        raise InputError(
+            "folder not found", path=bids_dir, fix="give the BIDS root written by gliopet simulate"
+        )
     if not d.TRUTH_TABLE.path(bids_dir).is_file():
-        raise InputError(f"not a simulated cohort: {d.TRUTH_TABLE.relative.as_posix()} is missing",
-                         path=bids_dir,
-                         fix="give a folder written by gliopet simulate (the realism report needs its truth)")
+        raise InputError(
+            f"not a simulated cohort: {d.TRUTH_TABLE.relative.as_posix()} is missing",
+            path=bids_dir,
+            fix="give a folder written by gliopet simulate (the realism report needs its truth)",
+        )
     return bids_dir
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=True, dtype={"grade": str})
+        return pd.read_csv(
+            path, sep="\t", na_values=["n/a"], keep_default_na=True, dtype={"grade": str}
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read the table ({exc.__class__.__name__})", path=path,
-                         fix="rewrite it as a tab-separated table with a header row") from exc
+        raise InputError(
+            f"cannot read the table ({exc.__class__.__name__})",
+            path=path,
+            fix="rewrite it as a tab-separated table with a header row",
+        ) from exc
 
 
 def _kind_of(session_id: str) -> str:
@@ -207,18 +218,34 @@ def load_measurements(bids_dir: str | Path) -> tuple[pd.DataFrame, str]:
     """
     bids_dir = _check_bids(Path(bids_dir))
     truth = _read_tsv(d.TRUTH_TABLE.path(bids_dir))
-    labels = ["participant_id", "session_id", "kind", "site", "IDH", "codeletion_1p19q", "grade", "outcome",
-              "null_marker", "who_type"]
+    labels = [
+        "participant_id",
+        "session_id",
+        "kind",
+        "site",
+        "IDH",
+        "codeletion_1p19q",
+        "grade",
+        "outcome",
+        "null_marker",
+        "who_type",
+    ]
     cohort_path = d.COHORT_TABLE.path(bids_dir)
     if cohort_path.is_file():
         cohort = _read_tsv(cohort_path)
         missing = [c for c in COHORT_COLUMNS if c not in cohort.columns]
         if missing:
-            raise InputError(f"cohort table lacks the columns {', '.join(missing)}", path=cohort_path,
-                             fix="rerun gliopet quantify, or delete the file to report the generator only")
+            raise InputError(
+                f"cohort table lacks the columns {', '.join(missing)}",
+                path=cohort_path,
+                fix="rerun gliopet quantify, or delete the file to report the generator only",
+            )
         keep = [c for c in labels if c not in cohort.columns]
-        merged = cohort.merge(truth[["participant_id", "session_id", *keep]], on=["participant_id", "session_id"],
-                              how="left")
+        merged = cohort.merge(
+            truth[["participant_id", "session_id", *keep]],
+            on=["participant_id", "session_id"],
+            how="left",
+        )
         if "kind" not in merged.columns or merged["kind"].isna().any():
             merged["kind"] = [_kind_of(s) for s in merged["session_id"]]
         table, source = merged, SOURCE_PIPELINE
@@ -247,7 +274,13 @@ def load_posteriors(bids_dir: str | Path) -> pd.DataFrame:
         if not posteriors:
             continue
         sub, ses = path.parts[-4], path.parts[-3]
-        rows.append({"participant_id": sub, "session_id": ses, **{f"posterior_{k}": v for k, v in posteriors.items()}})
+        rows.append(
+            {
+                "participant_id": sub,
+                "session_id": ses,
+                **{f"posterior_{k}": v for k, v in posteriors.items()},
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -255,8 +288,14 @@ def load_posteriors(bids_dir: str | Path) -> pd.DataFrame:
 # the realism table
 
 
-def _row(section: str, quantity: str, group: str, values: pd.Series | np.ndarray, ref: Reference | None,
-         basis: str) -> dict[str, Any]:
+def _row(
+    section: str,
+    quantity: str,
+    group: str,
+    values: pd.Series | np.ndarray,
+    ref: Reference | None,
+    basis: str,
+) -> dict[str, Any]:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     n = len(v)
@@ -276,13 +315,32 @@ def _row(section: str, quantity: str, group: str, values: pd.Series | np.ndarray
         verdict = "reference (FET)"
     else:
         verdict = "-"
-    return {"section": section, "quantity": quantity, "group": group, "n": n, "mean": mean, "sd": sd,
-            "median": median, "ci_low": np.nan, "ci_high": np.nan, "published": ref.published,
-            "source": ref.source, "tolerance": ref.tolerance, "verdict": verdict, "basis": basis}
+    return {
+        "section": section,
+        "quantity": quantity,
+        "group": group,
+        "n": n,
+        "mean": mean,
+        "sd": sd,
+        "median": median,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "published": ref.published,
+        "source": ref.source,
+        "tolerance": ref.tolerance,
+        "verdict": verdict,
+        "basis": basis,
+    }
 
 
-def _auc_row(quantity: str, group: str, scores: np.ndarray, labels: np.ndarray, ref: Reference, basis: str,
-             ) -> dict[str, Any]:
+def _auc_row(
+    quantity: str,
+    group: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    ref: Reference,
+    basis: str,
+) -> dict[str, Any]:
     scores = np.asarray(scores, dtype=float)
     labels = np.asarray(labels, dtype=bool)
     ok = np.isfinite(scores)
@@ -297,15 +355,30 @@ def _auc_row(quantity: str, group: str, scores: np.ndarray, labels: np.ndarray, 
         verdict = "inside" if lo <= 0.5 <= hi else "outside"
     else:
         verdict = "-"
-    return {"section": "auc", "quantity": quantity, "group": group, "n": int(len(scores)), "mean": value,
-            "sd": np.nan, "median": np.nan, "ci_low": lo, "ci_high": hi, "published": ref.published,
-            "source": ref.source, "tolerance": ref.tolerance, "verdict": verdict, "basis": basis}
+    return {
+        "section": "auc",
+        "quantity": quantity,
+        "group": group,
+        "n": int(len(scores)),
+        "mean": value,
+        "sd": np.nan,
+        "median": np.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+        "published": ref.published,
+        "source": ref.source,
+        "tolerance": ref.tolerance,
+        "verdict": verdict,
+        "basis": basis,
+    }
 
 
 def realism_rows(measurements: pd.DataFrame, posteriors: pd.DataFrame, source: str) -> pd.DataFrame:
     """The realism table (without noise): figures by group next to their published ranges."""
     m = measurements
-    basis = "pipeline (cohort.tsv)" if source == SOURCE_PIPELINE else "truth table (noise-free, PSF)"
+    basis = (
+        "pipeline (cohort.tsv)" if source == SOURCE_PIPELINE else "truth table (noise-free, PSF)"
+    )
     dx = m[m["kind"] == "diagnosis"]
     rec = m[m["kind"] == "recurrence"]
     tumour = m[m["kind"].isin(["diagnosis", "recurrence"])]
@@ -314,65 +387,185 @@ def realism_rows(measurements: pd.DataFrame, posteriors: pd.DataFrame, source: s
     fueger = "Fueger 2010"
     verger = "Verger 2017"
     rows = [
-        _row("uptake", "SUVmax", "diagnosis, high grade (3-4)", dx.loc[high, "SUVmax"],
-             mean_sd(4.22, 1.30, "4.22 +/- 1.30", fueger), basis),
-        _row("uptake", "SUVmax", "diagnosis, low grade (2)", dx.loc[dx["grade"] == "2", "SUVmax"],
-             mean_sd(2.34, 1.35, "2.34 +/- 1.35", fueger), basis),
+        _row(
+            "uptake",
+            "SUVmax",
+            "diagnosis, high grade (3-4)",
+            dx.loc[high, "SUVmax"],
+            mean_sd(4.22, 1.30, "4.22 +/- 1.30", fueger),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "SUVmax",
+            "diagnosis, low grade (2)",
+            dx.loc[dx["grade"] == "2", "SUVmax"],
+            mean_sd(2.34, 1.35, "2.34 +/- 1.35", fueger),
+            basis,
+        ),
         _row("uptake", "SUVmax", "diagnosis, IDH-mutant", dx.loc[mut, "SUVmax"], None, basis),
         _row("uptake", "SUVmax", "diagnosis, IDH-wildtype", dx.loc[wt, "SUVmax"], None, basis),
-        _row("uptake", "SUVmax", "recurrence, progression", rec.loc[rec["outcome"] == "progression", "SUVmax"],
-             None, basis),
-        _row("uptake", "SUVmax", "recurrence, treatment change",
-             rec.loc[rec["outcome"] == "treatment_change", "SUVmax"], None, basis),
-        _row("uptake", "TBRmax", "diagnosis, IDH-mutant", dx.loc[mut, "TBRmax"],
-             about(1.6, "about 1.6 (T/N)", verger), basis),
-        _row("uptake", "TBRmax", "diagnosis, IDH-wildtype", dx.loc[wt, "TBRmax"],
-             about(1.2, "about 1.2 (T/N)", verger), basis),
-        _row("uptake", "TBRmax", "diagnosis, high grade (3-4)", dx.loc[high, "TBRmax"],
-             Reference("3.3-3.9 (FET)", "Albert 2016", "reference"), basis),
-        _row("uptake", "TBRmax", "diagnosis, low grade (2)", dx.loc[dx["grade"] == "2", "TBRmax"],
-             Reference("about 2.1 (FET)", "Albert 2016", "reference"), basis),
-        _row("uptake", "TBRmax", "recurrence, progression", rec.loc[rec["outcome"] == "progression", "TBRmax"],
-             Reference("> 1.81 cut-off (FDOPA T/N)", "Herrmann 2014", "above", low=1.81), basis),
-        _row("uptake", "TBRmax", "recurrence, treatment change",
-             rec.loc[rec["outcome"] == "treatment_change", "TBRmax"],
-             Reference("1.5-2.2 (FET)", "Galldiks; Ceccon", "reference"), basis),
-        _row("uptake", "TSRmax", "diagnosis, IDH-mutant", dx.loc[mut, "TSRmax"],
-             about(0.9, "about 0.9 (T/S)", verger), basis),
-        _row("uptake", "TSRmax", "diagnosis, IDH-wildtype", dx.loc[wt, "TSRmax"],
-             about(0.6, "about 0.6 (T/S)", verger), basis),
-        _row("kinetics", "TTP_min", "diagnosis, IDH-mutant", dx.loc[mut, "TTP_min"],
-             Reference(">= 5.4 min", "Ginet 2020", "above", low=TTP_CUTOFF_MIN), basis),
-        _row("kinetics", "TTP_min", "diagnosis, IDH-wildtype", dx.loc[wt, "TTP_min"],
-             Reference("< 5.4 min", "Ginet 2020", "below", high=TTP_CUTOFF_MIN), basis),
+        _row(
+            "uptake",
+            "SUVmax",
+            "recurrence, progression",
+            rec.loc[rec["outcome"] == "progression", "SUVmax"],
+            None,
+            basis,
+        ),
+        _row(
+            "uptake",
+            "SUVmax",
+            "recurrence, treatment change",
+            rec.loc[rec["outcome"] == "treatment_change", "SUVmax"],
+            None,
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "diagnosis, IDH-mutant",
+            dx.loc[mut, "TBRmax"],
+            about(1.6, "about 1.6 (T/N)", verger),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "diagnosis, IDH-wildtype",
+            dx.loc[wt, "TBRmax"],
+            about(1.2, "about 1.2 (T/N)", verger),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "diagnosis, high grade (3-4)",
+            dx.loc[high, "TBRmax"],
+            Reference("3.3-3.9 (FET)", "Albert 2016", "reference"),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "diagnosis, low grade (2)",
+            dx.loc[dx["grade"] == "2", "TBRmax"],
+            Reference("about 2.1 (FET)", "Albert 2016", "reference"),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "recurrence, progression",
+            rec.loc[rec["outcome"] == "progression", "TBRmax"],
+            Reference("> 1.81 cut-off (FDOPA T/N)", "Herrmann 2014", "above", low=1.81),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TBRmax",
+            "recurrence, treatment change",
+            rec.loc[rec["outcome"] == "treatment_change", "TBRmax"],
+            Reference("1.5-2.2 (FET)", "Galldiks; Ceccon", "reference"),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TSRmax",
+            "diagnosis, IDH-mutant",
+            dx.loc[mut, "TSRmax"],
+            about(0.9, "about 0.9 (T/S)", verger),
+            basis,
+        ),
+        _row(
+            "uptake",
+            "TSRmax",
+            "diagnosis, IDH-wildtype",
+            dx.loc[wt, "TSRmax"],
+            about(0.6, "about 0.6 (T/S)", verger),
+            basis,
+        ),
+        _row(
+            "kinetics",
+            "TTP_min",
+            "diagnosis, IDH-mutant",
+            dx.loc[mut, "TTP_min"],
+            Reference(">= 5.4 min", "Ginet 2020", "above", low=TTP_CUTOFF_MIN),
+            basis,
+        ),
+        _row(
+            "kinetics",
+            "TTP_min",
+            "diagnosis, IDH-wildtype",
+            dx.loc[wt, "TTP_min"],
+            Reference("< 5.4 min", "Ginet 2020", "below", high=TTP_CUTOFF_MIN),
+            basis,
+        ),
     ]
     ratio = m["striatum_SUVmean"] / m["background_SUVmean"]
     rows.append(_row("uptake", "striatum / healthy brain", "all sessions", ratio,
                      within(1.8, 2.0, "1.8-2.0 (inferred)", "Verger 2017"), basis))
     if (m["kind"] == "healthy").any():
-        rows.append(_row("uptake", "striatum / healthy brain", "healthy sessions", ratio[m["kind"] == "healthy"],
-                         within(1.8, 2.0, "1.8-2.0 (inferred)", "Verger 2017"), basis))
+        rows.append(
+            _row(
+                "uptake",
+                "striatum / healthy brain",
+                "healthy sessions",
+                ratio[m["kind"] == "healthy"],
+                within(1.8, 2.0, "1.8-2.0 (inferred)", "Verger 2017"),
+                basis,
+            )
+        )
     # --- single-feature AUCs next to the Bayes ceilings
-    joined = tumour.merge(posteriors, on=["participant_id", "session_id"], how="left") if len(posteriors) \
+    joined = (
+        tumour.merge(posteriors, on=["participant_id", "session_id"], how="left")
+        if len(posteriors)
         else tumour.assign(posterior_IDH_mutant=np.nan, posterior_progression=np.nan)
+    )
     jdx = joined[joined["kind"] == "diagnosis"]
     jdx = jdx[jdx["IDH"].isin(["mutant", "wildtype"])]
-    jrec = joined[(joined["kind"] == "recurrence") & joined["outcome"].isin(["progression", "treatment_change"])]
+    jrec = joined[
+        (joined["kind"] == "recurrence")
+        & joined["outcome"].isin(["progression", "treatment_change"])
+    ]
     # the ceilings are computed on the sessions where the single feature is defined (same cases)
     jdx = jdx[np.isfinite(pd.to_numeric(jdx["TTP_min"], errors="coerce"))]
     jrec = jrec[np.isfinite(pd.to_numeric(jrec["TBRmax"], errors="coerce"))]
     is_mut = (jdx["IDH"] == "mutant").to_numpy()
     is_prog = (jrec["outcome"] == "progression").to_numpy()
     rows += [
-        _auc_row("AUC TTP -> IDH-mutant", "diagnosis", jdx["TTP_min"], is_mut,
-                 Reference("0.789", "Ginet 2020", "auc", low=0.789), basis),
-        _auc_row("Bayes ceiling IDH (true posterior)", "diagnosis", jdx.get("posterior_IDH_mutant", np.nan),
-                 is_mut, Reference("-", "truth (latent.json)", "none"), "truth posteriors"),
-        _auc_row("AUC TBRmax -> progression", "recurrence", jrec["TBRmax"], is_prog,
-                 Reference("0.85 (FDOPA pooled)", "Cui 2021", "auc", low=0.85), basis),
-        _auc_row("Bayes ceiling progression (true posterior)", "recurrence",
-                 jrec.get("posterior_progression", np.nan), is_prog,
-                 Reference("-", "truth (latent.json)", "none"), "truth posteriors"),
+        _auc_row(
+            "AUC TTP -> IDH-mutant",
+            "diagnosis",
+            jdx["TTP_min"],
+            is_mut,
+            Reference("0.789", "Ginet 2020", "auc", low=0.789),
+            basis,
+        ),
+        _auc_row(
+            "Bayes ceiling IDH (true posterior)",
+            "diagnosis",
+            jdx.get("posterior_IDH_mutant", np.nan),
+            is_mut,
+            Reference("-", "truth (latent.json)", "none"),
+            "truth posteriors",
+        ),
+        _auc_row(
+            "AUC TBRmax -> progression",
+            "recurrence",
+            jrec["TBRmax"],
+            is_prog,
+            Reference("0.85 (FDOPA pooled)", "Cui 2021", "auc", low=0.85),
+            basis,
+        ),
+        _auc_row(
+            "Bayes ceiling progression (true posterior)",
+            "recurrence",
+            jrec.get("posterior_progression", np.nan),
+            is_prog,
+            Reference("-", "truth (latent.json)", "none"),
+            "truth posteriors",
+        ),
     ]
     null_pos = (tumour["null_marker"] == "positive").to_numpy()
     rows.append(_auc_row("AUC TBRmax -> null marker", "tumour sessions", tumour["TBRmax"], null_pos,
@@ -438,7 +631,9 @@ def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.D
         mean = clean.mean(axis=0)
         measured = (noisy - clean).std(axis=0) / mean
         expected = np.sqrt((sd_expected**2).mean(axis=0)) / mean
-        per_site.setdefault(site.name, []).append((measured, expected, timing, float(np.mean(voxel))))
+        per_site.setdefault(site.name, []).append(
+            (measured, expected, timing, float(np.mean(voxel)))
+        )
     rows = []
     for site_name, items in sorted(per_site.items()):
         timing = items[0][2]
@@ -449,8 +644,19 @@ def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.D
                          "duration_s": float(timing.duration_s[k]), "n_sessions": len(items),
                          "cov_measured": float(measured[k]), "cov_expected": float(expected[k]),
                          "voxel_mm": items[0][3]})
-    return pd.DataFrame(rows, columns=["site", "frame", "mid_min", "duration_s", "n_sessions", "cov_measured",
-                                       "cov_expected", "voxel_mm"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "site",
+            "frame",
+            "mid_min",
+            "duration_s",
+            "n_sessions",
+            "cov_measured",
+            "cov_expected",
+            "voxel_mm",
+        ],
+    )
 
 
 def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
@@ -460,27 +666,54 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
     scanner model; the 15-25 % at 20 min of the site presets holds for 2 mm voxels only)."""
     rows = []
     for _, r in noise.iterrows():  # every frame, in the TSV only (section noise_frame)
-        rows.append({"section": "noise_frame", "quantity": "noise CoV (noisy vs noise-free, white matter)",
-                     "group": f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s)",
-                     "n": int(r["n_sessions"]), "mean": float(r["cov_measured"]), "sd": np.nan, "median": np.nan,
-                     "ci_low": np.nan, "ci_high": np.nan, "published": f"formula {r['cov_expected']:.4f}",
-                     "source": "Turku tpcclib fvar4tac (site Pc)", "tolerance": "-", "verdict": "-",
-                     "basis": "raw PET vs truth noise-free PET"})
+        rows.append(
+            {
+                "section": "noise_frame",
+                "quantity": "noise CoV (noisy vs noise-free, white matter)",
+                "group": f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s)",
+                "n": int(r["n_sessions"]),
+                "mean": float(r["cov_measured"]),
+                "sd": np.nan,
+                "median": np.nan,
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "published": f"formula {r['cov_expected']:.4f}",
+                "source": "Turku tpcclib fvar4tac (site Pc)",
+                "tolerance": "-",
+                "verdict": "-",
+                "basis": "raw PET vs truth noise-free PET",
+            }
+        )
     for site, group in noise.groupby("site", sort=True):
-        picks = {"first frame": group.iloc[0], "frame nearest 20 min":
-                 group.iloc[int(np.argmin(np.abs(group["mid_min"].to_numpy() - 20.0)))], "last frame": group.iloc[-1]}
+        picks = {
+            "first frame": group.iloc[0],
+            "frame nearest 20 min": group.iloc[
+                int(np.argmin(np.abs(group["mid_min"].to_numpy() - 20.0)))
+            ],
+            "last frame": group.iloc[-1],
+        }
         for label, r in picks.items():
             ratio = r["cov_measured"] / r["cov_expected"] if r["cov_expected"] > 0 else np.nan
             verdict = "inside" if np.isfinite(ratio) and 0.7 <= ratio <= 1.3 else "outside"
-            rows.append({"section": "noise", "quantity": "noise CoV (noisy vs noise-free, white matter)",
-                         "group": f"{site}, {label} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s, "
-                                  f"{r['voxel_mm']:.2f} mm voxels)",
-                         "n": int(r["n_sessions"]), "mean": float(r["cov_measured"]), "sd": np.nan, "median": np.nan,
-                         "ci_low": np.nan, "ci_high": np.nan,
-                         "published": f"formula {r['cov_expected']:.3f}",
-                         "source": "Turku tpcclib fvar4tac (site Pc)",
-                         "tolerance": "measured within +/- 30 % of the formula's CoV", "verdict": verdict,
-                         "basis": "raw PET vs truth noise-free PET"})
+            rows.append(
+                {
+                    "section": "noise",
+                    "quantity": "noise CoV (noisy vs noise-free, white matter)",
+                    "group": f"{site}, {label} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s, "
+                    f"{r['voxel_mm']:.2f} mm voxels)",
+                    "n": int(r["n_sessions"]),
+                    "mean": float(r["cov_measured"]),
+                    "sd": np.nan,
+                    "median": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "published": f"formula {r['cov_expected']:.3f}",
+                    "source": "Turku tpcclib fvar4tac (site Pc)",
+                    "tolerance": "measured within +/- 30 % of the formula's CoV",
+                    "verdict": verdict,
+                    "basis": "raw PET vs truth noise-free PET",
+                }
+            )
     return rows
 
 
@@ -501,8 +734,9 @@ def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, n
     for key in ("gm", "brain_mask"):
         img = images[key]
         index = (xyz.reshape(-1, 3) - img.affine[:3, 3]) @ np.linalg.inv(img.affine[:3, :3]).T
-        out[key] = ndimage.map_coordinates(np.asarray(img.dataobj, dtype=np.float32), index.T, order=1,
-                                           mode="constant", cval=0.0).reshape(shape)
+        out[key] = ndimage.map_coordinates(
+            np.asarray(img.dataobj, dtype=np.float32), index.T, order=1, mode="constant", cval=0.0
+        ).reshape(shape)
     in_ellipsoid = np.zeros(shape, dtype=bool)
     for ellipsoid in STRIATUM_MNI.values():
         in_ellipsoid |= ellipsoid.contains(xyz)
@@ -512,8 +746,9 @@ def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, n
     return out
 
 
-def _static_in_mni(bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, int], affine: np.ndarray
-                   ) -> np.ndarray | None:
+def _static_in_mni(
+    bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, int], affine: np.ndarray
+) -> np.ndarray | None:
     """Static (10-30 min) raw PET of one session resampled (trilinear) onto an MNI grid with the truth
     transforms: MNI point -> subject MRI point (affine part of the warp) -> PET point (xfm)."""
     import nibabel as nib
@@ -532,12 +767,21 @@ def _static_in_mni(bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, in
     img = nib.load(raw[0])
     frames = np.asarray(img.dataobj, dtype=np.float32)
     static = static_image(frames, timing, STATIC_WINDOW_MIN, dtype=np.float64).data
-    template_to_subject = np.asarray(json.loads(latent[0].read_text())["warp"]["template_to_subject_RAS"])
+    template_to_subject = np.asarray(
+        json.loads(latent[0].read_text())["warp"]["template_to_subject_RAS"]
+    )
     pet_from_mri = np.asarray(json.loads(xfm[0].read_text())["MatrixRAS"])
-    chain = np.linalg.inv(img.affine) @ pet_from_mri @ template_to_subject @ np.asarray(affine, dtype=float)
+    chain = (
+        np.linalg.inv(img.affine)
+        @ pet_from_mri
+        @ template_to_subject
+        @ np.asarray(affine, dtype=float)
+    )
     ijk = world_coordinates(shape, np.eye(4)).reshape(-1, 3)
     index = ijk @ chain[:3, :3].T + chain[:3, 3]
-    return ndimage.map_coordinates(static, index.T, order=1, mode="constant", cval=0.0).reshape(shape)
+    return ndimage.map_coordinates(static, index.T, order=1, mode="constant", cval=0.0).reshape(
+        shape
+    )
 
 
 def healthy_comparison(bids_dir: str | Path, reference: str | Path) -> pd.DataFrame:
@@ -586,17 +830,34 @@ def healthy_comparison(bids_dir: str | Path, reference: str | Path) -> pd.DataFr
         if vol is None:
             continue
         stack.append(vol)
-        rows.append({"image": f"{sub}_{ses}", "striatum_cortex_ratio": ratio(vol), "correlation_with_real": corr(vol)})
+        rows.append(
+            {
+                "image": f"{sub}_{ses}",
+                "striatum_cortex_ratio": ratio(vol),
+                "correlation_with_real": corr(vol),
+            }
+        )
     if not stack:
         raise InputError("no healthy session has its raw PET and truth transforms", path=bids_dir,
                          fix="re-simulate the cohort")
     mean_img = np.mean(stack, axis=0)
     rows.append({"image": "simulated group mean", "striatum_cortex_ratio": ratio(mean_img),
                  "correlation_with_real": corr(mean_img)})
-    rows.append({"image": "real group mean", "striatum_cortex_ratio": ratio(real), "correlation_with_real": 1.0})
+    rows.append(
+        {
+            "image": "real group mean",
+            "striatum_cortex_ratio": ratio(real),
+            "correlation_with_real": 1.0,
+        }
+    )
     # baseline: a map with the brain's shape but no FDOPA pattern (template grey matter probability)
-    rows.append({"image": "baseline: template grey matter", "striatum_cortex_ratio": ratio(maps["gm"]),
-                 "correlation_with_real": corr(maps["gm"])})
+    rows.append(
+        {
+            "image": "baseline: template grey matter",
+            "striatum_cortex_ratio": ratio(maps["gm"]),
+            "correlation_with_real": corr(maps["gm"]),
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -606,17 +867,28 @@ def healthy_rows(healthy: pd.DataFrame) -> list[dict[str, Any]]:
                                                 "baseline: template grey matter"])]
     baseline = float(healthy.loc[healthy["image"] == "baseline: template grey matter",
                                  "correlation_with_real"].iloc[0])
-    real_ratio = float(healthy.loc[healthy["image"] == "real group mean", "striatum_cortex_ratio"].iloc[0])
-    ref = Reference(f"{real_ratio:.2f} (real, 12 controls)", "FDOPA healthy group mean (Gomez et al.)", "range",
-                    0.8 * real_ratio, 1.2 * real_ratio)
+    real_ratio = float(
+        healthy.loc[healthy["image"] == "real group mean", "striatum_cortex_ratio"].iloc[0]
+    )
+    ref = Reference(
+        f"{real_ratio:.2f} (real, 12 controls)",
+        "FDOPA healthy group mean (Gomez et al.)",
+        "range",
+        0.8 * real_ratio,
+        1.2 * real_ratio,
+    )
     row = _row("healthy", "striatum / cortex (MNI)", "simulated healthy sessions",
                sessions["striatum_cortex_ratio"], ref, "raw PET in MNI (truth transforms)")
     row["tolerance"] = "simulated mean within +/- 20 % of the real ratio"
     corr = _row("healthy", "spatial correlation with the real mean", "simulated healthy sessions",
                 sessions["correlation_with_real"], None, "raw PET in MNI (truth transforms)")
-    group_corr = float(healthy.loc[healthy["image"] == "simulated group mean", "correlation_with_real"].iloc[0])
-    corr["published"] = (f"simulated group mean r = {group_corr:.2f}; baseline (template grey matter) "
-                         f"r = {baseline:.2f}")
+    group_corr = float(
+        healthy.loc[healthy["image"] == "simulated group mean", "correlation_with_real"].iloc[0]
+    )
+    corr["published"] = (
+        f"simulated group mean r = {group_corr:.2f}; baseline (template grey matter) "
+        f"r = {baseline:.2f}"
+    )
     corr["source"] = "real FDOPA healthy group mean, brain mask"
     corr["tolerance"] = "r >= 0.7 (shape agreement)"
     corr["verdict"] = "inside" if corr["mean"] >= 0.7 else "outside"
@@ -642,25 +914,37 @@ def build_report(bids_dir: str | Path, healthy_reference: str | Path | None = No
         healthy = healthy_comparison(bids_dir, healthy_reference)
         extra += healthy_rows(healthy)
     if extra:
-        table = pd.concat([table, pd.DataFrame(extra, columns=list(ROW_COLUMNS))], ignore_index=True)
+        table = pd.concat(
+            [table, pd.DataFrame(extra, columns=list(ROW_COLUMNS))], ignore_index=True
+        )
     if source == SOURCE_PIPELINE:
-        notes.append(f"Image figures come through the pipeline: `{COHORT_REL.as_posix()}` "
-                     "(written by `gliopet quantify`), so they check the generator and the analysis together.")
+        notes.append(
+            f"Image figures come through the pipeline: `{COHORT_REL.as_posix()}` "
+            "(written by `gliopet quantify`), so they check the generator and the analysis together."
+        )
     else:
-        notes.append("**Generator only, not the analysis**: quantification has not been run on this cohort "
-                     f"(no `{COHORT_REL.as_posix()}`), so the image figures come from the phantom's truth "
-                     "table (noise-free PET after the PSF). Run `gliopet preprocess` and `gliopet quantify` "
-                     "first to check the analysis as well.")
+        notes.append(
+            "**Generator only, not the analysis**: quantification has not been run on this cohort "
+            f"(no `{COHORT_REL.as_posix()}`), so the image figures come from the phantom's truth "
+            "table (noise-free PET after the PSF). Run `gliopet preprocess` and `gliopet quantify` "
+            "first to check the analysis as well."
+        )
     latent = f"{d.TRUTH_LATENT.datatype}/{d.TRUTH_LATENT.pattern()}"
-    notes.append(f"Bayes ceilings are the AUCs of the true posteriors stored per session (`{latent}`): "
-                 "no classifier can beat them on this cohort; a single feature must stay below.")
-    notes.append("Known disagreement: Fueger 2010 SUVmax (high grade 4.22, low grade 2.34) and Verger 2017 T/N "
-                 "(IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype glioblastomas "
-                 "are high grade, and a high SUVmax over a healthy background near SUV 1.2 gives a T/N far above "
-                 "1.2. The phantom's biology follows Fueger 2010 and Ginet 2020 (SUV, TTP), so its T/N and T/S are "
-                 "above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports "
-                 "the reverse); the Verger rows are reported as they come out.")
-    return RealismResult(source=source, table=table, noise=noise, healthy=healthy, notes=notes, bids_dir=bids_dir)
+    notes.append(
+        f"Bayes ceilings are the AUCs of the true posteriors stored per session (`{latent}`): "
+        "no classifier can beat them on this cohort; a single feature must stay below."
+    )
+    notes.append(
+        "Known disagreement: Fueger 2010 SUVmax (high grade 4.22, low grade 2.34) and Verger 2017 T/N "
+        "(IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype glioblastomas "
+        "are high grade, and a high SUVmax over a healthy background near SUV 1.2 gives a T/N far above "
+        "1.2. The phantom's biology follows Fueger 2010 and Ginet 2020 (SUV, TTP), so its T/N and T/S are "
+        "above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports "
+        "the reverse); the Verger rows are reported as they come out."
+    )
+    return RealismResult(
+        source=source, table=table, noise=noise, healthy=healthy, notes=notes, bids_dir=bids_dir
+    )
 
 
 def _fmt(value: float, digits: int = 2) -> str:
@@ -669,7 +953,9 @@ def _fmt(value: float, digits: int = 2) -> str:
 
 def _simulated_text(row: pd.Series) -> str:
     if row["section"] == "auc":
-        return f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}] (n = {row['n']})"
+        return (
+            f"{_fmt(row['mean'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}] (n = {row['n']})"
+        )
     if row["section"] == "noise":
         return f"{_fmt(row['mean'], 3)} (n = {row['n']} sessions)"
     text = f"{_fmt(row['mean'])} +/- {_fmt(row['sd'])} (n = {row['n']})"
@@ -678,14 +964,21 @@ def _simulated_text(row: pd.Series) -> str:
     return text
 
 
-def markdown_tables(result: RealismResult, level: int = 2,
-                    sections: tuple[str, ...] = ("uptake", "kinetics", "auc", "noise", "healthy")) -> str:
+def markdown_tables(
+    result: RealismResult,
+    level: int = 2,
+    sections: tuple[str, ...] = ("uptake", "kinetics", "auc", "noise", "healthy"),
+) -> str:
     """The report body as Markdown tables (used by the report file and by docs/validation.md)."""
     h = "#" * level
     out = []
-    titles = {"uptake": "Uptake by group", "kinetics": "Kinetics", "auc": "Single-feature AUCs, Bayes ceilings "
-              "and null control (bootstrap 95 % CI)", "noise": "Noise per frame", "healthy":
-              "Healthy uptake against the real group mean"}
+    titles = {
+        "uptake": "Uptake by group",
+        "kinetics": "Kinetics",
+        "auc": "Single-feature AUCs, Bayes ceilings and null control (bootstrap 95 % CI)",
+        "noise": "Noise per frame",
+        "healthy": "Healthy uptake against the real group mean",
+    }
     for section in sections:
         part = result.table[result.table["section"] == section]
         if part.empty:
@@ -694,17 +987,23 @@ def markdown_tables(result: RealismResult, level: int = 2,
         out.append("| quantity | group | simulated | published (source) | verdict (tolerance) |")
         out.append("|---|---|---|---|---|")
         for _, row in part.iterrows():
-            out.append(f"| {row['quantity']} | {row['group']} | {_simulated_text(row)} | {row['published']} "
-                       f"({row['source']}) | {row['verdict']} ({row['tolerance']}) |")
+            out.append(
+                f"| {row['quantity']} | {row['group']} | {_simulated_text(row)} | {row['published']} "
+                f"({row['source']}) | {row['verdict']} ({row['tolerance']}) |"
+            )
         out.append("")
         if section == "noise":
-            out.append("CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one voxel, away "
-                       "from the lesion, mean over up to 3 sessions per site; every frame is in the TSV "
-                       "(`noise_frame` rows).\n")
+            out.append(
+                "CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one voxel, away "
+                "from the lesion, mean over up to 3 sessions per site; every frame is in the TSV "
+                "(`noise_frame` rows).\n"
+            )
         if section == "healthy" and result.healthy is not None:
-            out.append("Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with the truth "
-                       "transforms: PET-MRI rigid and the affine part of the subject warp; its ~3 mm RMS "
-                       "non-linear part is not stored and is ignored):\n")
+            out.append(
+                "Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with the truth "
+                "transforms: PET-MRI rigid and the affine part of the subject warp; its ~3 mm RMS "
+                "non-linear part is not stored and is ignored):\n"
+            )
             out.append("| image | striatum/cortex | correlation with real |")
             out.append("|---|---|---|")
             for _, r in result.healthy.iterrows():
@@ -716,7 +1015,9 @@ def markdown_tables(result: RealismResult, level: int = 2,
 
 def render_markdown(result: RealismResult) -> str:
     """The whole report file."""
-    counts = result.table[result.table["verdict"].isin(["inside", "outside"])]["verdict"].value_counts()
+    counts = result.table[result.table["verdict"].isin(["inside", "outside"])][
+        "verdict"
+    ].value_counts()
     lines = [
         "# Phantom realism report",
         "",

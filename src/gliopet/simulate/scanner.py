@@ -64,8 +64,9 @@ def psf_blur(volume: np.ndarray, voxel_mm: float | Sequence[float], fwhm_mm: flo
         return ndimage.gaussian_filter(volume.astype(dtype, copy=False), sigma, mode="reflect")
     out = np.empty(volume.shape, dtype=dtype)
     for frame in range(volume.shape[3]):  # per frame: bounded memory
-        out[..., frame] = ndimage.gaussian_filter(volume[..., frame].astype(dtype, copy=False), sigma,
-                                                  mode="reflect")
+        out[..., frame] = ndimage.gaussian_filter(
+            volume[..., frame].astype(dtype, copy=False), sigma, mode="reflect"
+        )
     return out
 
 
@@ -93,7 +94,9 @@ def frame_noise_sd(frames: np.ndarray, timing: FrameTiming, site: SiteProfile,
     return np.sqrt(out, out=out)
 
 
-def _unit_correlated_field(shape: tuple[int, ...], sigma: np.ndarray, white: np.ndarray) -> np.ndarray:
+def _unit_correlated_field(
+    shape: tuple[int, ...], sigma: np.ndarray, white: np.ndarray
+) -> np.ndarray:
     """Smooth a white field (unit variance) with a Gaussian and renormalise to unit variance.
 
     The variance of smoothed white noise is the sum of the squared kernel weights (separable:
@@ -115,8 +118,13 @@ def _unit_correlated_field(shape: tuple[int, ...], sigma: np.ndarray, white: np.
     return field
 
 
-def add_reconstruction_noise(frames: np.ndarray, timing: FrameTiming, voxel_mm: float | Sequence[float],
-                             site: SiteProfile, rng: np.random.Generator) -> np.ndarray:
+def add_reconstruction_noise(
+    frames: np.ndarray,
+    timing: FrameTiming,
+    voxel_mm: float | Sequence[float],
+    site: SiteProfile,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Noisy frames (Bq/mL, float32): noise-free `frames` (x, y, z, t) plus correlated noise.
 
     The SD per voxel and frame is `frame_noise_sd`; the noise is spatially correlated
@@ -142,7 +150,9 @@ def add_reconstruction_noise(frames: np.ndarray, timing: FrameTiming, voxel_mm: 
         elif site.noise_model == "correlated_gaussian":
             white = rng.standard_normal(s.shape, dtype=np.float32)
         else:
-            raise ParameterError("site.noise_model", site.noise_model, "'correlated_gaussian' or 'poisson_like'")
+            raise ParameterError(
+                "site.noise_model", site.noise_model, "'correlated_gaussian' or 'poisson_like'"
+            )
         field = _unit_correlated_field(s.shape, sigma, white)
         out[..., frame] = frames[..., frame] + s * field
     return out

@@ -113,9 +113,13 @@ class SiteProfile:
         if self.noise_model not in NOISE_MODELS:
             found.append(f"noise_model must be one of {NOISE_MODELS}; got {self.noise_model!r}")
         if self.deformation_model not in DEFORMATION_MODELS:
-            found.append(f"deformation_model must be one of {DEFORMATION_MODELS}; got {self.deformation_model!r}")
+            found.append(
+                f"deformation_model must be one of {DEFORMATION_MODELS}; got {self.deformation_model!r}"
+            )
         if self.kinetic_variant not in KINETIC_VARIANTS:
-            found.append(f"kinetic_variant must be one of {KINETIC_VARIANTS}; got {self.kinetic_variant!r}")
+            found.append(
+                f"kinetic_variant must be one of {KINETIC_VARIANTS}; got {self.kinetic_variant!r}"
+            )
         if set(self.mri_scale) != set(MRI_CONTRASTS):
             found.append(f"mri_scale must have the keys {MRI_CONTRASTS}")
         return found
@@ -134,38 +138,64 @@ def _schedule(*blocks: tuple[int, float]) -> tuple[float, ...]:
 #: post-filter.
 SITES: dict[str, SiteProfile] = {
     "siteA": SiteProfile(
-        name="siteA", manufacturer="Siemens", scanner="Biograph mCT",
-        psf_fwhm_mm=5.0, pet_voxel_mm=2.0,
+        name="siteA",
+        manufacturer="Siemens",
+        scanner="Biograph mCT",
+        psf_fwhm_mm=5.0,
+        pet_voxel_mm=2.0,
         # KMAP-M style (4x20, 4x40, 4x60, 4x180 s ...) cut to 0-30 min, 10 s frames added at the bolus.
         frame_durations_s=_schedule((6, 10), (4, 20), (4, 40), (4, 60), (6, 120), (3, 180)),
-        noise_level=12000.0, noise_corr_fwhm_mm=3.0,
+        noise_level=12000.0,
+        noise_corr_fwhm_mm=3.0,
         mri_scale={"T1w": 1.0, "ce-gadolinium_T1w": 1.0, "T2w": 1.0, "FLAIR": 1.0},
-        mri_noise_sd=0.02, bias_field_strength=0.10, motion_max_mm=1.0,
+        mri_noise_sd=0.02,
+        bias_field_strength=0.10,
+        motion_max_mm=1.0,
     ),
     "siteB": SiteProfile(
-        name="siteB", manufacturer="GE", scanner="Discovery 690",
-        psf_fwhm_mm=6.5, pet_voxel_mm=2.5,
+        name="siteB",
+        manufacturer="GE",
+        scanner="Discovery 690",
+        psf_fwhm_mm=6.5,
+        pet_voxel_mm=2.5,
         frame_durations_s=_schedule((10, 12), (8, 30), (4, 60), (12, 100)),
-        noise_level=20000.0, noise_corr_fwhm_mm=4.0,
+        noise_level=20000.0,
+        noise_corr_fwhm_mm=4.0,
         mri_scale={"T1w": 1.35, "ce-gadolinium_T1w": 1.25, "T2w": 0.8, "FLAIR": 1.15},
-        mri_noise_sd=0.03, bias_field_strength=0.20, motion_max_mm=2.0,
+        mri_noise_sd=0.03,
+        bias_field_strength=0.20,
+        motion_max_mm=2.0,
     ),
     "siteC": SiteProfile(
-        name="siteC", manufacturer="GE", scanner="Discovery MI",
-        psf_fwhm_mm=4.2, pet_voxel_mm=1.8,
+        name="siteC",
+        manufacturer="GE",
+        scanner="Discovery MI",
+        psf_fwhm_mm=4.2,
+        pet_voxel_mm=1.8,
         frame_durations_s=_schedule((8, 15), (6, 30), (6, 60), (4, 120), (4, 165)),
-        noise_level=8000.0, noise_corr_fwhm_mm=2.5,
+        noise_level=8000.0,
+        noise_corr_fwhm_mm=2.5,
         mri_scale={"T1w": 0.75, "ce-gadolinium_T1w": 0.85, "T2w": 1.3, "FLAIR": 0.9},
-        mri_noise_sd=0.015, bias_field_strength=0.05, motion_max_mm=0.5,
+        mri_noise_sd=0.015,
+        bias_field_strength=0.05,
+        motion_max_mm=0.5,
     ),
     "heldout": SiteProfile(
-        name="heldout", manufacturer="Philips", scanner="Vereos",
-        psf_fwhm_mm=5.6, pet_voxel_mm=2.2,
+        name="heldout",
+        manufacturer="Philips",
+        scanner="Vereos",
+        psf_fwhm_mm=5.6,
+        pet_voxel_mm=2.2,
         frame_durations_s=_schedule((6, 20), (6, 30), (10, 60), (6, 150)),
-        noise_level=15000.0, noise_corr_fwhm_mm=3.5,
+        noise_level=15000.0,
+        noise_corr_fwhm_mm=3.5,
         mri_scale={"T1w": 1.1, "ce-gadolinium_T1w": 1.4, "T2w": 1.1, "FLAIR": 0.8},
-        mri_noise_sd=0.025, bias_field_strength=0.15, motion_max_mm=1.5,
-        deformation_model="radial_bumps", noise_model="poisson_like", kinetic_variant="heldout",
+        mri_noise_sd=0.025,
+        bias_field_strength=0.15,
+        motion_max_mm=1.5,
+        deformation_model="radial_bumps",
+        noise_model="poisson_like",
+        kinetic_variant="heldout",
         held_out=True,
     ),
 }

@@ -138,8 +138,14 @@ def lesion_side_label(labels: np.ndarray, hemisphere: np.ndarray) -> str:
     return {-1: "left", 1: "right", 0: "n/a"}[lesion_side(labels, hemisphere)]
 
 
-def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray, timing: FrameTiming,
-                  suv_factor: float, voxel_ml: float) -> dict[str, float]:
+def image_metrics(
+    frames: np.ndarray,
+    labels: np.ndarray,
+    hemisphere: np.ndarray,
+    timing: FrameTiming,
+    suv_factor: float,
+    voxel_ml: float,
+) -> dict[str, float]:
     """Truth metrics (see `METRICS`) of one noise-free 4-D PET (Bq/mL) and its label maps.
 
     `suv_factor` = weight (g) / injected activity (Bq); `voxel_ml` = PET voxel volume (mL).
@@ -159,15 +165,34 @@ def image_metrics(frames: np.ndarray, labels: np.ndarray, hemisphere: np.ndarray
         suv_max = float(static[tumour].max())
         suv_mean = float(static[tumour].mean())
         tac = frames[tumour].mean(axis=0)
-        out.update({
-            "SUVmax": suv_max, "SUVmean": suv_mean, "TBRmax": suv_max / bg, "TBRmean": suv_mean / bg,
-            "TSRmax": suv_max / st, "TSRmean": suv_mean / st,
-            "TTP_min": float(timing.mid_min[int(np.argmax(tac))]),
-            "BTV_mL": float(np.sum(static[tumour] > BTV_THRESHOLD * bg) * voxel_ml),
-        })
+        out.update(
+            {
+                "SUVmax": suv_max,
+                "SUVmean": suv_mean,
+                "TBRmax": suv_max / bg,
+                "TBRmean": suv_mean / bg,
+                "TSRmax": suv_max / st,
+                "TSRmean": suv_mean / st,
+                "TTP_min": float(timing.mid_min[int(np.argmax(tac))]),
+                "BTV_mL": float(np.sum(static[tumour] > BTV_THRESHOLD * bg) * voxel_ml),
+            }
+        )
     else:
-        out.update({k: np.nan for k in ("SUVmax", "SUVmean", "TBRmax", "TBRmean", "TSRmax", "TSRmean",
-                                        "TTP_min", "BTV_mL")})
+        out.update(
+            {
+                k: np.nan
+                for k in (
+                    "SUVmax",
+                    "SUVmean",
+                    "TBRmax",
+                    "TBRmean",
+                    "TSRmax",
+                    "TSRmean",
+                    "TTP_min",
+                    "BTV_mL",
+                )
+            }
+        )
     return out
 
 
@@ -177,12 +202,17 @@ def tissue_legend() -> dict[str, object]:
         "Labels": {str(k): v for k, v in TISSUE_LABELS.items()},
         "TumourLabels": list(TUMOUR_LABELS),
         "Description": "Phantom tissue classes (gliopet.simulate.anatomy); tumour compartments 10-13 "
-                       "overwrite the healthy tissue they replace. Ground truth: never read by analysis stages.",
+        "overwrite the healthy tissue they replace. Ground truth: never read by analysis stages.",
     }
 
 
-HEMISPHERE_LEGEND = {"Labels": {"0": "outside head", "1": "right hemisphere (template x > 0)",
-                                "255": "left hemisphere (template x < 0)"},
-                     "Description": "Hemisphere of each voxel from the template midline (stored as uint8; "
-                                    "255 is -1)."}
+HEMISPHERE_LEGEND = {
+    "Labels": {
+        "0": "outside head",
+        "1": "right hemisphere (template x > 0)",
+        "255": "left hemisphere (template x < 0)",
+    },
+    "Description": "Hemisphere of each voxel from the template midline (stored as uint8; "
+    "255 is -1).",
+}
 

@@ -48,7 +48,7 @@ class TumourPlan:
 class Tumour:
     """The grown tumour on the anatomy grid."""
 
-    compartments: np.ndarray      # uint8: 0, or 10 necrosis, 11 enhancing, 12 infiltration, 13 oedema
+    compartments: np.ndarray  # uint8: 0, or 10 necrosis, 11 enhancing, 12 infiltration, 13 oedema
     aggressive: np.ndarray        # bool, inside the tumour proper
     volumes_ml: dict[str, float] = field(default_factory=dict)
     plan: TumourPlan | None = None
@@ -161,7 +161,9 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
     world = Grid(shape, sub_affine).world()
     rotation = rotation_matrix(np.asarray(plan.angles_deg)).astype(np.float32)
     local = (world - np.asarray(plan.seed_mm, dtype=np.float32)) @ rotation
-    shape_field = np.sqrt(np.sum((local / np.asarray(plan.axes, dtype=np.float32)) ** 2, axis=-1)) / radius
+    shape_field = (
+        np.sqrt(np.sum((local / np.asarray(plan.axes, dtype=np.float32)) ** 2, axis=-1)) / radius
+    )
     noise = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32),
                                     sigma=max(radius * 0.35, 4.0) / voxel)
     noise /= max(float(noise.std()), 1e-6)
@@ -179,7 +181,9 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
         size = int(tumour.sum())
         if abs(size - n_target) <= 0.03 * n_target or n_take >= eligible.sum():
             break
-        n_take = min(max(int(n_take * n_target / max(size, 1)) + 1, n_take + 1), int(eligible.sum()))
+        n_take = min(
+            max(int(n_take * n_target / max(size, 1)) + 1, n_take + 1), int(eligible.sum())
+        )
     compartments = np.zeros(shape, dtype=np.uint8)
     # depth inside the tumour (mm); ties broken by the shape score so the core is compact
     depth = ndimage.distance_transform_edt(np.pad(tumour, 1), sampling=voxel)[1:-1, 1:-1, 1:-1]
@@ -217,7 +221,12 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
     full_compartments[box] = compartments
     full_aggressive = np.zeros(grid.shape, dtype=bool)
     full_aggressive[box] = aggressive
-    return Tumour(full_compartments, full_aggressive, {k: round(float(v), 4) for k, v in volumes.items()}, plan)
+    return Tumour(
+        full_compartments,
+        full_aggressive,
+        {k: round(float(v), 4) for k, v in volumes.items()},
+        plan,
+    )
 
 
 def apply_tumour(labels: np.ndarray, tumour: Tumour) -> np.ndarray:

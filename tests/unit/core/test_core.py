@@ -102,10 +102,19 @@ def test_frame_timing_window_weights_are_duration_weighted():
 
 
 def test_bids_names_follow_entity_order():
-    assert bids_name("01", "diagnosis", "pet", trc="FDOPA") == "sub-01_ses-diagnosis_trc-FDOPA_pet.nii.gz"
+    assert (
+        bids_name("01", "diagnosis", "pet", trc="FDOPA")
+        == "sub-01_ses-diagnosis_trc-FDOPA_pet.nii.gz"
+    )
     name = bids_name("01", "a", "mask", desc="brain", space="pet")
     assert name == "sub-01_ses-a_space-pet_desc-brain_mask.nii.gz"
-    assert parse_entities(name) == {"sub": "01", "ses": "a", "space": "pet", "desc": "brain", "suffix": "mask"}
+    assert parse_entities(name) == {
+        "sub": "01",
+        "ses": "a",
+        "space": "pet",
+        "desc": "brain",
+        "suffix": "mask",
+    }
     with pytest.raises(ValueError, match="alphanumeric"):
         bids_name("0_1", None, "pet")
 
@@ -126,8 +135,10 @@ def test_cli_internal_error_exits_1_with_one_line(run_cli, monkeypatch, tmp_path
     monkeypatch.setattr(bids_read, "read_dataset", broken)
     code, _, err = run_cli("info", tmp_path)
     assert code == 1
-    assert err.strip() == ("internal error: RuntimeError: simulated bug (this is a bug in gliopet: rerun with "
-                           "--debug and report the traceback)")
+    assert err.strip() == (
+        "internal error: RuntimeError: simulated bug (this is a bug in gliopet: rerun with "
+        "--debug and report the traceback)"
+    )
     with pytest.raises(RuntimeError, match="simulated bug"):
         run_cli("--debug", "info", tmp_path)
 

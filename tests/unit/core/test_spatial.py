@@ -137,7 +137,9 @@ def test_components_6_and_26():
     labels26, sizes26 = label_components(mask, connectivity=26)
     assert sorted(sizes6.tolist()) == [1, 1, 8] and sorted(sizes26.tolist()) == [2, 8]
     assert labels6.max() == 3 and labels26.max() == 2
-    np.testing.assert_array_equal(largest_component(mask), mask & (np.indices(mask.shape) >= 3).all(0))
+    np.testing.assert_array_equal(
+        largest_component(mask), mask & (np.indices(mask.shape) >= 3).all(0)
+    )
     assert largest_component(np.zeros((2, 2, 2), bool)).dtype == bool
     with pytest.raises(ValueError, match="connectivity"):
         label_components(mask, connectivity=18)

@@ -69,7 +69,9 @@ def test_dataset_without_sessions_and_participant_filter(tmp_path):
     make_bids_dataset(tmp_path, n_subjects=3, session=None)
     sessions = read_dataset(tmp_path, participant_label=["sub-02", "03"])
     assert [s.key for s in sessions] == ["sub-02", "sub-03"]
-    assert sessions[0].session == "" and sessions[0].weight_kg is None  # weight was in sessions file
+    assert (
+        sessions[0].session == "" and sessions[0].weight_kg is None
+    )  # weight was in sessions file
     assert read_session(tmp_path, "01", None).pet.path.name == "sub-01_trc-FDOPA_pet.nii.gz"
     with pytest.raises(InputError, match=r"participant\(s\) 09 not found in the dataset"):
         read_dataset(tmp_path, participant_label=["09"])

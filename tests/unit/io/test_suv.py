@@ -28,7 +28,9 @@ def sidecar(**changes):
     return {k: v for k, v in base.items() if v is not None}
 
 
-TIMING = FrameTiming.from_durations([300.0, 300.0], first_start_s=600.0)  # frames 600-900, 900-1200 s
+TIMING = FrameTiming.from_durations(
+    [300.0, 300.0], first_start_s=600.0
+)  # frames 600-900, 900-1200 s
 
 
 @pytest.mark.parametrize(("value", "units", "bq"), [
@@ -40,7 +42,9 @@ def test_radioactivity_units(value, units, bq):
 
 
 def test_radioactivity_unknown_unit_is_an_input_error():
-    with pytest.raises(InputError, match=r"InjectedRadioactivityUnits 'mSv' is not an activity unit"):
+    with pytest.raises(
+        InputError, match=r"InjectedRadioactivityUnits 'mSv' is not an activity unit"
+    ):
         radioactivity_bq(1.0, "mSv")
 
 
@@ -82,7 +86,9 @@ def test_integrated_factor_recovers_activity_at_injection():
     factor = frame_decay_factors(np.array([start]), np.array([dur]), T_F18)[0]
     assert measured * factor == pytest.approx(a0, rel=1e-10)
     # zero-length frame: instantaneous factor exp(lambda t)
-    assert frame_decay_factors(np.array([600.0]), np.array([0.0]), T_F18)[0] == pytest.approx(1.0651817, rel=1e-7)
+    assert frame_decay_factors(np.array([600.0]), np.array([0.0]), T_F18)[0] == pytest.approx(
+        1.0651817, rel=1e-7
+    )
 
 
 def test_kbq_units_scale_the_factor():
@@ -94,15 +100,20 @@ def test_kbq_units_scale_the_factor():
 
 def test_dose_in_mci():
     # 5 mCi = 185 MBq: same factor as above
-    s = suv_scaling(sidecar(InjectedRadioactivity=5, InjectedRadioactivityUnits="mCi"), 70.0, TIMING)
+    s = suv_scaling(
+        sidecar(InjectedRadioactivity=5, InjectedRadioactivityUnits="mCi"), 70.0, TIMING
+    )
     assert s.factor == pytest.approx(3.7837838e-4, rel=1e-7)
 
 
 def test_units_not_convertible():
     s = suv_scaling(sidecar(Units="counts"), 70.0, TIMING)
     assert s.factor is None
-    assert ("error", "Units 'counts' not convertible to SUV (fix: the image must hold activity "
-                     "concentration in Bq/mL, kBq/mL or MBq/mL; re-export it in Bq/mL)") in s.problems
+    assert (
+        "error",
+        "Units 'counts' not convertible to SUV (fix: the image must hold activity "
+        "concentration in Bq/mL, kBq/mL or MBq/mL; re-export it in Bq/mL)",
+    ) in s.problems
 
 
 def test_missing_weight_and_zero_dose():
@@ -119,7 +130,9 @@ def test_unknown_radionuclide():
     assert s.factor is None and "unknown radionuclide 'Tc99m'" in s.note
     assert s.problems[0][0] == "warning"
     # corrected to injection needs no half-life: the factor stands
-    assert suv_scaling(sidecar(TracerRadionuclide="Tc99m"), 70.0, TIMING).factor == pytest.approx(3.7837838e-4)
+    assert suv_scaling(sidecar(TracerRadionuclide="Tc99m"), 70.0, TIMING).factor == pytest.approx(
+        3.7837838e-4
+    )
 
 
 def test_decay_correction_factor_cross_check():
@@ -132,13 +145,20 @@ def test_decay_correction_factor_cross_check():
     w = suv_scaling(sidecar(DecayCorrectionFactor=bad), 70.0, TIMING)
     assert w.factor == pytest.approx(3.7837838e-4)  # computed path kept, and said so
     assert w.problems[0][0] == "warning"
-    assert w.problems[0][1].startswith("DecayCorrectionFactor differs from the factor computed from the "
-                                       "6586.2 s half-life and the frame timing by up to 2.0 % (frame 0")
+    assert w.problems[0][1].startswith(
+        "DecayCorrectionFactor differs from the factor computed from the "
+        "6586.2 s half-life and the frame timing by up to 2.0 % (frame 0"
+    )
     assert "inconsistent" in w.note
 
 
 def test_decay_correction_boolean_must_be_boolean():
     s = suv_scaling(sidecar(ImageDecayCorrected="true"), 70.0, TIMING)
     assert s.factor is None
-    assert s.problems == [("error", "ImageDecayCorrected is 'true', not true or false (fix: write a "
-                                    "JSON boolean, true or false, without quotes)")]
+    assert s.problems == [
+        (
+            "error",
+            "ImageDecayCorrected is 'true', not true or false (fix: write a "
+            "JSON boolean, true or false, without quotes)",
+        )
+    ]

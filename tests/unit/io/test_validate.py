@@ -71,11 +71,15 @@ def test_cli_validate_json_and_table(run_cli, tmp_path):
     assert code == 0, err
     report = json.loads(out)
     assert report["usable"] is True and report["n_sessions"] == 1
-    assert report["problems"] == [{
-        "level": "warning", "file": "sub-01/sub-01_sessions.tsv",
-        "message": "no body weight for sub-01 ses-diagnosis: SUV cannot be computed, kinetic analysis "
-                   "still can (fix: add the weight in kg to the weight column of sub-<id>_sessions.tsv "
-                   "or participants.tsv)"}]
+    assert report["problems"] == [
+        {
+            "level": "warning",
+            "file": "sub-01/sub-01_sessions.tsv",
+            "message": "no body weight for sub-01 ses-diagnosis: SUV cannot be computed, kinetic analysis "
+            "still can (fix: add the weight in kg to the weight column of sub-<id>_sessions.tsv "
+            "or participants.tsv)",
+        }
+    ]
     code, out, _ = run_cli("validate", tmp_path)
     assert code == 0
     assert "no body weight for sub-01 ses-diagnosis" in out
@@ -85,7 +89,10 @@ def test_cli_validate_json_and_table(run_cli, tmp_path):
 def test_cli_validate_missing_folder_is_one_line_error(run_cli, tmp_path):
     code, out, err = run_cli("validate", tmp_path / "nope")
     assert code == 2 and out == ""
-    assert err.strip() == f"error: {tmp_path / 'nope'}: not a folder (fix: give the root folder of a BIDS dataset)"
+    assert (
+        err.strip()
+        == f"error: {tmp_path / 'nope'}: not a folder (fix: give the root folder of a BIDS dataset)"
+    )
 
 
 def test_cli_info_dataset_and_pet(run_cli, tmp_path):
@@ -98,7 +105,10 @@ def test_cli_info_dataset_and_pet(run_cli, tmp_path):
     assert row["n_frames"] == 3 and row["dose_MBq"] == pytest.approx(185.0)
     assert row["duration_min"] == pytest.approx(4.0)  # 60 + 60 + 120 s
     assert row["suv_factor"] == pytest.approx(70_000 / 185e6)
-    assert row["suv_path"] == "image decay-corrected to injection (ImageDecayCorrectionTime = InjectionStart = 0 s)"
+    assert (
+        row["suv_path"]
+        == "image decay-corrected to injection (ImageDecayCorrectionTime = InjectionStart = 0 s)"
+    )
     assert row["anat"] == "T1w,ce-gadolinium_T1w" and row["label:grade"] == 2
     code, out, _ = run_cli("info", tmp_path)
     assert code == 0 and "siteA" in out and "Siemens Biograph Vision" in out
@@ -147,8 +157,11 @@ def test_real_sidecars(real_data, name):
             assert len(overlap) == 1 and f"({n_overlaps} in all)" in overlap[0]
             assert END_TIMES_HINT in overlap[0]
         if long_frame:
-            assert "frame(s) 0 last 98000 s, more than the plausible maximum of 7200 s (fix: check " \
-                   "that FrameDuration is in s, or raise io.max_frame_duration_s in the configuration)" in errors
+            assert (
+                "frame(s) 0 last 98000 s, more than the plausible maximum of 7200 s (fix: check "
+                "that FrameDuration is in s, or raise io.max_frame_duration_s in the configuration)"
+                in errors
+            )
         # SUV scaling with the participants.tsv weight
         subject = path.name.split("_")[0]
         weight = weights[subject].get("weight")
@@ -169,9 +182,13 @@ def test_real_pet002_decay_factor_cross_check(real_data):
     # pet005's DecayCorrectionFactor matches the C11 frame-integrated factor (1.00284 for
     # 0-10 s: lambda dt = ln2 x 10 / 1223.4 = 0.0056657, / (1 - exp(-0.0056657)) = 1.002835);
     # pet002 (sub-01 rescan) lists 1.01886 for the same frame: a warning, still usable.
-    ok = read_json(next((real_data / "bids-pet-sidecars/pet005").glob("sub-01/ses-baseline/pet/*_pet.json")))
+    ok = read_json(
+        next((real_data / "bids-pet-sidecars/pet005").glob("sub-01/ses-baseline/pet/*_pet.json"))
+    )
     assert check_pet_sidecar(ok, None) == []
-    off = read_json(real_data / "bids-pet-sidecars/pet002/sub-01/ses-rescan/pet/sub-01_ses-rescan_pet.json")
+    off = read_json(
+        real_data / "bids-pet-sidecars/pet002/sub-01/ses-rescan/pet/sub-01_ses-rescan_pet.json"
+    )
     found = check_pet_sidecar(off, None)
     assert [level for level, _ in found] == ["warning"]
     assert "(frame 0: given 1.01886, computed 1.00284)" in found[0][1]
@@ -183,7 +200,10 @@ def test_validate_real_sidecar_folder_reports_missing_images(real_data, tmp_path
     report = validate_dataset(real_data / "bids-pet-sidecars" / "pet005")
     assert not report.usable
     messages = {(p.file, p.message.split(" (fix")[0]) for p in report.errors}
-    assert ("sub-01/ses-baseline/pet/sub-01_ses-baseline_pet.json", "PET sidecar without its image") in messages
+    assert (
+        "sub-01/ses-baseline/pet/sub-01_ses-baseline_pet.json",
+        "PET sidecar without its image",
+    ) in messages
     assert ("sub-01/ses-baseline", "session without PET: no *_pet.nii.gz in pet/") in messages
 
 

@@ -103,7 +103,10 @@ def test_regions_on_the_pet_grid(synth, template_result):
     xfm_pet = ras_matrix_to_sitk(synth.true_pet_to_t1_ras)
     xfm_tpl = ras_matrix_to_sitk(synth.true_t1_to_mni_ras)
     flair_abn = mri_abnormality(synth.flair, synth.brain_mri, (4.0, 4.0, 4.0))
-    lesion_mri = sample("lesion", synth.t1.shape, np.linalg.inv(synth.true_t1_to_mni_ras) @ synth.mri_affine) >= 0.5
+    lesion_mri = (
+        sample("lesion", synth.t1.shape, np.linalg.inv(synth.true_t1_to_mni_ras) @ synth.mri_affine)
+        >= 0.5
+    )
     assert dice(flair_abn, lesion_mri) > 0.6
     centroid = lesion_centroid_mni(flair_abn, synth.mri_affine, xfm_tpl)
     np.testing.assert_allclose(centroid, LESION_CENTRE_MNI, atol=4.0)

@@ -14,7 +14,10 @@ from gliopet.preprocess.motion import head_mask_from_pet, motion_correct, refere
 from support.synthetic import make_session, ras_matrix_to_sitk, rigid_matrix
 
 sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
-MOVED = {7: rigid_matrix((2.0, -1.0, 3.0), (2.5, -1.5, 1.0)), 8: rigid_matrix((0.0, 2.0, -2.0), (-1.0, 2.0, 1.5))}
+MOVED = {
+    7: rigid_matrix((2.0, -1.0, 3.0), (2.5, -1.5, 1.0)),
+    8: rigid_matrix((0.0, 2.0, -2.0), (-1.0, 2.0, 1.5)),
+}
 
 
 @pytest.fixture(scope="module")

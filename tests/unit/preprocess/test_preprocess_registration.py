@@ -63,7 +63,9 @@ def test_rigid_pet_to_mri_registration_recovers_the_true_transform(pair):
                           initializer="moments", iterations=100, seed=7)
     error = reg.mean_displacement_mm(result.transform, pair["true"], pair["brain"])
     assert error < 1.0, error  # mean displacement over the brain (mm)
-    assert reg.mean_displacement_mm(pair["true"], None, pair["brain"]) > 8.0  # a real offset to find
+    assert (
+        reg.mean_displacement_mm(pair["true"], None, pair["brain"]) > 8.0
+    )  # a real offset to find
     assert result.nmi_final > result.nmi_initial
     assert result.metric_final < result.metric_initial
 
@@ -72,8 +74,17 @@ def test_registration_is_deterministic_for_a_seed(pair):
     def run(threads: int) -> np.ndarray:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
         try:
-            return np.array(reg.register(pair["t1"], pair["pet"], kind="rigid", iterations=30, seed=3,
-                                         shrink_factors=(4, 2), smoothing_sigmas_mm=(4.0, 2.0)).transform.GetParameters())
+            return np.array(
+                reg.register(
+                    pair["t1"],
+                    pair["pet"],
+                    kind="rigid",
+                    iterations=30,
+                    seed=3,
+                    shrink_factors=(4, 2),
+                    smoothing_sigmas_mm=(4.0, 2.0),
+                ).transform.GetParameters()
+            )
         finally:
             sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
 
@@ -92,13 +103,18 @@ def test_transform_file_round_trip_and_direction(tmp_path, pair):
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["From"] == "pet" and "LPS" in sidecar["Convention"]
     lps, ras = np.array(sidecar["MatrixLPS"]), np.array(sidecar["MatrixRAS"])
-    np.testing.assert_allclose(np.diag([-1, -1, 1, 1]) @ lps @ np.diag([-1, -1, 1, 1]), ras, atol=1e-6)
+    np.testing.assert_allclose(
+        np.diag([-1, -1, 1, 1]) @ lps @ np.diag([-1, -1, 1, 1]), ras, atol=1e-6
+    )
     # The file resamples the PET (from) onto the T1w grid (to): aligned images correlate highly.
     on_mri = reg.from_sitk(reg.resample(pair["pet"], pair["t1"], back))[0]
     brain_vox = reg.from_sitk(reg.resample(pair["pet"], pair["t1"], None))[0]
     t1 = reg.from_sitk(pair["t1"])[0]
     mask = t1 > 0.2
-    assert reg.mutual_information(t1, on_mri, mask) > reg.mutual_information(t1, brain_vox, mask) + 0.03
+    assert (
+        reg.mutual_information(t1, on_mri, mask)
+        > reg.mutual_information(t1, brain_vox, mask) + 0.03
+    )
 
 
 def test_unreadable_transform_is_a_clear_error(tmp_path):
@@ -126,6 +142,8 @@ def test_mutual_information_bounds():
 
 
 def test_nifti_round_trip_through_sitk():
-    img = nib.Nifti1Image(np.ones((4, 5, 6), np.float32), rigid_matrix((0, 0, 30)) @ np.diag([2, 2, 3, 1.0]))
+    img = nib.Nifti1Image(
+        np.ones((4, 5, 6), np.float32), rigid_matrix((0, 0, 30)) @ np.diag([2, 2, 3, 1.0])
+    )
     back = reg.sitk_to_nifti(reg.nifti_to_sitk(img))
     np.testing.assert_allclose(back.affine, img.affine, atol=1e-5)

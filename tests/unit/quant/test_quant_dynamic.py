@@ -81,7 +81,9 @@ def test_voxel_maps_match_per_voxel_values():
     assert vm.fractions["frac_negative_slope"] == pytest.approx(frac)
     # rest of the tumour: TBR 3; hot spot: its own late TBR (below 2 here)
     hot_tbr = late / bg_late
-    expected = (np.count_nonzero(tumour & ~hot) + np.count_nonzero(hot) * (hot_tbr > 2)) / np.count_nonzero(tumour)
+    expected = (
+        np.count_nonzero(tumour & ~hot) + np.count_nonzero(hot) * (hot_tbr > 2)
+    ) / np.count_nonzero(tumour)
     assert hot_tbr < 2
     assert vm.fractions["frac_TBR_gt_2"] == pytest.approx(expected)
 

@@ -118,12 +118,17 @@ def test_static_pet_refused_by_kinetic_models():
 
 
 def test_blood_tsv_reader_applies_parent_fraction(real_data, tmp_path):
-    path = real_data / "bids-pet-sidecars/pet001/sub-01/ses-01/pet/sub-01_ses-01_trc-CIMBI36_recording-manual_blood.tsv"
+    path = (
+        real_data
+        / "bids-pet-sidecars/pet001/sub-01/ses-01/pet/sub-01_ses-01_trc-CIMBI36_recording-manual_blood.tsv"
+    )
     import pandas as pd
 
     table = pd.read_csv(path, sep="\t", na_values=["n/a"])
     inp = read_blood_tsv(path)
-    expected = table["plasma_radioactivity"] * table["metabolite_parent_fraction"] * 1000.0  # kBq/mL
+    expected = (
+        table["plasma_radioactivity"] * table["metabolite_parent_fraction"] * 1000.0
+    )  # kBq/mL
     np.testing.assert_allclose(inp.plasma, expected.to_numpy(), rtol=1e-12)
     assert inp.whole_blood is not None
     bad = tmp_path / "sub-01_recording-manual_blood.tsv"
@@ -158,7 +163,9 @@ def test_2tcm_and_srtm_recover_phantom_kinetics():
     t = np.linspace(0.0, TIMING_LONG.end_s.max() / 60.0, 20001)
     plasma = PlasmaInput(t * 60.0, inp.plasma(t), inp.blood(t))
     truth = kinetics.KineticParams(K1=0.08, k2=0.1, k3=0.03, k4=0.02, vB=0.05)
-    fit = fit_compartment(kinetics.frame_means(truth, TIMING_LONG, inp), TIMING_LONG, plasma, "2TCM")
+    fit = fit_compartment(
+        kinetics.frame_means(truth, TIMING_LONG, inp), TIMING_LONG, plasma, "2TCM"
+    )
     for name in ("K1", "k2", "k3", "k4", "vB"):
         assert fit[name] == pytest.approx(getattr(truth, name), rel=0.02)
     assert fit["VT"] == pytest.approx(2.0, rel=0.01)
@@ -174,7 +181,9 @@ def test_reference_efflux_is_the_median_over_informative_voxels():
     None when the voxels carry no information (targets equal to R1 x the reference)."""
     ref = frame_means(*one_tcm(K1R, K2R))
     pure = np.stack([frame_means(*one_tcm(k1, 0.35)) for k1 in np.linspace(0.3, 0.6, 30)])
-    mixed = np.stack([0.5 * frame_means(*one_tcm(0.4, 0.35)) + 0.5 * frame_means(*one_tcm(1.2, 1.5))] * 5)
+    mixed = np.stack(
+        [0.5 * frame_means(*one_tcm(0.4, 0.35)) + 0.5 * frame_means(*one_tcm(1.2, 1.5))] * 5
+    )
     fit = srtm_fit(np.vstack([pure, mixed]), srtm_basis(ref, TIMING), TIMING)
     assert reference_efflux(fit) == pytest.approx(K2R, rel=0.03)
     same = srtm_fit(np.outer(np.linspace(0.5, 2.0, 20), ref), srtm_basis(ref, TIMING), TIMING)

@@ -33,7 +33,9 @@ def subject():
 
 def test_template_label_map_has_every_tissue_with_plausible_volumes():
     template = anat.template_labels(2)
-    ml = {code: float(np.sum(template.labels == code)) * template.grid.voxel_ml for code in range(8)}
+    ml = {
+        code: float(np.sum(template.labels == code)) * template.grid.voxel_ml for code in range(8)
+    }
     assert all(ml[code] > 0 for code in range(1, 8))
     assert 850 < ml[3] < 1300          # grey matter (MNI 2009a GM map, brain mask of nilearn)
     assert 450 < ml[4] < 800           # white matter
@@ -85,8 +87,15 @@ def test_subject_anatomy_keeps_volumes_within_the_scaling(subject):
 @pytest.mark.parametrize(("volume_ml", "grade"), [(5.0, 2), (20.0, 3), (45.0, 4), (80.0, 4)])
 def test_tumour_volume_compartments_and_placement(subject, volume_ml, grade):
     rng = np.random.default_rng(int(volume_ml))
-    plan = plan_tumour(subject, rng, volume_ml=volume_ml, grade=grade, kind="diagnosis", outcome="n/a",
-                       aggressive=True)
+    plan = plan_tumour(
+        subject,
+        rng,
+        volume_ml=volume_ml,
+        grade=grade,
+        kind="diagnosis",
+        outcome="n/a",
+        aggressive=True,
+    )
     tumour = grow_tumour(subject, plan, rng)
     voxel_ml = subject.grid.voxel_ml
     measured = tumour.tumour.sum() * voxel_ml
@@ -144,13 +153,20 @@ def test_tumour_seed_can_be_placed_next_to_the_striatum(subject):
 
 def test_mri_contrasts_follow_tissue_order_and_site_scaling(subject):
     rng = np.random.default_rng(7)
-    plan = plan_tumour(subject, rng, volume_ml=40.0, grade=4, kind="diagnosis", outcome="n/a", aggressive=False)
+    plan = plan_tumour(
+        subject, rng, volume_ml=40.0, grade=4, kind="diagnosis", outcome="n/a", aggressive=False
+    )
     tumour = grow_tumour(subject, plan, rng)
     labels = apply_tumour(subject.labels, tumour)
     kwargs = dict(noise_sd=0.02, bias_strength=0.1, enhancement=1.0, oedema_strength=1.0)
     images = simulate_mri(subject, labels, np.random.default_rng(1), site_scale={}, **kwargs)
-    scaled = simulate_mri(subject, labels, np.random.default_rng(1),
-                          site_scale={"T1w": 2.0, "ce-gadolinium_T1w": 1.0, "T2w": 0.5, "FLAIR": 1.0}, **kwargs)
+    scaled = simulate_mri(
+        subject,
+        labels,
+        np.random.default_rng(1),
+        site_scale={"T1w": 2.0, "ce-gadolinium_T1w": 1.0, "T2w": 0.5, "FLAIR": 1.0},
+        **kwargs,
+    )
 
     def med(key, code):
         return float(np.median(images[key][labels == code]))
@@ -178,8 +194,13 @@ def test_transform_files_round_trip_and_follow_the_itk_convention(tmp_path):
                                        from_space="A", to_space="B")
     assert np.allclose(geo.read_transform(txt), matrix, atol=1e-9)
     meta = json.loads(sidecar.read_text())
-    assert np.allclose(meta["MatrixRAS"], matrix) and np.allclose(meta["MatrixLPS"], ras_to_lps_matrix(matrix))
-    assert "maps points of the 'To' space" in meta["Convention"] and (meta["From"], meta["To"]) == ("A", "B")
+    assert np.allclose(meta["MatrixRAS"], matrix) and np.allclose(
+        meta["MatrixLPS"], ras_to_lps_matrix(matrix)
+    )
+    assert "maps points of the 'To' space" in meta["Convention"] and (meta["From"], meta["To"]) == (
+        "A",
+        "B",
+    )
     # A blob at world point c in space A must land at T^-1 c after resampling A onto B with the file.
     grid = geo.Grid.box(2.0, np.array([0.0, -17.0, 5.0]), (64.0, 64.0, 64.0))
     centre_a = np.array([6.0, -12.0, 9.0])
@@ -200,5 +221,7 @@ def test_transform_files_round_trip_and_follow_the_itk_convention(tmp_path):
     assert np.linalg.norm(peak_ras - expected) < 2.5   # within about one 2 mm voxel
     # and our own resampler agrees (same convention)
     ours = geo.resample(blob, grid, grid, dst_to_src=matrix, order=1)
-    ours_peak = grid.affine[:3, :3] @ np.unravel_index(np.argmax(ours), ours.shape) + grid.affine[:3, 3]
+    ours_peak = (
+        grid.affine[:3, :3] @ np.unravel_index(np.argmax(ours), ours.shape) + grid.affine[:3, 3]
+    )
     assert np.linalg.norm(ours_peak - expected) < 2.5

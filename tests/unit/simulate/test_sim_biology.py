@@ -66,7 +66,9 @@ def test_who_2021_consistency_over_200_subjects():
     # the checker itself catches violations
     bad = dataclasses.replace(next(s for s in subjects if s.who_type == "glioblastoma"), grade=3)
     assert "glioblastoma must be IDH-wildtype grade 4" in B.who_consistency_problems(bad)
-    bad = dataclasses.replace(next(s for s in subjects if s.who_type == "astrocytoma"), cdkn2ab="deleted", grade=2)
+    bad = dataclasses.replace(
+        next(s for s in subjects if s.who_type == "astrocytoma"), cdkn2ab="deleted", grade=2
+    )
     assert "CDKN2A/B-deleted astrocytoma must be grade 4" in B.who_consistency_problems(bad)
 
 
@@ -111,7 +113,9 @@ def test_configuration_prior_is_a_distribution_and_systematic_draws_follow_it():
     p_mut = sum(c.prior for c in configs if c.idh == "mutant")
     assert sum(s.idh == "mutant" for s in subjects) == pytest.approx(5000 * p_mut, abs=3)
     p_codel = sum(c.prior for c in configs if c.codel == "codeleted")
-    assert sum(s.codeletion_1p19q == "codeleted" for s in subjects) == pytest.approx(5000 * p_codel, abs=3)
+    assert sum(s.codeletion_1p19q == "codeleted" for s in subjects) == pytest.approx(
+        5000 * p_codel, abs=3
+    )
     # pseudoprogression (treatment change) is more frequent with MGMT methylation (Galldiks 2015)
     meth = [s for s in subjects if s.mgmt == "methylated"]
     unmeth = [s for s in subjects if s.mgmt == "unmethylated"]
@@ -136,14 +140,33 @@ def test_null_marker_is_independent_by_construction():
 def test_null_marker_is_statistically_independent_of_labels_and_image_parameters(cohort):
     subjects, diagnosis, recurrence = cohort
     null = np.array([s.null_marker == "positive" for s in subjects])
-    for attr in ("idh", "codeletion_1p19q", "cdkn2ab", "mgmt", "who_type", "grade", "recurrence_outcome", "sex"):
+    for attr in (
+        "idh",
+        "codeletion_1p19q",
+        "cdkn2ab",
+        "mgmt",
+        "who_type",
+        "grade",
+        "recurrence_outcome",
+        "sex",
+    ):
         values = [str(getattr(s, attr)) for s in subjects]
         levels = sorted(set(values))
-        table = np.array([[sum(1 for v, n in zip(values, null, strict=True) if v == lev and n == flag)
-                           for lev in levels] for flag in (False, True)])
+        table = np.array(
+            [
+                [
+                    sum(1 for v, n in zip(values, null, strict=True) if v == lev and n == flag)
+                    for lev in levels
+                ]
+                for flag in (False, True)
+            ]
+        )
         assert stats.chi2_contingency(table)[1] > 0.01, attr
-    continuous = {"aggressiveness": [s.aggressiveness for s in subjects], "age": [s.age for s in subjects],
-                  "weight": [s.weight_kg for s in subjects]}
+    continuous = {
+        "aggressiveness": [s.aggressiveness for s in subjects],
+        "age": [s.age for s in subjects],
+        "weight": [s.weight_kg for s in subjects],
+    }
     for sessions, kind in ((diagnosis, "diagnosis"), (recurrence, "recurrence")):
         for name in B.LATENT_NAMES:
             continuous[f"{kind}:{name}"] = [s.latent_image[name] for s in sessions]
@@ -169,8 +192,9 @@ def test_posterior_equals_bayes_rule_computed_independently():
             for c in B._configs():
                 mean, beta, sd = B._latent_model(kind, c)
                 m_a = B._aggressiveness_mean(c)
-                density = stats.multivariate_normal(mean + beta * m_a,
-                                                    B.SD_A**2 * np.outer(beta, beta) + np.diag(sd**2)).pdf(z)
+                density = stats.multivariate_normal(
+                    mean + beta * m_a, B.SD_A**2 * np.outer(beta, beta) + np.diag(sd**2)
+                ).pdf(z)
                 joint[c] = c.prior * density
             total = sum(joint.values())
             post = B.latent_posteriors(kind, z)
@@ -180,11 +204,19 @@ def test_posterior_equals_bayes_rule_computed_independently():
                 sum(v for c, v in joint.items() if c.codel == "codeleted") / total, rel=1e-9)
             if kind == "recurrence":
                 assert post["progression"] == pytest.approx(
-                    sum(v for c, v in joint.items() if c.outcome == "progression") / total, rel=1e-9)
+                    sum(v for c, v in joint.items() if c.outcome == "progression") / total, rel=1e-9
+                )
 
 
-@pytest.mark.parametrize("kind, name", [("diagnosis", "IDH_mutant"), ("diagnosis", "codeleted_1p19q"),
-                                        ("diagnosis", "grade_4"), ("recurrence", "progression")])
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("diagnosis", "IDH_mutant"),
+        ("diagnosis", "codeleted_1p19q"),
+        ("diagnosis", "grade_4"),
+        ("recurrence", "progression"),
+    ],
+)
 def test_stored_posterior_is_calibrated(cohort, kind, name):
     subjects, diagnosis, recurrence = cohort
     post = _posterior(diagnosis if kind == "diagnosis" else recurrence, name)
@@ -198,7 +230,9 @@ def test_stored_posterior_is_calibrated(cohort, kind, name):
         se = np.sqrt(expected * (1 - expected) / inside.sum())
         assert abs(label[inside].mean() - expected) < 3.5 * se + 0.01, (lo, hi, inside.sum())
     # overall: mean posterior equals the label frequency
-    assert abs(post.mean() - label.mean()) < 3 * np.sqrt(label.mean() * (1 - label.mean()) / len(label))
+    assert abs(post.mean() - label.mean()) < 3 * np.sqrt(
+        label.mean() * (1 - label.mean()) / len(label)
+    )
 
 
 def test_bayes_auc_is_in_the_target_range(cohort):
@@ -207,15 +241,23 @@ def test_bayes_auc_is_in_the_target_range(cohort):
     prog = B.bayes_auc(_posterior(recurrence, "progression"), _labels(subjects, "progression"))
     assert 0.85 <= idh <= 0.92
     assert 0.85 <= prog <= 0.92
-    codel = B.bayes_auc(_posterior(diagnosis, "codeleted_1p19q"), _labels(subjects, "codeleted_1p19q"))
+    codel = B.bayes_auc(
+        _posterior(diagnosis, "codeleted_1p19q"), _labels(subjects, "codeleted_1p19q")
+    )
     assert 0.7 <= codel < 0.95
     # bayes_auc is the Mann-Whitney AUC
-    assert B.bayes_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(0.75)
+    assert B.bayes_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == pytest.approx(
+        0.75
+    )
 
 
 def _tacs(sessions, key="enhancing", site=SITE):
-    params = [s.tissue_params[key] if key != "aggressive" else s.aggressive_params for s in sessions]
-    stacked = KineticParams(*(np.array([float(getattr(p, n)) for p in params]) for n in ("K1", "k2", "k3", "k4", "vB")))
+    params = [
+        s.tissue_params[key] if key != "aggressive" else s.aggressive_params for s in sessions
+    ]
+    stacked = KineticParams(
+        *(np.array([float(getattr(p, n)) for p in params]) for n in ("K1", "k2", "k3", "k4", "vB"))
+    )
     return frame_means(stacked, site.frame_timing(), input_function(190e6, 75.0))
 
 
@@ -237,7 +279,9 @@ def test_tbrmax_auc_for_progression_is_near_the_published_value(cohort):
     timing = SITE.frame_timing()
     window = timing.window_weights(600, 1800)
     lesion = _tacs(recurrence) @ window
-    background = 0.5 * (_tacs(recurrence, "grey") @ window) + 0.5 * (_tacs(recurrence, "white") @ window)
+    background = 0.5 * (_tacs(recurrence, "grey") @ window) + 0.5 * (
+        _tacs(recurrence, "white") @ window
+    )
     auc = B.bayes_auc(lesion / background, _labels(subjects, "progression"))
     bayes = B.bayes_auc(_posterior(recurrence, "progression"), _labels(subjects, "progression"))
     assert 0.78 <= auc <= 0.9  # Cui 2021, pooled FDOPA: 0.85
@@ -287,7 +331,10 @@ def test_aggressive_subregion_peaks_early_with_higher_early_uptake(cohort):
 def test_striatum_traps_and_idh_wildtype_has_high_k1_k2_low_k3(cohort):
     subjects, diagnosis, _ = cohort
     idh = _labels(subjects, "IDH_mutant")
-    k = {n: np.array([float(getattr(s.tissue_params["enhancing"], n)) for s in diagnosis]) for n in ("K1", "k2", "k3")}
+    k = {
+        n: np.array([float(getattr(s.tissue_params["enhancing"], n)) for s in diagnosis])
+        for n in ("K1", "k2", "k3")
+    }
     assert np.median(k["K1"][~idh]) > np.median(k["K1"][idh])
     assert np.median(k["k2"][~idh]) > np.median(k["k2"][idh])
     assert np.median(k["k3"][~idh]) < np.median(k["k3"][idh])
@@ -302,7 +349,17 @@ def test_session_fields_and_healthy_sessions():
     patient = next(s for s in subjects if not s.healthy)
     h = B.session_biology(healthy, "healthy", rng, SITE)
     assert h.tumour_volume_ml == 0.0 and h.posteriors == {} and h.aggressive_params is None
-    keys = {"csf", "grey", "white", "striatum", "scalp", "necrosis", "enhancing", "infiltration", "oedema"}
+    keys = {
+        "csf",
+        "grey",
+        "white",
+        "striatum",
+        "scalp",
+        "necrosis",
+        "enhancing",
+        "infiltration",
+        "oedema",
+    }
     assert keys <= set(h.tissue_params)
     for kind in ("diagnosis", "recurrence"):
         sb = B.session_biology(patient, kind, rng, SITE)
@@ -316,7 +373,16 @@ def test_session_fields_and_healthy_sessions():
             assert params.problems() == []
     assert B.session_biology(patient, "recurrence", rng, SITE).outcome == patient.recurrence_outcome
     # label descriptions cover the label columns and their values
-    for column in ("IDH", "codeletion_1p19q", "CDKN2AB", "MGMT", "who_type", "grade", "outcome", "null_marker"):
+    for column in (
+        "IDH",
+        "codeletion_1p19q",
+        "CDKN2AB",
+        "MGMT",
+        "who_type",
+        "grade",
+        "outcome",
+        "null_marker",
+    ):
         assert "Description" in B.LABEL_DESCRIPTIONS[column]
     assert patient.idh in B.LABEL_DESCRIPTIONS["IDH"]["Levels"]
 
@@ -326,7 +392,9 @@ def test_heldout_variant_changes_the_kinetic_ranges():
     std = B.session_biology(subject, "diagnosis", np.random.default_rng(1), SITES["siteA"])
     held = B.session_biology(subject, "diagnosis", np.random.default_rng(1), SITES["heldout"])
     assert std.latent_image == held.latent_image and std.posteriors == held.posteriors
-    assert float(held.tissue_params["enhancing"].k2) == pytest.approx(0.75 * float(std.tissue_params["enhancing"].k2))
+    assert float(held.tissue_params["enhancing"].k2) == pytest.approx(
+        0.75 * float(std.tissue_params["enhancing"].k2)
+    )
     assert held.voxel_cv["grey"] == pytest.approx(1.3 * std.voxel_cv["grey"])
 
 
@@ -334,20 +402,33 @@ def test_same_seed_same_biology():
     def draw(seed):
         rng = np.random.default_rng(seed)
         subjects = B.sample_subjects(12, rng, healthy_fraction=0.25)
-        return subjects, [B.session_biology(s, "healthy" if s.healthy else "diagnosis", rng, SITE) for s in subjects]
+        return subjects, [
+            B.session_biology(s, "healthy" if s.healthy else "diagnosis", rng, SITE)
+            for s in subjects
+        ]
+
     a, b, c = draw(3), draw(3), draw(4)
     assert a[0] == b[0] and a[1] == b[1]
     assert a[0] != c[0]
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: B.sample_subjects(0, np.random.default_rng(0)),
-     "the 'subjects' parameter must be a positive number of subjects; got 0 instead"),
-    (lambda: B.sample_subjects(5, np.random.default_rng(0), healthy_fraction=1.5),
-     "the 'healthy_fraction' parameter must be a fraction between 0 and 1; got 1.5 instead"),
-    (lambda: B.sample_subjects(5, np.random.default_rng(0), scenario="screening"),
-     "the 'scenario' parameter must be one of diagnosis, recurrence, both, healthy; got 'screening' instead"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: B.sample_subjects(0, np.random.default_rng(0)),
+            "the 'subjects' parameter must be a positive number of subjects; got 0 instead",
+        ),
+        (
+            lambda: B.sample_subjects(5, np.random.default_rng(0), healthy_fraction=1.5),
+            "the 'healthy_fraction' parameter must be a fraction between 0 and 1; got 1.5 instead",
+        ),
+        (
+            lambda: B.sample_subjects(5, np.random.default_rng(0), scenario="screening"),
+            "the 'scenario' parameter must be one of diagnosis, recurrence, both, healthy; got 'screening' instead",
+        ),
+    ],
+)
 def test_bad_parameters(call, message):
     with pytest.raises(ParameterError) as info:
         call()

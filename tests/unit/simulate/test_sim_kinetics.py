@@ -58,16 +58,22 @@ def test_frame_means_equal_the_ode_solution(name, site, inp):
 def test_frame_means_with_gaps_and_unsorted_frames(inp):
     timing = FrameTiming(np.array([600.0, 0.0, 1200.0, 30.0]), np.array([300.0, 20.0, 60.0, 90.0]))
     params = CASES["striatum (trapping, small k4)"]
-    np.testing.assert_allclose(frame_means(params, timing, inp), solve_reference(params, timing, inp),
-                               rtol=1e-7)
+    np.testing.assert_allclose(
+        frame_means(params, timing, inp), solve_reference(params, timing, inp), rtol=1e-7
+    )
 
 
 def test_vectorised_over_voxels_equals_one_at_a_time(inp):
     timing = SITES["siteB"].frame_timing()
     rng = np.random.default_rng(3)
     shape = (4, 5, 3)
-    params = KineticParams(rng.uniform(0.01, 0.2, shape), rng.uniform(0.01, 0.6, shape),
-                           rng.uniform(0.0, 0.08, shape), rng.choice([0.0, 0.003, 0.02], shape), 0.05)
+    params = KineticParams(
+        rng.uniform(0.01, 0.2, shape),
+        rng.uniform(0.01, 0.6, shape),
+        rng.uniform(0.0, 0.08, shape),
+        rng.choice([0.0, 0.003, 0.02], shape),
+        0.05,
+    )
     out = frame_means(params, timing, inp, chunk=7)  # several chunks
     assert out.shape == (*shape, timing.n_frames)
     assert frame_means(params, timing, inp, dtype=np.float32).dtype == np.float32
@@ -75,7 +81,9 @@ def test_vectorised_over_voxels_equals_one_at_a_time(inp):
     for idx in [(0, 0, 0), (3, 4, 2), (2, 1, 1)]:
         one = frame_means(KineticParams(K1[idx], k2[idx], k3[idx], k4[idx], vB[idx]), timing, inp)
         np.testing.assert_allclose(out[idx], one, rtol=1e-12)
-    ref = solve_reference(KineticParams(K1[1, 2, 0], k2[1, 2, 0], k3[1, 2, 0], k4[1, 2, 0], 0.05), timing, inp)
+    ref = solve_reference(
+        KineticParams(K1[1, 2, 0], k2[1, 2, 0], k3[1, 2, 0], k4[1, 2, 0], 0.05), timing, inp
+    )
     np.testing.assert_allclose(out[1, 2, 0], ref, rtol=1e-6, atol=1e-9 * ref.max())
 
 
@@ -118,11 +126,23 @@ def test_input_function_subject_variation_is_seeded():
     assert t[np.argmax(held.plasma(t))] > t[np.argmax(input_function(DOSE_BQ, WEIGHT_KG).plasma(t))]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(dose_bq=-1.0, weight_kg=70.0), "the 'dose_bq' parameter must be a positive injected activity in Bq; got -1.0 instead"),
-    (dict(dose_bq=1e8, weight_kg=0.0), "the 'weight_kg' parameter must be a positive body weight in kg; got 0.0 instead"),
-    (dict(dose_bq=1e8, weight_kg=70.0, variant="other"), "the 'variant' parameter must be 'standard' or 'heldout'; got 'other' instead"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(dose_bq=-1.0, weight_kg=70.0),
+            "the 'dose_bq' parameter must be a positive injected activity in Bq; got -1.0 instead",
+        ),
+        (
+            dict(dose_bq=1e8, weight_kg=0.0),
+            "the 'weight_kg' parameter must be a positive body weight in kg; got 0.0 instead",
+        ),
+        (
+            dict(dose_bq=1e8, weight_kg=70.0, variant="other"),
+            "the 'variant' parameter must be 'standard' or 'heldout'; got 'other' instead",
+        ),
+    ],
+)
 def test_input_function_rejects_impossible_values(kwargs, message):
     with pytest.raises(ParameterError) as info:
         input_function(**kwargs)

@@ -52,8 +52,10 @@ def test_unknown_site_is_an_input_error():
     assert get_site("siteB") is SITES["siteB"]
     with pytest.raises(InputError) as info:
         get_site("siteZ")
-    assert str(info.value) == ("--sites: unknown site 'siteZ'; valid sites are siteA, siteB, siteC, heldout "
-                               "(fix: use one or more of siteA, siteB, siteC, heldout)")
+    assert str(info.value) == (
+        "--sites: unknown site 'siteZ'; valid sites are siteA, siteB, siteC, heldout "
+        "(fix: use one or more of siteA, siteB, siteC, heldout)"
+    )
 
 
 def test_site_problems_are_reported():
@@ -77,7 +79,9 @@ def test_psf_conserves_activity_and_has_the_stated_fwhm():
     edge[0, 0, 0] = 5.0
     assert psf_blur(edge, 2.0, 7.0).sum() == pytest.approx(5.0, rel=1e-10)
     # FWHM of the point response along x (2 mm voxels): 6 mm
-    profile = psf_blur(np.pad(np.ones((1, 1, 1)), ((60, 60), (5, 5), (5, 5))), (0.25, 2.0, 2.0), 6.0)[:, 5, 5]
+    profile = psf_blur(
+        np.pad(np.ones((1, 1, 1)), ((60, 60), (5, 5), (5, 5))), (0.25, 2.0, 2.0), 6.0
+    )[:, 5, 5]
     above = np.flatnonzero(profile >= profile.max() / 2)
     assert (above[-1] - above[0] + 1) * 0.25 == pytest.approx(6.0, abs=0.3)
 
@@ -93,7 +97,9 @@ def test_psf_blurs_each_frame_alone():
 
 @pytest.mark.parametrize("fwhm", [0.0, -3.0, float("nan")])
 def test_psf_rejects_impossible_fwhm(fwhm):
-    with pytest.raises(ParameterError, match="the 'fwhm_mm' parameter must be a positive PSF FWHM in mm"):
+    with pytest.raises(
+        ParameterError, match="the 'fwhm_mm' parameter must be a positive PSF FWHM in mm"
+    ):
         psf_blur(np.ones((4, 4, 4)), 2.0, fwhm)
 
 
@@ -110,10 +116,16 @@ def _uniform(shape=(48, 48, 48)) -> np.ndarray:
 def test_noise_sd_follows_the_turku_formula():
     site = SITES["siteA"]
     frames = _uniform()
-    noisy = add_reconstruction_noise(frames, TIMING, site.pet_voxel_mm, site, np.random.default_rng(5))
+    noisy = add_reconstruction_noise(
+        frames, TIMING, site.pet_voxel_mm, site, np.random.default_rng(5)
+    )
     dt = TIMING.duration_s
-    expected = ACTIVITY * np.sqrt(site.noise_level / (ACTIVITY * np.exp(-F18_LAMBDA_PER_MIN * TIMING.mid_min) * dt))
-    np.testing.assert_allclose(frame_noise_sd(frames, TIMING, site)[10, 10, 10], expected, rtol=1e-5)
+    expected = ACTIVITY * np.sqrt(
+        site.noise_level / (ACTIVITY * np.exp(-F18_LAMBDA_PER_MIN * TIMING.mid_min) * dt)
+    )
+    np.testing.assert_allclose(
+        frame_noise_sd(frames, TIMING, site)[10, 10, 10], expected, rtol=1e-5
+    )
     empirical = (noisy - frames).reshape(-1, TIMING.n_frames).std(axis=0)
     np.testing.assert_allclose(empirical, expected, rtol=0.10)
     # unbiased: the mean image is the noise-free one
@@ -127,7 +139,9 @@ def test_short_and_late_frames_are_noisier():
     assert sd[0] > sd[2] > sd[3] > sd[4]  # shorter frames noisier
     assert sd[5] > sd[4]  # same duration, later: decayed, noisier
     # smaller voxels: fewer counts, noisier (by the square root of the volume ratio)
-    small = frame_noise_sd(_uniform((4, 4, 4)), TIMING, site, voxel_mm=site.pet_voxel_mm / 2)[0, 0, 0]
+    small = frame_noise_sd(_uniform((4, 4, 4)), TIMING, site, voxel_mm=site.pet_voxel_mm / 2)[
+        0, 0, 0
+    ]
     np.testing.assert_allclose(small / sd, np.sqrt(8.0), rtol=1e-5)
 
 

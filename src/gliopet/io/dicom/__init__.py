@@ -13,7 +13,21 @@ from gliopet.io.dicom.write import write_mr_series, write_pet_series
 from gliopet.radionuclides import decay_weighted_offset_s
 
 __all__ = [
-    "ImportReport", "PETSeries", "ScanResult", "Series", "SeriesMap", "SkipSeries", "Skipped", "Written",
-    "classify_mr", "decay_weighted_offset_s", "import_dicom", "load_id_map", "load_series_map", "pet_series",
-    "scan_folder", "write_mr_series", "write_pet_series",
+    "ImportReport",
+    "PETSeries",
+    "ScanResult",
+    "Series",
+    "SeriesMap",
+    "SkipSeries",
+    "Skipped",
+    "Written",
+    "classify_mr",
+    "decay_weighted_offset_s",
+    "import_dicom",
+    "load_id_map",
+    "load_series_map",
+    "pet_series",
+    "scan_folder",
+    "write_mr_series",
+    "write_pet_series",
 ]

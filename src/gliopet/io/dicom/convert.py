@@ -39,8 +39,11 @@ def _floats(header: Dataset, keyword: str, path: Path, count: int) -> np.ndarray
     except (TypeError, ValueError):
         array = np.empty(0)
     if array.size != count:
-        raise InputError(f"{keyword} is missing or malformed", path=path,
-                         fix="re-export the series from the scanner or PACS (geometry tags are required)")
+        raise InputError(
+            f"{keyword} is missing or malformed",
+            path=path,
+            fix="re-export the series from the scanner or PACS (geometry tags are required)",
+        )
     return array
 
 
@@ -52,12 +55,18 @@ def slice_order(paths: Sequence[Path], headers: Sequence[Dataset]) -> tuple[list
     """
     orientation = _floats(headers[0], "ImageOrientationPatient", paths[0], 6)
     spacing = _floats(headers[0], "PixelSpacing", paths[0], 2)
-    positions = np.stack([_floats(h, "ImagePositionPatient", p, 3) for p, h in zip(paths, headers, strict=True)])
+    positions = np.stack(
+        [_floats(h, "ImagePositionPatient", p, 3) for p, h in zip(paths, headers, strict=True)]
+    )
     for path, header in zip(paths, headers, strict=True):
-        if not np.allclose(_floats(header, "ImageOrientationPatient", path, 6), orientation, atol=1e-4) \
-                or not np.allclose(_floats(header, "PixelSpacing", path, 2), spacing, atol=1e-4):
-            raise InputError("slices of one series differ in ImageOrientationPatient or PixelSpacing",
-                             path=path, fix="check that the folder holds one acquisition per series")
+        if not np.allclose(
+            _floats(header, "ImageOrientationPatient", path, 6), orientation, atol=1e-4
+        ) or not np.allclose(_floats(header, "PixelSpacing", path, 2), spacing, atol=1e-4):
+            raise InputError(
+                "slices of one series differ in ImageOrientationPatient or PixelSpacing",
+                path=path,
+                fix="check that the folder holds one acquisition per series",
+            )
     row_cos, col_cos = orientation[:3], orientation[3:]
     normal = np.cross(row_cos, col_cos)
     along = positions @ normal
@@ -75,8 +84,10 @@ def slice_order(paths: Sequence[Path], headers: Sequence[Dataset]) -> tuple[list
         if worst > max(SLICE_TOLERANCE_MM, 0.01 * float(np.linalg.norm(step))):
             raise InputError(
                 f"slices are not evenly spaced (a slice is {worst:.2f} mm off the regular grid): a slice is missing "
-                "or the series mixes stacks", path=paths[int(order[0])].parent,
-                fix="export the complete series")
+                "or the series mixes stacks",
+                path=paths[int(order[0])].parent,
+                fix="export the complete series",
+            )
     else:
         thickness = float(headers[0].get("SliceThickness", 1.0) or 1.0)
         step = normal * thickness
@@ -93,19 +104,27 @@ def read_plane(path: Path) -> np.ndarray:
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - any read failure is a bad file
-        raise InputError(f"not a readable DICOM file ({exc})", path=path, fix="export the series again") from None
+        raise InputError(
+            f"not a readable DICOM file ({exc})", path=path, fix="export the series again"
+        ) from None
     if "PixelData" not in ds:
-        raise InputError(f"no pixel data (7FE0,0010) in this {ds.get('Modality', '')} image file", path=path,
-                         fix="export the series again with its images (not only the headers)")
+        raise InputError(
+            f"no pixel data (7FE0,0010) in this {ds.get('Modality', '')} image file",
+            path=path,
+            fix="export the series again with its images (not only the headers)",
+        )
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise InputError("multi-frame (enhanced) DICOM images are not supported", path=path,
                          fix="export the series as classic single-frame images")
     try:
         plane = ds.pixel_array.astype(np.float64)
     except Exception as exc:  # noqa: BLE001 - decoders raise many types
-        raise InputError(f"pixel data cannot be decoded ({exc.__class__.__name__}: {exc}; transfer syntax "
-                         f"{ds.file_meta.get('TransferSyntaxUID', '?')})", path=path,
-                         fix="export the series uncompressed (explicit VR little endian)") from None
+        raise InputError(
+            f"pixel data cannot be decoded ({exc.__class__.__name__}: {exc}; transfer syntax "
+            f"{ds.file_meta.get('TransferSyntaxUID', '?')})",
+            path=path,
+            fix="export the series uncompressed (explicit VR little endian)",
+        ) from None
     slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
     intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
     return plane * slope + intercept
@@ -116,7 +135,10 @@ def read_volume(paths: Sequence[Path], order: Sequence[int]) -> np.ndarray:
     planes = [read_plane(paths[i]) for i in order]
     shapes = {p.shape for p in planes}
     if len(shapes) > 1:
-        raise InputError(f"slices of one series differ in matrix size ({sorted(shapes)})", path=paths[order[0]].parent,
-                         fix="check that the folder holds one acquisition per series")
+        raise InputError(
+            f"slices of one series differ in matrix size ({sorted(shapes)})",
+            path=paths[order[0]].parent,
+            fix="check that the folder holds one acquisition per series",
+        )
     # (z, rows, cols) -> (cols, rows, z) = (i, j, k)
     return np.transpose(np.stack(planes), (2, 1, 0)).astype(np.float32)

@@ -48,8 +48,21 @@ from gliopet.io.dicom.scan import Series, scan_folder
 
 ID_MAP_FORMAT = "gliopet-id-map/1"
 IMAGE_MODALITIES = ("PT", "MR")
-NON_IMAGE_MODALITIES = ("RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO", "SEG", "REG", "DOC",
-                        "RWV", "FID", "PLAN")
+NON_IMAGE_MODALITIES = (
+    "RTSTRUCT",
+    "RTPLAN",
+    "RTDOSE",
+    "RTRECORD",
+    "SR",
+    "PR",
+    "KO",
+    "SEG",
+    "REG",
+    "DOC",
+    "RWV",
+    "FID",
+    "PLAN",
+)
 
 
 @dataclass
@@ -111,8 +124,11 @@ def load_id_map(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"id-map is not readable JSON ({exc})", path=path,
-                         fix="give the id-map written by an earlier import, or a new file name") from None
+        raise InputError(
+            f"id-map is not readable JSON ({exc})",
+            path=path,
+            fix="give the id-map written by an earlier import, or a new file name",
+        ) from None
     if not isinstance(data, dict) or data.get("format") != ID_MAP_FORMAT:
         raise InputError(f"not a gliopet id-map (format is not {ID_MAP_FORMAT!r})", path=path,
                          fix="give the id-map written by an earlier import, or a new file name")
@@ -125,13 +141,20 @@ def load_id_map(path: Path) -> dict[str, Any]:
 def _classify(series: Series, series_map: SeriesMap, tracer: str | None) -> _Planned:
     modality = series.modality.upper()
     sop_class = str(series.first.get("SOPClassUID", ""))
-    if modality in NON_IMAGE_MODALITIES or (modality not in IMAGE_MODALITIES and "Rows" not in series.first):
+    if modality in NON_IMAGE_MODALITIES or (
+        modality not in IMAGE_MODALITIES and "Rows" not in series.first
+    ):
         raise SkipSeries(f"{modality or 'unknown modality'}: not an image")
     if modality not in IMAGE_MODALITIES:
         raise SkipSeries(f"{modality}: not a PET or MR series")
-    if int(series.first.get("NumberOfFrames", 1) or 1) > 1 or sop_class.startswith("1.2.840.10008.5.1.4.1.1.4.1") \
-            or sop_class.startswith("1.2.840.10008.5.1.4.1.1.130"):
-        raise SkipSeries("enhanced multi-frame images: export the series as classic single-frame images")
+    if (
+        int(series.first.get("NumberOfFrames", 1) or 1) > 1
+        or sop_class.startswith("1.2.840.10008.5.1.4.1.1.4.1")
+        or sop_class.startswith("1.2.840.10008.5.1.4.1.1.130")
+    ):
+        raise SkipSeries(
+            "enhanced multi-frame images: export the series as classic single-frame images"
+        )
     mapped = series_map.lookup(series.uid, series.description)
     if mapped == "skip":
         raise SkipSeries("skipped by --series-map")
@@ -184,7 +207,8 @@ def _mr_sidecar(series: Series, kind: str) -> dict[str, Any]:
         "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
         "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
         "SeriesDescription": series.description,
-        "ScanningSequence": "\\".join(str(v) for v in (first.get("ScanningSequence") or [])) or "n/a",
+        "ScanningSequence": "\\".join(str(v) for v in (first.get("ScanningSequence") or []))
+        or "n/a",
         "SequenceName": str(first.get("SequenceName", "") or "n/a"),
     }
     strength = first.get("MagneticFieldStrength")
@@ -405,25 +429,51 @@ def _write_tables(stage: Path, plans: list[_Planned], write_participants) -> Non
     subjects = sorted({p.subject for p in plans})
     sexes = []
     for subject in subjects:
-        sex = str(next(p for p in plans if p.subject == subject).series.first.get("PatientSex", "") or "").upper()
+        sex = str(
+            next(p for p in plans if p.subject == subject).series.first.get("PatientSex", "") or ""
+        ).upper()
         sexes.append(sex if sex in ("M", "F", "O") else "n/a")
-    write_participants(stage, pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects], "sex": sexes}),
-                       {"sex": {"Description": "sex from the DICOM PatientSex tag",
-                                "Levels": {"M": "male", "F": "female", "O": "other"}}})
+    write_participants(
+        stage,
+        pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects], "sex": sexes}),
+        {
+            "sex": {
+                "Description": "sex from the DICOM PatientSex tag",
+                "Levels": {"M": "male", "F": "female", "O": "other"},
+            }
+        },
+    )
     for subject in subjects:
         mine = [p for p in plans if p.subject == subject]
         rows = []
         for session in sorted({p.session for p in mine}):
             weight = _weight([p for p in mine if p.session == session])
-            rows.append({"session_id": f"ses-{session}", "weight": np.nan if weight is None else weight})
-        write_sessions(stage, subject, pd.DataFrame(rows),
-                       {"weight": {"Description": "body weight from the DICOM PatientWeight tag", "Units": "kg"}})
+            rows.append(
+                {"session_id": f"ses-{session}", "weight": np.nan if weight is None else weight}
+            )
+        write_sessions(
+            stage,
+            subject,
+            pd.DataFrame(rows),
+            {
+                "weight": {
+                    "Description": "body weight from the DICOM PatientWeight tag",
+                    "Units": "kg",
+                }
+            },
+        )
 
 
 def _write_provenance(stage: Path, command: str, n_series: int, n_imported: int) -> None:
     from gliopet.provenance import write_provenance
 
     # No source paths or argv: folder names of a PACS export often hold patient names.
-    write_provenance(stage / "code" / "gliopet", command=command,
-                     extra={"argv": ["gliopet", "import-dicom", "<SRC>", "<BIDS_DIR>", "--id-map", "<ID_MAP>"],
-                            "series_found": n_series, "series_imported": n_imported})
+    write_provenance(
+        stage / "code" / "gliopet",
+        command=command,
+        extra={
+            "argv": ["gliopet", "import-dicom", "<SRC>", "<BIDS_DIR>", "--id-map", "<ID_MAP>"],
+            "series_found": n_series,
+            "series_imported": n_imported,
+        },
+    )

@@ -32,7 +32,9 @@ from gliopet.io.dicom.pet import SkipSeries
 MAP_TARGETS = ("T1w", "ce-gadolinium_T1w", "T2w", "FLAIR", "pet", "skip")
 
 _LOCALIZER = re.compile(r"localizer|localiser|scout|survey|3[- ]?plane|\bloc\b|aahead", re.I)
-_NOT_ANATOMY = re.compile(r"\b(adc|dwi|diff|dti|trace|perf|dsc|dce|asl|swi|fa|tracew|mip|ep2d)", re.I)
+_NOT_ANATOMY = re.compile(
+    r"\b(adc|dwi|diff|dti|trace|perf|dsc|dce|asl|swi|fa|tracew|mip|ep2d)", re.I
+)
 _FLAIR = re.compile(r"flair|dark[-_ ]?fluid|tirm", re.I)
 _T2 = re.compile(r"\bt2|t2w|t2_|_t2|tse|haste", re.I)
 _T1 = re.compile(r"\bt1|t1w|t1_|_t1|mprage|mp-rage|spgr|bravo|tfl|vibe|fspgr", re.I)
@@ -80,8 +82,11 @@ def load_series_map(path: str | Path | None) -> SeriesMap:
             raise InputError(f"series map is not a readable TSV ({exc})", path=path,
                              fix="write two tab-separated columns 'match' and 'suffix'") from None
         if not {"match", "suffix"} <= set(table.columns):
-            raise InputError(f"series map has columns {list(table.columns)}, not 'match' and 'suffix'", path=path,
-                             fix="write two tab-separated columns 'match' and 'suffix'")
+            raise InputError(
+                f"series map has columns {list(table.columns)}, not 'match' and 'suffix'",
+                path=path,
+                fix="write two tab-separated columns 'match' and 'suffix'",
+            )
         entries = list(zip(table["match"].str.strip(), table["suffix"].str.strip(), strict=True))
     else:
         import yaml
@@ -92,14 +97,20 @@ def load_series_map(path: str | Path | None) -> SeriesMap:
             raise InputError(f"series map is not valid YAML ({exc})", path=path,
                              fix="write one 'pattern: suffix' line per entry") from None
         if not isinstance(loaded, dict):
-            raise InputError("series map must be a YAML mapping of pattern or UID to suffix", path=path,
-                             fix="write one 'pattern: suffix' line per entry")
+            raise InputError(
+                "series map must be a YAML mapping of pattern or UID to suffix",
+                path=path,
+                fix="write one 'pattern: suffix' line per entry",
+            )
         entries = [(str(k).strip(), str(v).strip()) for k, v in loaded.items()]
     result = SeriesMap(source=path)
     for key, suffix in entries:
         if suffix not in MAP_TARGETS:
-            raise InputError(f"series map entry {key!r} gives {suffix!r}, not one of {', '.join(MAP_TARGETS)}",
-                             path=path, fix="use one of the listed suffixes")
+            raise InputError(
+                f"series map entry {key!r} gives {suffix!r}, not one of {', '.join(MAP_TARGETS)}",
+                path=path,
+                fix="use one of the listed suffixes",
+            )
         if re.fullmatch(r"[0-9.]+", key) and "." in key:
             result.by_uid[key] = suffix
         else:
@@ -127,7 +138,11 @@ def classify_mr(header: Dataset, description: str = "") -> str:
     scanning = {str(v).upper() for v in (header.get("ScanningSequence") or [])}
     if isinstance(header.get("ScanningSequence"), str):
         scanning = {s.upper() for s in str(header.ScanningSequence).split("\\")}
-    tr, te, ti = _ms(header, "RepetitionTime"), _ms(header, "EchoTime"), _ms(header, "InversionTime")
+    tr, te, ti = (
+        _ms(header, "RepetitionTime"),
+        _ms(header, "EchoTime"),
+        _ms(header, "InversionTime"),
+    )
     agent = str(header.get("ContrastBolusAgent", "") or "").strip()
     sequence_name = str(header.get("SequenceName", "") or "").lower()
     kind = None
@@ -138,9 +153,20 @@ def classify_mr(header: Dataset, description: str = "") -> str:
         kind = "T2w"
     elif _T1.search(description) or "tfl" in sequence_name:
         kind = "T1w"
-    elif "SE" in scanning and "IR" not in scanning and te is not None and tr is not None and te >= 60 and tr >= 2000:
+    elif (
+        "SE" in scanning
+        and "IR" not in scanning
+        and te is not None
+        and tr is not None
+        and te >= 60
+        and tr >= 2000
+    ):
         kind = "T2w"
-    elif te is not None and te < 30 and ((tr is not None and tr < 1000) or (ti is not None and ti < 1500)):
+    elif (
+        te is not None
+        and te < 30
+        and ((tr is not None and tr < 1000) or (ti is not None and ti < 1500))
+    ):
         kind = "T1w"
     if kind is None:
         raise SkipSeries("MR sequence not recognised: give it in --series-map")

@@ -101,7 +101,9 @@ def scan_folder(src: str | Path) -> ScanResult:
     """
     src = Path(src)
     if not src.is_dir():
-        raise InputError("source folder not found", path=src, fix="give the folder of the DICOM export")
+        raise InputError(
+            "source folder not found", path=src, fix="give the folder of the DICOM export"
+        )
     groups: dict[str, Series] = {}
     n_files = n_ignored = 0
     for root, dirs, files in os.walk(src):
@@ -118,7 +120,9 @@ def scan_folder(src: str | Path) -> ScanResult:
             series.paths.append(path)
             series.headers.append(header)
     if not groups:
-        what = "is empty" if n_files == 0 else f"holds no DICOM file ({n_files} other files ignored)"
+        what = (
+            "is empty" if n_files == 0 else f"holds no DICOM file ({n_files} other files ignored)"
+        )
         raise InputError(f"the source folder {what}", path=src,
                          fix="give the folder that holds the exported DICOM files")
     for series in groups.values():
@@ -128,8 +132,12 @@ def scan_folder(src: str | Path) -> ScanResult:
                        if str(h.get("PatientID", "") or "") != series.patient_id)
             raise InputError(
                 f"series {series.uid} mixes {len(ids)} patients (PatientID differs between its files)",
-                path=odd, fix="export each patient separately or remove the stray files")
-    ordered = sorted(groups.values(), key=lambda s: (s.patient_id, s.study_date, s.series_time, s.uid))
+                path=odd,
+                fix="export each patient separately or remove the stray files",
+            )
+    ordered = sorted(
+        groups.values(), key=lambda s: (s.patient_id, s.study_date, s.series_time, s.uid)
+    )
     return ScanResult(series=ordered, n_files=n_files, n_ignored=n_ignored)
 
 
