@@ -4,8 +4,8 @@
    TBRmax, TBRmean, TSRmax, BTV and TTP against the truth table, per site, on the noisy cohort and
    on a copy whose PET is replaced by the noise-free truth PET after the PSF (motion-free).
 2. Dynamic hot spots against the planted aggressive subregions (cohort ``tiny-hotspot``, an
-   aggressive subregion in about half of the tumours): sensitivity and false positives by planted early-uptake contrast,
-   zero contrast (no subregion) included.
+   aggressive subregion in about half of the tumours): sensitivity and false positives by
+   planted early-uptake contrast, zero contrast (no subregion) included.
 3. Reference-region (Logan DVR, SRTM R1) estimates of the tumour TAC against the phantom's true
    kinetic parameters: on the noise-free PET before the PSF with the truth VOIs (model error
    alone), and end to end on the noise-free and noisy cohorts (background = the pipeline's).
@@ -52,7 +52,10 @@ def _fmt(values: np.ndarray, kind: str) -> str:
     if values.size == 0:
         return "n/a"
     if kind == "rel":
-        return f"{100 * values.mean():+.1f} ± {100 * values.std(ddof=1 if values.size > 1 else 0):.1f} %"
+        return (
+            f"{100 * values.mean():+.1f} ± "
+            f"{100 * values.std(ddof=1 if values.size > 1 else 0):.1f} %"
+        )
     return f"{values.mean():+.2f} ± {values.std(ddof=1 if values.size > 1 else 0):.2f} min"
 
 
@@ -60,10 +63,11 @@ def bias_section(tables: dict[str, pd.DataFrame]) -> str:
     lines = [
         "### End-to-end bias with the automatic VOI",
         "",
-        "Mean ± SD over sessions of (pipeline - truth) / truth (TTP: pipeline - truth, min) against "
-        "the truth table on the noise-free PET after the PSF (`*_psf`), and in brackets the mean "
-        "against the true activity before the PSF (`*_nopsf`). Sessions whose true BTV (after PSF) "
-        "is at least 0.5 mL; `found` counts those where the automatic VOI found a tumour.",
+        "Mean ± SD over sessions of (pipeline - truth) / truth (TTP: pipeline - truth, min) "
+        "against the truth table on the noise-free PET after the PSF (`*_psf`), and in brackets "
+        "the mean against the true activity before the PSF (`*_nopsf`). Sessions whose true BTV "
+        "(after PSF) is at least 0.5 mL; `found` counts those where the automatic VOI found a "
+        "tumour.",
         "",
         "| PET | site | n | found | " + " | ".join(m for m, _, _ in METRICS) + " |",
         "|---|---|---|---|" + "---|" * len(METRICS),
@@ -150,9 +154,10 @@ def hotspot_section(roots: dict[str, Path]) -> str:
     lines = [
         "### Dynamic hot spots vs planted aggressive subregions",
         "",
-        "Planted early-uptake contrast = noise-free (after PSF) mean over 1-10 min in the aggressive "
-        "subregion / the rest of the tumour - 1 (0: no subregion planted). Sensitivity: sessions with "
-        "a hot spot overlapping the subregion; false positives: hot spots not touching it, per session.",
+        "Planted early-uptake contrast = noise-free (after PSF) mean over 1-10 min in the "
+        "aggressive subregion / the rest of the tumour - 1 (0: no subregion planted). Sensitivity: "
+        "sessions with a hot spot overlapping the subregion; false positives: hot spots not "
+        "touching it, per session.",
         "",
         "| PET | planted contrast | sessions | sensitivity | false positives / session |",
         "|---|---|---|---|---|",
@@ -173,13 +178,14 @@ def hotspot_section(roots: dict[str, Path]) -> str:
             sens = "n/a (nothing planted)" if label == "0 (none)" else \
                 f"{part['detected'].mean():.2f} ({int(part['detected'].sum())}/{len(part)})"
             lines.append(
-                f"| {condition} | {label} | {len(part)} | {sens} | {part['false_positives'].mean():.2f} |"
+                f"| {condition} | {label} | {len(part)} | {sens} | "
+                f"{part['false_positives'].mean():.2f} |"
             )
     return "\n".join(lines)
 
 
 def _true_ratios(root: Path, row: pd.Series) -> dict[str, float]:
-    """True K1 ratio and 1-tissue distribution-volume ratio (K1/k2) tumour / background (sim grid)."""
+    """True K1 ratio and 1-tissue DVR (K1/k2), tumour / background, on the simulation grid."""
     import json
 
     sub, ses = row["participant_id"], row["session_id"]
@@ -233,7 +239,7 @@ def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
 
 
 def _fit_models(tac: np.ndarray, ref: np.ndarray, timing) -> dict[str, float]:
-    """SRTM (basis functions) and Logan-ref (k2' = SRTM k2 / R1), as `gliopet quantify` fits them."""
+    """SRTM (basis functions) and Logan-ref (k2' = SRTM k2 / R1) as `gliopet quantify` fits them."""
     from gliopet.quant import reference_models as rm
     from gliopet.quant.dynamic import T_STAR_MIN
 
@@ -328,21 +334,23 @@ def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
         "### Reference-region kinetic models vs the true parameters",
         "",
         "Reference region: the background (healthy contralateral grey + white matter for the truth "
-        "VOIs). True values from the phantom's parameter maps (simulation grid): R1 = mean K1 tumour / "
-        "background; DVR(1T) = mean K1/k2 tumour / background. FDOPA in the phantom has a slow "
-        "trapping step (k3 > 0, k4 small or 0), so the 1-tissue DVR is the quantity the SRTM and Logan "
-        "reference methods approximate, not an exact identity; the phantom's blood volume (vB) is not "
-        "modelled by SRTM either. The two control rows isolate these effects: one-tissue curves built "
-        "from the session's true input function and mean true K1, k2 (tumour and background), without "
-        "and with vB. Logan-ref uses k2' = k2 / R1 of the SRTM fit of the tumour TAC in those rows, and "
-        "`gliopet quantify`'s k2' (median voxelwise SRTM k2 / R1) in the pipeline rows. Mean ± SD of (estimate - true) / true; "
-        "`within 5 %` counts sessions with |error| <= 5 %. Sessions whose SRTM theta3 reaches the grid's "
-        "lower bound are rising, trapping tumours (TTP near the end of the scan): within 30 min they "
-        "look irreversible to a reversible model, and their DVR comes out 4-8 (the last column counts "
-        "them). The reference-region methods themselves are checked against known "
-        "parameters on the one-tissue verification phantom (next section).",
+        "VOIs). True values from the phantom's parameter maps (simulation grid): R1 = mean K1 "
+        "tumour / background; DVR(1T) = mean K1/k2 tumour / background. FDOPA in the phantom has a "
+        "slow trapping step (k3 > 0, k4 small or 0), so the 1-tissue DVR is the quantity the SRTM "
+        "and Logan reference methods approximate, not an exact identity; the phantom's blood "
+        "volume (vB) is not modelled by SRTM either. The two control rows isolate these effects: "
+        "one-tissue curves built from the session's true input function and mean true K1, k2 "
+        "(tumour and background), without and with vB. Logan-ref uses k2' = k2 / R1 of the SRTM "
+        "fit of the tumour TAC in those rows, and `gliopet quantify`'s k2' (median voxelwise SRTM "
+        "k2 / R1) in the pipeline rows. Mean ± SD of (estimate - true) / true; `within 5 %` counts "
+        "sessions with |error| <= 5 %. Sessions whose SRTM theta3 reaches the grid's lower bound "
+        "are rising, trapping tumours (TTP near the end of the scan): within 30 min they look "
+        "irreversible to a reversible model, and their DVR comes out 4-8 (the last column counts "
+        "them). The reference-region methods themselves are checked against known parameters on "
+        "the one-tissue verification phantom (next section).",
         "",
-        "| PET | n | Logan DVR vs DVR(1T) | within 5 % | SRTM DVR vs DVR(1T) | within 5 % | SRTM R1 vs K1 ratio | within 5 % | SRTM theta3 at grid bound |",
+        "| PET | n | Logan DVR vs DVR(1T) | within 5 % | SRTM DVR vs DVR(1T) | within 5 % | "
+        "SRTM R1 vs K1 ratio | within 5 % | SRTM theta3 at grid bound |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     if frame.empty:
@@ -363,16 +371,17 @@ def kinetics_section(roots: dict[str, Path], model_root: Path) -> str:
         lines.append(f"| {condition} | {len(group)} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"True tissue parameters (mean over sessions): tumour K1 {frame['K1_tumour'].mean():.3g} /min, "
-        f"k2 {frame['k2_tumour'].mean():.3g} /min; background K1 {frame['K1_background'].mean():.3g}, "
-        f"k2 {frame['k2_background'].mean():.3g}, k3 {frame['k3_background'].mean():.3g}, "
-        f"k4 {frame['k4_background'].mean():.3g} /min; last frame ends at {frame['end_min'].max():g} min.",
+        f"True tissue parameters (mean over sessions): tumour K1 {frame['K1_tumour'].mean():.3g} "
+        f"/min, k2 {frame['k2_tumour'].mean():.3g} /min; background K1 "
+        f"{frame['K1_background'].mean():.3g}, k2 {frame['k2_background'].mean():.3g}, k3 "
+        f"{frame['k3_background'].mean():.3g}, k4 {frame['k4_background'].mean():.3g} /min; last "
+        f"frame ends at {frame['end_min'].max():g} min.",
     ]
     return "\n".join(lines)
 
 
 def run(cohorts, cohort: str = "tiny-quant", hotspot_cohort: str = "tiny-hotspot") -> str:
-    """The section's Markdown (cohorts of `validation.common.COHORTS` and their noise-free copies)."""
+    """The section's Markdown (`validation.common.COHORTS` cohorts and noise-free copies)."""
     from validation.common import COHORTS
 
     noisy = cohorts.quantified(cohort)
@@ -387,14 +396,16 @@ def run(cohorts, cohort: str = "tiny-quant", hotspot_cohort: str = "tiny-hotspot
     parts = [
         f"## Quantification (`gliopet quantify`) on the `{cohort}` cohort",
         "",
-        f"{len(tables['noisy'])} sessions, sites {', '.join(sorted(tables['noisy']['site'].unique()))}; "
-        "phantom signal-recovery results, not clinical evidence.",
+        f"{len(tables['noisy'])} sessions, sites "
+        f"{', '.join(sorted(tables['noisy']['site'].unique()))}; phantom signal-recovery results, "
+        "not clinical evidence.",
         "",
         bias_section(tables),
         "",
         hotspot_section({"noisy": spots_noisy, "noise-free": spots_clean}) + "\n\n"
-        f"Hot-spot cohort `{hotspot_cohort}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}` "
-        "(one diagnosis session per patient, an aggressive subregion planted in about half).",
+        f"Hot-spot cohort `{hotspot_cohort}`: `gliopet simulate OUT "
+        f"{' '.join(spec.simulate_args())}` (one diagnosis session per patient, an aggressive "
+        "subregion planted in about half).",
         "",
         kinetics_section(roots, noisy),
     ]
