@@ -184,16 +184,17 @@ def run(cohorts) -> str:
         "## Reference-region models on the one-tissue verification phantom",
         "",
         f"Cohort `{COHORT}`: `gliopet simulate OUT {' '.join(spec.simulate_args())}`, then "
-        "`gliopet preprocess` and `gliopet quantify` on three versions of its PET. Truth per voxel: "
-        "R1 = K1 / K1_ref, DVR = (K1 / k2) / (K1_ref / k2_ref) from the true K1, k2 on the PET grid, "
-        "reference = the background mask `gliopet quantify` used. Voxels: the quantify maps "
-        "(tumour + margin) inside the truth's uniform-kinetics mask, where the noise-free PET is exactly "
-        "one parameter set's curve. Cells: median relative error [quartiles] over voxels, and the share "
-        "of voxels within 5 %. Logan-ref: t* = 10 min, k2' = the median voxelwise SRTM k2/R1 of the tumour "
-        "voxels. `truth VOIs`: tumour = the true tumour labels, background = true healthy grey + white matter "
-        "of the other hemisphere where the kinetics are uniform (given as `--tumour-mask` and "
-        "`--background-mask`): the methods alone. The other rows use the automatic VOI and background, "
-        "whose partial volume with tumour can make the reference TAC not one-tissue.",
+        "`gliopet preprocess` and `gliopet quantify` on three versions of its PET. Truth per "
+        "voxel: R1 = K1 / K1_ref, DVR = (K1 / k2) / (K1_ref / k2_ref) from the true K1, k2 on the "
+        "PET grid, reference = the background mask `gliopet quantify` used. Voxels: the quantify "
+        "maps (tumour + margin) inside the truth's uniform-kinetics mask, where the noise-free PET "
+        "is exactly one parameter set's curve. Cells: median relative error [quartiles] over "
+        "voxels, and the share of voxels within 5 %. Logan-ref: t* = 10 min, k2' = the median "
+        "voxelwise SRTM k2/R1 of the tumour voxels. `truth VOIs`: tumour = the true tumour labels, "
+        "background = true healthy grey + white matter of the other hemisphere where the kinetics "
+        "are uniform (given as `--tumour-mask` and `--background-mask`): the methods alone. The "
+        "other rows use the automatic VOI and background, whose partial volume with tumour can "
+        "make the reference TAC not one-tissue.",
         "",
         "| PET | voxels | sessions | "
         + " | ".join(f"{p} error | {p} within 5 %" for p in PARAMS)
@@ -223,20 +224,22 @@ def run(cohorts) -> str:
             per_session = frame[frame["tumour"]].groupby("session")[list(PARAMS)].apply(
                 lambda g: (g.abs() <= 0.05).all(axis=0).all())
             notes.append(
-                f"Noise-free with the truth VOIs: {int(per_session.sum())} of {len(per_session)} sessions have every tumour "
-                "voxel within 5 % for all three estimates; background voxels in the uniform-kinetics mask: "
-                f"{100 * np.mean([i['background_uniform'] for i in infos]):.1f} % (mean over sessions); "
-                f"true tumour R1 {frame.loc[frame['tumour'], 'R1_true'].median():.2g} and DVR "
-                f"{frame.loc[frame['tumour'], 'DVR_true'].median():.2g} (medians over voxels)."
+                f"Noise-free with the truth VOIs: {int(per_session.sum())} of {len(per_session)} "
+                "sessions have every tumour voxel within 5 % for all three estimates; background "
+                "voxels in the uniform-kinetics mask: "
+                f"{100 * np.mean([i['background_uniform'] for i in infos]):.1f} % (mean over "
+                f"sessions); true tumour R1 {frame.loc[frame['tumour'], 'R1_true'].median():.2g} "
+                f"and DVR {frame.loc[frame['tumour'], 'DVR_true'].median():.2g} (medians over "
+                "voxels)."
             )
     lines += [
         "",
         *notes,
         "",
         "Patlak with a reference region is checked on curves only (CI test "
-        "`test_patlak_reference_recovers_ki`): the one-tissue phantom has no irreversible tissue, and on the "
-        "FDOPA phantom the reference does not reach equilibrium with plasma within 30 min, which Patlak-ref "
-        "assumes. The realistic FDOPA phantom's model error for SRTM and Logan-ref (trapping, blood "
-        "volume) is in the quantification section.",
+        "`test_patlak_reference_recovers_ki`): the one-tissue phantom has no irreversible tissue, "
+        "and on the FDOPA phantom the reference does not reach equilibrium with plasma within "
+        "30 min, which Patlak-ref assumes. The realistic FDOPA phantom's model error for SRTM and "
+        "Logan-ref (trapping, blood volume) is in the quantification section.",
     ]
     return "\n".join(lines)
