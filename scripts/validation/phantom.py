@@ -41,8 +41,9 @@ def run(cohorts: Cohorts) -> str:
     except (subprocess.CalledProcessError, FileNotFoundError) as exc:
         root = cohorts.bids("tiny-both")
         fallback = (
-            f"Preprocessing/quantification failed or is not available here ({exc.__class__.__name__}), "
-            "so the image figures below come from the truth table: **generator only, not the analysis**."
+            "Preprocessing/quantification failed or is not available here "
+            f"({exc.__class__.__name__}), so the image figures below come from the truth table: "
+            "**generator only, not the analysis**."
         )
     result = build_report(root)
     lines = [
@@ -55,8 +56,9 @@ def run(cohorts: Cohorts) -> str:
     ]
     if result.source == SOURCE_PIPELINE:
         lines.append(
-            "Image figures come **through the pipeline** (`gliopet preprocess`, `gliopet quantify`, "
-            "`derivatives/gliopet/quant/cohort.tsv`): they check the generator and the analysis together."
+            "Image figures come **through the pipeline** (`gliopet preprocess`, "
+            "`gliopet quantify`, `derivatives/gliopet/quant/cohort.tsv`): they check the generator "
+            "and the analysis together."
         )
     else:
         lines.append(
@@ -68,10 +70,10 @@ def run(cohorts: Cohorts) -> str:
         "independently of everything.",
         "",
         "Known disagreement: Fueger 2010 SUVmax and Verger 2017 T/N cannot both hold (IDH-wildtype "
-        "glioblastomas are high grade, so their T/N cannot be about 1.2 with SUVmax about 4.2 over a healthy "
-        "background near SUV 1.2); the phantom follows Fueger and Ginet, so its T/N and T/S are above Verger's "
-        "and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports the reverse); the "
-        "Verger rows are reported as they come out.",
+        "glioblastomas are high grade, so their T/N cannot be about 1.2 with SUVmax about 4.2 over "
+        "a healthy background near SUV 1.2); the phantom follows Fueger and Ginet, so its T/N and "
+        "T/S are above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger "
+        "reports the reverse); the Verger rows are reported as they come out.",
         "",
         markdown_tables(result, level=3, sections=("uptake", "kinetics", "auc", "noise")),
     ]
@@ -97,6 +99,7 @@ def run(cohorts: Cohorts) -> str:
         ]
     else:
         lines.append(
-            "Healthy comparison skipped: ../shared/data/real/fdopa-healthy-group-mean is not present."
+            "Healthy comparison skipped: ../shared/data/real/fdopa-healthy-group-mean is not "
+            "present."
         )
     return "\n".join(lines).rstrip() + "\n"
