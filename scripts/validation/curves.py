@@ -71,7 +71,8 @@ def run(cohorts=None) -> str:
         "",
         __doc__.split("\n\n", 1)[1].strip().replace("\n", " "),
         "",
-        "Cells: median relative error to the true value [quartiles] over the curves (noise-free: the one curve). "
+        "Cells: median relative error to the true value [quartiles] over the curves "
+        "(noise-free: the one curve). "
         "Logan-ref uses the true k2'; t* = 10 min for Logan-ref and Patlak-ref.",
         "",
         "| schedule | noise | " + " | ".join(truth) + " |",

@@ -42,7 +42,8 @@ def _summary(table: pd.DataFrame, cohort: str) -> list[str]:
         f"### `{cohort}` ({len(table)} sessions)",
         "",
         "| site | n | PET-MRI error median / worst (mm) | true PET-MRI offset median (mm) | "
-        "motion error worst (mm) | brain Dice min / median | reference regions in tumour + 5 mm (voxels) |",
+        "motion error worst (mm) | brain Dice min / median | "
+        "reference regions in tumour + 5 mm (voxels) |",
         "|---|---|---|---|---|---|---|",
     ]
     groups = [(site, part) for site, part in table.groupby("site")] + [("all", table)]
@@ -55,7 +56,8 @@ def _summary(table: pd.DataFrame, cohort: str) -> list[str]:
             part["motion_error_max_mm"].max() if "motion_error_max_mm" in part else float("nan")
         )
         lines.append(
-            f"| {site} | {len(part)} | {part['pet_mri_error_mm'].median():.2f} / {part['pet_mri_error_mm'].max():.2f} | "
+            f"| {site} | {len(part)} | {part['pet_mri_error_mm'].median():.2f} / "
+            f"{part['pet_mri_error_mm'].max():.2f} | "
             f"{part['pet_mri_true_offset_mm'].median():.1f} | {motion:.2f} | "
             f"{part['brain_dice'].min():.3f} / {part['brain_dice'].median():.3f} | {overlap} |"
         )
