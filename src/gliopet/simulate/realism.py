@@ -6,8 +6,8 @@ parameters"); the rows of the report are listed there under "What the realism re
 It lives next to the phantom because it reads the phantom's truth and its noise model
 (`gliopet.simulate.scanner`); the analysis stages never import it.
 
-``gliopet phantom-report BIDS_DIR`` writes ``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md``
-and a TSV of its numbers (``phantom-realism.tsv``, one row per figure).
+``gliopet phantom-report BIDS_DIR`` writes
+``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md`` and a TSV of its numbers (``phantom-realism.tsv``, one row per figure).
 
 Where the figures come from (stated in the report):
 
@@ -150,7 +150,7 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def bootstrap_auc_ci(scores: np.ndarray, labels: np.ndarray, *, n_boot: int = N_BOOTSTRAP,
                      seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of `auc` (cases resampled within each class, so both stay present)."""
+    """Percentile bootstrap CI of `auc` (cases resampled within each class: both stay present)."""
     from scipy.stats import rankdata
 
     scores = np.asarray(scores, dtype=float)
@@ -373,150 +373,93 @@ def _auc_row(
     }
 
 
-def realism_rows(measurements: pd.DataFrame, posteriors: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The realism table (without noise): figures by group next to their published ranges."""
-    m = measurements
-    basis = (
-        "pipeline (cohort.tsv)" if source == SOURCE_PIPELINE else "truth table (noise-free, PSF)"
-    )
+_FUEGER = "Fueger 2010"
+_VERGER = "Verger 2017"
+_GINET = "Ginet 2020"
+_STRIATUM_RANGE = within(1.8, 2.0, "1.8-2.0 (inferred)", _VERGER)
+_CEILING = Reference("-", "truth (latent.json)", "none")
+_CHANCE = Reference("0.5 (chance)", "negative control", "chance")
+
+#: Per-group rows of the realism table: (section, metric, group, published figure or None).
+#: Each group is one selection of `_tumour_groups`; the rows appear in this order.
+GROUP_ROWS: tuple[tuple[str, str, str, Reference | None], ...] = (
+    ("uptake", "SUVmax", "diagnosis, high grade (3-4)",
+     mean_sd(4.22, 1.30, "4.22 +/- 1.30", _FUEGER)),
+    ("uptake", "SUVmax", "diagnosis, low grade (2)",
+     mean_sd(2.34, 1.35, "2.34 +/- 1.35", _FUEGER)),
+    ("uptake", "SUVmax", "diagnosis, IDH-mutant", None),
+    ("uptake", "SUVmax", "diagnosis, IDH-wildtype", None),
+    ("uptake", "SUVmax", "recurrence, progression", None),
+    ("uptake", "SUVmax", "recurrence, treatment change", None),
+    ("uptake", "TBRmax", "diagnosis, IDH-mutant", about(1.6, "about 1.6 (T/N)", _VERGER)),
+    ("uptake", "TBRmax", "diagnosis, IDH-wildtype", about(1.2, "about 1.2 (T/N)", _VERGER)),
+    ("uptake", "TBRmax", "diagnosis, high grade (3-4)",
+     Reference("3.3-3.9 (FET)", "Albert 2016", "reference")),
+    ("uptake", "TBRmax", "diagnosis, low grade (2)",
+     Reference("about 2.1 (FET)", "Albert 2016", "reference")),
+    ("uptake", "TBRmax", "recurrence, progression",
+     Reference("> 1.81 cut-off (FDOPA T/N)", "Herrmann 2014", "above", low=1.81)),
+    ("uptake", "TBRmax", "recurrence, treatment change",
+     Reference("1.5-2.2 (FET)", "Galldiks; Ceccon", "reference")),
+    ("uptake", "TSRmax", "diagnosis, IDH-mutant", about(0.9, "about 0.9 (T/S)", _VERGER)),
+    ("uptake", "TSRmax", "diagnosis, IDH-wildtype", about(0.6, "about 0.6 (T/S)", _VERGER)),
+    ("kinetics", "TTP_min", "diagnosis, IDH-mutant",
+     Reference(">= 5.4 min", _GINET, "above", low=TTP_CUTOFF_MIN)),
+    ("kinetics", "TTP_min", "diagnosis, IDH-wildtype",
+     Reference("< 5.4 min", _GINET, "below", high=TTP_CUTOFF_MIN)),
+)
+
+#: AUC rows: (quantity, cases, score column, published figure). Cases name a selection of
+#: `_auc_cases` (the sessions and their binary label); score columns ``posterior_*`` are the
+#: true posteriors (the Bayes ceilings), judged on the same sessions as the single feature.
+AUC_ROWS: tuple[tuple[str, str, str, Reference], ...] = (
+    ("AUC TTP -> IDH-mutant", "diagnosis", "TTP_min",
+     Reference("0.789", _GINET, "auc", low=0.789)),
+    ("Bayes ceiling IDH (true posterior)", "diagnosis", "posterior_IDH_mutant", _CEILING),
+    ("AUC TBRmax -> progression", "recurrence", "TBRmax",
+     Reference("0.85 (FDOPA pooled)", "Cui 2021", "auc", low=0.85)),
+    ("Bayes ceiling progression (true posterior)", "recurrence", "posterior_progression",
+     _CEILING),
+    ("AUC TBRmax -> null marker", "tumour sessions", "TBRmax", _CHANCE),
+    ("AUC TTP -> null marker", "tumour sessions", "TTP_min", _CHANCE),
+)
+_POSTERIOR_BASIS = "truth posteriors"
+
+
+def _tumour_groups(m: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The sessions of each group named in `GROUP_ROWS`."""
     dx = m[m["kind"] == "diagnosis"]
     rec = m[m["kind"] == "recurrence"]
-    tumour = m[m["kind"].isin(["diagnosis", "recurrence"])]
-    high = dx["grade"].isin(["3", "4"])
-    mut, wt = dx["IDH"] == "mutant", dx["IDH"] == "wildtype"
-    fueger = "Fueger 2010"
-    verger = "Verger 2017"
-    rows = [
-        _row(
-            "uptake",
-            "SUVmax",
-            "diagnosis, high grade (3-4)",
-            dx.loc[high, "SUVmax"],
-            mean_sd(4.22, 1.30, "4.22 +/- 1.30", fueger),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "SUVmax",
-            "diagnosis, low grade (2)",
-            dx.loc[dx["grade"] == "2", "SUVmax"],
-            mean_sd(2.34, 1.35, "2.34 +/- 1.35", fueger),
-            basis,
-        ),
-        _row("uptake", "SUVmax", "diagnosis, IDH-mutant", dx.loc[mut, "SUVmax"], None, basis),
-        _row("uptake", "SUVmax", "diagnosis, IDH-wildtype", dx.loc[wt, "SUVmax"], None, basis),
-        _row(
-            "uptake",
-            "SUVmax",
-            "recurrence, progression",
-            rec.loc[rec["outcome"] == "progression", "SUVmax"],
-            None,
-            basis,
-        ),
-        _row(
-            "uptake",
-            "SUVmax",
-            "recurrence, treatment change",
-            rec.loc[rec["outcome"] == "treatment_change", "SUVmax"],
-            None,
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "diagnosis, IDH-mutant",
-            dx.loc[mut, "TBRmax"],
-            about(1.6, "about 1.6 (T/N)", verger),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "diagnosis, IDH-wildtype",
-            dx.loc[wt, "TBRmax"],
-            about(1.2, "about 1.2 (T/N)", verger),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "diagnosis, high grade (3-4)",
-            dx.loc[high, "TBRmax"],
-            Reference("3.3-3.9 (FET)", "Albert 2016", "reference"),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "diagnosis, low grade (2)",
-            dx.loc[dx["grade"] == "2", "TBRmax"],
-            Reference("about 2.1 (FET)", "Albert 2016", "reference"),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "recurrence, progression",
-            rec.loc[rec["outcome"] == "progression", "TBRmax"],
-            Reference("> 1.81 cut-off (FDOPA T/N)", "Herrmann 2014", "above", low=1.81),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TBRmax",
-            "recurrence, treatment change",
-            rec.loc[rec["outcome"] == "treatment_change", "TBRmax"],
-            Reference("1.5-2.2 (FET)", "Galldiks; Ceccon", "reference"),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TSRmax",
-            "diagnosis, IDH-mutant",
-            dx.loc[mut, "TSRmax"],
-            about(0.9, "about 0.9 (T/S)", verger),
-            basis,
-        ),
-        _row(
-            "uptake",
-            "TSRmax",
-            "diagnosis, IDH-wildtype",
-            dx.loc[wt, "TSRmax"],
-            about(0.6, "about 0.6 (T/S)", verger),
-            basis,
-        ),
-        _row(
-            "kinetics",
-            "TTP_min",
-            "diagnosis, IDH-mutant",
-            dx.loc[mut, "TTP_min"],
-            Reference(">= 5.4 min", "Ginet 2020", "above", low=TTP_CUTOFF_MIN),
-            basis,
-        ),
-        _row(
-            "kinetics",
-            "TTP_min",
-            "diagnosis, IDH-wildtype",
-            dx.loc[wt, "TTP_min"],
-            Reference("< 5.4 min", "Ginet 2020", "below", high=TTP_CUTOFF_MIN),
-            basis,
-        ),
-    ]
+    return {
+        "diagnosis, high grade (3-4)": dx[dx["grade"].isin(["3", "4"])],
+        "diagnosis, low grade (2)": dx[dx["grade"] == "2"],
+        "diagnosis, IDH-mutant": dx[dx["IDH"] == "mutant"],
+        "diagnosis, IDH-wildtype": dx[dx["IDH"] == "wildtype"],
+        "recurrence, progression": rec[rec["outcome"] == "progression"],
+        "recurrence, treatment change": rec[rec["outcome"] == "treatment_change"],
+    }
+
+
+def _striatum_rows(m: pd.DataFrame, basis: str) -> list[dict[str, Any]]:
+    """Striatum / healthy-brain ratio of all sessions, and of the healthy ones when present."""
     ratio = m["striatum_SUVmean"] / m["background_SUVmean"]
-    rows.append(_row("uptake", "striatum / healthy brain", "all sessions", ratio,
-                     within(1.8, 2.0, "1.8-2.0 (inferred)", "Verger 2017"), basis))
-    if (m["kind"] == "healthy").any():
-        rows.append(
-            _row(
-                "uptake",
-                "striatum / healthy brain",
-                "healthy sessions",
-                ratio[m["kind"] == "healthy"],
-                within(1.8, 2.0, "1.8-2.0 (inferred)", "Verger 2017"),
-                basis,
-            )
-        )
-    # --- single-feature AUCs next to the Bayes ceilings
+    rows = [_row("uptake", "striatum / healthy brain", "all sessions", ratio, _STRIATUM_RANGE,
+                 basis)]
+    healthy = m["kind"] == "healthy"
+    if healthy.any():
+        rows.append(_row("uptake", "striatum / healthy brain", "healthy sessions", ratio[healthy],
+                         _STRIATUM_RANGE, basis))
+    return rows
+
+
+def _auc_cases(
+    tumour: pd.DataFrame, posteriors: pd.DataFrame
+) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """The sessions and binary labels of each case set named in `AUC_ROWS`.
+
+    Diagnosis (label IDH-mutant) and recurrence (label progression) keep the sessions where the
+    single feature (TTP, TBRmax) is defined, so its AUC and the Bayes ceiling see the same cases.
+    """
     joined = (
         tumour.merge(posteriors, on=["participant_id", "session_id"], how="left")
         if len(posteriors)
@@ -528,50 +471,31 @@ def realism_rows(measurements: pd.DataFrame, posteriors: pd.DataFrame, source: s
         (joined["kind"] == "recurrence")
         & joined["outcome"].isin(["progression", "treatment_change"])
     ]
-    # the ceilings are computed on the sessions where the single feature is defined (same cases)
     jdx = jdx[np.isfinite(pd.to_numeric(jdx["TTP_min"], errors="coerce"))]
     jrec = jrec[np.isfinite(pd.to_numeric(jrec["TBRmax"], errors="coerce"))]
-    is_mut = (jdx["IDH"] == "mutant").to_numpy()
-    is_prog = (jrec["outcome"] == "progression").to_numpy()
-    rows += [
-        _auc_row(
-            "AUC TTP -> IDH-mutant",
-            "diagnosis",
-            jdx["TTP_min"],
-            is_mut,
-            Reference("0.789", "Ginet 2020", "auc", low=0.789),
-            basis,
-        ),
-        _auc_row(
-            "Bayes ceiling IDH (true posterior)",
-            "diagnosis",
-            jdx.get("posterior_IDH_mutant", np.nan),
-            is_mut,
-            Reference("-", "truth (latent.json)", "none"),
-            "truth posteriors",
-        ),
-        _auc_row(
-            "AUC TBRmax -> progression",
-            "recurrence",
-            jrec["TBRmax"],
-            is_prog,
-            Reference("0.85 (FDOPA pooled)", "Cui 2021", "auc", low=0.85),
-            basis,
-        ),
-        _auc_row(
-            "Bayes ceiling progression (true posterior)",
-            "recurrence",
-            jrec.get("posterior_progression", np.nan),
-            is_prog,
-            Reference("-", "truth (latent.json)", "none"),
-            "truth posteriors",
-        ),
-    ]
-    null_pos = (tumour["null_marker"] == "positive").to_numpy()
-    rows.append(_auc_row("AUC TBRmax -> null marker", "tumour sessions", tumour["TBRmax"], null_pos,
-                         Reference("0.5 (chance)", "negative control", "chance"), basis))
-    rows.append(_auc_row("AUC TTP -> null marker", "tumour sessions", tumour["TTP_min"], null_pos,
-                         Reference("0.5 (chance)", "negative control", "chance"), basis))
+    return {
+        "diagnosis": (jdx, (jdx["IDH"] == "mutant").to_numpy()),
+        "recurrence": (jrec, (jrec["outcome"] == "progression").to_numpy()),
+        "tumour sessions": (tumour, (tumour["null_marker"] == "positive").to_numpy()),
+    }
+
+
+def realism_rows(measurements: pd.DataFrame, posteriors: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The realism table (without noise): figures by group next to their published ranges."""
+    m = measurements
+    basis = (
+        "pipeline (cohort.tsv)" if source == SOURCE_PIPELINE else "truth table (noise-free, PSF)"
+    )
+    groups = _tumour_groups(m)
+    rows = [_row(section, metric, group, groups[group][metric], ref, basis)
+            for section, metric, group, ref in GROUP_ROWS]
+    rows += _striatum_rows(m, basis)
+    # single-feature AUCs next to the Bayes ceilings
+    cases = _auc_cases(m[m["kind"].isin(["diagnosis", "recurrence"])], posteriors)
+    for quantity, name, column, ref in AUC_ROWS:
+        frame, labels = cases[name]
+        row_basis = _POSTERIOR_BASIS if column.startswith("posterior_") else basis
+        rows.append(_auc_row(quantity, name, frame.get(column, np.nan), labels, ref, row_basis))
     return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
 
 
@@ -588,7 +512,7 @@ def _site_profile(data: dict[str, Any]):
 
 
 def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.DataFrame:
-    """CoV of the noisy PET against the noise-free PET (after PSF) in eroded white matter, per frame.
+    """CoV of the noisy vs the noise-free PET (after PSF) in eroded white matter, per frame.
 
     Up to `max_sessions_per_site` sessions per site (first in name order). Columns: site, frame,
     mid_min, duration_s, n_sessions, cov_measured, cov_expected (from the generator's noise
@@ -660,7 +584,7 @@ def noise_by_frame(bids_dir: str | Path, max_sessions_per_site: int = 3) -> pd.D
 
 
 def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows of the realism table for the noise: first frame, the frame nearest 20 min, last frame per site.
+    """Noise rows of the realism table: first frame, frame nearest 20 min, last frame per site.
 
     Verdict: measured CoV within +/- 30 % of the generator's formula (a consistency check of the
     scanner model; the 15-25 % at 20 min of the site presets holds for 2 mm voxels only)."""
@@ -670,7 +594,8 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
             {
                 "section": "noise_frame",
                 "quantity": "noise CoV (noisy vs noise-free, white matter)",
-                "group": f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s)",
+                "group": f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, "
+                f"{r['duration_s']:.0f} s)",
                 "n": int(r["n_sessions"]),
                 "mean": float(r["cov_measured"]),
                 "sd": np.nan,
@@ -722,7 +647,7 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, np.ndarray]:
-    """Template brain mask, GM probability and striatum/cortex masks on a grid (trilinear from 2 mm)."""
+    """Template brain mask, GM probability, striatum/cortex masks on a grid (trilinear from 2 mm)."""
     from scipy import ndimage
 
     from gliopet.spatial import world_coordinates
@@ -749,8 +674,9 @@ def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, n
 def _static_in_mni(
     bids_dir: Path, sub: str, ses: str, shape: tuple[int, int, int], affine: np.ndarray
 ) -> np.ndarray | None:
-    """Static (10-30 min) raw PET of one session resampled (trilinear) onto an MNI grid with the truth
-    transforms: MNI point -> subject MRI point (affine part of the warp) -> PET point (xfm)."""
+    """Static (10-30 min) raw PET of one session resampled (trilinear) onto an MNI grid.
+
+    With the truth transforms: MNI point -> subject MRI point (affine part of the warp) -> PET point (xfm)."""
     import nibabel as nib
     from scipy import ndimage
 
@@ -920,7 +846,8 @@ def build_report(bids_dir: str | Path, healthy_reference: str | Path | None = No
     if source == SOURCE_PIPELINE:
         notes.append(
             f"Image figures come through the pipeline: `{COHORT_REL.as_posix()}` "
-            "(written by `gliopet quantify`), so they check the generator and the analysis together."
+            "(written by `gliopet quantify`), so they check the generator and the analysis "
+            "together."
         )
     else:
         notes.append(
@@ -935,11 +862,11 @@ def build_report(bids_dir: str | Path, healthy_reference: str | Path | None = No
         "no classifier can beat them on this cohort; a single feature must stay below."
     )
     notes.append(
-        "Known disagreement: Fueger 2010 SUVmax (high grade 4.22, low grade 2.34) and Verger 2017 T/N "
-        "(IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype glioblastomas "
-        "are high grade, and a high SUVmax over a healthy background near SUV 1.2 gives a T/N far above "
-        "1.2. The phantom's biology follows Fueger 2010 and Ginet 2020 (SUV, TTP), so its T/N and T/S are "
-        "above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports "
+        "Known disagreement: Fueger 2010 SUVmax (high grade 4.22, low grade 2.34) and Verger 2017 "
+        "T/N (IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype "
+        "glioblastomas are high grade, and a high SUVmax over a healthy background near SUV 1.2 "
+        "gives a T/N far above 1.2. The phantom's biology follows Fueger 2010 and Ginet 2020 (SUV, "
+        "TTP), so its T/N and T/S are above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports "
         "the reverse); the Verger rows are reported as they come out."
     )
     return RealismResult(
@@ -988,20 +915,20 @@ def markdown_tables(
         out.append("|---|---|---|---|---|")
         for _, row in part.iterrows():
             out.append(
-                f"| {row['quantity']} | {row['group']} | {_simulated_text(row)} | {row['published']} "
-                f"({row['source']}) | {row['verdict']} ({row['tolerance']}) |"
+                f"| {row['quantity']} | {row['group']} | {_simulated_text(row)} | "
+                f"{row['published']} ({row['source']}) | {row['verdict']} ({row['tolerance']}) |"
             )
         out.append("")
         if section == "noise":
             out.append(
-                "CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one voxel, away "
-                "from the lesion, mean over up to 3 sessions per site; every frame is in the TSV "
+                "CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one voxel, "
+                "away from the lesion, mean over up to 3 sessions per site; every frame is in the TSV "
                 "(`noise_frame` rows).\n"
             )
         if section == "healthy" and result.healthy is not None:
             out.append(
-                "Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with the truth "
-                "transforms: PET-MRI rigid and the affine part of the subject warp; its ~3 mm RMS "
+                "Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with the "
+                "truth transforms: PET-MRI rigid and the affine part of the subject warp; its ~3 mm RMS "
                 "non-linear part is not stored and is ignored):\n"
             )
             out.append("| image | striatum/cortex | correlation with real |")
@@ -1037,10 +964,12 @@ def render_markdown(result: RealismResult) -> str:
 
 def write_report(bids_dir: str | Path, out: str | Path | None = None,
                  healthy_reference: str | Path | None = None) -> tuple[Path, Path]:
-    """Compute the realism report and write it: Markdown at `out` (default
-    ``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md``), the TSV beside it (same stem), and a
-    provenance record ``<stem>.provenance.json``. Everything is checked and computed before writing.
-    Returns (Markdown path, TSV path)."""
+    """Compute the realism report and write it; returns (Markdown path, TSV path).
+
+    Markdown at `out` (default ``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md``), the
+    TSV beside it (same stem), and a provenance record ``<stem>.provenance.json``. Everything is
+    checked and computed before writing.
+    """
     from gliopet.atomic import write_json, write_text, write_tsv
     from gliopet.provenance import provenance_record
 
