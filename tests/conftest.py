@@ -31,7 +31,7 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def run_cli() -> Callable[..., tuple[int, str, str]]:
-    """``run_cli(*args)`` runs ``gliopet ARGS`` in-process and returns (exit code, stdout, stderr)."""
+    """``run_cli(*args)`` runs ``gliopet ARGS`` in-process; returns (exit code, stdout, stderr)."""
     return _run_cli
 
 

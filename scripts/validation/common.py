@@ -114,7 +114,7 @@ class Cohorts:
 
 
 def process(root: Path, config: Path | None = None) -> Path:
-    """``gliopet preprocess`` + ``gliopet quantify`` on `root` (idempotent; optional ``--config``)."""
+    """Preprocess and quantify `root` with the CLI (idempotent; ``--config`` when given)."""
     extra = [] if config is None else ["--config", config]
     run("preprocess", root, "--jobs", 2, *extra)
     run("quantify", root, "--jobs", 2, *extra)

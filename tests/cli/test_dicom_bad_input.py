@@ -136,8 +136,8 @@ def test_id_map_inside_bids_dir(tmp_path):
     _refused(
         tmp_path,
         tmp_path / "src",
-        f"{id_map}: the id-map lies inside the BIDS folder {bids}, which would put patient identifiers in "
-        "the shared dataset (fix: give an --id-map path outside BIDS_DIR)",
+        f"{id_map}: the id-map lies inside the BIDS folder {bids}, which would put patient "
+        "identifiers in the shared dataset (fix: give an --id-map path outside BIDS_DIR)",
         id_map=id_map,
     )
 
@@ -147,7 +147,8 @@ def test_empty_source_folder(tmp_path):
     _refused(
         tmp_path,
         tmp_path / "src",
-        f"{tmp_path / 'src'}: the source folder is empty (fix: give the folder that holds the exported DICOM files)",
+        f"{tmp_path / 'src'}: the source folder is empty (fix: give the folder that holds the "
+        "exported DICOM files)",
     )
 
 
@@ -209,6 +210,6 @@ def test_missing_slice_without_pet_counts(tmp_path):
     _refused(
         tmp_path,
         tmp_path / "src",
-        f"{tmp_path / 'src'}: slices are not evenly spaced (a slice is 0.67 mm off the regular grid): a slice "
-        "is missing or the series mixes stacks (fix: export the complete series)",
+        f"{tmp_path / 'src'}: slices are not evenly spaced (a slice is 0.67 mm off the regular "
+        "grid): a slice is missing or the series mixes stacks (fix: export the complete series)",
     )

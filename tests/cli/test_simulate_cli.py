@@ -1,4 +1,4 @@
-"""`gliopet simulate`: a tiny run, refusal to overwrite, and bad parameters caught before writing."""
+"""`gliopet simulate`: a tiny run, refusal to overwrite, bad parameters caught before writing."""
 
 from __future__ import annotations
 

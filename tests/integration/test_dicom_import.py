@@ -318,7 +318,7 @@ def test_cnts_is_refused_with_reason(tmp_path):
 
 
 def _pacs_export(root: Path, patients: dict[str, list[dt.date]]) -> None:
-    """PET + four MR contrasts + a localizer + an unknown MR series per study, junk files, nesting."""
+    """PET, four MR contrasts, a localizer, an unknown MR series per study, junk files, nesting."""
     shape, affine = (6, 6, 3), _affine()
     for pid, dates in patients.items():
         for n, date in enumerate(dates):
@@ -484,9 +484,9 @@ def test_existing_bids_dir_needs_overwrite(run_cli, tmp_path):
     bids, _ = _import(tmp_path, src)
     code, out, err = run_cli("import-dicom", src, bids, "--id-map", tmp_path / "ids.json")
     assert code == 2
-    assert (
-        err.strip()
-        == f"error: {bids}: the BIDS folder exists and is not empty (fix: give a new folder, or add --overwrite to replace it)"
+    assert err.strip() == (
+        f"error: {bids}: the BIDS folder exists and is not empty (fix: give a new folder, or add "
+        "--overwrite to replace it)"
     )
     report = import_dicom(src, bids, tmp_path / "ids.json", overwrite=True)
     assert [w.bids_path for w in report.written] == [
@@ -517,7 +517,8 @@ def test_vendor_without_image_index_and_with_one_acquisition_time(tmp_path):
         ds.save_as(path)
     bids, out = _import(tmp_path, tmp_path / "src")
     assert (
-        "frames share one AcquisitionTime: frame starts derived from SeriesTime and ActualFrameDuration"
+        "frames share one AcquisitionTime: frame starts derived from SeriesTime and "
+        "ActualFrameDuration"
         in out
     )
     _, sidecar = _pet_sidecar(bids)

@@ -245,7 +245,10 @@ def test_healthy_reference_missing_is_refused(run_cli, cohort_copy, tmp_path):
 
 
 def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
-    """Simulated healthy FDOPA against the real 12-control group mean (MNI 3 mm, CC BY-NC-SA, read in place)."""
+    """Simulated healthy FDOPA vs the real 12-control group mean (MNI 3 mm, CC BY-NC-SA).
+
+    The real image is read in place.
+    """
     from gliopet.simulate.cohort import simulate_cohort
 
     reference = real_data / "fdopa-healthy-group-mean" / "FDOPA_group_mean_MNI_3mm.nii"
@@ -261,7 +264,8 @@ def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
     # the real group mean shows the physiological striatal uptake: about 2 x cortex
     assert 1.6 < real["striatum_cortex_ratio"] < 2.8
     # simulated striatum is brighter than cortex, and the MNI mapping (truth transforms) puts the
-    # simulated pattern where the real one is: far better than a brain-shaped map without FDOPA contrast
+    # simulated pattern where the real one is: far better than a brain-shaped map without FDOPA
+    # contrast
     assert (sessions["striatum_cortex_ratio"] > 1.15).all()
     assert (sessions["correlation_with_real"] > baseline["correlation_with_real"] + 0.15).all()
     rows = pr.healthy_rows(table)
@@ -274,7 +278,7 @@ def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
 
 
 def test_template_disk_cache_is_bit_identical(tmp_path, monkeypatch):
-    """The phantom's template cache (speed) gives exactly the freshly built template; 'off' disables it."""
+    """The phantom's template cache gives exactly the freshly built template; 'off' disables it."""
     from gliopet.simulate import anatomy
 
     monkeypatch.setenv("GLIOPET_CACHE_DIR", str(tmp_path / "cache"))

@@ -138,9 +138,9 @@ def test_pet_outside_the_mri_is_a_clear_error(run_cli, tmp_path):
         tmp_path / "sub-03" / "ses-diagnosis" / "pet" / "sub-03_ses-diagnosis_trc-FDOPA_pet.nii.gz"
     )
     assert err.strip() == (
-        f"error: {pet}: the PET field of view does not overlap the T1w MRI (0% of the smaller image, "
-        "20% needed) (fix: check the PET and MRI headers (origin, orientation): both must place the "
-        "head in the same scanner coordinates)"
+        f"error: {pet}: the PET field of view does not overlap the T1w MRI (0% of the smaller "
+        "image, 20% needed) (fix: check the PET and MRI headers (origin, orientation): both must "
+        "place the head in the same scanner coordinates)"
     )
     assert not session_dir(tmp_path, "03").exists()  # nothing half-written
     assert not list(tmp_path.joinpath(*STAGE).glob("sub-03*/.*partial"))

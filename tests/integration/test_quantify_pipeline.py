@@ -423,8 +423,8 @@ def test_background_overlapping_the_tumour(phantom, tmp_path):
         "--background-mask",
         str(bg),
     ) == (
-        f"error: {bg}: the background mask overlaps the tumour mask in {int(masks['tumour'].sum())} voxels "
-        "(fix: give a background region outside the tumour)"
+        f"error: {bg}: the background mask overlaps the tumour mask in "
+        f"{int(masks['tumour'].sum())} voxels (fix: give a background region outside the tumour)"
     )
 
 

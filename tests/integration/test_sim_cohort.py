@@ -121,7 +121,7 @@ def test_bids_layout_sidecars_and_tables(cohort):
 
 
 def test_noise_free_tacs_equal_the_compartment_model(cohort):
-    """Voxel TACs of the noise-free truth equal frame_means and the ODE solution of the true parameters."""
+    """Noise-free truth voxel TACs equal frame_means and the ODE solution of the true parameters."""
     rng = np.random.default_rng(0)
     for sub, ses, _ in list(_sessions(cohort))[:3]:
         latent = json.loads(_truth(cohort, sub, ses, "_latent.json").read_text())
@@ -233,7 +233,8 @@ def test_sites_differ_as_configured(cohort):
         )
         assert sidecar["FrameDuration"] == pytest.approx(list(site.frame_durations_s))
         assert sidecar["ManufacturersModelName"] == site.scanner
-        # the PSF truth is the noise-free image blurred with the site's FWHM, then moved to the PET grid
+        # the PSF truth is the noise-free image blurred with the site's FWHM, then moved to the PET
+        # grid
         sim_path = _truth(cohort, sub, ses, "res-sim_desc-noisefree_pet.nii.gz")
         sim_img = nib.load(sim_path)
         sim = geo.Grid(sim_img.shape[:3], sim_img.affine)
@@ -263,7 +264,7 @@ def test_sites_differ_as_configured(cohort):
 
 
 def test_pet_mri_transform_maps_the_pet_truth_onto_the_mri_truth(cohort):
-    """Resampling the PET-grid tumour with the saved ITK transform (SimpleITK) reproduces the MRI-grid tumour."""
+    """The saved ITK transform (SimpleITK) takes the PET-grid tumour back to the MRI-grid one."""
     import SimpleITK as sitk
 
     for sub, ses, row in _sessions(cohort):

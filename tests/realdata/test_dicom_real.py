@@ -51,7 +51,8 @@ def test_real_pet_geometry_suv_and_weight(imported):
     assert img.shape == (41, 43, 59)
     np.testing.assert_allclose(img.header.get_zooms()[:3], (4.6875, 4.6875, 3.27), atol=1e-3)
 
-    # Geometry: every voxel centre of slice k maps to that slice's ImagePositionPatient (LPS -> RAS).
+    # Geometry: every voxel centre of slice k maps to that slice's ImagePositionPatient
+    # (LPS -> RAS).
     positions = np.array([[float(v) for v in h.ImagePositionPatient] for h in headers])
     order = np.argsort(positions[:, 2])
     first_voxel_ras = img.affine @ np.array([0.0, 0.0, np.arange(59)[0], 1.0])

@@ -1,4 +1,4 @@
-"""Tiny valid BIDS-PET datasets for tests, written with `gliopet.io.bids_write`, with knobs to break them.
+"""Tiny valid BIDS-PET test datasets written with `gliopet.io.bids_write`, with knobs to break them.
 
 `make_bids_dataset(root)` writes subjects with one session each (dynamic PET in Bq/mL
 decay-corrected to injection, T1w and contrast T1w), a participants table and sessions tables
@@ -184,7 +184,7 @@ def truncate(path: Path, keep_fraction: float = 0.5, *, cut_compressed: bool = F
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under `root` with its size and mtime (ns), to prove nothing was written."""
+    """Every file and folder under `root` with size and mtime (ns), to prove nothing was written."""
     listing = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:

@@ -1,4 +1,4 @@
-"""SUV scaling: each decay-correction path against hand-computed numbers (arithmetic in comments)."""
+"""SUV scaling: each decay-correction path vs hand-computed numbers (arithmetic in comments)."""
 
 from __future__ import annotations
 

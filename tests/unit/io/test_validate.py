@@ -75,9 +75,9 @@ def test_cli_validate_json_and_table(run_cli, tmp_path):
         {
             "level": "warning",
             "file": "sub-01/sub-01_sessions.tsv",
-            "message": "no body weight for sub-01 ses-diagnosis: SUV cannot be computed, kinetic analysis "
-            "still can (fix: add the weight in kg to the weight column of sub-<id>_sessions.tsv "
-            "or participants.tsv)",
+            "message": "no body weight for sub-01 ses-diagnosis: SUV cannot be computed, kinetic "
+            "analysis still can (fix: add the weight in kg to the weight column of "
+            "sub-<id>_sessions.tsv or participants.tsv)",
         }
     ]
     code, out, _ = run_cli("validate", tmp_path)

@@ -1,4 +1,4 @@
-"""Kinetic models recover known parameters (closed-form truth in quant_synth) and agree on real data."""
+"""Kinetic models recover known parameters (closed-form truth: quant_synth), agree on real data."""
 
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ def test_static_pet_refused_by_kinetic_models():
 def test_blood_tsv_reader_applies_parent_fraction(real_data, tmp_path):
     path = (
         real_data
-        / "bids-pet-sidecars/pet001/sub-01/ses-01/pet/sub-01_ses-01_trc-CIMBI36_recording-manual_blood.tsv"
+        / "bids-pet-sidecars/pet001/sub-01/ses-01/pet"
+        / "sub-01_ses-01_trc-CIMBI36_recording-manual_blood.tsv"
     )
     import pandas as pd
 

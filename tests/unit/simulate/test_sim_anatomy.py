@@ -1,4 +1,4 @@
-"""Phantom anatomy, tumour, MRI contrasts and geometry (gliopet.simulate.anatomy/tumour/mri/geometry)."""
+"""Phantom anatomy, tumour, MRI contrasts, geometry (simulate.anatomy/tumour/mri/geometry)."""
 
 from __future__ import annotations
 
@@ -201,7 +201,8 @@ def test_transform_files_round_trip_and_follow_the_itk_convention(tmp_path):
         "A",
         "B",
     )
-    # A blob at world point c in space A must land at T^-1 c after resampling A onto B with the file.
+    # A blob at world point c in space A must land at T^-1 c after resampling A onto B with the
+    # file.
     grid = geo.Grid.box(2.0, np.array([0.0, -17.0, 5.0]), (64.0, 64.0, 64.0))
     centre_a = np.array([6.0, -12.0, 9.0])
     world = grid.world()

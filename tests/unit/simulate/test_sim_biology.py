@@ -1,4 +1,4 @@
-"""Phantom label model: WHO 2021 consistency, label coverage, null marker, exact posteriors, AUCs."""
+"""Phantom labels: WHO 2021 consistency, label coverage, null marker, exact posteriors, AUCs."""
 
 from __future__ import annotations
 
@@ -425,7 +425,8 @@ def test_same_seed_same_biology():
         ),
         (
             lambda: B.sample_subjects(5, np.random.default_rng(0), scenario="screening"),
-            "the 'scenario' parameter must be one of diagnosis, recurrence, both, healthy; got 'screening' instead",
+            "the 'scenario' parameter must be one of diagnosis, recurrence, both, healthy; got "
+            "'screening' instead",
         ),
     ],
 )

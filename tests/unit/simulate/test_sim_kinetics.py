@@ -88,7 +88,8 @@ def test_vectorised_over_voxels_equals_one_at_a_time(inp):
 
 
 def test_decay_convention_values_are_decay_corrected_to_injection(inp):
-    # vB = 1: the frame mean is the plain time average of the whole-blood curve, with no decay factor.
+    # vB = 1: the frame mean is the plain time average of the whole-blood curve, with no decay
+    # factor.
     timing = FrameTiming(np.array([0.0, 600.0, 1500.0]), np.array([60.0, 300.0, 300.0]))
     out = frame_means(KineticParams(0.0, 0.1, 0.0, 0.0, 1.0), timing, inp)
     expected = [quad(inp.blood, s / 60, (s + d) / 60, limit=200)[0] / (d / 60)
