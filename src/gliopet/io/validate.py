@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from gliopet.io.timing import FrameTiming
 if TYPE_CHECKING:
     import nibabel as nib
 
-    from gliopet.config import Config
+    from gliopet.config import Config, IOConfig
 
 Level = Literal["error", "warning"]
 #: Records one problem: level, file (path or text) and message (see `validate_dataset`).
@@ -105,7 +105,8 @@ class ValidationReport:
 
     def verdict(self) -> str:
         """One line: usable or not, with the counts."""
-        counts = f"{len(self.errors)} error(s), {len(self.warnings)} warning(s), {len(self.sessions)} session(s)"
+        counts = (f"{len(self.errors)} error(s), {len(self.warnings)} warning(s), "
+                  f"{len(self.sessions)} session(s)")
         return f"{'usable' if self.usable else 'NOT usable'}: {counts}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,18 +148,34 @@ def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
     from gliopet.config import load_config
 
     io = (config or load_config()).io
-    found: list[tuple[Level, str]] = []
-    for key, what in REQUIRED_PET_FIELDS.items():
-        if key not in sidecar:
-            found.append(
-                (
-                    "error",
-                    f"required field {key} is missing (fix: add {key} to the sidecar: {what})",
-                )
-            )
-
+    found = _missing_fields(sidecar)
     starts = _number_list(sidecar.get("FrameTimesStart"))
     durations = _number_list(sidecar.get("FrameDuration"))
+    number_problems, injection = _number_fields(sidecar, starts, durations)
+    found += number_problems
+    timing = None
+    if starts is not None and durations is not None:
+        timing_problems, timing = _frame_timing(starts, durations, injection, n_frames, io)
+        found += timing_problems
+    found += _scaling_problems(sidecar, timing)
+    found += _activity_problems(sidecar, io.injected_activity_MBq_range)
+    return found
+
+
+def _missing_fields(sidecar: dict[str, Any]) -> list[tuple[Level, str]]:
+    """An error per field of `REQUIRED_PET_FIELDS` the sidecar lacks."""
+    return [("error", f"required field {key} is missing (fix: add {key} to the sidecar: {what})")
+            for key, what in REQUIRED_PET_FIELDS.items() if key not in sidecar]
+
+
+def _number_fields(
+    sidecar: dict[str, Any], starts: list[float] | None, durations: list[float] | None
+) -> tuple[list[tuple[Level, str]], float]:
+    """Errors of the timing fields that are not numbers; also the injection start (s, 0 if bad).
+
+    `starts` and `durations` are the frame lists as parsed by `_number_list` (None: not numbers).
+    """
+    found: list[tuple[Level, str]] = []
     for key, values in (("FrameTimesStart", starts), ("FrameDuration", durations)):
         if key in sidecar and values is None:
             found.append(
@@ -174,62 +191,81 @@ def check_pet_sidecar(sidecar: dict[str, Any], n_frames: int | None,
             found.append(
                 ("error", f"{key} {sidecar[key]!r} is not a number (fix: s relative to TimeZero)")
             )
+    return found, injection
 
-    timing = None
-    if starts is not None and durations is not None:
-        if len(starts) != len(durations):
-            found.append(
-                (
-                    "error",
-                    f"FrameTimesStart has {len(starts)} values and FrameDuration "
-                    f"{len(durations)} (fix: give one start and one duration per frame)",
-                )
+
+def _frame_timing(
+    starts: list[float], durations: list[float], injection: float, n_frames: int | None,
+    io: IOConfig,
+) -> tuple[list[tuple[Level, str]], FrameTiming | None]:
+    """Errors of the frame timing (s) and the timing itself (None when the lists disagree).
+
+    `io` is the configuration's ``io`` section (timing tolerance, longest plausible frame).
+    """
+    if len(starts) != len(durations):
+        return [
+            (
+                "error",
+                f"FrameTimesStart has {len(starts)} values and FrameDuration "
+                f"{len(durations)} (fix: give one start and one duration per frame)",
             )
-        else:
-            timing = FrameTiming.from_bids(starts, durations, float(injection))
-            if n_frames is not None and timing.n_frames != n_frames:
-                found.append(
-                    (
-                        "error",
-                        f"the sidecar lists {timing.n_frames} frames but the image has "
-                        f"{n_frames} (fix: FrameTimesStart and FrameDuration need one "
-                        "value per image frame; check that the sidecar belongs to the image)",
-                    )
-                )
-            for sentence in timing.problems(io.frame_timing_tolerance_s, io.max_frame_duration_s):
-                fix = (
-                    next(f for phrase, f in _TIMING_FIXES if phrase in sentence)
-                    if any(phrase in sentence for phrase, _ in _TIMING_FIXES)
-                    else "check the frame timing"
-                )
-                found.append(("error", f"{sentence} (fix: {fix})"))
+        ], None
+    found: list[tuple[Level, str]] = []
+    timing = FrameTiming.from_bids(starts, durations, float(injection))
+    if n_frames is not None and timing.n_frames != n_frames:
+        found.append(
+            (
+                "error",
+                f"the sidecar lists {timing.n_frames} frames but the image has "
+                f"{n_frames} (fix: FrameTimesStart and FrameDuration need one "
+                "value per image frame; check that the sidecar belongs to the image)",
+            )
+        )
+    for sentence in timing.problems(io.frame_timing_tolerance_s, io.max_frame_duration_s):
+        found.append(("error", f"{sentence} (fix: {_timing_fix(sentence)})"))
+    return found, timing
 
+
+def _timing_fix(sentence: str) -> str:
+    """The fix of a `FrameTiming.problems` sentence (see `_TIMING_FIXES`)."""
+    return next((fix for phrase, fix in _TIMING_FIXES if phrase in sentence),
+                "check the frame timing")
+
+
+def _scaling_problems(
+    sidecar: dict[str, Any], timing: FrameTiming | None
+) -> list[tuple[Level, str]]:
+    """Problems `suv_scaling` finds; the decay-factor check needs a valid frame timing."""
     scaling = suv_scaling(
         sidecar, None, timing if timing is not None else FrameTiming([0.0], [1.0])
     )
     skip_decay_check = timing is None
-    for level, message in scaling.problems:
-        if skip_decay_check and message.startswith("DecayCorrectionFactor"):
-            continue
-        found.append((level, message))  # type: ignore[arg-type]
+    return [(cast(Level, level), message) for level, message in scaling.problems
+            if not (skip_decay_check and message.startswith("DecayCorrectionFactor"))]
 
+
+def _activity_problems(
+    sidecar: dict[str, Any], range_mbq: tuple[float, float]
+) -> list[tuple[Level, str]]:
+    """An error when the injected activity lies outside the plausible range (MBq)."""
     value, units = sidecar.get("InjectedRadioactivity"), sidecar.get("InjectedRadioactivityUnits")
-    if value is not None and units is not None:
-        try:
-            dose_mbq = radioactivity_bq(value, units) / 1e6
-        except InputError:
-            dose_mbq = None  # reported by suv_scaling
-        low, high = io.injected_activity_MBq_range
-        if dose_mbq is not None and dose_mbq > 0 and not low <= dose_mbq <= high:
-            found.append(
-                (
-                    "error",
-                    f"injected activity {dose_mbq:g} MBq is outside the plausible range "
-                    f"{low:g}-{high:g} MBq (fix: check InjectedRadioactivity and its units, "
-                    "or set io.injected_activity_MBq_range in the configuration)",
-                )
+    if value is None or units is None:
+        return []
+    try:
+        dose_mbq = radioactivity_bq(value, units) / 1e6
+    except InputError:
+        return []  # reported by suv_scaling
+    low, high = range_mbq
+    if dose_mbq > 0 and not low <= dose_mbq <= high:
+        return [
+            (
+                "error",
+                f"injected activity {dose_mbq:g} MBq is outside the plausible range "
+                f"{low:g}-{high:g} MBq (fix: check InjectedRadioactivity and its units, "
+                "or set io.injected_activity_MBq_range in the configuration)",
             )
-    return found
+        ]
+    return []
 
 
 def _world_box(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
