@@ -1,7 +1,7 @@
 """Verbs of the io stage: `validate` and `info`.
 
-``gliopet validate BIDS_DIR`` lists the problems of a dataset (level, file, message with the fix)
-and exits 0 when it is usable, 2 otherwise. ``gliopet info PATH`` lists the sessions of a
+``gliopet validate BIDS_DIR`` lists the problems of a dataset (level, file, message with the
+fix) and exits 0 when it is usable, 2 otherwise. ``gliopet info PATH`` lists the sessions of a
 dataset, or the frame timing of one PET image (times in s from injection, mid-time in min).
 Both only read; ``--json`` prints machine-readable output instead of tables.
 """
@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from gliopet.cli import app
 from gliopet.errors import InputError
+
+if TYPE_CHECKING:
+    from gliopet.io.timing import FrameTiming
 
 
 def _console():
@@ -126,53 +129,84 @@ def _timing_rows(timing) -> list[dict[str, float]]:
     ]
 
 
+_InfoPath = Annotated[Path, typer.Argument(
+    help="A BIDS-PET dataset folder, or one PET NIfTI (with its .json).")]
+_InfoJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+_InfoLabels = Annotated[bool, typer.Option(
+    "--labels",
+    help="Also show the participants/sessions label "
+    "columns in the table (JSON always has them).")]
+
+
 @app.command("info")
-def info(
-    path: Annotated[
-        Path, typer.Argument(help="A BIDS-PET dataset folder, or one PET NIfTI (with its .json).")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    labels: Annotated[
-        bool,
-        typer.Option(
-            "--labels",
-            help="Also show the participants/sessions label "
-            "columns in the table (JSON always has them).",
-        ),
-    ] = False,
-) -> None:
+def info(path: _InfoPath, as_json: _InfoJson = False, labels: _InfoLabels = False) -> None:
     """Sessions of a dataset, or the frame timing of one PET image."""
+    if path.is_dir():
+        _dataset_info(path, as_json, labels)
+    else:
+        _image_info(path, as_json)
+
+
+def _dataset_info(path: Path, as_json: bool, labels: bool) -> None:
+    """One row per session of the dataset at `path` (label columns only with `labels`)."""
     from rich.table import Table
     from rich.text import Text
 
-    console = _console()
-    if path.is_dir():
-        from gliopet.io.bids_read import read_dataset
+    from gliopet.io.bids_read import read_dataset
 
-        rows = [_session_row(s) for s in read_dataset(path)]
-        if as_json:
-            typer.echo(json.dumps(rows, indent=2))
-            return
-        columns: list[str] = []
-        for row in rows:
-            columns += [
-                c for c in row if c not in columns and (labels or not c.startswith("label:"))
-            ]
-        table = Table(title=f"{path}: {len(rows)} session(s)")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            short = {
-                **row,
-                "suv_path": str(row.get("suv_path") or "").split(" (")[0],
-            }  # details in --json
-            table.add_row(*(Text(_fmt(short.get(c))) for c in columns))
-        console.print(table)
+    console = _console()
+    rows = [_session_row(s) for s in read_dataset(path)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
         return
+    columns: list[str] = []
+    for row in rows:
+        columns += [
+            c for c in row if c not in columns and (labels or not c.startswith("label:"))
+        ]
+    table = Table(title=f"{path}: {len(rows)} session(s)")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        short = {
+            **row,
+            "suv_path": str(row.get("suv_path") or "").split(" (")[0],
+        }  # details in --json
+        table.add_row(*(Text(_fmt(short.get(c))) for c in columns))
+    console.print(table)
+
+
+def _image_info(path: Path, as_json: bool) -> None:
+    """The frame timing of one PET image (s from injection, mid-time in min)."""
+    from rich.table import Table
 
     from gliopet.io.bids_read import read_json
-    from gliopet.io.timing import FrameTiming
 
+    console = _console()
+    sidecar_path = _sidecar_of(path)
+    sidecar = read_json(sidecar_path)
+    timing = _frame_timing(sidecar, sidecar_path)
+    rows = _timing_rows(timing)
+    if as_json:
+        typer.echo(json.dumps({"file": str(path), "tracer": sidecar.get("TracerName"),
+                               "units": sidecar.get("Units"), "frames": rows}, indent=2))
+        return
+    table = Table(title=f"{path.name}: {sidecar.get('TracerName', '?')}, {timing.n_frames} "
+                        "frame(s), times from injection")
+    for column in ("frame", "start (s)", "duration (s)", "mid-time (min)"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(
+            str(row["frame"]),
+            f"{row['start_s']:g}",
+            f"{row['duration_s']:g}",
+            f"{row['mid_min']:.3f}",
+        )
+    console.print(table)
+
+
+def _sidecar_of(path: Path) -> Path:
+    """The JSON sidecar of a PET NIfTI (or the sidecar itself); `InputError` for anything else."""
     name = path.name
     if name.endswith((".nii.gz", ".nii")):
         sidecar_path = path.with_name(name.split(".nii")[0] + ".json")
@@ -183,10 +217,16 @@ def info(
                          fix="give a BIDS dataset folder or a *_pet.nii.gz file")
     if not path.exists():
         raise InputError("file not found", path=path, fix="check the path")
-    sidecar = read_json(sidecar_path)
+    return sidecar_path
+
+
+def _frame_timing(sidecar: dict[str, Any], sidecar_path: Path) -> FrameTiming:
+    """The sidecar's frame timing relative to the injection; `InputError` when unusable."""
+    from gliopet.io.timing import FrameTiming
+
     try:
-        timing = FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"],
-                                       float(sidecar.get("InjectionStart", 0.0)))
+        return FrameTiming.from_bids(sidecar["FrameTimesStart"], sidecar["FrameDuration"],
+                                     float(sidecar.get("InjectionStart", 0.0)))
     except KeyError as exc:
         raise InputError(
             f"{exc.args[0]} missing, the frame timing cannot be listed",
@@ -199,20 +239,3 @@ def info(
             path=sidecar_path,
             fix="give one FrameTimesStart and one FrameDuration (s) per frame",
         ) from None
-    rows = _timing_rows(timing)
-    if as_json:
-        typer.echo(json.dumps({"file": str(path), "tracer": sidecar.get("TracerName"),
-                               "units": sidecar.get("Units"), "frames": rows}, indent=2))
-        return
-    table = Table(title=f"{name}: {sidecar.get('TracerName', '?')}, {timing.n_frames} frame(s), "
-                        "times from injection")
-    for column in ("frame", "start (s)", "duration (s)", "mid-time (min)"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(
-            str(row["frame"]),
-            f"{row['start_s']:g}",
-            f"{row['duration_s']:g}",
-            f"{row['mid_min']:.3f}",
-        )
-    console.print(table)
