@@ -190,6 +190,15 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
     def issue(level: str, path: Path, message: str, fatal: bool = False, code: str = "") -> None:
         scan.issues.append(ReadIssue(level, _rel(root, path), message, fatal, code))
 
+    scan.description = _read_description(root, issue)
+    participants = _read_participants(root, issue)
+    for subject in _subjects(root, participant_label, issue):
+        scan.sessions += _read_subject(root, subject, participants, config, issue)
+    return scan
+
+
+def _read_description(root: Path, issue: Callable[..., None]) -> dict[str, Any] | None:
+    """dataset_description.json of `root`; None (and a fatal issue) when missing or unreadable."""
     description = root / "dataset_description.json"
     if not description.is_file():
         issue(
@@ -202,24 +211,32 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
             ),
             fatal=True,
         )
-    else:
-        try:
-            scan.description = read_json(description)
-        except InputError as exc:
-            issue("error", description, _msg(exc.problem, exc.fix or ""), fatal=True)
+        return None
+    try:
+        return read_json(description)
+    except InputError as exc:
+        issue("error", description, _msg(exc.problem, exc.fix or ""), fatal=True)
+        return None
 
-    participants: dict[str, dict[str, Any]] = {}
+
+def _read_participants(root: Path, issue: Callable[..., None]) -> dict[str, dict[str, Any]]:
+    """Rows of participants.tsv by participant_id; empty (and an issue) when missing or bad."""
     participants_path = root / "participants.tsv"
-    if participants_path.is_file():
-        try:
-            participants = read_tsv_rows(participants_path, "participant_id")
-        except InputError as exc:
-            issue("error", participants_path, _msg(exc.problem, exc.fix or ""), fatal=True)
-    else:
+    if not participants_path.is_file():
         issue("warning", participants_path, _msg(
             "participants.tsv is missing: no subject-level labels or body weight",
             "add participants.tsv with participant_id, weight (kg) and the label columns"))
+        return {}
+    try:
+        return read_tsv_rows(participants_path, "participant_id")
+    except InputError as exc:
+        issue("error", participants_path, _msg(exc.problem, exc.fix or ""), fatal=True)
+        return {}
 
+
+def _subjects(root: Path, participant_label: list[str] | None,
+              issue: Callable[..., None]) -> list[str]:
+    """Subject labels to read (without sub-); `InputError` for a requested unknown subject."""
     subjects = sorted(p.name[4:] for p in root.glob("sub-*") if p.is_dir())
     if participant_label:
         wanted = {label.removeprefix("sub-") for label in participant_label}
@@ -234,32 +251,35 @@ def scan_dataset(root: str | Path, participant_label: list[str] | None = None,
     if not subjects:
         issue("error", root, _msg("no sub-* folder: the dataset has no subject",
                                   "put each subject's images under sub-<label>/"))
+    return subjects
 
-    for subject in subjects:
-        subject_dir = root / f"sub-{subject}"
-        sessions_path = subject_dir / f"sub-{subject}_sessions.tsv"
-        session_rows: dict[str, dict[str, Any]] = {}
-        if sessions_path.is_file():
-            try:
-                session_rows = read_tsv_rows(sessions_path, "session_id")
-            except InputError as exc:
-                issue("error", sessions_path, _msg(exc.problem, exc.fix or ""), fatal=True)
-        if participants and f"sub-{subject}" not in participants:
-            issue("warning", participants_path, _msg(
-                f"sub-{subject} has no row in participants.tsv", f"add a row for sub-{subject}"))
-        for session in _sessions_of(subject_dir):
-            scan.sessions.append(
-                _read_one(
-                    root,
-                    subject,
-                    session,
-                    participants.get(f"sub-{subject}", {}),
-                    session_rows.get(f"ses-{session}", {}) if session else {},
-                    config,
-                    issue,
-                )
-            )
-    return scan
+
+def _read_subject(root: Path, subject: str, participants: dict[str, dict[str, Any]],
+                  config: Config, issue: Callable[..., None]) -> list[Session]:
+    """Every session of one subject, with the labels of participants.tsv and its sessions.tsv."""
+    subject_dir = root / f"sub-{subject}"
+    sessions_path = subject_dir / f"sub-{subject}_sessions.tsv"
+    session_rows: dict[str, dict[str, Any]] = {}
+    if sessions_path.is_file():
+        try:
+            session_rows = read_tsv_rows(sessions_path, "session_id")
+        except InputError as exc:
+            issue("error", sessions_path, _msg(exc.problem, exc.fix or ""), fatal=True)
+    if participants and f"sub-{subject}" not in participants:
+        issue("warning", root / "participants.tsv", _msg(
+            f"sub-{subject} has no row in participants.tsv", f"add a row for sub-{subject}"))
+    return [
+        _read_one(
+            root,
+            subject,
+            session,
+            participants.get(f"sub-{subject}", {}),
+            session_rows.get(f"ses-{session}", {}) if session else {},
+            config,
+            issue,
+        )
+        for session in _sessions_of(subject_dir)
+    ]
 
 
 def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any],
