@@ -156,20 +156,58 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
     sub_affine = grid.affine.copy()
     sub_affine[:3, 3] = grid.affine[:3, :3] @ [b.start for b in box] + grid.affine[:3, 3]
     labels = anatomy.labels[box]
-    shape = labels.shape
+    score = _shape_score(Grid(labels.shape, sub_affine), voxel, plan, radius, rng)
+    eligible = np.isin(labels, PARENCHYMA_LABELS)
+    n_target = max(int(round(plan.volume_ml / grid.voxel_ml)), 8)
+    tumour = _take_lowest_scores(score, eligible, n_target)
+    compartments = _compartments(tumour, score, labels, plan, voxel)
+    n = int(tumour.sum())
+    aggressive = _aggressive_blob(tumour & (compartments != NECROSIS), n, plan, voxel, rng)
+    volumes = {
+        "tumour": n * grid.voxel_ml,
+        "necrosis": int((compartments == NECROSIS).sum()) * grid.voxel_ml,
+        "enhancing": int((compartments == ENHANCING).sum()) * grid.voxel_ml,
+        "infiltration": int((compartments == INFILTRATION).sum()) * grid.voxel_ml,
+        "oedema": int((compartments == OEDEMA).sum()) * grid.voxel_ml,
+        "aggressive": int(aggressive.sum()) * grid.voxel_ml,
+    }
+    full_compartments = np.zeros(grid.shape, dtype=np.uint8)
+    full_compartments[box] = compartments
+    full_aggressive = np.zeros(grid.shape, dtype=bool)
+    full_aggressive[box] = aggressive
+    return Tumour(
+        full_compartments,
+        full_aggressive,
+        {k: round(float(v), 4) for k, v in volumes.items()},
+        plan,
+    )
 
-    world = Grid(shape, sub_affine).world()
+
+def _shape_score(box: Grid, voxel: np.ndarray, plan: TumourPlan, radius: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Score of each voxel of the work box (lowest first into the tumour).
+
+    The ellipsoidal distance from the seed in units of `radius` (mm) plus `plan.irregularity`
+    times Gaussian noise smoothed over ``max(0.35 radius, 4 mm)`` and scaled to unit SD.
+    """
     rotation = rotation_matrix(np.asarray(plan.angles_deg)).astype(np.float32)
-    local = (world - np.asarray(plan.seed_mm, dtype=np.float32)) @ rotation
+    local = (box.world() - np.asarray(plan.seed_mm, dtype=np.float32)) @ rotation
     shape_field = (
         np.sqrt(np.sum((local / np.asarray(plan.axes, dtype=np.float32)) ** 2, axis=-1)) / radius
     )
-    noise = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32),
+    noise = ndimage.gaussian_filter(rng.normal(size=box.shape).astype(np.float32),
                                     sigma=max(radius * 0.35, 4.0) / voxel)
     noise /= max(float(noise.std()), 1e-6)
-    score = shape_field + plan.irregularity * noise
-    eligible = np.isin(labels, PARENCHYMA_LABELS)
-    n_target = max(int(round(plan.volume_ml / grid.voxel_ml)), 8)
+    return shape_field + plan.irregularity * noise
+
+
+def _take_lowest_scores(score: np.ndarray, eligible: np.ndarray, n_target: int) -> np.ndarray:
+    """The connected tumour: the largest component of the lowest-scoring eligible voxels.
+
+    The number taken is adjusted (up to 8 rounds) until the component has `n_target` voxels
+    within 3 %, or every eligible voxel is taken.
+    """
+    shape = score.shape
     flat_score = np.where(eligible, score, np.inf).ravel()
     n_take = min(n_target, int(eligible.sum()))
     tumour = np.zeros(shape, dtype=bool)
@@ -184,7 +222,17 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
         n_take = min(
             max(int(n_take * n_target / max(size, 1)) + 1, n_take + 1), int(eligible.sum())
         )
-    compartments = np.zeros(shape, dtype=np.uint8)
+    return tumour
+
+
+def _compartments(tumour: np.ndarray, score: np.ndarray, labels: np.ndarray, plan: TumourPlan,
+                  voxel: np.ndarray) -> np.ndarray:
+    """Compartment codes (uint8) of the work box, by depth inside the tumour and distance outside.
+
+    Necrosis deepest, then the enhancing rim, then infiltration; oedema within `plan.oedema_mm`
+    (mm) outside the tumour in white matter (label 4), within half that in labels 3, 5 and 6.
+    """
+    compartments = np.zeros(tumour.shape, dtype=np.uint8)
     # depth inside the tumour (mm); ties broken by the shape score so the core is compact
     depth = ndimage.distance_transform_edt(np.pad(tumour, 1), sampling=voxel)[1:-1, 1:-1, 1:-1]
     index = np.flatnonzero(tumour.ravel())
@@ -200,33 +248,25 @@ def grow_tumour(anatomy: SubjectAnatomy, plan: TumourPlan, rng: np.random.Genera
     oedema = ~tumour & (((labels == 4) & (outside <= plan.oedema_mm))
                         | (np.isin(labels, (3, 5, 6)) & (outside <= plan.oedema_mm / 2.0)))
     compartments[oedema] = OEDEMA
-    aggressive = np.zeros(shape, dtype=bool)
+    return compartments
+
+
+def _aggressive_blob(viable: np.ndarray, n_tumour: int, plan: TumourPlan, voxel: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """The aggressive subregion of the work box (all False when the plan's fraction is 0).
+
+    The ``plan.aggressive_fraction x n_tumour`` viable voxels (at least 2) nearest a random
+    viable voxel.
+    """
+    aggressive = np.zeros(viable.shape, dtype=bool)
     if plan.aggressive_fraction > 0:
-        viable = tumour & (compartments != NECROSIS)
         viable_index = np.argwhere(viable)
         centre = viable_index[rng.integers(len(viable_index))]
         distance = np.sqrt(np.sum(((viable_index - centre) * voxel) ** 2, axis=1))
-        k = max(int(round(plan.aggressive_fraction * n)), 2)
+        k = max(int(round(plan.aggressive_fraction * n_tumour)), 2)
         nearest = viable_index[np.argsort(distance, kind="stable")[:k]]
         aggressive[tuple(nearest.T)] = True
-    volumes = {
-        "tumour": n * grid.voxel_ml,
-        "necrosis": int((compartments == NECROSIS).sum()) * grid.voxel_ml,
-        "enhancing": int((compartments == ENHANCING).sum()) * grid.voxel_ml,
-        "infiltration": int((compartments == INFILTRATION).sum()) * grid.voxel_ml,
-        "oedema": int(oedema.sum()) * grid.voxel_ml,
-        "aggressive": int(aggressive.sum()) * grid.voxel_ml,
-    }
-    full_compartments = np.zeros(grid.shape, dtype=np.uint8)
-    full_compartments[box] = compartments
-    full_aggressive = np.zeros(grid.shape, dtype=bool)
-    full_aggressive[box] = aggressive
-    return Tumour(
-        full_compartments,
-        full_aggressive,
-        {k: round(float(v), 4) for k, v in volumes.items()},
-        plan,
-    )
+    return aggressive
 
 
 def apply_tumour(labels: np.ndarray, tumour: Tumour) -> np.ndarray:
