@@ -96,7 +96,13 @@ def test_pet_without_dose_is_skipped(tmp_path):
         src,
         f"{src}: no series could be imported (1 skipped: {REASON_DOSE}) {NO_SERIES_FIX}",
     )
-    assert "  PET Brain FDOPA     PT        4      " + REASON_DOSE in out.splitlines()
+    # The series description (free text) is shown only with --verbose.
+    assert "  #1      PT        4      " + REASON_DOSE in out.splitlines()
+    assert "PET Brain FDOPA" not in out
+    code, out, err = run_cli("--verbose", "import-dicom", src, tmp_path / "bids", "--id-map",
+                             tmp_path / "ids.json")
+    assert code == 2
+    assert "  #1      PET Brain FDOPA     PT        4      " + REASON_DOSE in out.splitlines()
 
 
 def test_pet_without_dose_next_to_an_mri(run_cli, tmp_path):

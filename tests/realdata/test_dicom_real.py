@@ -32,7 +32,8 @@ def _slices(src):
 def test_real_pet_imports_with_rtstruct_skipped(run_cli, imported):
     src, bids, out = imported
     lines = out.splitlines()
-    assert "  IBSI_1_STS_001_PET_mask  RTSTRUCT  1      RTSTRUCT: not an image" in lines
+    assert "  #1      RTSTRUCT  1      RTSTRUCT: not an image" in lines
+    assert "IBSI_1_STS_001" not in out  # descriptions only with --verbose
     assert (
         "  sub-001/ses-01/pet/sub-001_ses-01_trc-FDG_pet.nii.gz  (pet, 59 files, shape 41x43x59)"
         in lines

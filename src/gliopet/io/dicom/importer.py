@@ -3,16 +3,26 @@
 Steps: scan and group files by series (`scan`), decide per series what it is (`pet`, `mr`,
 user series map) or why it is skipped, assign new subject and session labels, convert and
 write the whole dataset in a staging folder (`gliopet.atomic.staged_directory`), write the
-protected id-map, then move the dataset into place. A failure at any point leaves neither
-the dataset nor the id-map changed.
+new id-map under a temporary name beside it, move the dataset into place, and only then
+rename the id-map onto its name. A failure at any point (a bad file, BIDS_DIR filled by
+another program meanwhile) leaves neither the dataset nor the id-map changed.
 
-De-identification: no patient name, ID, birth date or calendar date is written to the BIDS
-dataset (sidecars hold times of day and durations only; provenance records no source paths).
+Safety of the paths: SRC and BIDS_DIR may not lie inside one another (symbolic links
+resolved), the id-map may not lie inside BIDS_DIR, and ``--overwrite`` replaces only a dataset
+that gliopet wrote (``GeneratedBy`` of its ``dataset_description.json`` names gliopet): any
+other existing folder is refused and left untouched.
+
+De-identification (`docs/deidentification.md`): no patient name, ID, birth date, calendar date,
+UID or free text (descriptions, comments, the radiopharmaceutical name) is written to the BIDS
+dataset; the tracer label comes from the radiopharmaceutical code or a table of known names
+(`deidentify`); sidecars hold times of day and durations only; provenance records no source
+paths.
 Subjects get new labels ``001``, ``002``... in order of first appearance (PatientID sorted);
 sessions ``01``, ``02``... per subject in study-date order (series of one patient on one study
 date form one session, so a PET and an MRI of the same day are one session).
 
-The id-map (JSON, must lie outside BIDS_DIR, written with mode 0600) holds::
+The id-map (JSON, must lie outside BIDS_DIR, mode 0600, the only file that holds original
+identifiers; docs/deidentification.md) holds::
 
     {"format": "gliopet-id-map/1",
      "subjects": {"<PatientID>": "001", ...},
@@ -22,7 +32,7 @@ The id-map (JSON, must lie outside BIDS_DIR, written with mode 0600) holds::
                              "session": "01", "PatientID": ..., "StudyDate": ...,
                              "StudyInstanceUID": ..., "SeriesInstanceUID": ...,
                              "FrameOfReferenceUID": ..., "SeriesDescription": ...,
-                             "SOPInstanceUIDs": [... in output order: frame by frame, slice by slice],
+                             "SOPInstanceUIDs": [... frame by frame, slice by slice],
                              "source_files": [... relative to the source folder]}, ...]}, ...]}
 
 Giving the same id-map to a later import reuses its labels: a known patient keeps its subject
@@ -34,6 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,13 +78,14 @@ NON_IMAGE_MODALITIES = (
 
 @dataclass
 class Skipped:
-    """A series not imported and why."""
+    """A series not imported and why (`description` is shown only with ``--verbose``)."""
 
     description: str
     modality: str
     n_files: int
     reason: str
     series_uid: str = ""
+    series_number: str = ""
 
 
 @dataclass
@@ -85,6 +97,7 @@ class Written:
     description: str
     n_files: int
     shape: tuple[int, ...] = ()
+    series_number: str = ""
 
 
 @dataclass
@@ -147,6 +160,8 @@ def _classify(series: Series, series_map: SeriesMap, tracer: str | None) -> _Pla
         raise SkipSeries(f"{modality or 'unknown modality'}: not an image")
     if modality not in IMAGE_MODALITIES:
         raise SkipSeries(f"{modality}: not a PET or MR series")
+    if str(series.first.get("BurnedInAnnotation", "") or "").upper() == "YES":
+        raise SkipSeries("BurnedInAnnotation YES: the pixels may show identifiers")
     if (
         int(series.first.get("NumberOfFrames", 1) or 1) > 1
         or sop_class.startswith("1.2.840.10008.5.1.4.1.1.4.1")
@@ -206,7 +221,6 @@ def _mr_sidecar(series: Series, kind: str) -> dict[str, Any]:
         "Modality": "MR",
         "Manufacturer": str(first.get("Manufacturer", "") or "n/a"),
         "ManufacturersModelName": str(first.get("ManufacturerModelName", "") or "n/a"),
-        "SeriesDescription": series.description,
         "ScanningSequence": "\\".join(str(v) for v in (first.get("ScanningSequence") or []))
         or "n/a",
         "SequenceName": str(first.get("SequenceName", "") or "n/a"),
@@ -246,17 +260,20 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
     src : path
         Folder of DICOM files (any names, nested folders; non-DICOM files are ignored).
     bids_dir : path
-        The BIDS dataset to create (refused when it exists and is not empty, unless `overwrite`).
+        The BIDS dataset to create (refused when it exists and is not empty, unless `overwrite`;
+        refused when it holds `src` or lies inside it).
     id_map : path
         Protected JSON mapping of original identifiers and UIDs to BIDS labels and files;
         must lie outside `bids_dir`. Reused when it exists (same labels for the same patients).
     series_map : path, optional
         YAML or TSV of SeriesDescription patterns or SeriesInstanceUIDs -> suffix (see `mr`).
     tracer : str, optional
-        Tracer label for every PET series (``FDOPA``, ``FET``); by default read from the
-        radiopharmaceutical name.
+        Tracer label for every PET series (``FDOPA``, ``FET``); by default from the
+        radiopharmaceutical code or a known tracer name (`deidentify`), and required when
+        neither is known.
     overwrite : bool
-        Replace an existing `bids_dir` (only once the new dataset is complete).
+        Replace an existing `bids_dir` that gliopet wrote (only once the new dataset is
+        complete); any other existing folder is refused.
 
     Raises
     ------
@@ -279,27 +296,43 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
     _labels(plans, ids)
     kept = _one_per_kind(plans, report)
     if not kept:
-        error = InputError(f"no series could be imported ({len(report.skipped)} skipped: "
-                           f"{'; '.join(sorted({s.reason for s in report.skipped}))})", path=src,
-                           fix="see the reasons; a --series-map can name MR series")
-        error.report = report  # type: ignore[attr-defined]  # the CLI prints the skipped table
-        raise error
+        raise _nothing_to_import(src, report)
     orders = _slice_orders(kept)  # geometry from the headers before anything is written
 
     from gliopet.io.bids_write import write_dataset_description, write_participants
     from gliopet.progress import track
 
     files: list[dict[str, Any]] = []
-    with staged_directory(bids_dir, overwrite=overwrite) as stage:
-        for plan in track(kept, "Converting DICOM series"):
-            files.append(_convert(stage, plan, orders[plan.series.uid], src, report))
-        _write_tables(stage, kept, write_participants)
-        write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
-        _write_provenance(stage, command, len(scan.series), len(kept))
-        report.written.sort(key=lambda w: w.bids_path)
-        files.sort(key=lambda f: f["bids_path"])
-        _record_import(id_map_path, ids, bids_dir, src, files)
+    pending: Path | None = None
+    try:
+        with staged_directory(bids_dir, overwrite=overwrite) as stage:
+            for plan in track(kept, "Converting DICOM series"):
+                files.append(_convert(stage, plan, orders[plan.series.uid], src, report))
+            _write_tables(stage, kept, write_participants)
+            write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
+            _write_provenance(stage, command, len(scan.series), len(kept))
+            report.written.sort(key=lambda w: w.bids_path)
+            files.sort(key=lambda f: f["bids_path"])
+            pending = _stage_id_map(id_map_path, ids, bids_dir, src, files)
+            _check_target_unchanged(bids_dir, overwrite)
+    except FileExistsError:  # BIDS_DIR filled between the last check and the move
+        _discard(pending)
+        if bids_dir.is_dir() and any(bids_dir.iterdir()):
+            raise _changed_meanwhile(bids_dir) from None
+        raise
+    except BaseException:
+        _discard(pending)
+        raise
+    os.replace(pending, id_map_path)  # the dataset is in place: now the id-map
     return report
+
+
+def _nothing_to_import(src: Path, report: ImportReport) -> InputError:
+    error = InputError(f"no series could be imported ({len(report.skipped)} skipped: "
+                       f"{'; '.join(sorted({s.reason for s in report.skipped}))})", path=src,
+                       fix="see the reasons; a --series-map can name MR series")
+    error.report = report  # type: ignore[attr-defined]  # the CLI prints the skipped table
+    return error
 
 
 def _check_arguments(src: Path, bids_dir: Path, id_map_path: Path, overwrite: bool,
@@ -307,25 +340,83 @@ def _check_arguments(src: Path, bids_dir: Path, id_map_path: Path, overwrite: bo
     """Refuse unsafe or unusable paths and a malformed tracer label before reading anything."""
     from gliopet.io.bids_names import check_label
 
-    if _inside(id_map_path.resolve(), bids_dir.resolve()):
+    src_real, bids_real = src.resolve(), bids_dir.resolve()  # symbolic links followed
+    if _inside(id_map_path.resolve(), bids_real):
         raise InputError(f"the id-map lies inside the BIDS folder {bids_dir}, which would put "
                          "patient identifiers in the shared dataset", path=id_map_path,
                          fix="give an --id-map path outside BIDS_DIR")
-    if _inside(bids_dir.resolve(), src.resolve()):
+    if _inside(bids_real, src_real):
         raise InputError("the BIDS folder lies inside the DICOM source folder", path=bids_dir,
                          fix="write the dataset outside SRC")
+    if _inside(src_real, bids_real):
+        raise InputError("the DICOM source folder lies inside the BIDS folder, so writing or "
+                         "replacing the dataset would touch the source files", path=src,
+                         fix="give a BIDS_DIR that does not hold SRC")
     if id_map_path.suffix.lower() != ".json":
         raise InputError("the id-map must be a .json file", path=id_map_path,
                          fix="give a name ending in .json")
-    if bids_dir.exists() and (not bids_dir.is_dir() or any(bids_dir.iterdir())) and not overwrite:
-        raise InputError("the BIDS folder exists and is not empty", path=bids_dir,
-                         fix="give a new folder, or add --overwrite to replace it")
+    _check_target(bids_dir, overwrite)
     if tracer is not None:
         try:
             check_label(tracer, "trc")
         except ValueError:
             raise ParameterError("tracer", tracer,
                                  "letters and digits only (e.g. FDOPA, FET)") from None
+
+
+def _check_target(bids_dir: Path, overwrite: bool) -> None:
+    """BIDS_DIR must be absent, an empty folder or, with `overwrite`, a dataset gliopet wrote."""
+    if bids_dir.is_symlink():
+        raise InputError("the BIDS folder is a symbolic link", path=bids_dir,
+                         fix=f"give the folder it points to ({bids_dir.resolve()})")
+    if not bids_dir.exists():
+        return
+    if not bids_dir.is_dir():
+        raise InputError("the BIDS folder exists and is a file, not a folder", path=bids_dir,
+                         fix="give a new folder name")
+    if not any(bids_dir.iterdir()):
+        return
+    if not overwrite:
+        raise InputError("the BIDS folder exists and is not empty", path=bids_dir,
+                         fix="give a new folder, or add --overwrite to replace it")
+    problem = _not_written_by_gliopet(bids_dir)
+    if problem:
+        raise InputError(f"--overwrite replaces only a dataset written by gliopet, and {problem}",
+                         path=bids_dir, fix="give a new folder; gliopet never deletes a folder "
+                                            "it did not write (remove it yourself if it must go)")
+
+
+def _not_written_by_gliopet(bids_dir: Path) -> str:
+    """Why `bids_dir` is not a dataset gliopet wrote, or ``""`` when it is (``GeneratedBy``
+    of its ``dataset_description.json`` has an entry named gliopet)."""
+    path = bids_dir / "dataset_description.json"
+    if not path.is_file():
+        return "this folder has no dataset_description.json"
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its dataset_description.json is not readable JSON"
+    generated = description.get("GeneratedBy") if isinstance(description, dict) else None
+    if not isinstance(generated, list) or not any(
+            isinstance(entry, dict) and entry.get("Name") == "gliopet" for entry in generated):
+        return "its dataset_description.json does not name gliopet in GeneratedBy"
+    return ""
+
+
+def _check_target_unchanged(bids_dir: Path, overwrite: bool) -> None:
+    """The check of `_check_target` again, just before the move: another program may have
+    written to BIDS_DIR during the import."""
+    try:
+        _check_target(bids_dir, overwrite)
+    except InputError:
+        raise _changed_meanwhile(bids_dir) from None
+
+
+def _changed_meanwhile(bids_dir: Path) -> InputError:
+    return InputError("the BIDS folder was created or filled by another program during the "
+                      "import; the new dataset was not moved into place and the id-map is "
+                      "unchanged", path=bids_dir,
+                      fix="give a new folder, or rerun when nothing else writes there")
 
 
 def _plan_series(all_series: list[Series], mapping: SeriesMap, tracer: str | None,
@@ -337,7 +428,7 @@ def _plan_series(all_series: list[Series], mapping: SeriesMap, tracer: str | Non
             plan = _classify(series, mapping, tracer)
         except SkipSeries as skip:
             report.skipped.append(Skipped(series.description, series.modality, len(series.paths),
-                                          skip.reason, series.uid))
+                                          skip.reason, series.uid, series.series_number))
             continue
         plans.append(plan)
     return plans
@@ -353,7 +444,8 @@ def _one_per_kind(plans: list[_Planned], report: ImportReport) -> list[_Planned]
             report.skipped.append(Skipped(
                 plan.series.description, plan.series.modality, len(plan.series.paths),
                 f"another {plan.kind} series is already imported for sub-{plan.subject} "
-                f"ses-{plan.session}: choose one with --series-map (skip)", plan.series.uid))
+                f"ses-{plan.session}: choose one with --series-map (skip)", plan.series.uid,
+                plan.series.series_number))
             continue
         seen.add(key)
         kept.append(plan)
@@ -390,7 +482,8 @@ def _convert(stage: Path, plan: _Planned, per_frame: list[tuple[list[int], np.nd
         data = (data * np.float32(plan.pet.to_bq_ml)).astype(np.float32)
         path = write_pet(stage, plan.subject, plan.session, data, affine, plan.pet.sidecar,
                          tracer=plan.pet.tracer)
-        report.warnings.extend(f"{series.description}: {w}" for w in plan.pet.warnings)
+        report.warnings.extend(f"{path.relative_to(stage).as_posix()}: {w}"
+                               for w in plan.pet.warnings)
     else:
         data = volumes[0]
         path = write_anat(stage, plan.subject, plan.session, plan.kind, data, affine,
@@ -398,7 +491,7 @@ def _convert(stage: Path, plan: _Planned, per_frame: list[tuple[list[int], np.nd
     relative = path.relative_to(stage).as_posix()
     ordered = [i for members, _ in per_frame for i in members]
     report.written.append(Written(relative, plan.kind, series.description, len(series.paths),
-                                  tuple(int(s) for s in data.shape)))
+                                  tuple(int(s) for s in data.shape), series.series_number))
     return {
         "bids_path": relative, "subject": plan.subject, "session": plan.session,
         "PatientID": series.patient_id, "StudyDate": series.study_date,
@@ -410,15 +503,24 @@ def _convert(stage: Path, plan: _Planned, per_frame: list[tuple[list[int], np.nd
     }
 
 
-def _record_import(id_map_path: Path, ids: dict[str, Any], bids_dir: Path, src: Path,
-                   files: list[dict[str, Any]]) -> None:
-    """Append this import to the id-map and write it, readable by the owner only (0600)."""
-    from gliopet.atomic import write_json
-
+def _stage_id_map(id_map_path: Path, ids: dict[str, Any], bids_dir: Path, src: Path,
+                  files: list[dict[str, Any]]) -> Path:
+    """Append this import to the id-map and write it under a temporary name beside
+    `id_map_path`, readable by the owner only (0600 from creation); the caller renames it onto
+    `id_map_path` once the dataset is in place."""
     ids["imports"].append({"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                            "bids_dir": str(bids_dir), "source": str(src), "files": files})
-    write_json(id_map_path, ids)
-    os.chmod(id_map_path, 0o600)
+    id_map_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{id_map_path.name}.", suffix=".tmp",
+                                dir=id_map_path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(ids, indent=2, default=str) + "\n")
+    return Path(name)
+
+
+def _discard(pending: Path | None) -> None:
+    if pending is not None and pending.exists():
+        pending.unlink()
 
 
 def _write_tables(stage: Path, plans: list[_Planned], write_participants) -> None:

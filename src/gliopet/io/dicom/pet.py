@@ -19,7 +19,6 @@ check: a reference outside its own frame gives a warning.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from pydicom.dataset import Dataset
 
 from gliopet.errors import InputError
 from gliopet.io.bids_write import injection_fields
+from gliopet.io.dicom.deidentify import attenuation_correction, recon_method_name, tracer_from_dicom
 from gliopet.io.dicom.scan import Series, parse_datetime, parse_dt
 from gliopet.io.timing import FrameTiming
 from gliopet.radionuclides import (
@@ -85,21 +85,6 @@ def _number(header: Dataset, keyword: str) -> float | None:
         return None
 
 
-def tracer_label(name: str) -> str:
-    """BIDS ``trc-`` label from a radiopharmaceutical name (``Fluorodopa F^18^`` -> ``FDOPA``)."""
-    lowered = name.lower()
-    if "dopa" in lowered:
-        return "FDOPA"
-    if "fet" in lowered.split() or "fluoroethyl" in lowered or lowered.startswith("fet"):
-        return "FET"
-    if "fdg" in lowered or "fluorodeoxyglucose" in lowered:
-        return "FDG"
-    if "methionine" in lowered or "met" in lowered.split():
-        return "MET"
-    label = re.sub(r"[^A-Za-z0-9]", "", name.split("--")[0])
-    return label or "unknown"
-
-
 def radionuclide(radio: Dataset, half_life_s: float) -> str:
     """BIDS ``TracerRadionuclide`` (``F18``) from the radionuclide code or, without a code, the
     nearest half-life of `gliopet.radionuclides` within 2 %; ``n/a`` otherwise."""
@@ -108,23 +93,56 @@ def radionuclide(radio: Dataset, half_life_s: float) -> str:
     return parse_radionuclide(meaning) or radionuclide_from_half_life(half_life_s) or "n/a"
 
 
+DAY_S = 86400.0
+
+
 def _injection(series: Series, radio: Dataset,
-               series_start: dt.datetime) -> tuple[dt.datetime, str]:
-    """Injection datetime and how it was found.
+               series_start: dt.datetime) -> tuple[dt.datetime, str, str | None]:
+    """Injection datetime, how it was found, and a warning when two tags disagree by whole days.
 
     ``RadiopharmaceuticalStartDateTime`` when present; otherwise ``RadiopharmaceuticalStartTime``
     on the ``SeriesDate``, moved to the previous day when that would put the injection after the
-    series start (a scan just after midnight of an injection the evening before).
+    series start (a scan just after midnight of an injection the evening before). When both are
+    present and differ by a whole number of days (an anonymiser that shifted one date and not
+    the other), the one that puts the injection before the series start by less than a day is
+    used, and the warning says so.
     """
-    when = parse_dt(str(radio.get("RadiopharmaceuticalStartDateTime", "") or ""))
-    if when is not None:
-        return when, "RadiopharmaceuticalStartDateTime"
+    full = parse_dt(str(radio.get("RadiopharmaceuticalStartDateTime", "") or ""))
+    pair, pair_source = _start_time_on_series_date(series, radio, series_start)
+    if full is None:
+        if pair is None:
+            raise SkipSeries("no RadiopharmaceuticalStartTime: the injection time is needed for "
+                             "decay and SUV")
+        return pair, pair_source, None
+    days = 0.0 if pair is None else (full - pair).total_seconds() / DAY_S
+    if pair is None or days == 0 or abs(days - round(days)) * DAY_S > 1e-3:
+        return full, "RadiopharmaceuticalStartDateTime", None
+    uptake_h = (series_start - full).total_seconds() / 3600.0
+    if -1.0 / 3600.0 <= uptake_h < 24.0:
+        chosen, source, other = full, "RadiopharmaceuticalStartDateTime", pair_source
+    else:
+        chosen, source, other = pair, pair_source, "RadiopharmaceuticalStartDateTime"
+    n = abs(round(days))
+    detail = (f"RadiopharmaceuticalStartDateTime is {n} day{'s' if n > 1 else ''} "
+              f"{'later' if days > 0 else 'earlier'} than RadiopharmaceuticalStartTime on "
+              f"SeriesDate")
+    if chosen is pair:
+        detail += (f" and would put the injection {abs(uptake_h):.1f} h "
+                   f"{'after' if uptake_h < 0 else 'before'} the series start")
+    note = (f"{source}, not {other}: {detail} (one of the dates was shifted, e.g. by "
+            "de-identification)")
+    return chosen, note, f"{detail}: the injection time is taken from {source}"
+
+
+def _start_time_on_series_date(series: Series, radio: Dataset,
+                               series_start: dt.datetime) -> tuple[dt.datetime | None, str]:
+    """``RadiopharmaceuticalStartTime`` on SeriesDate (or AcquisitionDate), on the day before when
+    that would put it after the series start; None without a start time or date."""
     time = str(radio.get("RadiopharmaceuticalStartTime", "") or "")
     date = str(series.first.get("SeriesDate", "") or series.first.get("AcquisitionDate", "") or "")
     when = parse_datetime(date, time)
     if when is None:
-        raise SkipSeries("no RadiopharmaceuticalStartTime: the injection time is needed for decay "
-                         "and SUV")
+        return None, ""
     if when > series_start:
         return (when - dt.timedelta(days=1),
                 "RadiopharmaceuticalStartTime on the day before SeriesDate")
@@ -176,6 +194,7 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
                          fix="export the series with its PET image tags (DecayCorrection START, "
                              "ADMIN or NONE)")
     radio, dose_bq, half_life = _radiopharmaceutical(first)
+    label = tracer or _tracer(series, radio)
     weight_kg = _number(first, "PatientWeight")
     if weight_kg is not None and weight_kg <= 0:
         weight_kg = None
@@ -187,7 +206,6 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
     to_bq_ml = _to_bq_ml(units, decay, weight_kg, dose_bq, correction_time_s, half_life)
     if weight_kg is None:
         warnings.append("no PatientWeight: weight written as n/a, SUV will not be available")
-    label = tracer or tracer_label(_radiopharmaceutical_name(radio))
     import_notes = f"Injection time from {notes[0]}; frame starts from {notes[1]}." + (
         f" Voxels converted from GML (SUV, g/mL) to Bq/mL by x {to_bq_ml:.9g} = dose decayed to "
         "the correction time / weight (g)." if units == "GML" else "")
@@ -204,13 +222,14 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
         "AcquisitionMode": "dynamic" if timing.n_frames > 1 else "static",
         "ImageDecayCorrected": corrected,
         "ImageDecayCorrectionTime": correction_time_s,
-        "ReconMethodName": str(first.get("ReconstructionMethod", "") or "n/a"),
+        "ReconMethodName": recon_method_name(str(first.get("ReconstructionMethod", "") or "")),
         "ReconMethodParameterLabels": ["none"],
         "ReconMethodParameterUnits": ["none"],
         "ReconMethodParameterValues": [0],
         "ReconFilterType": "n/a",
         "ReconFilterSize": 0,
-        "AttenuationCorrection": str(first.get("AttenuationCorrectionMethod", "") or "n/a"),
+        "AttenuationCorrection": attenuation_correction(
+            str(first.get("AttenuationCorrectionMethod", "") or "")),
         "RadionuclideHalfLife": half_life,
         "DICOMUnits": units,
         "DICOMDecayCorrection": decay,
@@ -220,6 +239,19 @@ def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
     # reference (GE writes only the in-frame part), so readers recompute it from the timing.
     return PETSeries(frames=frames, timing=timing, to_bq_ml=to_bq_ml, sidecar=sidecar,
                      weight_kg=weight_kg, tracer=label, warnings=warnings)
+
+
+def _tracer(series: Series, radio: Dataset) -> str:
+    """Tracer label from the radiopharmaceutical code or a known name (`deidentify`); the free
+    text itself is never used, so an unknown tracer needs ``--tracer``."""
+    label = tracer_from_dicom(radio)
+    if label is None:
+        raise InputError("the PET tracer is not recognised: RadiopharmaceuticalCodeSequence holds "
+                         "no known code and the Radiopharmaceutical name is not a known tracer "
+                         "name (free text is never copied into the dataset)",
+                         path=series.folder,
+                         fix="give the tracer label with --tracer (e.g. --tracer FDOPA)")
+    return label
 
 
 def _units(series: Series) -> str:
@@ -259,14 +291,6 @@ def _radiopharmaceutical(first: Dataset) -> tuple[Dataset, float, float]:
     return radio, dose_bq, half_life
 
 
-def _radiopharmaceutical_name(radio: Dataset) -> str:
-    name = str(radio.get("Radiopharmaceutical", "") or "")
-    codes = radio.get("RadiopharmaceuticalCodeSequence") or []
-    if not name and len(codes):
-        name = str(codes[0].get("CodeMeaning", ""))
-    return name
-
-
 def _frame_timing(series: Series, frames: list[list[int]], radio: Dataset,
                   warnings: list[str]) -> tuple[FrameTiming, float, dt.datetime, tuple[str, str]]:
     """(timing from injection, scan start (s from injection), injection datetime,
@@ -280,7 +304,9 @@ def _frame_timing(series: Series, frames: list[list[int]], radio: Dataset,
         stamps = [s for s in stamps if s is not None]
         acq.append(min(stamps) if stamps else None)
     series_start = _series_start(series, acq)
-    injection, injection_source = _injection(series, radio, series_start)
+    injection, injection_source, disagreement = _injection(series, radio, series_start)
+    if disagreement:
+        warnings.append(disagreement)
     duration_s = _durations_s(series, frames)
     distinct = all(a is not None for a in acq) and len(set(acq)) == len(acq)
     if distinct or len(frames) == 1:

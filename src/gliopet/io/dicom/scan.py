@@ -42,6 +42,12 @@ class Series:
         return str(self.first.get("SeriesDescription", "") or "")
 
     @property
+    def series_number(self) -> str:
+        """SeriesNumber (0020,0011) as written, ``""`` when absent (shown instead of the
+        description, which may hold identifiers)."""
+        return str(self.first.get("SeriesNumber", "") or "").strip()
+
+    @property
     def patient_id(self) -> str:
         return str(self.first.get("PatientID", "") or "")
 

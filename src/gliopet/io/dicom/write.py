@@ -156,6 +156,7 @@ def write_pet_series(
     radiopharmaceutical: str = "Fluorodopa F^18^", half_life_s: float = HALF_LIFE_S["F18"],
     write_start_datetime: bool = True, manufacturer: str = "gliopet",
     model: str = "digital phantom", series_number: int = 1,
+    radiopharmaceutical_code: tuple[str, str, str] | None = None,
 ) -> list[Path]:
     """Write a (dynamic) PET series as classic PET Image Storage files, one per slice per frame.
 
@@ -180,6 +181,9 @@ def write_pet_series(
         Radionuclide half-life (s); default F-18 (`gliopet.radionuclides`).
     write_start_datetime : bool
         Also write ``RadiopharmaceuticalStartDateTime`` (older scanners give only the time).
+    radiopharmaceutical_code : (code value, coding scheme, code meaning), optional
+        Written as ``RadiopharmaceuticalCodeSequence`` (e.g. ``("C-B1034", "SRT",
+        "Fluoro-L-dopa F^18^")``); by default none, only the `radiopharmaceutical` name.
 
     Returns
     -------
@@ -209,7 +213,7 @@ def write_pet_series(
                   series_description=series_description, modality="PT",
                   manufacturer=manufacturer, model=model, series_number=series_number)
     radio = _radiopharmaceutical_item(radiopharmaceutical, injection_datetime, dose_bq,
-                                      half_life_s, write_start_datetime)
+                                      half_life_s, write_start_datetime, radiopharmaceutical_code)
     n_slices, n_frames = data.shape[2], data.shape[3]
     written: list[Path] = []
     for f in range(n_frames):
@@ -287,7 +291,8 @@ def _frame_reference_ms(start_s: np.ndarray, duration_s: np.ndarray, frame_refer
 
 
 def _radiopharmaceutical_item(name: str, injection_datetime: dt.datetime, dose_bq: float,
-                              half_life: float, write_start_datetime: bool) -> Dataset:
+                              half_life: float, write_start_datetime: bool,
+                              code: tuple[str, str, str] | None = None) -> Dataset:
     """The RadiopharmaceuticalInformationSequence item (F-18 radionuclide code)."""
     radio = Dataset()
     radio.Radiopharmaceutical = name
@@ -301,6 +306,10 @@ def _radiopharmaceutical_item(name: str, injection_datetime: dt.datetime, dose_b
     nuclide.CodeValue, nuclide.CodingSchemeDesignator = "77004003", "SCT"
     nuclide.CodeMeaning = "^18^Fluorine"
     radio.RadionuclideCodeSequence = DicomSequence([nuclide])
+    if code is not None:
+        tracer = Dataset()
+        tracer.CodeValue, tracer.CodingSchemeDesignator, tracer.CodeMeaning = code
+        radio.RadiopharmaceuticalCodeSequence = DicomSequence([tracer])
     return radio
 
 
