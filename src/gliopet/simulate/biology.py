@@ -574,27 +574,7 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
     if variant == "heldout":
         cv = {k: v * 1.3 for k, v in cv.items()}
     if kind == "healthy":
-        # No lesion: the lesion keys get white-matter values so that any lookup stays valid.
-        for key in ("necrosis", "enhancing", "infiltration", "oedema"):
-            tissue[key] = tissue["white"]
-        return SessionBiology(
-            kind=kind,
-            outcome="n/a",
-            tissue_params=tissue,
-            voxel_cv=cv,
-            has_aggressive=False,
-            aggressive_params=None,
-            tumour_volume_ml=0.0,
-            latent_image={},
-            posteriors={},
-            mri_effects={
-                "enhancement": 0.0,
-                "oedema": 0.0,
-                "necrosis_fraction": 0.0,
-                "enhancing_fraction": 0.0,
-            },
-            dose_bq=dose_bq,
-        )
+        return _healthy_session(tissue, cv, dose_bq)
     c = _config_of(subject)
     mean, beta, sd = _latent_model(kind, c)
     z = mean + beta * subject.aggressiveness + sd * rng.standard_normal(len(LATENT_NAMES))
@@ -602,14 +582,7 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
     # oedema inherits the subject's white matter variation
     lesion["oedema"] = tissue["white"].scaled(K1=1.15, vB=1.2)
     tissue.update(lesion)
-    necrosis_fraction = 0.3 / (1.0 + np.exp(-z[4]))
-    enhancement = float(np.exp(z[3]))
-    mri_effects = {
-        "enhancement": enhancement,  # contrast-T1w gain of the enhancing part
-        "enhancing_fraction": float(0.05 + 0.3 * enhancement / (1.0 + enhancement)),
-        "necrosis_fraction": float(necrosis_fraction),
-        "oedema": float(np.exp(rng.normal(0.0, 0.25))),  # not label-driven
-    }
+    mri_effects = _mri_effects(z, rng)
     # Volume independent of the labels (5-80 mL, log-uniform); recurrences smaller.
     lo, hi = (8.0, 70.0) if kind == "diagnosis" else (5.0, 40.0)
     volume = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
@@ -636,6 +609,46 @@ def session_biology(subject: SubjectBiology, kind: str, rng: np.random.Generator
             "DV": float(np.exp(z[0])),
         },
     )
+
+
+def _healthy_session(tissue: dict[str, KineticParams], cv: dict[str, float],
+                     dose_bq: float) -> SessionBiology:
+    """A session without lesion; the lesion keys get white-matter values (lookups stay valid)."""
+    for key in ("necrosis", "enhancing", "infiltration", "oedema"):
+        tissue[key] = tissue["white"]
+    return SessionBiology(
+        kind="healthy",
+        outcome="n/a",
+        tissue_params=tissue,
+        voxel_cv=cv,
+        has_aggressive=False,
+        aggressive_params=None,
+        tumour_volume_ml=0.0,
+        latent_image={},
+        posteriors={},
+        mri_effects={
+            "enhancement": 0.0,
+            "oedema": 0.0,
+            "necrosis_fraction": 0.0,
+            "enhancing_fraction": 0.0,
+        },
+        dose_bq=dose_bq,
+    )
+
+
+def _mri_effects(z: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+    """MRI effects of a tumour session (contrast gain, compartment fractions, oedema factor).
+
+    The gain and fractions follow z; the oedema factor is drawn independently of the labels.
+    """
+    necrosis_fraction = 0.3 / (1.0 + np.exp(-z[4]))
+    enhancement = float(np.exp(z[3]))
+    return {
+        "enhancement": enhancement,  # contrast-T1w gain of the enhancing part
+        "enhancing_fraction": float(0.05 + 0.3 * enhancement / (1.0 + enhancement)),
+        "necrosis_fraction": float(necrosis_fraction),
+        "oedema": float(np.exp(rng.normal(0.0, 0.25))),  # not label-driven
+    }
 
 
 def who_consistency_problems(subject: SubjectBiology) -> list[str]:
