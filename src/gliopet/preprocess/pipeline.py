@@ -32,8 +32,10 @@ each transform names the image). Sequence labels in ``from-``: ``T1wGd`` (contra
 
 The stage runner builds each session folder under a temporary name and moves it into place when
 complete; its ``provenance.json`` and QC row mark it done, and a finished session is skipped
-unless ``force``. Registration is seeded (configuration ``seed``) and the SimpleITK thread count
-is fixed per job, so a rerun gives the same result.
+unless ``force``. Registration is seeded (configuration ``seed``) and runs on one ITK thread
+(`gliopet.preprocess.registration.single_threaded`); the other filters use the job's thread
+count. A rerun with the same thread count gives the same files, byte for byte (the QC row's
+timing columns and the provenance time stamps aside).
 """
 
 from __future__ import annotations
@@ -308,9 +310,10 @@ def _preprocess(session: Session, context: SessionContext) -> PreprocessResult:
 
 
 def _set_threads(threads: int) -> None:
-    import SimpleITK as sitk
+    """SimpleITK threads of the session's filters (registration always runs on one)."""
+    from gliopet.preprocess.registration import set_default_threads
 
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
+    set_default_threads(threads)
 
 
 def _reference_key(session: Session, root: Path) -> str:

@@ -11,12 +11,22 @@ Conventions (docs/conventions.md, "Transforms and coordinates", as fMRIPrep/ITK)
 
 Registration uses Mattes mutual information with RegularStepGradientDescent over a
 multi-resolution pyramid, random sampling with a fixed seed (plain GradientDescent stops early:
-a 2 mm error was seen). With a fixed seed and thread count the result is reproducible.
+a 2 mm error was seen).
+
+Reproducibility: ITK's Mattes MI adds the joint histograms of its threads in whatever order they
+finish, so with more than one thread the same inputs give transforms that differ at about 1e-7
+(and masks that differ by a voxel). `register` therefore always runs on one ITK thread
+(`single_threaded`; parallelism comes from running sessions side by side), and the seed given
+to SimpleITK is never 0 (SimpleITK reads 0 as "seed from the wall clock"; `itk_seed`). With the
+same seed the transforms are bit-identical run to run, whatever the thread count of the other
+filters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +46,38 @@ from gliopet.spatial import (
     ras_to_lps_affine,
     ras_to_lps_points,
 )
+
+#: Largest seed SimpleITK takes (unsigned 32-bit); seeds are folded into 1..this.
+_MAX_SEED = 2**32 - 1
+#: Guards SimpleITK's process-wide default thread count (Dask workers run sessions in threads).
+_THREADS_LOCK = threading.RLock()
+
+
+def itk_seed(seed: int) -> int:
+    """The metric sampling seed SimpleITK gets for `seed`: `seed` itself for 1 .. 2**32 - 2,
+    never 0 (SimpleITK's "seed from the wall clock", which would make every run different)."""
+    return int(seed) % _MAX_SEED or _MAX_SEED
+
+
+def set_default_threads(threads: int) -> None:
+    """Set SimpleITK's default thread count for the filters this process creates next
+    (waits while a `single_threaded` block of another thread runs)."""
+    with _THREADS_LOCK:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, int(threads)))
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the ITK filters created inside on one thread (module docstring, reproducibility);
+    the previous default comes back after. Also a decorator. One such block runs at a time per
+    process, so threads of a Dask worker cannot change the count in the middle of it."""
+    with _THREADS_LOCK:
+        previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        try:
+            yield
+        finally:
+            sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -290,6 +332,7 @@ def _initial_transform(fixed: sitk.Image, moving: sitk.Image, kind: str,
     return sitk.CenteredTransformInitializer(fixed, moving, base, mode)
 
 
+@single_threaded()
 def register(
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -328,7 +371,8 @@ def register(
     sampling_percentage : float
         Fraction of fixed voxels sampled at random (seeded) for the metric.
     seed : int
-        Sampling seed: the same seed and thread count give the same transform.
+        Sampling seed (`itk_seed`): the same seed gives the same transform, bit for bit (ITK
+        runs on one thread here, module docstring).
 
     Raises
     ------
@@ -405,7 +449,7 @@ def _mattes_method(bins: int, sampling_percentage: float, seed: int,
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling_percentage, seed)
+    method.SetMetricSamplingPercentage(sampling_percentage, itk_seed(seed))
     if fixed_mask is not None:
         method.SetMetricFixedMask(sitk.Cast(fixed_mask > 0, sitk.sitkUInt8))
     if moving_mask is not None:
@@ -444,6 +488,7 @@ def _nmi_mask(mask: np.ndarray | None, moving: sitk.Image, fixed: sitk.Image,
     return covered if mask is None else covered & mask
 
 
+@single_threaded()
 def _metric_value(fixed: sitk.Image, moving: sitk.Image, transform: sitk.Transform,
                   fixed_mask: sitk.Image | None, bins: int, seed: int) -> float:
     method = _mattes_method(bins, 0.2, seed, fixed_mask)
