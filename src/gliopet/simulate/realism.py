@@ -7,7 +7,8 @@ It lives next to the phantom because it reads the phantom's truth and its noise 
 (`gliopet.simulate.scanner`); the analysis stages never import it.
 
 ``gliopet phantom-report BIDS_DIR`` writes
-``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md`` and a TSV of its numbers (``phantom-realism.tsv``, one row per figure).
+``BIDS_DIR/derivatives/gliopet/reports/phantom-realism.md`` and a TSV of its numbers
+(``phantom-realism.tsv``, one row per figure).
 
 Where the figures come from (stated in the report):
 
@@ -647,7 +648,7 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _mni_maps_on(shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, np.ndarray]:
-    """Template brain mask, GM probability, striatum/cortex masks on a grid (trilinear from 2 mm)."""
+    """Template brain mask, GM probability, striatum/cortex masks on a grid (trilinear, 2 mm)."""
     from scipy import ndimage
 
     from gliopet.spatial import world_coordinates
@@ -676,7 +677,9 @@ def _static_in_mni(
 ) -> np.ndarray | None:
     """Static (10-30 min) raw PET of one session resampled (trilinear) onto an MNI grid.
 
-    With the truth transforms: MNI point -> subject MRI point (affine part of the warp) -> PET point (xfm)."""
+    With the truth transforms: MNI point -> subject MRI point (affine part of the warp) -> PET
+    point (xfm).
+    """
     import nibabel as nib
     from scipy import ndimage
 
@@ -866,8 +869,9 @@ def build_report(bids_dir: str | Path, healthy_reference: str | Path | None = No
         "T/N (IDH-mutant about 1.6, IDH-wildtype about 1.2) cannot both hold: IDH-wildtype "
         "glioblastomas are high grade, and a high SUVmax over a healthy background near SUV 1.2 "
         "gives a T/N far above 1.2. The phantom's biology follows Fueger 2010 and Ginet 2020 (SUV, "
-        "TTP), so its T/N and T/S are above Verger's and IDH-wildtype tumours take up more than IDH-mutant ones (Verger reports "
-        "the reverse); the Verger rows are reported as they come out."
+        "TTP), so its T/N and T/S are above Verger's and IDH-wildtype tumours take up more than "
+        "IDH-mutant ones (Verger reports the reverse); the Verger rows are reported as they come "
+        "out."
     )
     return RealismResult(
         source=source, table=table, noise=noise, healthy=healthy, notes=notes, bids_dir=bids_dir
@@ -921,15 +925,15 @@ def markdown_tables(
         out.append("")
         if section == "noise":
             out.append(
-                "CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one voxel, "
-                "away from the lesion, mean over up to 3 sessions per site; every frame is in the TSV "
-                "(`noise_frame` rows).\n"
+                "CoV = SD(noisy - noise-free) / mean(noise-free) in white matter eroded by one "
+                "voxel, away from the lesion, mean over up to 3 sessions per site; every frame is "
+                "in the TSV (`noise_frame` rows).\n"
             )
         if section == "healthy" and result.healthy is not None:
             out.append(
-                "Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with the "
-                "truth transforms: PET-MRI rigid and the affine part of the subject warp; its ~3 mm RMS "
-                "non-linear part is not stored and is ignored):\n"
+                "Per image (static 10-30 min PET brought to the real image's 3 mm MNI grid with "
+                "the truth transforms: PET-MRI rigid and the affine part of the subject warp; its "
+                "~3 mm RMS non-linear part is not stored and is ignored):\n"
             )
             out.append("| image | striatum/cortex | correlation with real |")
             out.append("|---|---|---|")
