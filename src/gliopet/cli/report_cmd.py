@@ -37,8 +37,10 @@ def phantom_report(
         ),
     ] = None,
 ) -> None:
-    """Report how realistic a simulated cohort is against the published figures of docs/literature.md
-    (SUV, TBR, T/S, TTP, noise, AUCs)."""
+    """
+    Report how realistic a simulated cohort is against the published figures of docs/literature.md
+    (SUV, TBR, T/S, TTP, noise, AUCs).
+    """
     from gliopet.simulate.realism import write_report
 
     md, tsv = write_report(bids_dir, out, healthy_reference)

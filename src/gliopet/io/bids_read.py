@@ -4,7 +4,8 @@ Layout (BIDS 1.9 with the PET extension, docs/conventions.md "Derivatives layout
 
     dataset_description.json                      required
     participants.tsv                              subject labels, ``weight`` (kg)
-    sub-<id>/sub-<id>_sessions.tsv                session labels, ``weight`` (kg), ``site``, ``scanner``
+    sub-<id>/sub-<id>_sessions.tsv                session labels, ``weight`` (kg), ``site``,
+                                                  ``scanner``
     sub-<id>/[ses-<id>/]pet/*_pet.nii[.gz] + .json
     sub-<id>/[ses-<id>/]anat/*_{T1w,T2w,FLAIR}.nii[.gz]   (contrast T1w: ``*_ce-gadolinium_T1w``)
 
@@ -433,7 +434,7 @@ def read_dataset(root: str | Path, participant_label: list[str] | None = None,
 
 def read_session(root: str | Path, subject: str, session: str | None,
                  config: Config | None = None) -> Session:
-    """One session of a BIDS-PET dataset (``session`` None or "" when the dataset has no sessions)."""
+    """One session of a BIDS-PET dataset (``session`` None or "" when it has no sessions)."""
     subject = subject.removeprefix("sub-")
     wanted = (session or "").removeprefix("ses-")
     for item in read_dataset(root, [subject], config):

@@ -49,7 +49,7 @@ def _nifti(data: np.ndarray, affine: np.ndarray, dtype=np.float32) -> nib.Nifti1
 def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray,
                 dtype: DTypeLike = np.float32,
                 sidecar: Mapping[str, Any] | None = None) -> Path:
-    """Write a NIfTI image (mm, s units; qform = sform = `affine`) and, if given, its JSON sidecar."""
+    """Write a NIfTI image (mm, s units; qform = sform = `affine`) and its JSON sidecar if given."""
     target = Path(target)
     write_nifti(target, _nifti(data, affine, dtype=dtype))
     if sidecar is not None:
@@ -60,7 +60,7 @@ def write_image(target: str | Path, data: np.ndarray, affine: np.ndarray,
 def injection_fields(
     tracer: str, radionuclide: str, dose_mbq: float, time_zero: str
 ) -> dict[str, Any]:
-    """The BIDS-PET sidecar's tracer and injection block (bolus, unknown mass and specific activity).
+    """Tracer and injection block of a BIDS-PET sidecar (bolus, unknown mass and specific activity).
 
     ``dose_mbq``: injected activity (MBq); ``time_zero``: the injection clock time (hh:mm:ss),
     so ``InjectionStart`` is 0 and every other time is in s from injection (docs/conventions.md).

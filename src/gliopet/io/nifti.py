@@ -91,7 +91,8 @@ def check_affine(affine: np.ndarray, path: str | Path | None = None) -> None:
     linear = affine[:3, :3]
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(linear)) < 1e-6:
         raise InputError(
-            "degenerate affine (voxel-to-world matrix not invertible: zero voxel size or missing orientation)",
+            "degenerate affine (voxel-to-world matrix not invertible: zero voxel size or "
+            "missing orientation)",
             path=path,
             fix="fix the qform/sform of the image (e.g. re-convert from DICOM)",
         )

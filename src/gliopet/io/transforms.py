@@ -23,15 +23,15 @@ if TYPE_CHECKING:
 CONVENTION = (
     "ITK/fMRIPrep convention (gliopet docs/conventions.md, 'Transforms and coordinates'): this "
     "transform resamples the 'From' image onto "
-    "the 'To' image's grid, i.e. it maps points of the 'To' space (ITK fixed image) to points of the "
-    "'From' space (ITK moving image). The .txt file is in LPS mm (x to the left, y to the back, z up); "
-    "MatrixLPS maps LPS mm points of the 'To' space to LPS mm points of the 'From' space, MatrixRAS "
-    "does the same in RAS mm (flip the signs of x and y before and after)."
+    "the 'To' image's grid, i.e. it maps points of the 'To' space (ITK fixed image) to points of "
+    "the 'From' space (ITK moving image). The .txt file is in LPS mm (x to the left, y to the "
+    "back, z up); MatrixLPS maps LPS mm points of the 'To' space to LPS mm points of the 'From' "
+    "space, MatrixRAS does the same in RAS mm (flip the signs of x and y before and after)."
 )
 
 
 def affine_parameters(transform: sitk.Transform) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(matrix, offset) with y = matrix @ x + offset (LPS mm) when `transform` is linear, else (None, None)."""
+    """(matrix, offset) with y = matrix @ x + offset (LPS mm); (None, None) if not linear."""
     probe = np.vstack([np.zeros(3), np.eye(3)])
     try:
         mapped = np.array([transform.TransformPoint(p.tolist()) for p in probe])

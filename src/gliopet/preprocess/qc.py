@@ -92,7 +92,8 @@ def qc_figure(path: str | Path, pet: np.ndarray, mri: np.ndarray, masks: dict[st
     import matplotlib.pyplot as plt
 
     brain = masks.get("brain", np.ones(pet.shape, dtype=bool))
-    # Planes through the striatum (when found) so both reference regions show, else the brain centre.
+    # Planes through the striatum (when found) so both reference regions show, else the brain
+    # centre.
     anchor = (
         masks.get("striatum")
         if masks.get("striatum") is not None and masks["striatum"].any()

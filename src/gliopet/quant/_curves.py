@@ -56,7 +56,7 @@ def fine_grid(timing: FrameTiming, step_s: float | None = None) -> np.ndarray:
 
 
 def interpolate_frames(values: np.ndarray, timing: FrameTiming, grid_min: np.ndarray) -> np.ndarray:
-    """Piecewise-linear curve through (0, 0) and the frame (mid-time, value) points, on `grid_min`."""
+    """Piecewise-linear curve through (0, 0) and the frames' (mid-time, value), on `grid_min`."""
     t = np.concatenate([[0.0], timing.mid_min])
     v = np.concatenate([[0.0], np.asarray(values, dtype=float)])
     return np.interp(grid_min, t, v)

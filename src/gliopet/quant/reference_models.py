@@ -237,7 +237,7 @@ def reference_efflux(fit: dict[str, np.ndarray], *, min_contrast: float = 0.1,
 
 
 def to_image(values: np.ndarray, mask: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    """Put per-voxel values (in ``mask`` order) back on the image grid (float32, `fill` elsewhere)."""
+    """Per-voxel values (in ``mask`` order) back on the image grid (float32, `fill` elsewhere)."""
     out = np.full(mask.shape, fill, dtype=np.float32)
     out[mask] = values
     return out

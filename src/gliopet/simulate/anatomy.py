@@ -104,10 +104,11 @@ def _template_cache_file(resolution_mm: int) -> Path | None:
 
 @lru_cache(maxsize=2)
 def template_labels(resolution_mm: int = 2) -> TemplateAnatomy:
-    """The template tissue label map at 1 or 2 mm: cached in memory and on disk (`_template_cache_file`).
+    """The template tissue label map at 1 or 2 mm, cached in memory and on disk.
 
-    Building it (nilearn template files, distance transforms) takes seconds at 1 mm; the disk
-    copy is loaded in a fraction of that and is bit-identical to a fresh build.
+    The disk cache is `_template_cache_file`. Building it (nilearn template files, distance
+    transforms) takes seconds at 1 mm; the disk copy is loaded in a fraction of that and is
+    bit-identical to a fresh build.
     """
     path = _template_cache_file(resolution_mm)
     if path is not None and path.is_file():

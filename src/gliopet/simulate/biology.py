@@ -154,7 +154,7 @@ class SubjectBiology:
 
 @dataclass
 class SessionBiology:
-    """Kinetic class means, MRI effects, latent image parameters and true posteriors of one session."""
+    """Kinetic class means, MRI effects, latent image parameters, true posteriors of one session."""
 
     kind: str                                   # "diagnosis" | "recurrence" | "healthy"
     outcome: str                                # "progression" | "treatment_change" | "n/a"
@@ -273,7 +273,8 @@ def _latent_model(kind: str, c: _Config) -> tuple[np.ndarray, np.ndarray, np.nda
             mean = np.array([np.log(1.15), np.log(0.15) if mut else np.log(0.35), np.log(0.012),
                              -0.2, -2.0])
             beta = np.array([0.15, 0.0, 0.0, 0.1, 0.3])
-        else:  # treatment-related change: lower uptake, slowly increasing; enhances and necroses too
+        else:
+            # treatment-related change: lower uptake, slowly increasing; enhances and necroses too
             mean = np.array([np.log(0.80), np.log(0.12), np.log(0.009), -0.3, -1.8])
             beta = np.zeros(5)
         sd = np.array([0.30, 0.80, 0.40, 0.50, 1.0])
@@ -337,7 +338,7 @@ def latent_posteriors(kind: str, z: np.ndarray) -> dict[str, float]:
 
 
 def bayes_auc(posteriors: np.ndarray, labels: np.ndarray) -> float:
-    """AUC of the true posterior (the Bayes-optimal ranking) against binary labels (Mann-Whitney)."""
+    """AUC of the true posterior (Bayes-optimal ranking) against binary labels (Mann-Whitney)."""
     from scipy.stats import rankdata
 
     posteriors = np.asarray(posteriors, dtype=float)
@@ -444,11 +445,13 @@ def _config_of(subject: SubjectBiology) -> _Config:
 #: grey/white background (Verger 2017, docs/literature.md). Rates in 1/min, K1 in mL/cm3/min.
 HEALTHY_PARAMS: dict[str, KineticParams] = {
     "grey": CALIBRATION_GREY,
-    # White matter: FDOPA grey/white contrast is low (about 1.3 at 10-30 min), cortex fairly uniform.
+    # White matter: FDOPA grey/white contrast is low (about 1.3 at 10-30 min), cortex fairly
+    # uniform.
     "white": KineticParams(0.034, 0.055, 0.002, 0.0, 0.02),
-    # Striatum (AADC trapping, Schiepers 2007): pre-PSF about 2.5 x the grey/white background so that
-    # at clinical resolution (PSF 4-7 mm on a structure about 10 mm thick) the measured ratio is about
-    # 1.8-2.1 (Verger 2017 T/N over T/S; real healthy group mean striatum/cortex 2.1 at 3 mm).
+    # Striatum (AADC trapping, Schiepers 2007): pre-PSF about 2.5 x the grey/white background so
+    # that at clinical resolution (PSF 4-7 mm on a structure about 10 mm thick) the measured ratio
+    # is about 1.8-2.1 (Verger 2017 T/N over T/S; real healthy group mean striatum/cortex 2.1 at
+    # 3 mm).
     "striatum": KineticParams(0.08, 0.065, 0.11, 0.003, 0.045),
     "csf": KineticParams(0.002, 0.05, 0.0, 0.0, 0.0),
     "scalp": KineticParams(0.03, 0.06, 0.0, 0.0, 0.05),
@@ -542,10 +545,12 @@ def _healthy_params(rng: np.random.Generator, variant: str) -> dict[str, Kinetic
 
 
 def _aggressive_params(tumour: KineticParams, rng: np.random.Generator) -> KineticParams:
-    """Aggressive subregion: early peak then washout (k2 >= 2.5 x the tumour's and about >= 0.6 /min)
-    with a higher early uptake: distribution volume 1.15-1.5 x the tumour's, reached faster, so K1 is
-    2.9-3.8 x the tumour's; its late (10-30 min) uptake is lower than the tumour's where the tumour
-    is still rising."""
+    """Kinetics of the aggressive subregion: early peak then washout, higher early uptake.
+
+    k2 >= 2.5 x the tumour's and about >= 0.6 /min; distribution volume 1.15-1.5 x the tumour's,
+    reached faster, so K1 is 2.9-3.8 x the tumour's; its late (10-30 min) uptake is lower than
+    the tumour's where the tumour is still rising.
+    """
     K1, k2, _, _, _ = (float(v) for v in tumour.arrays())
     k2_agg = max(2.5 * k2, 0.6) * float(np.exp(rng.normal(0.0, 0.1)))
     K1_agg = k2_agg * (K1 / k2) * float(rng.uniform(1.15, 1.5))

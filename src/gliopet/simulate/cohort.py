@@ -228,7 +228,7 @@ def _smooth_unit_field(rng: np.random.Generator, grid: geo.Grid, sigma_mm: float
 
 def parameter_maps(labels: np.ndarray, aggressive: np.ndarray, session_bio: Any, grid: geo.Grid,
                    rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """K1, k2, k3, k4, vB maps: class mean x (1 + cv x smooth unit-variance field), 0 outside the head.
+    """K1, k2, k3, k4, vB maps: class mean x (1 + cv x smooth unit-variance field), 0 outside head.
 
     Only the parameters in ``session_bio.varied_params`` get the field; the others are uniform
     within each class.
@@ -276,8 +276,11 @@ def oedema_width_mm(mri_effects: dict[str, float]) -> float | None:
 
 
 def _motion(rng: np.random.Generator, timing: FrameTiming, max_mm: float) -> list[np.ndarray]:
-    """Per-frame rigid head motion (RAS, about the brain centre): a smooth random drift whose
-    largest translation is <= `max_mm` (mm) and rotation <= 0.4 x max_mm degrees; frame 0 is the reference."""
+    """Per-frame rigid head motion (RAS, about the brain centre): a smooth random drift.
+
+    Its largest translation is <= `max_mm` (mm) and rotation <= 0.4 x max_mm degrees; frame 0 is
+    the reference.
+    """
     n = timing.n_frames
     if max_mm <= 0:
         return [np.eye(4) for _ in range(n)]
@@ -523,7 +526,8 @@ def _uniform_kinetics(params: dict[str, np.ndarray], sim_grid: geo.Grid, pet_gri
 
     Their noise-free, PSF-free TAC is then exactly the model curve of one parameter set (K1 =
     the resampled K1). The support of a PET voxel centre is the 2x2x2 block of simulation voxels
-    around its position (vectorised over voxels); centres outside the simulation grid do not qualify.
+    around its position (vectorised over voxels); centres outside the simulation grid do not
+    qualify.
     """
     matrix = np.linalg.inv(sim_grid.affine) @ mri_from_pet @ pet_grid.affine
     ijk = np.indices(pet_grid.shape, dtype=np.float64).reshape(3, -1)

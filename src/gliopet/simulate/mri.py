@@ -63,7 +63,7 @@ def _smooth_field(
 
 def bias_field(rng: np.random.Generator, shape: tuple[int, int, int], voxel_mm: tuple[float, ...],
                strength: float) -> np.ndarray:
-    """Smooth multiplicative field ``1 + b``, with max |b| = `strength` (computed on a coarse grid, zoomed)."""
+    """Smooth multiplicative field ``1 + b`` with max |b| = `strength` (coarse grid, zoomed)."""
     coarse_shape = tuple(
         max(int(np.ceil(n * v / 24.0)), 2) for n, v in zip(shape, voxel_mm, strict=True)
     )

@@ -13,7 +13,8 @@
   renormalised to unit variance (exactly, from the discrete kernel), then scaled by the SD map.
   Values are not clipped at zero, so the noise is unbiased (the mean image is the noise-free one).
 - The held-out configuration (``noise_model="poisson_like"``) draws scaled Poisson counts with the
-  same variance instead of Gaussian values (skewed at low counts), then correlates them the same way.
+  same variance instead of Gaussian values (skewed at low counts), then correlates them the same
+  way.
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ def frame_noise_sd(frames: np.ndarray, timing: FrameTiming, site: SiteProfile,
                    voxel_mm: float | Sequence[float] | None = None) -> np.ndarray:
     """SD map (Bq/mL) of the reconstruction noise, same shape as `frames` (x, y, z, t).
 
-    ``SD = sqrt(Pc' x max(TAC, floor) x exp(lambda t_mid) / dt)`` with ``Pc' = Pc x V_site / V_voxel``
-    (V: voxel volume; `voxel_mm` defaults to the site's voxel) and floor = `NOISE_FLOOR_FRACTION`
-    x the frame maximum.
+    ``SD = sqrt(Pc' x max(TAC, floor) x exp(lambda t_mid) / dt)`` with
+    ``Pc' = Pc x V_site / V_voxel`` (V: voxel volume; `voxel_mm` defaults to the site's voxel) and
+    floor = `NOISE_FLOOR_FRACTION` x the frame maximum.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[3] != timing.n_frames:

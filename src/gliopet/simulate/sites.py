@@ -114,7 +114,8 @@ class SiteProfile:
             found.append(f"noise_model must be one of {NOISE_MODELS}; got {self.noise_model!r}")
         if self.deformation_model not in DEFORMATION_MODELS:
             found.append(
-                f"deformation_model must be one of {DEFORMATION_MODELS}; got {self.deformation_model!r}"
+                f"deformation_model must be one of {DEFORMATION_MODELS}; "
+                f"got {self.deformation_model!r}"
             )
         if self.kinetic_variant not in KINETIC_VARIANTS:
             found.append(
@@ -143,7 +144,8 @@ SITES: dict[str, SiteProfile] = {
         scanner="Biograph mCT",
         psf_fwhm_mm=5.0,
         pet_voxel_mm=2.0,
-        # KMAP-M style (4x20, 4x40, 4x60, 4x180 s ...) cut to 0-30 min, 10 s frames added at the bolus.
+        # KMAP-M style (4x20, 4x40, 4x60, 4x180 s ...) cut to 0-30 min, 10 s frames added at the
+        # bolus.
         frame_durations_s=_schedule((6, 10), (4, 20), (4, 40), (4, 60), (6, 120), (3, 180)),
         noise_level=12000.0,
         noise_corr_fwhm_mm=3.0,

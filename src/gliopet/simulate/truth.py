@@ -20,13 +20,20 @@ in the derivatives contract `gliopet.io.derivatives`, TRUTH_*)::
     sub-<s>/ses-<t>/anat/<p>_space-T1w_desc-tissue_dseg.nii.gz (+ .json legend)   MRI grid
                          <p>_space-T1w_desc-aggressive_mask.nii.gz
                          <p>_space-T1w_desc-hemisphere_dseg.nii.gz (+ .json)
-                    pet/ <p>_space-pet_desc-{tissue,hemisphere}_dseg, _desc-aggressive_mask   PET grid
-                         <p>_trc-FDOPA_space-pet_desc-noisefree{nopsf,psf}_pet.nii.gz (+ .json)  4-D, Bq/mL
-                         <p>_trc-FDOPA_space-pet_stat-{K1,k2}_pet.nii.gz   true K1, k2 resampled to the PET grid
-                         <p>_space-pet_desc-uniformkinetics_mask   PET voxels whose support has one k2, k3, k4, vB
-                         <p>_space-T1w_res-sim_desc-tissue_dseg, _desc-aggressive_mask     simulation grid
-                         <p>_trc-FDOPA_space-T1w_res-sim_stat-{K1,k2,k3,k4,vB}_pet.nii.gz  true parameters
-                         <p>_trc-FDOPA_space-T1w_res-sim_desc-noisefree_pet.nii.gz (tiny profile only)
+                    pet/ <p>_space-pet_desc-{tissue,hemisphere}_dseg, _desc-aggressive_mask
+                             (PET grid)
+                         <p>_trc-FDOPA_space-pet_desc-noisefree{nopsf,psf}_pet.nii.gz (+ .json)
+                             (4-D, Bq/mL)
+                         <p>_trc-FDOPA_space-pet_stat-{K1,k2}_pet.nii.gz
+                             (true K1, k2 resampled to the PET grid)
+                         <p>_space-pet_desc-uniformkinetics_mask
+                             (PET voxels whose support has one k2, k3, k4, vB)
+                         <p>_space-T1w_res-sim_desc-tissue_dseg, _desc-aggressive_mask
+                             (simulation grid)
+                         <p>_trc-FDOPA_space-T1w_res-sim_stat-{K1,k2,k3,k4,vB}_pet.nii.gz
+                             (true parameters)
+                         <p>_trc-FDOPA_space-T1w_res-sim_desc-noisefree_pet.nii.gz
+                             (tiny profile only)
                     xfm/ <p>_from-pet_to-T1w_mode-image_xfm.txt (+ .json: RAS and LPS matrices)
                          <p>_trc-FDOPA_motion.json (one rigid matrix per frame)
                     beh/ <p>_latent.json (labels, latent image parameters, posteriors, tumour plan,
@@ -201,8 +208,9 @@ def tissue_legend() -> dict[str, object]:
     return {
         "Labels": {str(k): v for k, v in TISSUE_LABELS.items()},
         "TumourLabels": list(TUMOUR_LABELS),
-        "Description": "Phantom tissue classes (gliopet.simulate.anatomy); tumour compartments 10-13 "
-        "overwrite the healthy tissue they replace. Ground truth: never read by analysis stages.",
+        "Description": "Phantom tissue classes (gliopet.simulate.anatomy); tumour compartments "
+        "10-13 overwrite the healthy tissue they replace. Ground truth: never read by analysis "
+        "stages.",
     }
 
 

@@ -83,8 +83,8 @@ def slice_order(paths: Sequence[Path], headers: Sequence[Dataset]) -> tuple[list
         worst = float(np.max(np.linalg.norm(positions - expected, axis=1)))
         if worst > max(SLICE_TOLERANCE_MM, 0.01 * float(np.linalg.norm(step))):
             raise InputError(
-                f"slices are not evenly spaced (a slice is {worst:.2f} mm off the regular grid): a slice is missing "
-                "or the series mixes stacks",
+                f"slices are not evenly spaced (a slice is {worst:.2f} mm off the regular grid): "
+                "a slice is missing or the series mixes stacks",
                 path=paths[int(order[0])].parent,
                 fix="export the complete series",
             )
@@ -100,7 +100,10 @@ def slice_order(paths: Sequence[Path], headers: Sequence[Dataset]) -> tuple[list
 
 
 def read_plane(path: Path) -> np.ndarray:
-    """One slice in real-world units (stored value x RescaleSlope + RescaleIntercept), (rows, cols) float64."""
+    """One slice in real-world units, (rows, cols) float64.
+
+    Real-world value = stored value x RescaleSlope + RescaleIntercept.
+    """
     try:
         ds = pydicom.dcmread(path)
     except Exception as exc:  # noqa: BLE001 - any read failure is a bad file

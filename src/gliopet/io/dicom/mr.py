@@ -9,9 +9,9 @@ Rules, in order (the first that applies wins):
 3. FLAIR: description ``flair``/``dark-fluid``/``tirm``, SequenceName ``*tir`` with TI >= 1500 ms,
    or inversion recovery with TI >= 1500 ms and TE >= 60 ms;
 4. T2w: description ``t2`` (and not FLAIR), or spin echo with TE >= 60 ms and TR >= 2000 ms;
-5. T1w: description ``t1``, ``mprage``, ``spgr``, ``bravo``, ``tfl``, ``vibe``, SequenceName ``*tfl``
-   (MPRAGE), or TE < 30 ms
-   with TR < 1000 ms (SE/GR) or an inversion time < 1500 ms (MPRAGE);
+5. T1w: description ``t1``, ``mprage``, ``spgr``, ``bravo``, ``tfl``, ``vibe``, SequenceName
+   ``*tfl`` (MPRAGE), or TE < 30 ms with TR < 1000 ms (SE/GR) or an inversion time < 1500 ms
+   (MPRAGE);
 6. a T1w becomes ``ce-gadolinium_T1w`` when ``ContrastBolusAgent`` is set or the description
    says ``post``, ``gd``, ``gad``, ``+c``, ``contrast``, ``ce`` (and not ``pre``).
 """
@@ -61,7 +61,7 @@ class SeriesMap:
 
 
 def load_series_map(path: str | Path | None) -> SeriesMap:
-    """Read a series map: YAML ``{pattern or UID: suffix}`` or a TSV with columns ``match`` and ``suffix``.
+    """Read a series map: YAML ``{pattern or UID: suffix}`` or a TSV (``match``, ``suffix``).
 
     A key made only of digits and dots is a SeriesInstanceUID; any other key is a
     SeriesDescription pattern (``*`` and ``?`` wildcards, case-insensitive). Suffixes:
@@ -127,7 +127,7 @@ def _ms(header: Dataset, keyword: str) -> float | None:
 
 
 def classify_mr(header: Dataset, description: str = "") -> str:
-    """BIDS anatomical key of an MR series from its tags, or `SkipSeries` with the reason (rules 2-6)."""
+    """BIDS anatomical key of an MR series from its tags, or `SkipSeries` with why (rules 2-6)."""
     description = description or str(header.get("SeriesDescription", "") or "")
     image_type = [str(v).upper() for v in (header.get("ImageType") or [])]
     if "LOCALIZER" in image_type or _LOCALIZER.search(description):

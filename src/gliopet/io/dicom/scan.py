@@ -137,7 +137,8 @@ def scan_folder(src: str | Path) -> ScanResult:
             odd = next(p for p, h in zip(series.paths, series.headers, strict=True)
                        if str(h.get("PatientID", "") or "") != series.patient_id)
             raise InputError(
-                f"series {series.uid} mixes {len(ids)} patients (PatientID differs between its files)",
+                f"series {series.uid} mixes {len(ids)} patients "
+                "(PatientID differs between its files)",
                 path=odd,
                 fix="export each patient separately or remove the stray files",
             )
