@@ -12,7 +12,8 @@ Simulates a phantom cohort (`gliopet.simulate`), runs the preprocessing with ``-
 Usage::
 
     .venv/bin/python benchmarks/bench_preprocess.py --subjects 2 --profile tiny --sites siteA,siteB
-    .venv/bin/python benchmarks/bench_preprocess.py --subjects 10 --profile tiny --sites siteA,siteB --jobs 2 --skip-serial
+    .venv/bin/python benchmarks/bench_preprocess.py --subjects 10 --profile tiny \\
+        --sites siteA,siteB --jobs 2 --skip-serial
 
 Prints a Markdown summary (for docs/benchmarks.md) and writes ``summary.json`` to ``--out``.
 """

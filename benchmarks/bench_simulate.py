@@ -164,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         command = (
             ("gliopet simulate OUT " + " ".join(CASES[case]))
             if case.startswith("cli-")
-            else f"simulate_session + write_session, profile {CASES[case][0]}, siteA (template prebuilt)"
+            else f"simulate_session + write_session, profile {CASES[case][0]}, siteA "
+            "(template prebuilt)"
         )
         rows.append(
             (
@@ -183,12 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     cpus = args.cpus or f"all ({os.cpu_count()})"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    flags = " --cpus " + args.cpus if args.cpus else ""
+    flags += " --cold-cache" if args.cold_cache else ""
+    cache = "cold" if args.cold_cache else "as found (warm after a first run)"
     print(
-        f"Machine: {os.cpu_count()} CPUs (load average at the end {load}), children pinned to {cpus}; "
-        "2 BLAS/OpenMP/ITK threads. "
-        f"Command: `{Path(sys.executable).name} benchmarks/bench_simulate.py"
-        f"{' --cpus ' + args.cpus if args.cpus else ''}{' --cold-cache' if args.cold_cache else ''}`; "
-        f"best of {args.repeat}; template disk cache {'cold' if args.cold_cache else 'as found (warm after a first run)'}.\n"
+        f"Machine: {os.cpu_count()} CPUs (load average at the end {load}), children pinned to "
+        f"{cpus}; 2 BLAS/OpenMP/ITK threads. "
+        f"Command: `{Path(sys.executable).name} benchmarks/bench_simulate.py{flags}`; "
+        f"best of {args.repeat}; template disk cache {cache}.\n"
     )
     print("| case | what | wall (s) | CPU of the whole process (s) | peak RSS (GB) | target |")
     print("|---|---|---|---|---|---|")
