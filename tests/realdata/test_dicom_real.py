@@ -100,3 +100,41 @@ def test_real_pet_suv_via_reader(imported):
     suv = session.pet.suv_frames()[..., 0]
     np.testing.assert_allclose(suv, np.asarray(canonical.dataobj), rtol=1e-3, atol=1e-6)
     assert session.weight_kg == pytest.approx(float(headers[0].PatientWeight))
+
+
+def test_real_pet_with_a_start_datetime_one_day_late(run_cli, real_data, tmp_path):
+    """Issue 10, defect 9: the same series with RadiopharmaceuticalStartDateTime on the day after
+    SeriesDate (an anonymiser that shifted one date) imports with a warning, the injection at
+    10:35 of the series day, and the stored GML values as SUV."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(real_data / "ibsi-sts-001-pet-dicom" / "dicom", src / "dicom")
+    for path in sorted((src / "dicom").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if ds.Modality != "PT":
+            continue
+        radio = ds.RadiopharmaceuticalInformationSequence[0]
+        assert ds.SeriesDate == "20000907" and radio.RadiopharmaceuticalStartTime == "103500.00"
+        radio.RadiopharmaceuticalStartDateTime = "20000908103500.00"
+        ds.save_as(path)
+    bids = tmp_path / "bids"
+    code, out, err = run_cli("import-dicom", src, bids, "--id-map", tmp_path / "ids.json")
+    assert code == 0, out + err
+    nifti = bids / "sub-001/ses-01/pet/sub-001_ses-01_trc-FDG_pet.nii.gz"
+    assert (f"warning: {nifti.relative_to(bids)}: RadiopharmaceuticalStartDateTime is 1 day later "
+            "than RadiopharmaceuticalStartTime on SeriesDate and would put the injection 23.2 h "
+            "after the series start: the injection time is taken from "
+            "RadiopharmaceuticalStartTime on SeriesDate") in out.splitlines()
+    sidecar = json.loads(nifti.with_name("sub-001_ses-01_trc-FDG_pet.json").read_text())
+    assert sidecar["TimeZero"] == "10:35:00" and sidecar["FrameTimesStart"] == pytest.approx(
+        [2711.0])
+    assert "not RadiopharmaceuticalStartDateTime" in sidecar["ImportNotes"]
+    headers = _slices(src)
+    weight = float(headers[0].PatientWeight)
+    dose = float(headers[0].RadiopharmaceuticalInformationSequence[0].RadionuclideTotalDose)
+    order = np.argsort([float(h.ImagePositionPatient[2]) for h in headers])
+    gml = np.transpose(np.stack([headers[i].pixel_array * float(headers[i].RescaleSlope)
+                                 + float(headers[i].RescaleIntercept) for i in order]), (2, 1, 0))
+    suv = np.asarray(nib.load(nifti).dataobj, dtype=float) * weight * 1000.0 / dose
+    np.testing.assert_allclose(suv, gml, rtol=1e-6, atol=1e-9)
