@@ -219,3 +219,24 @@ def test_missing_slice_without_pet_counts(tmp_path):
         f"{tmp_path / 'src'}: slices are not evenly spaced (a slice is 0.67 mm off the regular "
         "grid): a slice is missing or the series mixes stacks (fix: export the complete series)",
     )
+
+
+def test_only_a_series_with_burned_in_annotation(tmp_path):
+    """Pixels that may show identifiers are not imported (docs/deidentification.md)."""
+    files = _pet(tmp_path / "src")
+    for path in files:
+        _edit(path, lambda ds: setattr(ds, "BurnedInAnnotation", "YES"))
+    reason = "BurnedInAnnotation YES: the pixels may show identifiers"
+    out = _refused(tmp_path, tmp_path / "src",
+                   f"{tmp_path / 'src'}: no series could be imported (1 skipped: {reason}) "
+                   f"{NO_SERIES_FIX}")
+    assert "  #1      PT        4      " + reason in out.splitlines()
+
+
+def test_unknown_tracer_without_the_option(tmp_path):
+    _pet(tmp_path / "src", radiopharmaceutical="Doe^John tracer")
+    _refused(tmp_path, tmp_path / "src",
+             f"{tmp_path / 'src'}: the PET tracer is not recognised: "
+             "RadiopharmaceuticalCodeSequence holds no known code and the Radiopharmaceutical "
+             "name is not a known tracer name (free text is never copied into the dataset) "
+             "(fix: give the tracer label with --tracer (e.g. --tracer FDOPA))")

@@ -296,3 +296,21 @@ def test_tracer_from_code_or_known_name(run_cli, tmp_path, name, code, label):
     (pet,) = (tmp_path / "bids").rglob("*_pet.json")
     assert pet.name == f"sub-001_ses-01_trc-{label}_pet.json"
     assert json.loads(pet.read_text())["TracerName"] == label
+
+
+def test_burned_in_annotation_is_skipped(run_cli, tmp_path):
+    """A series that says its pixels carry text is not imported (Clean Pixel Data is not done)."""
+    _pet(tmp_path / "src" / "pet")
+    files = write_mr_series(tmp_path / "src" / "mr", np.ones((4, 4, 2)), AFFINE, sequence="T1w",
+                            patient_id="P1", patient_name="X^Y", study_datetime=INJECTION,
+                            series_number=7)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        ds.BurnedInAnnotation = "YES"
+        ds.save_as(path)
+    code, out, err = run_cli("import-dicom", tmp_path / "src", tmp_path / "bids", "--id-map",
+                             tmp_path / "ids.json")
+    assert code == 0, err
+    assert "  #7      MR        2      BurnedInAnnotation YES: the pixels may show identifiers" \
+        in out.splitlines()
+    assert not list((tmp_path / "bids").rglob("anat"))

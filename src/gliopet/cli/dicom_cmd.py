@@ -49,7 +49,8 @@ def import_dicom_cmd(
         typer.Argument(help="Folder of DICOM files (PACS export; nested folders, any file names)."),
     ],
     bids_dir: Annotated[
-        Path, typer.Argument(help="BIDS dataset to create (must not exist or be empty).")
+        Path, typer.Argument(help="BIDS dataset to create (must not exist or be empty; "
+                             "neither inside SRC nor holding it).")
     ],
     id_map: Annotated[
         Path,
@@ -88,7 +89,7 @@ def import_dicom_cmd(
     """Import PET (static, dynamic) and MR series into BIDS, de-identified; report skipped series.
 
     Series descriptions (free text that may hold identifiers) are shown only with
-    ``gliopet --verbose``; docs/deidentification.md gives the policy.
+    'gliopet --verbose import-dicom ...'; docs/deidentification.md gives the policy.
     """
     from gliopet.errors import InputError
     from gliopet.io.dicom import import_dicom
