@@ -242,9 +242,9 @@ def test_every_removed_attribute_of_the_policy_is_planted():
     rows = [line for line in DOCS.read_text().splitlines()
             if line.startswith("| `") and re.search(r"\|\s*removed", line)]
     removed = {re.match(r"\| `(\w+)`", row).group(1) for row in rows}
-    planted = {*TEXT_MARKERS, *CHARACTERISTICS, "SeriesDescription", *PET_MARKERS, *MR_MARKERS, *REQUEST_MARKERS,
-               "RequestAttributesSequence", "PrivateAttributes", *DATE_MARKERS, *TIME_MARKERS,
-               *STUDY_DATES,
+    planted = {*TEXT_MARKERS, *CHARACTERISTICS, "SeriesDescription", *PET_MARKERS, *MR_MARKERS,
+               *REQUEST_MARKERS, "RequestAttributesSequence", "PrivateAttributes", *DATE_MARKERS,
+               *TIME_MARKERS, *STUDY_DATES,
                *UIDS}
     assert removed == planted
 
