@@ -2,7 +2,9 @@
 
 `run_stage` does, for any `Stage`:
 
-1. session discovery (`gliopet.io.bids_read.read_dataset`, ``--participant-label``);
+1. session discovery (`gliopet.io.bids_read.read_dataset`, ``--participant-label``), after
+   removing what an interrupted run of the stage left (staging folders and temporary files that
+   no running writer holds: `gliopet.atomic.remove_stale`);
 2. per session: skip it when done (its ``provenance.json`` and its row file exist) unless
    ``force``; let the stage refuse it early (`Stage.check`); build its folder under a temporary
    name (`gliopet.atomic.staged_directory`), run `Stage.run_session`, write the row and a
@@ -274,6 +276,7 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
         raise InputError(f"--jobs must be at least 1, got {jobs}", fix="give --jobs 1 or more")
     config = config or load_config()
     root = Path(bids_dir)
+    _remove_stale_staging(stage, root)
     sessions = read_dataset(root, list(participant_label) if participant_label else None, config)
     if not sessions:
         raise InputError("no session found", path=root,
@@ -290,6 +293,17 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
         _write_stage_records(stage, root, config, outcomes)
     _raise_failures(stage, root, outcomes)
     return StageRun(table, outcomes)
+
+
+def _remove_stale_staging(stage: Stage[Any], root: Path) -> None:
+    """Staging folders and temporary files that interrupted runs of `stage` left in its folder
+    (stage, subject and session levels) and in the pipeline's root."""
+    from gliopet.atomic import remove_stale
+
+    removed = remove_stale(stage.folder.root(root), depth=2)
+    removed += remove_stale(derivatives.pipeline_root(root))
+    for path in removed:
+        logger.info("removed %s, left by an interrupted run", path)
 
 
 def _execute(tasks: list[_Task], jobs: int, dask_scheduler: str | None,
