@@ -2,7 +2,9 @@
 
 `run_stage` does, for any `Stage`:
 
-1. session discovery (`gliopet.io.bids_read.read_dataset`, ``--participant-label``), after
+1. session discovery with the dataset checks of `gliopet validate`
+   (`gliopet.io.validate.usable_sessions`: the first error refuses the run before any work;
+   ``--participant-label``), after
    removing what an interrupted run of the stage left (staging folders and temporary files that
    no running writer holds: `gliopet.atomic.remove_stale`);
 2. per session: skip it when done (its ``provenance.json`` and its row file exist) unless
@@ -10,7 +12,8 @@
    name (`gliopet.atomic.staged_directory`), run `Stage.run_session`, write the row and a
    per-session ``provenance.json``, and move the folder into place;
 3. sessions in parallel with joblib (``jobs`` processes) or on a Dask cluster
-   (``dask_scheduler``), behind a progress bar (`gliopet.progress.track`);
+   (``dask_scheduler``, a trusted scheduler: results come back pickled; ``tls://`` with
+   ``dask_security``: `gliopet.cluster`), behind a progress bar (`gliopet.progress.track`);
 4. one log line per failed session while the others go on (a session fails with an
    `InputError`; nothing of it is written);
 5. the stage's tables (`Stage.write_tables`), the derivatives' ``dataset_description.json`` and
@@ -259,10 +262,13 @@ def _run_task(task: _Task) -> Outcome:
 def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
               participant_label: Sequence[str] | None = None, jobs: int = 1,
               dask_scheduler: str | None = None, force: bool = False, config: Config | None = None,
-              threads: int | None = None, label: str | None = None) -> StageRun:
+              threads: int | None = None, label: str | None = None,
+              dask_security: str | Path | None = None) -> StageRun:
     """Run `stage` on every session of a BIDS dataset (module docstring).
 
-    `threads`: per session (default: the CPU count divided by `jobs`); `label`: progress-bar text.
+    `threads`: per session (default: the CPU count divided by `jobs`); `label`: progress-bar text;
+    `dask_scheduler`: address of a trusted Dask scheduler (its results are unpickled here), with
+    `dask_security` the TLS settings file of a ``tls://`` address (`gliopet.cluster`).
 
     Raises
     ------
@@ -270,21 +276,26 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
         ``jobs`` below 1, the dataset cannot be read or has no session, the Dask scheduler cannot
         be used, or (after the other sessions are done and the tables written) sessions failed.
     """
-    from gliopet.io.bids_read import read_dataset
+    from gliopet.io.validate import usable_sessions
 
     if jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}", fix="give --jobs 1 or more")
+    if dask_security is not None and not dask_scheduler:
+        raise InputError("--dask-security is given without --dask-scheduler", path=dask_security,
+                         fix="add --dask-scheduler tls://host:port or drop --dask-security")
     config = config or load_config()
     root = Path(bids_dir)
     _remove_stale_staging(stage, root)
-    sessions = read_dataset(root, list(participant_label) if participant_label else None, config)
+    sessions = usable_sessions(root, list(participant_label) if participant_label else None,
+                               config)
     if not sessions:
         raise InputError("no session found", path=root,
                          fix="check the dataset and --participant-label")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     tasks = [_Task(stage, s, root, config, force, threads) for s in sessions]
     outcomes = []
-    for outcome in _execute(tasks, jobs, dask_scheduler, label or stage.folder.name):
+    dask = (dask_scheduler, dask_security) if dask_scheduler else None
+    for outcome in _execute(tasks, jobs, dask, label or stage.folder.name):
         if outcome.error is not None and len(tasks) > 1:
             logger.error("%s: %s failed: %s", outcome.key, stage.folder.name, outcome.error)
         outcomes.append(outcome)
@@ -306,11 +317,12 @@ def _remove_stale_staging(stage: Stage[Any], root: Path) -> None:
         logger.info("removed %s, left by an interrupted run", path)
 
 
-def _execute(tasks: list[_Task], jobs: int, dask_scheduler: str | None,
+def _execute(tasks: list[_Task], jobs: int, dask: tuple[str, str | Path | None] | None,
              label: str) -> Iterator[Outcome]:
-    """Outcomes in task order: on a Dask cluster, in joblib processes, or one after the other."""
-    if dask_scheduler:
-        yield from _execute_dask(tasks, dask_scheduler, label)
+    """Outcomes in task order: on a Dask cluster (address, TLS settings file), in joblib
+    processes, or one after the other."""
+    if dask:
+        yield from _execute_dask(tasks, *dask, label)
     elif jobs > 1 and len(tasks) > 1:
         from joblib import Parallel, delayed
 
@@ -321,17 +333,11 @@ def _execute(tasks: list[_Task], jobs: int, dask_scheduler: str | None,
             yield _run_task(task)
 
 
-def _execute_dask(tasks: list[_Task], address: str, label: str) -> Iterator[Outcome]:
-    try:
-        from distributed import Client
-    except ImportError:
-        raise InputError("--dask-scheduler needs the Dask 'distributed' package", path=address,
-                         fix="install it (pip install 'dask[distributed]') or use --jobs") from None
-    try:
-        client = Client(address, timeout="20s")
-    except OSError as exc:
-        raise InputError(f"cannot connect to the Dask scheduler ({exc})", path=address,
-                         fix="give the scheduler address as tcp://host:port") from None
+def _execute_dask(tasks: list[_Task], address: str, security: str | Path | None,
+                  label: str) -> Iterator[Outcome]:
+    from gliopet.cluster import connect
+
+    client = connect(address, security)
     try:
         futures = client.map(_run_task, tasks, pure=False)
         for future in track(futures, label):

@@ -24,7 +24,14 @@ Jobs = Annotated[int | None, typer.Option(
          "Default: the configuration's compute.jobs.")]
 DaskScheduler = Annotated[str | None, typer.Option(
     "--dask-scheduler",
-    help="Run the sessions on a Dask distributed cluster at this address (tcp://host:port).")]
+    help="Run the sessions on a Dask distributed cluster at this address (tcp://host:port, or "
+         "tls://host:port with --dask-security). Only a scheduler you trust: its results are "
+         "unpickled here, which runs whatever code it sends.")]
+DaskSecurity = Annotated[Path | None, typer.Option(
+    "--dask-security",
+    help="TLS settings for a tls:// --dask-scheduler: a Dask configuration YAML with "
+         "distributed.comm.tls.ca-file, client.cert and client.key (paths relative to the file). "
+         "Default: the Dask configuration.")]
 Force = Annotated[bool, typer.Option(
     "--force", help="Recompute sessions whose output is already complete.")]
 ConfigFile = Annotated[Path | None, typer.Option(

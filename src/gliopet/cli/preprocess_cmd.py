@@ -16,6 +16,7 @@ from gliopet.cli import app
 from gliopet.cli.options import (
     ConfigFile,
     DaskScheduler,
+    DaskSecurity,
     Force,
     Jobs,
     ParticipantLabels,
@@ -30,6 +31,7 @@ def preprocess(
     participant_label: ParticipantLabels = None,
     jobs: Jobs = None,
     dask_scheduler: DaskScheduler = None,
+    dask_security: DaskSecurity = None,
     force: Force = False,
     config: ConfigFile = None,
 ) -> None:
@@ -41,7 +43,7 @@ def preprocess(
     cfg = load_config(config)
     table = run_preprocess(bids_dir, participant_label=participant_label,
                            jobs=resolve_jobs(cfg, jobs), dask_scheduler=dask_scheduler,
-                           force=force, config=cfg)
+                           dask_security=dask_security, force=force, config=cfg)
     flagged = table[table["flags"].fillna("").astype(str) != ""]
     typer.echo(f"preprocessed {len(table)} session(s); QC table: {QC_TABLE.path(bids_dir)}")
     for _, row in flagged.iterrows():

@@ -17,6 +17,7 @@ from gliopet.cli import app
 from gliopet.cli.options import (
     ConfigFile,
     DaskScheduler,
+    DaskSecurity,
     Force,
     Jobs,
     ParticipantLabels,
@@ -43,6 +44,7 @@ def quantify(
     force: Force = False,
     jobs: Jobs = None,
     dask_scheduler: DaskScheduler = None,
+    dask_security: DaskSecurity = None,
     config: ConfigFile = None,
 ) -> None:
     """Quantify PET: static SUV/TBR/TSR/BTV, TACs, TTP/slope maps, kinetic models, habitats, hot
@@ -54,7 +56,7 @@ def quantify(
     cfg = load_config(config)
     table = run_quantify(bids_dir, participant_label=participant_label,
                          jobs=resolve_jobs(cfg, jobs), dask_scheduler=dask_scheduler,
-                         force=force, config=cfg,
+                         dask_security=dask_security, force=force, config=cfg,
                          tumour_mask=tumour_mask, background_mask=background_mask)
     typer.echo(f"quantified {len(table)} session(s); cohort table: {COHORT_TABLE.path(bids_dir)}")
     _print_summary(table, cfg.quant.static_window_min)

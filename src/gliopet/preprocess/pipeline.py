@@ -160,6 +160,9 @@ class RegionsResult:
     brain_ml_mri: float
     striatum_ml: float
     healthy_ml: float
+    striatum_template_ml: float = float("nan")
+    striatum_refined: bool = False
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -242,12 +245,14 @@ def preprocess_session(session: Session, bids_root: str | Path, config: Config |
 
 def run_preprocess(bids_dir: str | Path, *, participant_label: Sequence[str] | None = None,
                    jobs: int = 1, dask_scheduler: str | None = None, force: bool = False,
-                   config: Config | None = None, threads: int | None = None) -> pd.DataFrame:
+                   config: Config | None = None, threads: int | None = None,
+                   dask_security: str | Path | None = None) -> pd.DataFrame:
     """Preprocess every session of a BIDS dataset; returns the cohort QC table (also written).
 
     Sessions run in parallel with joblib (`jobs` processes) or, given `dask_scheduler`
-    (``tcp://host:port``), on a Dask distributed cluster. Each job uses `threads` SimpleITK
-    threads (default: the CPU count divided by `jobs`).
+    (``tcp://host:port``, or ``tls://host:port`` with the TLS settings file `dask_security`),
+    on a trusted Dask distributed cluster (`gliopet.cluster`). Each job uses `threads`
+    SimpleITK threads (default: the CPU count divided by `jobs`).
 
     Raises
     ------
@@ -257,7 +262,7 @@ def run_preprocess(bids_dir: str | Path, *, participant_label: Sequence[str] | N
     """
     return run_stage(PreprocessStage(), bids_dir, participant_label=participant_label, jobs=jobs,
                      dask_scheduler=dask_scheduler, force=force, config=config, threads=threads,
-                     label="preprocess").table
+                     label="preprocess", dask_security=dask_security).table
 
 
 # ---------------------------------------------------------------------------- one session
@@ -298,6 +303,7 @@ def _preprocess(session: Session, context: SessionContext) -> PreprocessResult:
     clock.lap("time_grids_s")
     header = _header(session, reference)
     flags = ([] if reference in ("ce-gadolinium_T1w", "T1w") else ["reference_not_T1"])
+    flags += regions.flags
     flags += qc.qc_flags(_measures(header, pet, mri, template, petmri, regions, clock.times),
                          min_pet_nmi=opts.min_pet_nmi, min_template_nmi=opts.min_template_nmi,
                          brain_ml_range=opts.brain_ml_range,
@@ -362,7 +368,9 @@ def _measures(header: dict[str, Any], pet: PETResult, mri: MRIResult, template: 
                 "pet_mri_nmi": round(petmri.nmi, 4), "pet_mri_metric": round(petmri.metric, 4),
                 "time_petmri_s": times["time_petmri_s"],
                 "brain_ml": regions.brain_ml, "brain_ml_mri": regions.brain_ml_mri,
-                "striatum_ml": regions.striatum_ml, "healthy_ml": regions.healthy_ml,
+                "striatum_ml": regions.striatum_ml,
+                "striatum_template_ml": regions.striatum_template_ml,
+                "striatum_refined": regions.striatum_refined, "healthy_ml": regions.healthy_ml,
                 "time_regions_s": times["time_regions_s"], "time_grids_s": times["time_grids_s"]})
     return row
 
@@ -519,15 +527,21 @@ def _regions_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petm
                                 petmri.transform, template.transform, abnormal_t1=abnormal,
                                 pet_threshold=config.quant.tumour_threshold_x_background,
                                 margin_mm=opts.reference_margin_mm,
-                                resolution_mm=opts.template_resolution_mm)
+                                resolution_mm=opts.template_resolution_mm,
+                                striatum_search_mm=opts.striatum_search_mm,
+                                striatum_core_fraction=opts.striatum_core_fraction,
+                                striatum_min_contrast=opts.striatum_min_contrast)
     voxel_ml = float(abs(np.linalg.det(pet.affine[:3, :3]))) / 1000.0
     for desc, mask in masks.items():
         out.image(d.PET_MASK, mask, pet.affine, dtype=np.uint8, desc=desc)
     mri_voxel_mm3 = float(np.prod(template.spacing_mm))
+    refined = masks.refinement
     return RegionsResult(masks, round(float(masks["brain"].sum()) * voxel_ml, 1),
                          round(float(template.brain_mask.sum()) * mri_voxel_mm3 / 1000.0, 1),
                          round(float(masks["striatum"].sum()) * voxel_ml, 2),
-                         round(float(masks["healthy"].sum()) * voxel_ml, 1))
+                         round(float(masks["healthy"].sum()) * voxel_ml, 1),
+                         round(refined.template_ml, 2), refined.refined,
+                         regions.striatum_flags(refined, opts.striatum_volume_ratio_range))
 
 
 def _mri_abnormality(mri: MRIResult, template: TemplateResult,

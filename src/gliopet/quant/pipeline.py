@@ -268,11 +268,13 @@ def quantify_session(session: Session, bids_root: str | Path, config: Config | N
 def run_quantify(bids_dir: str | Path, *, participant_label: Sequence[str] | None = None,
                  jobs: int = 1, dask_scheduler: str | None = None, force: bool = False,
                  config: Config | None = None, tumour_mask: str | None = None,
-                 background_mask: str | None = None) -> pd.DataFrame:
+                 background_mask: str | None = None,
+                 dask_security: str | Path | None = None) -> pd.DataFrame:
     """Quantify every session of a BIDS dataset; returns quant.tsv (also written with cohort.tsv).
 
     Sessions run in parallel with joblib (`jobs` processes) or, given `dask_scheduler`
-    (``tcp://host:port``), on a Dask distributed cluster. Failed sessions are reported after
+    (``tcp://host:port``, or ``tls://host:port`` with the TLS settings file `dask_security`),
+    on a trusted Dask distributed cluster (`gliopet.cluster`). Failed sessions are reported after
     the others are done (the tables hold the finished sessions); nothing of a failed session is
     written.
 
@@ -285,7 +287,8 @@ def run_quantify(bids_dir: str | Path, *, participant_label: Sequence[str] | Non
     check_pattern(background_mask, "--background-mask")
     return run_stage(QuantifyStage(tumour_mask, background_mask), bids_dir,
                      participant_label=participant_label, jobs=jobs, dask_scheduler=dask_scheduler,
-                     force=force, config=config, label="quantify").table
+                     force=force, config=config, label="quantify",
+                     dask_security=dask_security).table
 
 
 # ---------------------------------------------------------------------------- one session
