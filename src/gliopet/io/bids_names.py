@@ -22,9 +22,14 @@ _LABEL = re.compile(r"^[A-Za-z0-9]+$")
 DATATYPE = {"pet": "pet", "T1w": "anat", "T2w": "anat", "FLAIR": "anat", "blood": "pet"}
 
 
+def is_label(value: str) -> bool:
+    """True when `value` is a valid BIDS label (letters and digits only)."""
+    return _LABEL.fullmatch(str(value)) is not None
+
+
 def check_label(value: str, entity: str) -> str:
     """Return `value` if it is a valid BIDS label (letters and digits only)."""
-    if not _LABEL.match(str(value)):
+    if not is_label(value):
         raise ValueError(f"BIDS {entity} label must be alphanumeric, got {value!r}")
     return str(value)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gliopet.errors import InputError
-from gliopet.io.bids_names import parse_entities
+from gliopet.io.bids_names import is_label, parse_entities
 from gliopet.io.session import AnatImage, PETImage, Session
 from gliopet.io.suv import suv_scaling
 from gliopet.io.timing import FrameTiming
@@ -156,15 +156,43 @@ def _anat_key(name: str) -> str | None:
     return None
 
 
-def _weight(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+def _positive(value: Any) -> bool:
+    """True for a finite number above 0 (a TSV cell as `parse_value` gives it)."""
+    return (not isinstance(value, bool) and isinstance(value, int | float)
+            and math.isfinite(value) and value > 0)
 
 
-def _sessions_of(subject_dir: Path) -> list[str]:
-    labels = sorted(p.name[4:] for p in subject_dir.glob("ses-*") if p.is_dir())
-    return labels or [""]
+def _shown(value: Any, unit: str) -> str:
+    """A table value in a message: a number with its unit, anything else quoted."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g} {unit}"
+    return repr(value)
+
+
+def _folder_labels(parent: Path, prefix: str, entity: str,
+                   issue: Callable[..., None]) -> list[str]:
+    """Labels of the ``<prefix>-*`` folders of `parent` (sorted); a folder whose label is not a
+    BIDS label (letters and digits only) is a fatal issue and is left out."""
+    labels = []
+    for folder in sorted(p for p in parent.glob(f"{prefix}-*") if p.is_dir()):
+        label = folder.name[len(prefix) + 1:]
+        if is_label(label):
+            labels.append(label)
+            continue
+        example = "sub-001" if prefix == "sub" else "ses-baseline"
+        issue("error", folder, _msg(
+            f"the {entity} label {label!r} of this folder is not a BIDS label (letters and "
+            "digits only), so no file name can be built from it",
+            f"rename the folder and the {prefix}-{label} part of its file names to "
+            f"{prefix}-<letters and digits>, e.g. {example}"), fatal=True)
+    return labels
+
+
+def _sessions_of(subject_dir: Path, issue: Callable[..., None]) -> list[str]:
+    """Session labels of a subject folder; ``[""]`` when it has no ses-* folder."""
+    if not any(p.is_dir() for p in subject_dir.glob("ses-*")):
+        return [""]
+    return _folder_labels(subject_dir, "ses", "session", issue)
 
 
 def _rel(root: Path, path: Path) -> str:
@@ -237,8 +265,10 @@ def _read_participants(root: Path, issue: Callable[..., None]) -> dict[str, dict
 
 def _subjects(root: Path, participant_label: list[str] | None,
               issue: Callable[..., None]) -> list[str]:
-    """Subject labels to read (without sub-); `InputError` for a requested unknown subject."""
-    subjects = sorted(p.name[4:] for p in root.glob("sub-*") if p.is_dir())
+    """Subject labels to read (without sub-); `InputError` for a requested unknown subject.
+
+    A sub-* folder whose label is not a BIDS label is a fatal issue (`_folder_labels`)."""
+    subjects = _folder_labels(root, "sub", "subject", issue)
     if participant_label:
         wanted = {label.removeprefix("sub-") for label in participant_label}
         unknown = sorted(wanted - set(subjects))
@@ -249,7 +279,7 @@ def _subjects(root: Path, participant_label: list[str] | None,
                 fix=f"choose among {', '.join(subjects) or '(no sub-* folder)'}",
             )
         subjects = [s for s in subjects if s in wanted]
-    if not subjects:
+    if not subjects and not any(p.is_dir() for p in root.glob("sub-*")):
         issue("error", root, _msg("no sub-* folder: the dataset has no subject",
                                   "put each subject's images under sub-<label>/"))
     return subjects
@@ -279,7 +309,7 @@ def _read_subject(root: Path, subject: str, participants: dict[str, dict[str, An
             config,
             issue,
         )
-        for session in _sessions_of(subject_dir)
+        for session in _sessions_of(subject_dir, issue)
     ]
 
 
@@ -287,14 +317,15 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
               session_row: dict[str, Any], config: Config, issue: Callable[..., None]) -> Session:
     folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "")
     labels = {**subject_row, **session_row}
-    weight = _weight(session_row.get("weight"))
-    if weight is None:
-        weight = _weight(subject_row.get("weight"))
+    images = _pet_images(folder, issue)
+    tables = ((root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", session_row),
+              (root / "participants.tsv", subject_row))
+    # the table values are checked for sessions with PET only (the others are errors already)
+    weight = _table_numbers(tables, f"sub-{subject}" + (f" ses-{session}" if session else ""),
+                            config, issue if images else _no_issue)
     result = Session(subject=subject, session=session, labels=labels, weight_kg=weight, root=root,
                      site=str(labels.get("site") or ""), scanner=str(labels.get("scanner") or ""))
     _read_anat(folder, result, issue)
-
-    images = _pet_images(folder, issue)
     if not images:
         return result
     image = images[0]
@@ -324,6 +355,70 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
         suv_note=scaling.note, tracer=tracer,
     )
     return result
+
+
+def _no_issue(*args: Any, **kwargs: Any) -> None:
+    """An `issue` callback that records nothing."""
+
+
+def _table_value(tables: tuple[tuple[Path, dict[str, Any]], ...],
+                 column: str) -> tuple[Path, Any] | None:
+    """(table, value) of the first table whose row gives `column` (n/a is no value)."""
+    return next(((path, row[column]) for path, row in tables if row.get(column) is not None),
+                None)
+
+
+def _table_numbers(tables: tuple[tuple[Path, dict[str, Any]], ...], label: str, config: Config,
+                   issue: Callable[..., None]) -> float | None:
+    """The session's body weight (kg) from its tables (sessions file first, then
+    participants.tsv), with the checks of ``weight`` and ``injected_activity_MBq``.
+
+    No weight is a warning (no SUV, kinetics still possible); a weight or injected activity that
+    is not a positive number, or outside the configuration's plausible range (``io``
+    section), is an error. A weight that is not a positive number gives None.
+    """
+    found = _table_value(tables, "weight")
+    if found is None:
+        where = tables[0][0] if tables[0][0].is_file() else tables[1][0]
+        issue("warning", where, _msg(
+            f"no body weight for {label}: SUV cannot be computed, kinetic analysis still can",
+            "add the weight in kg to the weight column of sub-<id>_sessions.tsv or "
+            "participants.tsv"))
+        weight = None
+    else:
+        weight = _checked_number(found, f"body weight {{}} of {label}", "kg",
+                                 config.io.weight_kg_range, issue)
+    dose = _table_value(tables, "injected_activity_MBq")
+    if dose is not None:
+        _checked_number(dose, f"injected_activity_MBq {{}} of {label}", "MBq",
+                        config.io.injected_activity_MBq_range, issue)
+    return weight
+
+
+def _checked_number(found: tuple[Path, Any], what: str, unit: str,
+                    plausible: tuple[float, float], issue: Callable[..., None]) -> float | None:
+    """A table value (`found`: table, value) that must be a positive number in `unit` inside
+    the `plausible` range; an error issue otherwise. None when it is not a positive number.
+
+    `what` names the value with ``{}`` where the value goes.
+    """
+    where, value = found
+    column = "weight" if unit == "kg" else "injected_activity_MBq"
+    if not _positive(value):
+        example = "70" if unit == "kg" else "185"
+        issue("error", where, _msg(
+            f"{what.format(_shown(value, unit))} is not a positive number",
+            f"write the value in {unit} (e.g. {example}) in the {column} column, or n/a when "
+            "it is unknown"))
+        return None
+    low, high = plausible
+    if not low <= value <= high:
+        setting = "io.weight_kg_range" if unit == "kg" else "io.injected_activity_MBq_range"
+        issue("error", where, _msg(
+            f"{what.format(_shown(value, unit))} is outside the plausible range "
+            f"{low:g}-{high:g} {unit}",
+            f"check the {column} column is in {unit}, or set {setting} in the configuration"))
+    return float(value)
 
 
 def _read_anat(folder: Path, result: Session, issue: Callable[..., None]) -> None:

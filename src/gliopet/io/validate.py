@@ -4,6 +4,11 @@ Every problem names the file, says what is wrong and how to fix it. Errors make 
 unusable (`gliopet validate` exits 2); warnings do not (missing body weight: no SUV, but
 kinetic work is still possible).
 
+These are the one set of dataset checks: `gliopet validate` reports them all, and every stage
+(`gliopet.stage.run_stage`) runs them on the sessions it selects through `usable_sessions`,
+which refuses the run with the first error before any work. So validate's verdict says what
+the stages accept.
+
 Conventions (docs/conventions.md): BIDS times are s relative to `TimeZero`, the frame timing
 is checked relative to the injection (`InjectionStart`); activity in Bq/mL (kBq/mL, MBq/mL
 accepted); injected activity in MBq for the plausible range; weight in kg. Tolerances and
@@ -301,21 +306,25 @@ def count_non_finite(img: nib.Nifti1Image) -> tuple[int, int]:
     return bad, total
 
 
-def validate_dataset(root: str | Path, config: Config | None = None) -> ValidationReport:
+def validate_dataset(root: str | Path, config: Config | None = None,
+                     participant_label: list[str] | None = None) -> ValidationReport:
     """Check a BIDS-PET dataset: files, tables, sidecars, images, weights and geometry.
 
     Reads every image once (size check and non-finite voxels). Never writes anything.
+    `participant_label` limits the session checks to those subjects (with or without ``sub-``;
+    the dataset-level checks always run).
 
     Raises
     ------
     InputError
-        Only when `root` is not a folder; everything else is reported as a `Problem`.
+        When `root` is not a folder or a requested participant is not in it; everything else is
+        reported as a `Problem`.
     """
     from gliopet.config import load_config
 
     config = config or load_config()
     root = Path(root)
-    scan = scan_dataset(root, config=config)
+    scan = scan_dataset(root, participant_label, config)
     report = ValidationReport(root=root, sessions=scan.sessions)
 
     def rel(path: Path) -> str:
@@ -331,19 +340,50 @@ def validate_dataset(root: str | Path, config: Config | None = None) -> Validati
     for item in scan.issues:
         if item.code != "timing":  # the sidecar check below says which timing field is wrong
             add(item.level, item.file, item.message)  # type: ignore[arg-type]
-    _check_lone_sidecars(root, config, add)
+    subjects = sorted({session.subject for session in scan.sessions})
+    _check_lone_sidecars(root, subjects if participant_label else None, config, add)
     for session in scan.sessions:
         if session.pet is None:
             continue
         pet_img = _check_pet(session.pet, config, add)
-        _check_weight(root, session, config.io.weight_kg_range, add)
         _check_anat(session, pet_img, add)
     return report
 
 
-def _check_lone_sidecars(root: Path, config: Config, add: _AddProblem) -> None:
-    """A sidecar without its image still gets the sidecar checks: its timing may be wrong too."""
-    for sidecar_path in sorted(root.glob("sub-*/**/pet/*_pet.json")):
+def usable_sessions(root: str | Path, participant_label: list[str] | None = None,
+                    config: Config | None = None) -> list[Session]:
+    """The sessions of `participant_label` (all when None), after `validate_dataset`'s checks.
+
+    What every stage reads its sessions with: a dataset that `gliopet validate` calls usable
+    passes, any error refuses the run before work starts. Warnings pass.
+
+    Raises
+    ------
+    InputError
+        The first error `validate_dataset` finds (its file, problem and fix; the fix says how
+        many errors there are when there are several).
+    """
+    report = validate_dataset(root, config, participant_label)
+    if report.errors:
+        first = report.errors[0]
+        problem, _, fix = first.message.partition(" (fix: ")
+        fix = fix[:-1] if fix else "see gliopet validate"
+        if len(report.errors) > 1:
+            fix += (f"; this is the first of {len(report.errors)} errors: gliopet validate "
+                    f"{report.root} lists them all")
+        path = report.root if first.file == "." else report.root / first.file
+        raise InputError(problem, path=path, fix=fix)
+    return report.sessions
+
+
+def _check_lone_sidecars(root: Path, subjects: list[str] | None, config: Config,
+                         add: _AddProblem) -> None:
+    """A sidecar without its image still gets the sidecar checks: its timing may be wrong too.
+
+    `subjects`: the labels whose folders are searched (None: every sub-* folder)."""
+    folders = ["sub-*"] if subjects is None else [f"sub-{label}" for label in subjects]
+    paths = sorted({p for folder in folders for p in root.glob(f"{folder}/**/pet/*_pet.json")})
+    for sidecar_path in paths:
         stem = sidecar_path.name[: -len(".json")]
         if not any(sidecar_path.with_name(stem + ext).is_file() for ext in (".nii", ".nii.gz")):
             try:
@@ -379,24 +419,6 @@ def _check_pet(pet: PETImage, config: Config, add: _AddProblem) -> nib.Nifti1Ima
                                        "(fix: re-export the image; replace NaN outside the field "
                                        "of view by 0)")
     return pet_img
-
-
-def _check_weight(root: Path, session: Session, weight_kg_range: tuple[float, float],
-                  add: _AddProblem) -> None:
-    """Body weight (kg) present and plausible; reported against the table that should hold it."""
-    low_w, high_w = weight_kg_range
-    label = f"sub-{session.subject}" + (f" ses-{session.session}" if session.session else "")
-    where = root / f"sub-{session.subject}" / f"sub-{session.subject}_sessions.tsv"
-    if not where.is_file():
-        where = root / "participants.tsv"
-    if session.weight_kg is None:
-        add("warning", where, f"no body weight for {label}: SUV cannot be computed, kinetic "
-                              "analysis still can (fix: add the weight in kg to the weight column "
-                              "of sub-<id>_sessions.tsv or participants.tsv)")
-    elif not low_w <= session.weight_kg <= high_w:
-        add("error", where, f"body weight {session.weight_kg:g} kg of {label} is outside the "
-                            f"plausible range {low_w:g}-{high_w:g} kg (fix: check the weight "
-                            "column is in kg, or set io.weight_kg_range in the configuration)")
 
 
 def _check_anat(session: Session, pet_img: nib.Nifti1Image | None, add: _AddProblem) -> None:
