@@ -95,7 +95,8 @@ def scheduler_security(address: str, security_file: str | Path | None = None) ->
         value = getattr(security, name)
         if value and not Path(value).is_file():
             raise InputError("TLS certificate or key file not found", path=value,
-                             fix=SECURITY_FIX)
+                             fix="check the paths of the Dask security file or configuration "
+                                 "(relative paths are relative to the file)")
     return security
 
 
