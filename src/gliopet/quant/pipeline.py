@@ -77,16 +77,38 @@ PREPROCESS_MASKS = ("brain", "striatum", "lefthemisphere", "healthy")
 
 
 def resolve_pattern(pattern: str | None, session: Session, what: str) -> Path | None:
-    """Fill ``{subject}`` / ``{session}`` of a mask path pattern (labels without prefixes)."""
+    """Fill ``{subject}`` / ``{session}`` of a mask path pattern (labels without prefixes).
+
+    Any other replacement field (``{patient}``, ``{subject.foo}``, ``{subject[0]}``,
+    ``{subject!r}``, ``{session:>8}``, ``{}``) or a stray brace is an `InputError`.
+    """
     if pattern is None:
         return None
-    try:
-        return Path(pattern.format(subject=session.subject, session=session.session))
-    except (KeyError, IndexError, ValueError) as exc:
-        raise InputError(f"the {what} pattern has an unknown placeholder or a stray brace ({exc})",
-                         path=pattern,
+    problem = _pattern_problem(pattern)
+    if problem is not None:
+        raise InputError(f"the {what} pattern has an unknown placeholder or a stray brace "
+                         f"({problem})", path=pattern,
                          fix="use only {subject} and {session}, e.g. "
-                             "masks/sub-{subject}_ses-{session}_tumour.nii.gz") from None
+                             "masks/sub-{subject}_ses-{session}_tumour.nii.gz")
+    return Path(pattern.format(subject=session.subject, session=session.session))
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """What is wrong with a mask path pattern; None when its only fields are `PLACEHOLDERS`,
+    plain (no attribute, index, conversion or format spec)."""
+    import string
+
+    try:
+        fields = [(name, conversion, spec) for _, name, spec, conversion
+                  in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:  # a single { or }
+        return str(exc)
+    for name, conversion, spec in fields:
+        if name not in PLACEHOLDERS or conversion or spec:
+            field_text = (name + (f"!{conversion}" if conversion else "")
+                          + (f":{spec}" if spec else ""))
+            return f"{{{field_text}}} is not {{subject}} or {{session}}"
+    return None
 
 
 def check_pattern(pattern: str | None, what: str) -> None:

@@ -171,6 +171,7 @@ def _frames(series: Series) -> list[list[int]]:
     ordered = [frames[k] for k in sorted(frames)]
     counts = [len(f) for f in ordered]
     if len(ordered) != n_time or any(c != n_slices for c in counts):
+        _refuse_shared_position(series, ordered, n_slices)
         bad = next((i for i, c in enumerate(counts) if c != n_slices), None)
         detail = (f"frame {bad + 1} has {counts[bad]} slices" if bad is not None
                   else f"{len(ordered)} frames found")
@@ -179,6 +180,28 @@ def _frames(series: Series) -> list[list[int]]:
             f"{n_slices} and NumberOfTimeSlices = {n_time} ({n} files)",
             path=series.folder, fix="export the complete series (a slice or frame is missing)")
     return ordered
+
+
+def _refuse_shared_position(series: Series, frames: list[list[int]], n_slices: int) -> None:
+    """InputError when two files of one frame have the same ImagePositionPatient (mm): a
+    duplicated slice, which gives its frame one slice too many."""
+    for number, files in enumerate(frames, start=1):
+        seen: dict[tuple[float, ...], int] = {}
+        for index in files:
+            try:
+                key = tuple(round(float(v), 3)
+                            for v in series.headers[index].get("ImagePositionPatient") or ())
+            except (TypeError, ValueError):
+                continue
+            if len(key) != 3:
+                continue
+            if key in seen:
+                raise InputError(
+                    f"two slices share one position: this file and {series.paths[seen[key]].name} "
+                    f"(frame {number} has {len(files)} slices where NumberOfSlices = {n_slices})",
+                    path=series.paths[index],
+                    fix="remove the duplicate file or export the series again")
+            seen[key] = index
 
 
 def pet_series(series: Series, *, tracer: str | None = None) -> PETSeries:
