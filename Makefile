@@ -11,9 +11,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# torch is pinned to the CPU wheel on disk; an unpinned torch pulls a multi-GB CUDA build.
+# torch 2.13.0 comes from the sources pip is configured with: from the default index, Linux gets
+# the CUDA build (several GB), macOS and Windows the CPU build. TORCH_INDEX_URL picks the wheel
+# index for torch alone, e.g. PyTorch's CPU wheel index (README.md, "Two commands"); it applies
+# when .venv is made (make clean first to change it).
+TORCH_INDEX_URL ?=
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
