@@ -60,6 +60,13 @@ def _truncated_t1w_stream(root: Path) -> None:
     truncate(ds.anat["sub-01_ses-diagnosis"]["T1w"], 0.5, cut_compressed=True)
 
 
+def _tracer_without_trc_entity(root: Path) -> None:
+    """TracerName CIMBI-36 and PET files named without a trc- entity."""
+    ds = make_bids_dataset(root, sidecar_overrides={"TracerName": "CIMBI-36"})
+    for path in (ds.first_pet(), ds.sidecar_path()):
+        path.rename(path.with_name(path.name.replace("_trc-FDOPA", "")))
+
+
 def _folder_problem(prefix: str, entity: str, label: str) -> str:
     example = "sub-001" if prefix == "sub" else "ses-baseline"
     return (f"the {entity} label {label!r} of this folder is not a BIDS label (letters and digits "
@@ -98,6 +105,13 @@ CASES = {
         T1W,
         "truncated or corrupt compressed file (Compressed file ended before the end-of-stream "
         "marker was reached) (fix: copy or export the file again)",
+    ),
+    "tracer_name_that_cannot_label_files": (
+        _tracer_without_trc_entity,
+        f"{SESSION_DIR}/pet/sub-01_ses-diagnosis_pet.json",
+        "TracerName 'CIMBI-36' cannot label gliopet's output files (trc-<label>: letters and "
+        "digits only) and the PET file name has no trc- entity (fix: add trc-<tracer> to the PET "
+        "image and sidecar names (e.g. trc-FDOPA), or write TracerName in letters and digits)",
     ),
     # defect 6: misleading or missing checks
     "negative_weight": (
@@ -172,6 +186,17 @@ def test_participant_label_checks_only_the_selected_sessions(tmp_path):
     assert [o.key for o in run.outcomes] == ["sub-01_ses-diagnosis"]
     with pytest.raises(InputError, match="sub-02_ses-diagnosis_T1w.nii.gz: truncated"):
         run_stage(FrameCountStage(), root, participant_label=["02"])
+
+
+def test_tracer_name_with_other_characters_takes_the_file_name_label(run_cli, tmp_path):
+    """TracerName [18F]FDOPA (not a BIDS label) in ..._trc-FDOPA_pet.nii.gz: the outputs are
+    labelled trc-FDOPA (the toy stage ended in a ValueError of bids_name)."""
+    root = tmp_path / "bids"
+    make_bids_dataset(root, sidecar_overrides={"TracerName": "[18F]FDOPA"})
+    assert run_cli("validate", root)[0] == 0
+    run_stage(FrameCountStage(), root)
+    written = sorted(p.name for p in (root / "derivatives").rglob("*_frames.tsv"))
+    assert written == ["sub-01_ses-diagnosis_trc-FDOPA_desc-count_frames.tsv"]
 
 
 def _validate_corpus():

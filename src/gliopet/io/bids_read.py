@@ -340,7 +340,7 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
                        if sidecar.get(k))
     result.scanner = str(labels.get("scanner") or scanner)
     entities = parse_entities(image.name)
-    tracer = str(sidecar.get("TracerName") or entities.get("trc", ""))
+    tracer = _tracer_label(sidecar, entities, sidecar_path, issue)
     units = str(sidecar.get("Units", ""))
     timing = _pet_timing(sidecar, sidecar_path, issue)
     if timing is None:
@@ -355,6 +355,27 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
         suv_note=scaling.note, tracer=tracer,
     )
     return result
+
+
+def _tracer_label(sidecar: dict[str, Any], entities: dict[str, str], sidecar_path: Path,
+                  issue: Callable[..., None]) -> str:
+    """The tracer label of a PET image, which names gliopet's files (``trc-<label>``).
+
+    TracerName when it is a BIDS label (letters and digits), else the ``trc`` entity of the
+    image's file name (TracerName ``[18F]FDOPA`` in ``..._trc-FDOPA_pet.nii.gz`` gives FDOPA);
+    a fatal issue when neither is one.
+    """
+    tracer = str(sidecar.get("TracerName") or entities.get("trc", ""))
+    if not tracer or is_label(tracer):
+        return tracer
+    if is_label(entities.get("trc", "")):
+        return entities["trc"]
+    issue("error", sidecar_path, _msg(
+        f"TracerName {tracer!r} cannot label gliopet's output files (trc-<label>: letters and "
+        "digits only) and the PET file name has no trc- entity",
+        "add trc-<tracer> to the PET image and sidecar names (e.g. trc-FDOPA), or write "
+        "TracerName in letters and digits"), fatal=True)
+    return tracer
 
 
 def _no_issue(*args: Any, **kwargs: Any) -> None:
