@@ -250,3 +250,21 @@ def test_mask_pattern_with_another_field_is_refused(run_cli, tmp_path, option, p
         f"({detail}) (fix: use only {{subject}} and {{session}}, e.g. "
         "masks/sub-{subject}_ses-{session}_tumour.nii.gz)")
     assert snapshot(root) == before
+
+
+def test_pet_only_session_is_a_warning_that_names_preprocess(run_cli, tmp_path):
+    """A PET-only dataset is valid BIDS, so validate calls it usable, but it says that
+    preprocessing (which needs an MRI) will refuse the session, as it does."""
+    root = tmp_path / "bids"
+    make_bids_dataset(root, anat=())
+    code, out, _ = run_cli("validate", root, "--json")
+    assert code == 0
+    assert json.loads(out)["problems"] == [{
+        "level": "warning", "file": SESSION_DIR,
+        "message": "no anatomical MRI (ce-gadolinium_T1w, T1w, T2w or FLAIR) in this session: "
+                   "gliopet preprocess will refuse it (fix: add at least a T1w image to the "
+                   "anat/ folder)"}]
+    code, _, err = run_cli("preprocess", root)
+    assert (code, err.strip()) == (2, (
+        f"error: {root / SESSION_DIR}: no anatomical MRI (ce-gadolinium_T1w, T1w, T2w or FLAIR) "
+        "in this session (fix: add at least a T1w image to the anat/ folder)"))

@@ -422,9 +422,14 @@ def _check_pet(pet: PETImage, config: Config, add: _AddProblem) -> nib.Nifti1Ima
 
 
 def _check_anat(session: Session, pet_img: nib.Nifti1Image | None, add: _AddProblem) -> None:
-    """Each anatomical image opens as 3-D and overlaps the PET in world space."""
+    """Each anatomical image opens as 3-D and overlaps the PET in world space; a warning when
+    the session has none (a PET-only dataset is valid, but preprocessing needs an MRI)."""
     from gliopet.io.nifti import load_nifti
 
+    if not session.anat and session.pet is not None:
+        add("warning", session.pet.path.parent.parent, "no anatomical MRI (ce-gadolinium_T1w, "
+            "T1w, T2w or FLAIR) in this session: gliopet preprocess will refuse it (fix: add "
+            "at least a T1w image to the anat/ folder)")
     for key, anat in session.anat.items():
         try:
             anat_img = load_nifti(anat.path, ensure_ndim=(3,), canonical=False, check_size=True)
