@@ -81,8 +81,13 @@ class PreprocessConfig(_Strict):
     min_template_nmi: float = Field(1.03, ge=1.0)
     min_fov_overlap: float = Field(0.2, gt=0, le=1)
     brain_ml_range: tuple[float, float] = (900.0, 2300.0)
+    # striatum refined with the patient's PET (gliopet.preprocess.regions.refine_striatum)
+    striatum_search_mm: float = Field(6.0, ge=0)
+    striatum_core_fraction: float = Field(0.4, gt=0, lt=1)
+    striatum_min_contrast: float = Field(1.3, ge=1.0)
+    striatum_volume_ratio_range: tuple[float, float] = (0.5, 1.5)
 
-    _ranges = field_validator("brain_ml_range")(_check_range)
+    _ranges = field_validator("brain_ml_range", "striatum_volume_ratio_range")(_check_range)
 
 
 class ComputeConfig(_Strict):

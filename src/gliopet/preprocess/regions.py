@@ -5,12 +5,21 @@ definitions through the saved transforms:
 
 * ``brain``: the refined MRI brain mask (`gliopet.preprocess.brainmask`), PET <- T1w.
 * ``lefthemisphere`` / ``righthemisphere``: brain voxels whose template (MNI RAS) x is < 0 / > 0.
-* ``striatum`` (and ``caudateL``, ``caudateR``, ``putamenL``, ``putamenR``): the shared template
-  definition (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI, the reference for
-  T/S ratios (lesion and margin removed, see below).
-* ``striatumanat``: the same striatum without that removal: the anatomical striatum that the
-  quantification stage keeps out of the tumour candidates (with its safety margin), so that
-  physiological striatal uptake next to a lesion is never taken for tumour.
+* ``caudateL``, ``caudateR``, ``putamenL``, ``putamenR``: the shared template definition
+  (`gliopet.templates.striatum_masks`) carried PET <- T1w <- MNI (lesion and margin removed,
+  see below): the *registered* striatum.
+* ``striatum``: the reference for T/S ratios, the registered striatum refined with the patient's
+  own static PET as a physician draws a striatal VOI (`refine_striatum`): per side, the voxels
+  within `search_margin_mm` of the registered region whose uptake is at least the reference plus
+  `core_fraction` of the way to that side's striatal peak, connected to the registered region,
+  lesion and margin removed. It falls back to the registered striatum (``refined`` false in the
+  QC row) when the striatum does not stand out (peak below `min_contrast` x the healthy median).
+* ``striatumanat``: the striatum that the quantification stage keeps out of the tumour
+  candidates (with its safety margin), so that physiological striatal uptake next to a lesion is
+  never taken for tumour: the same refinement with only the MRI abnormality itself removed
+  (not its margin), together with the registered striatum where the refinement fell back.
+* ``abnormal``: the MRI abnormality (FLAIR/T2 hyperintensity, contrast enhancement) on the PET
+  grid, without margin: tumour candidates inside it are kept even next to the striatum.
 * ``healthy``: brain voxels with template grey + white matter probability >= 0.5, outside the
   striatum, outside the MRI abnormality (FLAIR/T2 hyperintensity and contrast enhancement)
   dilated by `margin_mm`, and
@@ -23,6 +32,8 @@ quantification stage.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -95,6 +106,125 @@ def enhancement_map(t1_contrast: np.ndarray, t1: np.ndarray, brain: np.ndarray) 
     return normalised(t1_contrast) - normalised(t1)
 
 
+@dataclass
+class StriatumRefinement:
+    """The striatum refined with the patient's PET (`refine_striatum`).
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        Refined striatum (the registered one when ``refined`` is false).
+    refined : bool
+        False when the refinement failed and the registered striatum was kept.
+    refined_ml, template_ml : float
+        Volumes (mL) of the refined and of the registered striatum (same exclusions).
+    levels : dict of str to float
+        Per side, the uptake level (image units, SUV) above which voxels were kept.
+    note : str
+        How the mask was made.
+    """
+
+    mask: np.ndarray
+    refined: bool
+    refined_ml: float
+    template_ml: float
+    levels: dict[str, float]
+    note: str
+
+    @property
+    def volume_ratio(self) -> float:
+        """Refined / registered volume (NaN when the registered striatum is empty)."""
+        return self.refined_ml / self.template_ml if self.template_ml > 0 else float("nan")
+
+
+def _side_core(pet: np.ndarray, registered: np.ndarray, allowed: np.ndarray, reference: float,
+               spacing: tuple[float, float, float], search_margin_mm: float,
+               core_fraction: float) -> tuple[np.ndarray, float]:
+    """Uptake-defined core of one side's striatum and its level (SUV); see `refine_striatum`."""
+    seed = registered & allowed
+    level = reference + core_fraction * (float(pet[seed].max()) - reference)
+    core = dilate_mm(registered, search_margin_mm, spacing) & allowed & (pet >= level)
+    labels, _ = label_components(core, connectivity=26)
+    touching = np.unique(labels[seed & core])
+    return np.isin(labels, touching[touching > 0]), level
+
+
+def refine_striatum(pet: np.ndarray, registered: dict[str, np.ndarray], reference_suv: float,
+                    spacing: tuple[float, float, float], *, allowed: np.ndarray,
+                    search_margin_mm: float = 6.0, core_fraction: float = 0.4,
+                    min_contrast: float = 1.3) -> StriatumRefinement:
+    """The registered striatum refined with the patient's own static PET.
+
+    Per side (a key of `registered`, e.g. ``"left"``, ``"right"``): the peak is the highest
+    voxel of the registered region inside `allowed`; the level is `reference_suv` +
+    `core_fraction` x (peak - `reference_suv`) (0.4: below the half-way contour between the
+    healthy median and the peak, because the grey matter around the striatum is above the
+    median; on phantoms it follows the striatum's edge after a 5-8 mm FWHM blur); the
+    side's striatum is every `allowed` voxel at or above the level within `search_margin_mm`
+    (mm) of the registered region and connected (26-neighbour) to its voxels above the level.
+    So a striatum smaller, larger or shifted (a few mm) from the template is drawn from its own
+    uptake, not from the template's shape.
+
+    Parameters
+    ----------
+    pet : ndarray
+        Static PET (SUV or Bq/mL; `reference_suv` in the same units).
+    registered : dict of str to ndarray of bool
+        Registered (template) striatum per side.
+    reference_suv : float
+        Healthy-brain median uptake (outside the striatum).
+    spacing : tuple of float
+        Voxel edges (mm).
+    allowed : ndarray of bool
+        Brain voxels the striatum may hold (e.g. brain minus the MRI abnormality).
+    min_contrast : float
+        A side whose peak is below `min_contrast` x `reference_suv` (no visible striatum, or
+        a tracer without striatal uptake) makes the whole refinement fall back to the
+        registered striatum (``refined`` false).
+    """
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    template = np.zeros(pet.shape, dtype=bool)
+    for mask in registered.values():
+        template |= mask & allowed
+    template_ml = float(template.sum()) * voxel_ml
+    refined, levels = np.zeros(pet.shape, dtype=bool), {}
+    for side, mask in registered.items():
+        if not (mask & allowed).any():
+            continue  # the whole side lies in the excluded region
+        if float(pet[mask & allowed].max()) < min_contrast * reference_suv:
+            return StriatumRefinement(
+                template, False, template_ml, template_ml, {},
+                f"striatum: registered template (the {side} striatum does not stand out: peak "
+                f"below {min_contrast:g} x the healthy median)")
+        core, levels[side] = _side_core(pet, mask, allowed, reference_suv, spacing,
+                                        search_margin_mm, core_fraction)
+        refined |= core
+    if not refined.any():
+        return StriatumRefinement(template, False, template_ml, template_ml, {},
+                                  "striatum: registered template (no voxel to refine)")
+    return StriatumRefinement(
+        refined, True, float(refined.sum()) * voxel_ml, template_ml, levels,
+        f"striatum: uptake >= healthy median + {core_fraction:g} x (striatal peak - median), "
+        f"within {search_margin_mm:g} mm of the registered striatum")
+
+
+def striatum_flags(refinement: StriatumRefinement,
+                   ratio_range: tuple[float, float] = (0.5, 1.5)) -> list[str]:
+    """QC flags of the striatum refinement: ``striatum_not_refined`` (registered template kept)
+    and ``striatum_volume`` (refined / registered volume outside `ratio_range`)."""
+    if not refinement.refined:
+        return ["striatum_not_refined"]
+    ratio = refinement.volume_ratio
+    return [] if ratio_range[0] <= ratio <= ratio_range[1] else ["striatum_volume"]
+
+
+class PETRegions(dict[str, np.ndarray]):
+    """Masks on the PET grid keyed by ``desc`` (a dict), with the striatum refinement
+    (``refinement``, the T/S reference) attached."""
+
+    refinement: StriatumRefinement | None = None
+
+
 def lesion_centroid_mni(abnormal: np.ndarray, affine: np.ndarray,
                         xfm_t1_to_template: sitk.Transform) -> np.ndarray | None:
     """Centroid (MNI RAS mm) of the largest component of an abnormality mask on a T1w grid.
@@ -121,13 +251,17 @@ def pet_regions(
     pet_threshold: float | None,
     margin_mm: float = 5.0,
     resolution_mm: int = 2,
-) -> dict[str, np.ndarray]:
-    """Masks on the PET grid (bool arrays keyed by BIDS ``desc`` label).
+    striatum_search_mm: float = 6.0,
+    striatum_core_fraction: float = 0.4,
+    striatum_min_contrast: float = 1.3,
+) -> PETRegions:
+    """Masks on the PET grid (bool arrays keyed by BIDS ``desc`` label) and the striatum
+    refinement (``.refinement``).
 
     Parameters
     ----------
     pet_reference : sitk.Image
-        Any image on the PET grid (e.g. the static PET).
+        The static PET (the striatum is refined with its uptake).
     t1 : sitk.Image
         The MRI registration target (contrast T1w or T1w); `brain_t1` and `abnormal_t1` are on
         its grid.
@@ -143,6 +277,8 @@ def pet_regions(
         are also left out of ``healthy``, with the margin; None disables it. Required: pass the
         quantification's tumour threshold (configuration ``quant.tumour_threshold_x_background``)
         so that both stages use one rule.
+    striatum_search_mm, striatum_core_fraction, striatum_min_contrast : float
+        `refine_striatum`'s `search_margin_mm`, `core_fraction` and `min_contrast`.
     """
     pet_to_t1 = invert(xfm_pet_to_t1)                      # PET points -> T1w points
     pet_to_mni = compose(pet_to_t1, invert(xfm_t1_to_template))  # PET points -> MNI points
@@ -154,39 +290,60 @@ def pet_regions(
     mni_x_ras = -transform_points(pet_to_mni, grid_points_lps(pet_reference).reshape(-1, 3))[:, 0]
     mni_x_ras = mni_x_ras.reshape(brain.shape)
 
-    excluded = np.zeros(brain.shape, dtype=bool)
-    if abnormal_t1 is not None and abnormal_t1.any():
-        spacing = t1.GetSpacing()
-        grown = dilate_mm(abnormal_t1.astype(bool), margin_mm, spacing)
-        excluded = resample_mask(to_sitk(grown.astype(np.float32), t1_affine), pet_reference,
-                                 pet_to_t1, threshold=0.01)
-
-    masks: dict[str, np.ndarray] = {"brain": brain,
-                                    "lefthemisphere": brain & (mni_x_ras < 0),
-                                    "righthemisphere": brain & (mni_x_ras > 0)}
+    abnormal, excluded = _abnormal_on_pet(abnormal_t1, t1, pet_reference, pet_to_t1, margin_mm)
+    masks = PETRegions(brain=brain, lefthemisphere=brain & (mni_x_ras < 0),
+                       righthemisphere=brain & (mni_x_ras > 0))
     template_affine = from_sitk(template["t1"])[1]
-    striatum = np.zeros(brain.shape, dtype=bool)
-    anatomical = np.zeros(brain.shape, dtype=bool)
+    sides = {"left": np.zeros(brain.shape, dtype=bool), "right": np.zeros(brain.shape, dtype=bool)}
     for name, mask in striatum_masks(resolution_mm).items():
         carried = resample_mask(to_sitk(mask.astype(np.float32), template_affine), pet_reference,
                                 pet_to_mni) & brain
-        anatomical |= carried
+        sides[name.split("_")[1]] |= carried
         masks[STRIATUM_DESC[name]] = carried & ~excluded
-        striatum |= carried & ~excluded
-    masks["striatum"] = striatum
-    masks["striatumanat"] = anatomical
-    healthy = brain & ((gm + wm) >= 0.5) & ~striatum & ~excluded
+    anatomical = sides["left"] | sides["right"]
+    registered = anatomical & ~excluded
+    pet, spacing = from_sitk(pet_reference)[0], pet_reference.GetSpacing()
+    healthy = brain & ((gm + wm) >= 0.5) & ~anatomical & ~excluded
+    reference = float(np.median(pet[healthy])) if healthy.any() else float("nan")
+    refine = {"search_margin_mm": striatum_search_mm, "core_fraction": striatum_core_fraction,
+              "min_contrast": striatum_min_contrast}
+    masks.refinement = refine_striatum(pet, sides, reference, spacing, allowed=brain & ~excluded,
+                                       **refine)
+    kept_out = refine_striatum(pet, sides, reference, spacing, allowed=brain & ~abnormal, **refine)
+    masks["striatum"] = masks.refinement.mask
+    masks["striatumanat"] = kept_out.mask if kept_out.refined else anatomical
+    masks["abnormal"] = abnormal
+    healthy &= ~masks["striatum"]
     if pet_threshold is not None and healthy.any():
         # Tumour that the MRI does not show (non-enhancing, little oedema) is still PET-avid: leave
         # out voxels above `pet_threshold` x the healthy median (the tumour-candidate rule of the
         # quantification stage), grown by the same margin, so the reference stays in healthy tissue.
-        pet = from_sitk(pet_reference)[0]
-        avid = brain & ~striatum & (pet > pet_threshold * float(np.median(pet[healthy])))
+        striatal = registered | masks["striatum"] | masks["striatumanat"]
+        avid = brain & ~striatal & (pet > pet_threshold * float(np.median(pet[healthy])))
         if avid.any():
-            healthy &= ~dilate_mm(avid, margin_mm, pet_reference.GetSpacing())
+            healthy &= ~dilate_mm(avid, margin_mm, spacing)
     masks["healthy"] = healthy
     return masks
 
 
-__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "enhancement_map", "grid_points_lps",
-           "lesion_centroid_mni", "mri_abnormality", "pet_regions"]
+def _abnormal_on_pet(abnormal_t1: np.ndarray | None, t1: sitk.Image, pet_reference: sitk.Image,
+                     pet_to_t1: sitk.Transform,
+                     margin_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The MRI abnormality on the PET grid, as it is and grown by `margin_mm` (bool, bool)."""
+    shape = tuple(pet_reference.GetSize())
+    abnormal = np.zeros(shape, dtype=bool)
+    excluded = np.zeros(shape, dtype=bool)
+    if abnormal_t1 is None or not abnormal_t1.any():
+        return abnormal, excluded
+    t1_affine = from_sitk(t1)[1]
+    abnormal = resample_mask(to_sitk(abnormal_t1.astype(np.float32), t1_affine), pet_reference,
+                             pet_to_t1)
+    grown = dilate_mm(abnormal_t1.astype(bool), margin_mm, t1.GetSpacing())
+    excluded = resample_mask(to_sitk(grown.astype(np.float32), t1_affine), pet_reference,
+                             pet_to_t1, threshold=0.01)
+    return abnormal, excluded
+
+
+__all__ = ["STRIATUM_DESC", "STRIATUM_MNI", "PETRegions", "StriatumRefinement", "enhancement_map",
+           "grid_points_lps", "lesion_centroid_mni", "mri_abnormality", "pet_regions",
+           "refine_striatum", "striatum_flags"]

@@ -125,7 +125,9 @@ class QuantInputs:
 
     ``masks``: brain, striatum, lefthemisphere, healthy (bool); ``striatum_exclusion``: the
     anatomical striatum kept out of the tumour candidates; ``static``: static-window SUV;
-    ``sizes``: voxel edges (mm); ``voxel_ml``: voxel volume (mL).
+    ``sizes``: voxel edges (mm); ``voxel_ml``: voxel volume (mL); ``abnormal``: the MRI
+    abnormality on the PET grid, exempt from the striatum margin (None when preprocessing did
+    not write it).
     """
 
     suv: np.ndarray
@@ -138,6 +140,7 @@ class QuantInputs:
     static: np.ndarray
     frames_path: Path
     notes: list[str] = field(default_factory=list)
+    abnormal: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -388,10 +391,14 @@ def _load_inputs(session: Session, root: Path, opts: QuantConfig) -> QuantInputs
     anatomical = d.find_or_none(root, session, d.PET_MASK, desc="striatumanat")
     exclusion = (masks["striatum"] if anatomical is None
                  else _load_mask(anatomical, affine, shape, "striatumanat"))
+    # The MRI abnormality on the PET grid: tumour candidates inside it are kept near the striatum.
+    abnormal_path = d.find_or_none(root, session, d.PET_MASK, desc="abnormal")
+    abnormal = None if abnormal_path is None else _load_mask(abnormal_path, affine, shape,
+                                                             "abnormal")
     static_suv = pet.static_image(opts.static_window_min, frames=raw).data.astype(np.float32)
     del raw
     return QuantInputs(suv, affine, timing, sizes, static.voxel_volume_ml(sizes), masks, exclusion,
-                       static_suv, frames_path, notes)
+                       static_suv, frames_path, notes, abnormal)
 
 
 def _frames_path(session: Session, root: Path) -> tuple[Path, list[str]]:
@@ -490,7 +497,7 @@ def _automatic_regions(data: QuantInputs, opts: QuantConfig, user_bg: np.ndarray
                              threshold=opts.tumour_threshold_x_background,
                              reference=opts.healthy_reference,
                              striatum_margin_mm=opts.striatum_margin_mm,
-                             min_component_ml=opts.min_component_ml)
+                             min_component_ml=opts.min_component_ml, keep=data.abnormal)
     if user_bg is not None:
         overlap = int(np.count_nonzero(regions.tumour & user_bg))
         if overlap:

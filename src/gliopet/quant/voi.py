@@ -7,7 +7,10 @@ Rule, unless the user gives a tumour mask:
    is available).
 2. Candidates: brain voxels above 1.6 x reference, outside the striatum dilated by a safety
    margin (mm; at least the voxel diagonal, `striatum_margin`) (1.6: Pauleit 2005 for FET; the
-   IADI-Nancy open FDOPA code uses 1.6 x healthy brain mean).
+   IADI-Nancy open FDOPA code uses 1.6 x healthy brain mean). Voxels of the MRI abnormality
+   (``keep``) stay candidates even inside that margin: a PET-avid tumour that MRI shows is not
+   cut where it comes close to the striatum (the striatum given is preprocessing's, refined with
+   the patient's uptake and without the abnormality, so striatal uptake itself stays out).
 3. Lesion hemisphere: the side (world x > 0 right, x < 0 left in RAS, split by the mid-sagittal
    plane x = 0 unless a left-hemisphere mask is given) holding most candidate voxels.
 4. Background: the guideline crescent in the contralateral hemisphere (Unterrainer 2017, EJNMMI
@@ -22,7 +25,8 @@ Rule, unless the user gives a tumour mask:
    preprocessing (`healthy`: outside the MRI abnormality, the PET-avid voxels and their margin),
    so that infiltrating tumour below the threshold, e.g. crossing the midline, stays out of the
    reference. If this is empty, the whole healthy contralateral hemisphere is used (with a note).
-5. BTV: brain voxels above 1.6 x background SUVmean outside the striatum margin; connected
+5. BTV: brain voxels above 1.6 x background SUVmean outside the striatum margin (``keep``
+   voxels again excepted); connected
    components (26-connectivity) are kept when they are the largest or at least
    ``min_component_ml``; the background loses any voxel that the final tumour VOI holds.
 """
@@ -169,8 +173,12 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
                threshold: float = package_defaults().quant.tumour_threshold_x_background,
                reference: str = "median", striatum_margin_mm: float = 5.0,
                min_component_ml: float = 0.5, crescent_depth_mm: float = 20.0,
-               band_height_mm: float = 30.0, band_ap_mm: float = 80.0) -> VOIResult:
+               band_height_mm: float = 30.0, band_ap_mm: float = 80.0,
+               keep: np.ndarray | None = None) -> VOIResult:
     """Automatic tumour VOI and background from a static SUV image (module docstring rule).
+
+    ``keep``: the MRI abnormality (bool, PET grid), exempt from the striatum margin; None: no
+    exemption.
 
     Raises `InputError` when the brain mask is empty, and `NoTumourFound` (an `InputError`)
     when no voxel exceeds the threshold.
@@ -183,6 +191,9 @@ def tumour_voi(image: np.ndarray, brain: np.ndarray, affine: np.ndarray,
     ref = healthy_reference(image, brain, striatum, reference)
     margin = striatum_margin(striatum_margin_mm, sizes)
     keep_out = np.zeros_like(brain) if striatum is None else dilate_mm(striatum, margin, sizes)
+    keep = check_mask(keep, image.shape, "abnormality", allow_empty=True)
+    if keep is not None:
+        keep_out &= ~keep
     candidates = brain & ~keep_out & (image > threshold * ref)
     if not candidates.any():
         raise NoTumourFound(
