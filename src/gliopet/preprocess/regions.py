@@ -59,6 +59,9 @@ from gliopet.spatial import (
 )
 from gliopet.templates import STRIATUM_MNI, striatum_masks
 
+#: Voxels averaged for the striatal peak of `refine_striatum` (the highest ones of a side).
+PEAK_VOXELS = 5
+
 STRIATUM_DESC = {"caudate_left": "caudateL", "caudate_right": "caudateR",
                  "putamen_left": "putamenL", "putamen_right": "putamenR"}
 
@@ -137,12 +140,17 @@ class StriatumRefinement:
         return self.refined_ml / self.template_ml if self.template_ml > 0 else float("nan")
 
 
+def _peak(pet: np.ndarray, region: np.ndarray) -> float:
+    """Mean of the `PEAK_VOXELS` highest voxels of `region` (image units)."""
+    return float(np.sort(pet[region])[-PEAK_VOXELS:].mean())
+
+
 def _side_core(pet: np.ndarray, registered: np.ndarray, allowed: np.ndarray, reference: float,
                spacing: tuple[float, float, float], search_margin_mm: float,
                core_fraction: float) -> tuple[np.ndarray, float]:
     """Uptake-defined core of one side's striatum and its level (SUV); see `refine_striatum`."""
     seed = registered & allowed
-    level = reference + core_fraction * (float(pet[seed].max()) - reference)
+    level = reference + core_fraction * (_peak(pet, seed) - reference)
     core = dilate_mm(registered, search_margin_mm, spacing) & allowed & (pet >= level)
     labels, _ = label_components(core, connectivity=26)
     touching = np.unique(labels[seed & core])
@@ -155,8 +163,9 @@ def refine_striatum(pet: np.ndarray, registered: dict[str, np.ndarray], referenc
                     min_contrast: float = 1.3) -> StriatumRefinement:
     """The registered striatum refined with the patient's own static PET.
 
-    Per side (a key of `registered`, e.g. ``"left"``, ``"right"``): the peak is the highest
-    voxel of the registered region inside `allowed`; the level is `reference_suv` +
+    Per side (a key of `registered`, e.g. ``"left"``, ``"right"``): the peak is the mean of the
+    `PEAK_VOXELS` (5) highest voxels of the registered region inside `allowed` (less biased by
+    noise than the single highest); the level is `reference_suv` +
     `core_fraction` x (peak - `reference_suv`) (0.4: below the half-way contour between the
     healthy median and the peak, because the grey matter around the striatum is above the
     median; on phantoms it follows the striatum's edge after a 5-8 mm FWHM blur); the
@@ -191,7 +200,7 @@ def refine_striatum(pet: np.ndarray, registered: dict[str, np.ndarray], referenc
     for side, mask in registered.items():
         if not (mask & allowed).any():
             continue  # the whole side lies in the excluded region
-        if float(pet[mask & allowed].max()) < min_contrast * reference_suv:
+        if _peak(pet, mask & allowed) < min_contrast * reference_suv:
             return StriatumRefinement(
                 template, False, template_ml, template_ml, {},
                 f"striatum: registered template (the {side} striatum does not stand out: peak "
