@@ -128,9 +128,25 @@ def test_rerun_is_skipped_unless_forced(run_cli, dataset):
 
 
 def test_pet_outside_the_mri_is_a_clear_error(run_cli, tmp_path):
+    """1 m apart: the dataset checks (those of gliopet validate) refuse it before any work;
+    170 mm apart (18% overlap): preprocessing's own overlap rule (20% needed)."""
     synth = _synth(3)
     synth.pet_affine = synth.pet_affine.copy()
     synth.pet_affine[:3, 3] += 1000.0
+    write_bids_session(tmp_path, "03", "diagnosis", synth)
+    code, _, err = run_cli("preprocess", tmp_path)
+    assert code == 2
+    flair = tmp_path / "sub-03" / "ses-diagnosis" / "anat" / "sub-03_ses-diagnosis_FLAIR.nii.gz"
+    assert err.strip() == (
+        f"error: {flair}: the FLAIR image and the PET image do not overlap in physical space "
+        "(their world bounding boxes are disjoint) (fix: check the affines (qform/sform) of both "
+        "images; re-convert them from DICOM; this is the first of 2 errors: gliopet validate "
+        f"{tmp_path} lists them all)"
+    )
+    assert not (tmp_path / "derivatives").exists()  # refused before any work
+
+    synth.pet_affine[:3, 3] -= 1000.0
+    synth.pet_affine[0, 3] += 170.0
     write_bids_session(tmp_path, "03", "diagnosis", synth)
     code, _, err = run_cli("preprocess", tmp_path)
     assert code == 2
@@ -138,7 +154,7 @@ def test_pet_outside_the_mri_is_a_clear_error(run_cli, tmp_path):
         tmp_path / "sub-03" / "ses-diagnosis" / "pet" / "sub-03_ses-diagnosis_trc-FDOPA_pet.nii.gz"
     )
     assert err.strip() == (
-        f"error: {pet}: the PET field of view does not overlap the T1w MRI (0% of the smaller "
+        f"error: {pet}: the PET field of view does not overlap the T1w MRI (18% of the smaller "
         "image, 20% needed) (fix: check the PET and MRI headers (origin, orientation): both must "
         "place the head in the same scanner coordinates)"
     )
