@@ -4,7 +4,8 @@ completion, and compare their outputs with an uninterrupted run's (issue 10, def
 Each run of a stage is a separate process running the gliopet command line (`gliopet.cli.main`,
 as the console script does), forked from a server process that has imported gliopet once (the
 cheap trick that keeps twenty kills within a minute: a fresh interpreter spends seconds on
-imports before any work). A kill is ``SIGKILL``: no handler, no cleanup, exactly ``kill -9``.
+imports before any work; the configuration files are still read by each run). A kill is
+``SIGKILL``: no handler, no cleanup, exactly ``kill -9``.
 
 `inject` runs one stage: first uninterrupted (the reference, whose duration T is measured), then
 on a fresh copy of its input attempt after attempt, each killed after ``f x T`` with ``f`` drawn
@@ -31,10 +32,9 @@ import numpy as np
 
 from support.compare import files, tree_differences
 
-#: Imported once by the server process, so that each forked run starts working at once.
-PRELOAD = ["gliopet.cli", "gliopet.io.dicom.importer", "gliopet.simulate.cohort",
-           "gliopet.preprocess.pipeline", "gliopet.quant.pipeline", "SimpleITK", "pandas",
-           "nibabel"]
+#: Imported once by the server process, so that each forked run starts working at once (every
+#: gliopet module: the runs use the code as it was at the start, even if the tree changes).
+PRELOAD = ["support.preload", "SimpleITK", "pandas", "nibabel"]
 
 
 def _context() -> multiprocessing.context.BaseContext:
