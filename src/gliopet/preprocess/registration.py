@@ -37,6 +37,7 @@ import SimpleITK as sitk
 from numpy.typing import DTypeLike
 
 from gliopet.errors import InputError
+from gliopet.io.nifti import read_voxels
 from gliopet.io.transforms import CONVENTION, affine_parameters, write_transform  # noqa: F401  (re-exported)
 from gliopet.spatial import (
     affine_matrix,
@@ -114,8 +115,13 @@ def from_sitk(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nifti_to_sitk(img: nib.spatialimages.SpatialImage) -> sitk.Image:
-    """A SimpleITK image from a 3-D nibabel image (voxels read as float32)."""
-    return to_sitk(np.asarray(img.dataobj, dtype=np.float32), img.affine)
+    """A SimpleITK image from a 3-D nibabel image (voxels read as float32).
+
+    Voxels are read through `gliopet.io.nifti.read_voxels`, so a file that is truncated on disk
+    gives a one-line `InputError` naming it.
+    """
+    path = img.get_filename() or "<in-memory image>"
+    return to_sitk(read_voxels(img, path), img.affine)
 
 
 def sitk_to_nifti(image: sitk.Image, dtype: DTypeLike = np.float32) -> nib.Nifti1Image:

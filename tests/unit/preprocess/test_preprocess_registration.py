@@ -147,3 +147,15 @@ def test_nifti_round_trip_through_sitk():
     )
     back = reg.sitk_to_nifti(reg.nifti_to_sitk(img))
     np.testing.assert_allclose(back.affine, img.affine, atol=1e-5)
+
+
+def test_truncated_file_is_a_one_line_input_error(tmp_path):
+    """A NIfTI that breaks on disk after the dataset checks still names itself (not 'Aborted.')."""
+    path = tmp_path / "t1.nii.gz"
+    volume = np.random.default_rng(0).random((20, 20, 20)).astype(np.float32)
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated or corrupt") as info:
+        reg.nifti_to_sitk(nib.load(path))
+    assert str(path) in info.value.one_line()
