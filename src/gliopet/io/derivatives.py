@@ -398,8 +398,9 @@ XFM = declare(PREPROCESS, "xfm", ".txt", variable=("from", "to"), mode="image",
 T1W_MASK = declare(PREPROCESS, "mask", variable=("desc",), space=REFERENCE_SPACE,
                    description="masks on the reference MRI grid: brain, abnormal")
 PET_MASK = declare(PREPROCESS, "mask", variable=("desc",), space="pet",
-                   description="regions on the PET grid: brain, striatum(anat), caudate/putamen "
-                               "L/R, left/right hemisphere, healthy")
+                   description="regions on the PET grid: brain, striatum (PET-refined T/S "
+                               "reference), striatumanat, caudate/putamen L/R, left/right "
+                               "hemisphere, healthy, abnormal (MRI abnormality)")
 MRI_ON_PET = declare(PREPROCESS, None, variable=("ce",), space="pet", desc="preproc",
                      description="bias-corrected MRI resampled onto the PET grid")
 LEARNING_PET = declare(PREPROCESS, "pet", tracer=True, space=TEMPLATE_SPACE, res="2",
