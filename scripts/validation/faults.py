@@ -43,8 +43,8 @@ def run(cohorts) -> str:
 
 
 def _markdown(outcomes: list[faults.Outcome], seconds: float) -> str:
-    rows = ["| stage | uninterrupted run (s) | kills | attempts | kills that left staging "
-            "behind | files compared | rerun equals the uninterrupted run | leftovers after "
+    rows = ["| stage | uninterrupted run (s) | kills | attempts | staging found just after "
+            "the kills | files compared | rerun equals the uninterrupted run | leftovers after "
             "the rerun |",
             "|---|---|---|---|---|---|---|---|"]
     for o in outcomes:
@@ -62,9 +62,10 @@ def _markdown(outcomes: list[faults.Outcome], seconds: float) -> str:
         "every attempt resuming from what the previous kill left (an attempt that finished "
         "before its kill time is not counted and its output is removed); then one run to "
         "completion, compared file by file with an uninterrupted run (identical bytes except "
-        "provenance time stamps and the QC row's durations). \"Kills that left staging behind\" "
-        "counts the staging folders and temporary files present just after each kill (the kill "
-        "landed inside a write); \"leftovers\" those still present after the final run. "
+        "provenance time stamps and the QC row's durations). \"Staging found just after the "
+        "kills\" sums the staging folders and temporary files present right after each kill "
+        "(kills that landed inside a write); \"leftovers\" those still present after the final "
+        "run. "
         f"Written by `make validate` (section `faults`, {seconds / 60:.0f} min); the CI test "
         "`tests/integration/test_fault_injection.py` does the same with 22 kills on one session.",
         "",
