@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gliopet import atomic
 from gliopet.io.dicom import importer, write_mr_series
 
 OVERWRITE_FIX = ("give a new folder; gliopet never deletes a folder it did not write (remove it "
@@ -238,8 +239,24 @@ def test_id_map_written_after_the_dataset_and_owner_only(run_cli, tmp_path, monk
             seen.append((bids.is_dir(), os.stat(source).st_mode & 0o777))
         return real_replace(source, target)
 
-    monkeypatch.setattr(importer.os, "replace", watching_replace)
+    monkeypatch.setattr(atomic.os, "replace", watching_replace)
     code, _, err = run_cli("import-dicom", tmp_path / "src", bids, "--id-map", id_map)
     assert code == 0, err
     assert seen == [(True, 0o600)]
     assert json.loads(id_map.read_text())["subjects"] == {"P1": "001"}
+
+
+def test_a_killed_imports_pending_id_map_is_removed_by_the_next_import(run_cli, tmp_path):
+    """A kill -9 between writing the pending id-map and moving it leaves a temporary file with
+    identifiers beside the id-map; no writer holds its lock, so the next import removes it."""
+    _series(tmp_path / "src")
+    id_map = tmp_path / "ids.json"
+    stale = tmp_path / ".ids.json.k1ll3dxx.tmp.json"  # named as gliopet.atomic names it
+    stale.write_text('{"subjects": {"P1": "001"}}')
+    other = tmp_path / ".ids.json.notes"  # not gliopet's naming: left alone
+    other.write_text("kept")
+    code, _, err = run_cli("import-dicom", tmp_path / "src", tmp_path / "bids", "--id-map",
+                           id_map)
+    assert code == 0, err
+    assert not stale.exists() and other.read_text() == "kept"
+    assert id_map.stat().st_mode & 0o777 == 0o600

@@ -43,8 +43,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,7 +278,7 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
     InputError
         Bad paths or broken DICOM data (see the messages); nothing is written then.
     """
-    from gliopet.atomic import staged_directory
+    from gliopet.atomic import atomic_path, remove_stale, staged_directory
 
     src = Path(src).absolute()
     bids_dir = Path(bids_dir).absolute()
@@ -303,27 +301,26 @@ def import_dicom(src: str | Path, bids_dir: str | Path, id_map: str | Path, *,
     from gliopet.progress import track
 
     files: list[dict[str, Any]] = []
-    pending: Path | None = None
+    # The pending id-map is locked while this import runs, so the next import removes it if
+    # this one is killed (it holds identifiers) and never while this one is alive.
+    remove_stale(id_map_path.parent, names=[id_map_path.name])
     try:
-        with staged_directory(bids_dir, overwrite=overwrite) as stage:
-            for plan in track(kept, "Converting DICOM series"):
-                files.append(_convert(stage, plan, orders[plan.series.uid], src, report))
-            _write_tables(stage, kept, write_participants)
-            write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
-            _write_provenance(stage, command, len(scan.series), len(kept))
-            report.written.sort(key=lambda w: w.bids_path)
-            files.sort(key=lambda f: f["bids_path"])
-            pending = _stage_id_map(id_map_path, ids, bids_dir, src, files)
-            _check_target_unchanged(bids_dir, overwrite)
+        with atomic_path(id_map_path, private=True) as pending:
+            with staged_directory(bids_dir, overwrite=overwrite) as stage:
+                for plan in track(kept, "Converting DICOM series"):
+                    files.append(_convert(stage, plan, orders[plan.series.uid], src, report))
+                _write_tables(stage, kept, write_participants)
+                write_dataset_description(stage, "DICOM import (gliopet import-dicom)")
+                _write_provenance(stage, command, len(scan.series), len(kept))
+                report.written.sort(key=lambda w: w.bids_path)
+                files.sort(key=lambda f: f["bids_path"])
+                _write_id_map(pending, ids, bids_dir, src, files)
+                _check_target_unchanged(bids_dir, overwrite)
+            # the dataset is in place: leaving atomic_path renames the id-map onto its name
     except FileExistsError:  # BIDS_DIR filled between the last check and the move
-        _discard(pending)
         if bids_dir.is_dir() and any(bids_dir.iterdir()):
             raise _changed_meanwhile(bids_dir) from None
         raise
-    except BaseException:
-        _discard(pending)
-        raise
-    os.replace(pending, id_map_path)  # the dataset is in place: now the id-map
     return report
 
 
@@ -503,24 +500,14 @@ def _convert(stage: Path, plan: _Planned, per_frame: list[tuple[list[int], np.nd
     }
 
 
-def _stage_id_map(id_map_path: Path, ids: dict[str, Any], bids_dir: Path, src: Path,
-                  files: list[dict[str, Any]]) -> Path:
-    """Append this import to the id-map and write it under a temporary name beside
-    `id_map_path`, readable by the owner only (0600 from creation); the caller renames it onto
-    `id_map_path` once the dataset is in place."""
+def _write_id_map(pending: Path, ids: dict[str, Any], bids_dir: Path, src: Path,
+                  files: list[dict[str, Any]]) -> None:
+    """Append this import to the id-map and write it to `pending` (the id-map's temporary
+    name, readable by the owner only); the caller moves it onto the id-map once the dataset is
+    in place."""
     ids["imports"].append({"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                            "bids_dir": str(bids_dir), "source": str(src), "files": files})
-    id_map_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{id_map_path.name}.", suffix=".tmp",
-                                dir=id_map_path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(ids, indent=2, default=str) + "\n")
-    return Path(name)
-
-
-def _discard(pending: Path | None) -> None:
-    if pending is not None and pending.exists():
-        pending.unlink()
+    pending.write_text(json.dumps(ids, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _write_tables(stage: Path, plans: list[_Planned], write_participants) -> None:
