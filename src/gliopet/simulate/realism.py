@@ -591,25 +591,10 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
     scanner model; the 15-25 % at 20 min of the site presets holds for 2 mm voxels only)."""
     rows = []
     for _, r in noise.iterrows():  # every frame, in the TSV only (section noise_frame)
-        rows.append(
-            {
-                "section": "noise_frame",
-                "quantity": "noise CoV (noisy vs noise-free, white matter)",
-                "group": f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, "
-                f"{r['duration_s']:.0f} s)",
-                "n": int(r["n_sessions"]),
-                "mean": float(r["cov_measured"]),
-                "sd": np.nan,
-                "median": np.nan,
-                "ci_low": np.nan,
-                "ci_high": np.nan,
-                "published": f"formula {r['cov_expected']:.4f}",
-                "source": "Turku tpcclib fvar4tac (site Pc)",
-                "tolerance": "-",
-                "verdict": "-",
-                "basis": "raw PET vs truth noise-free PET",
-            }
-        )
+        group = (f"{r['site']}, frame {int(r['frame'])} ({r['mid_min']:.2f} min, "
+                 f"{r['duration_s']:.0f} s)")
+        rows.append(_noise_row(r, "noise_frame", group, f"formula {r['cov_expected']:.4f}",
+                               "-", "-"))
     for site, group in noise.groupby("site", sort=True):
         picks = {
             "first frame": group.iloc[0],
@@ -621,26 +606,32 @@ def noise_rows(noise: pd.DataFrame) -> list[dict[str, Any]]:
         for label, r in picks.items():
             ratio = r["cov_measured"] / r["cov_expected"] if r["cov_expected"] > 0 else np.nan
             verdict = "inside" if np.isfinite(ratio) and 0.7 <= ratio <= 1.3 else "outside"
-            rows.append(
-                {
-                    "section": "noise",
-                    "quantity": "noise CoV (noisy vs noise-free, white matter)",
-                    "group": f"{site}, {label} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s, "
-                    f"{r['voxel_mm']:.2f} mm voxels)",
-                    "n": int(r["n_sessions"]),
-                    "mean": float(r["cov_measured"]),
-                    "sd": np.nan,
-                    "median": np.nan,
-                    "ci_low": np.nan,
-                    "ci_high": np.nan,
-                    "published": f"formula {r['cov_expected']:.3f}",
-                    "source": "Turku tpcclib fvar4tac (site Pc)",
-                    "tolerance": "measured within +/- 30 % of the formula's CoV",
-                    "verdict": verdict,
-                    "basis": "raw PET vs truth noise-free PET",
-                }
-            )
+            name = (f"{site}, {label} ({r['mid_min']:.2f} min, {r['duration_s']:.0f} s, "
+                    f"{r['voxel_mm']:.2f} mm voxels)")
+            rows.append(_noise_row(r, "noise", name, f"formula {r['cov_expected']:.3f}",
+                                   "measured within +/- 30 % of the formula's CoV", verdict))
     return rows
+
+
+def _noise_row(r: pd.Series, section: str, group: str, published: str, tolerance: str,
+               verdict: str) -> dict[str, Any]:
+    """One noise row of the realism table (measured CoV of a frame against the formula)."""
+    return {
+        "section": section,
+        "quantity": "noise CoV (noisy vs noise-free, white matter)",
+        "group": group,
+        "n": int(r["n_sessions"]),
+        "mean": float(r["cov_measured"]),
+        "sd": np.nan,
+        "median": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "published": published,
+        "source": "Turku tpcclib fvar4tac (site Pc)",
+        "tolerance": tolerance,
+        "verdict": verdict,
+        "basis": "raw PET vs truth noise-free PET",
+    }
 
 
 # ------------------------------------------------------------------------------------------
