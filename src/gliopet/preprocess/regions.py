@@ -302,13 +302,8 @@ def pet_regions(
     abnormal, excluded = _abnormal_on_pet(abnormal_t1, t1, pet_reference, pet_to_t1, margin_mm)
     masks = PETRegions(brain=brain, lefthemisphere=brain & (mni_x_ras < 0),
                        righthemisphere=brain & (mni_x_ras > 0))
-    template_affine = from_sitk(template["t1"])[1]
-    sides = {"left": np.zeros(brain.shape, dtype=bool), "right": np.zeros(brain.shape, dtype=bool)}
-    for name, mask in striatum_masks(resolution_mm).items():
-        carried = resample_mask(to_sitk(mask.astype(np.float32), template_affine), pet_reference,
-                                pet_to_mni) & brain
-        sides[name.split("_")[1]] |= carried
-        masks[STRIATUM_DESC[name]] = carried & ~excluded
+    sides = _template_striata(masks, template["t1"], resolution_mm, pet_reference, pet_to_mni,
+                              brain, excluded)
     anatomical = sides["left"] | sides["right"]
     registered = anatomical & ~excluded
     pet, spacing = from_sitk(pet_reference)[0], pet_reference.GetSpacing()
@@ -324,15 +319,37 @@ def pet_regions(
     masks["abnormal"] = abnormal
     healthy &= ~masks["striatum"]
     if pet_threshold is not None and healthy.any():
-        # Tumour that the MRI does not show (non-enhancing, little oedema) is still PET-avid: leave
-        # out voxels above `pet_threshold` x the healthy median (the tumour-candidate rule of the
-        # quantification stage), grown by the same margin, so the reference stays in healthy tissue.
         striatal = registered | masks["striatum"] | masks["striatumanat"]
-        avid = brain & ~striatal & (pet > pet_threshold * float(np.median(pet[healthy])))
-        if avid.any():
-            healthy &= ~dilate_mm(avid, margin_mm, spacing)
+        healthy &= ~_pet_avid(pet, brain & ~striatal, healthy, pet_threshold, margin_mm, spacing)
     masks["healthy"] = healthy
     return masks
+
+
+def _template_striata(masks: PETRegions, template_t1: sitk.Image, resolution_mm: int,
+                      pet_reference: sitk.Image, pet_to_mni: sitk.Transform, brain: np.ndarray,
+                      excluded: np.ndarray) -> dict[str, np.ndarray]:
+    """Carry the template's caudate and putamen onto the PET grid: each into `masks` (without
+    the `excluded` voxels), and their union per side (``left``, ``right``) returned."""
+    template_affine = from_sitk(template_t1)[1]
+    sides = {"left": np.zeros(brain.shape, dtype=bool), "right": np.zeros(brain.shape, dtype=bool)}
+    for name, mask in striatum_masks(resolution_mm).items():
+        carried = resample_mask(to_sitk(mask.astype(np.float32), template_affine), pet_reference,
+                                pet_to_mni) & brain
+        sides[name.split("_")[1]] |= carried
+        masks[STRIATUM_DESC[name]] = carried & ~excluded
+    return sides
+
+
+def _pet_avid(pet: np.ndarray, candidates: np.ndarray, healthy: np.ndarray, threshold: float,
+              margin_mm: float, spacing: tuple[float, ...]) -> np.ndarray:
+    """PET-avid `candidates` (above `threshold` x the healthy median), grown by `margin_mm`.
+
+    Tumour that the MRI does not show (non-enhancing, little oedema) is still PET-avid: these
+    voxels (the tumour-candidate rule of the quantification stage) are left out of the healthy
+    reference with the same margin, so that the reference stays in healthy tissue.
+    """
+    avid = candidates & (pet > threshold * float(np.median(pet[healthy])))
+    return dilate_mm(avid, margin_mm, spacing) if avid.any() else avid
 
 
 def _abnormal_on_pet(abnormal_t1: np.ndarray | None, t1: sitk.Image, pet_reference: sitk.Image,

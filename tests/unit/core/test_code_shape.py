@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "gliopet"
 
 # --- the long-function rule: tighten here ---------------------------------------------------
 MAX_FUNCTION_LINES = 80
-ALLOWED_LONG_FUNCTIONS = 3
+ALLOWED_LONG_FUNCTIONS = 0
 # ---------------------------------------------------------------------------------------------
 
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
