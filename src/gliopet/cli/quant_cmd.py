@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import numpy as np
 import typer
 
 from gliopet.cli import app
@@ -89,13 +90,18 @@ def _print_summary(table: pd.DataFrame, window_min: tuple[float, float]) -> None
     for column in columns:
         summary.add_column(column, justify="left" if column.endswith("_id") else "right")
     for _, row in table.iterrows():
-        cells = []
-        for column in columns:
-            value = row[column]
-            cells.append(
-                f"{value:.2f}"
-                if isinstance(value, float)
-                else ("n/a" if value is None else str(value))
-            )
+        cells = [_cell(row[column], column) for column in columns]
         summary.add_row(*cells)
     Console(width=160).print(summary)
+
+
+def _cell(value: object, column: str) -> str:
+    """A table cell a person reads: counts as whole numbers, missing values as "n/a" (a session
+    without a PET-avid tumour has no tumour values), never "nan"."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if column.startswith("n_") and isinstance(value, (int, float, np.number)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.2f}"
+    return str(value)
