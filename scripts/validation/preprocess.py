@@ -74,8 +74,8 @@ def run(cohorts) -> str:
         parts += _summary(_evaluate(root), cohort) + [""]
     parts += [
         "Real MRI (TCGA-LGG FG-6692, 5.5 mm slices, not skull-stripped) is checked by "
-        "`tests/test_preprocess_real.py`: co-registration raises the normalised mutual information "
-        "of every sequence, the brain mask is 1.0-1.8 L and the FLAIR lesion maps to the right "
-        "frontal lobe in MNI space."
+        "`tests/realdata/test_preprocess_real.py`: co-registration raises the normalised mutual "
+        "information of every sequence, the brain mask is 1.0-1.8 L and the FLAIR lesion maps to "
+        "the right frontal lobe in MNI space."
     ]
     return "\n".join(parts)

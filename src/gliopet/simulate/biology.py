@@ -248,9 +248,9 @@ def _aggressiveness_mean(c: _Config) -> float:
 def _latent_model(kind: str, c: _Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, loading on aggressiveness, noise SD) of z given configuration `c`, per `LATENT_NAMES`.
 
-    Values tuned (Monte Carlo, see tests/test_sim_biology.py) so that SUVmax and TTP fall in the
-    ranges of docs/literature.md ("Phantom parameters") and the AUCs are near their published
-    values.
+    Values tuned (Monte Carlo, see tests/unit/simulate/test_sim_biology.py) so that SUVmax and
+    TTP fall in the ranges of docs/literature.md ("Phantom parameters") and the AUCs are near
+    their published values.
     """
     mut = c.idh == "mutant"
     codel = c.codel == "codeleted"
