@@ -10,15 +10,17 @@ the descriptions (static window, ratios, TTP, tumour VOI) are in ``docs/conventi
 
 from __future__ import annotations
 
+from gliopet.io.session import SUV_UNITS
+
 #: Columns shared by truth.tsv (image metrics carry a ``_nopsf`` / ``_psf`` suffix there) and
 #: quant.tsv, with BIDS-style descriptions and units.
 SHARED_COLUMNS: dict[str, dict[str, str]] = {
     "participant_id": {"Description": "Subject, sub-<label>."},
     "session_id": {"Description": "Session, ses-<label>."},
     "SUVmax": {"Description": "Highest tumour voxel SUV (body weight) in the static image.",
-               "Units": "g/mL"},
+               "Units": SUV_UNITS},
     "SUVmean": {"Description": "Mean tumour SUV (body weight) in the static image.",
-                "Units": "g/mL"},
+                "Units": SUV_UNITS},
     "TBRmax": {"Description": "Tumour SUVmax / background SUVmean.", "Units": "ratio"},
     "TBRmean": {"Description": "Tumour SUVmean / background SUVmean.", "Units": "ratio"},
     "TSRmax": {"Description": "Tumour SUVmax / striatum SUVmean (caudate + putamen, both sides).",
@@ -27,9 +29,9 @@ SHARED_COLUMNS: dict[str, dict[str, str]] = {
                 "Units": "ratio"},
     "BTV_mL": {"Description": "Biological tumour volume.", "Units": "mL"},
     "background_SUVmean": {"Description": "Mean SUV of the background region: healthy brain of the "
-                                          "hemisphere without the tumour.", "Units": "g/mL"},
+                                          "hemisphere without the tumour.", "Units": SUV_UNITS},
     "striatum_SUVmean": {"Description": "Mean SUV over both striata (caudate + putamen).",
-                         "Units": "g/mL"},
+                         "Units": SUV_UNITS},
     "TTP_min": {"Description": "Time to peak of the tumour TAC (mean over the tumour voxels): "
                                "mid-time of its highest frame, from injection.", "Units": "min"},
     "lesion_side": {"Description": "Hemisphere holding most of the tumour: left, right or n/a "

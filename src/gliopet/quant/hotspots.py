@@ -16,11 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from gliopet.config import package_defaults
 from gliopet.io.timing import FrameTiming
 from gliopet.quant._curves import require_dynamic
 from gliopet.quant.static import check_mask, voxel_volume_ml
 from gliopet.quant.tac import SLOPE_WINDOW_S, late_slope, slope_weights, ttp_min
 from gliopet.spatial import label_components, voxel_sizes
+
+#: Defaults from the configuration (``quant.early_peak_min``, ``quant.hotspot_min_volume_ml``).
+EARLY_PEAK_MIN = package_defaults().quant.early_peak_min
+MIN_VOLUME_ML = package_defaults().quant.hotspot_min_volume_ml
 
 
 @dataclass
@@ -32,8 +37,8 @@ class HotSpots:
 
 
 def dynamic_hotspots(frames: np.ndarray, timing: FrameTiming, tumour: np.ndarray,
-                     affine: np.ndarray, *, early_peak_min: float = 5.4,
-                     min_volume_ml: float = 0.5,
+                     affine: np.ndarray, *, early_peak_min: float = EARLY_PEAK_MIN,
+                     min_volume_ml: float = MIN_VOLUME_ML,
                      slope_window_s: tuple[float, float] = SLOPE_WINDOW_S) -> HotSpots:
     """Find hot spots in the tumour VOI of a dynamic SUV image (see module docstring)."""
     require_dynamic(timing, "dynamic hot spots")

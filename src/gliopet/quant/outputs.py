@@ -9,6 +9,7 @@ and description from `gliopet.io.columns`, with one sentence on the regions used
 from __future__ import annotations
 
 from gliopet.io.columns import describe
+from gliopet.io.session import SUV_UNITS
 
 _VOI = "Tumour: the tumour VOI (docs/conventions.md, \"Tumour VOI\", or the user's mask)."
 
@@ -25,7 +26,7 @@ QUANT_COLUMNS: dict[str, dict[str, str]] = {
     "SUVmax": describe("SUVmax", _VOI),
     "SUVmean": describe("SUVmean", _VOI),
     "SUVpeak": {"Description": "Highest mean SUV in a 1 mL sphere centred on a tumour-VOI voxel.",
-                "Units": "g/mL"},
+                "Units": SUV_UNITS},
     "TBRmax": describe("TBRmax"),
     "TBRmean": describe("TBRmean"),
     "TBRpeak": {"Description": "SUVpeak / background SUVmean.", "Units": "ratio"},
@@ -37,7 +38,7 @@ QUANT_COLUMNS: dict[str, dict[str, str]] = {
                                    "mask; the healthy-brain region of preprocessing when no "
                                    "tumour is found."),
     "healthy_SUVmean": {"Description": "Mean SUV of the healthy-brain region of preprocessing "
-                                       "(desc-healthy_mask).", "Units": "g/mL"},
+                                       "(desc-healthy_mask).", "Units": SUV_UNITS},
     "striatum_SUVmean": describe("striatum_SUVmean", "Preprocessing's striatum mask."),
     "striatum_brain_ratio": {"Description": "striatum SUVmean / healthy-brain SUVmean.",
                              "Units": "ratio"},

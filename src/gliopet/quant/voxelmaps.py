@@ -20,6 +20,9 @@ from gliopet.quant._curves import require_dynamic
 from gliopet.quant.static import check_mask
 from gliopet.quant.tac import SLOPE_WINDOW_S, slope_weights
 
+#: Early-peak TTP threshold (min), from the configuration (``quant.early_peak_min``).
+EARLY_PEAK_MIN = package_defaults().quant.early_peak_min
+
 #: Early window (s) of the early/late ratio (FDOPA: around the tumour peak); configuration
 #: ``quant.early_window_min``.
 EARLY_WINDOW_S = window_s(package_defaults().quant.early_window_min)
@@ -50,7 +53,7 @@ def voxel_maps(frames: np.ndarray, timing: FrameTiming, brain: np.ndarray,
                early_window_s: tuple[float, float] = EARLY_WINDOW_S,
                late_window_s: tuple[float, float] = LATE_WINDOW_S,
                tbr_windows_s: list[tuple[float, float]] | None = None,
-               early_peak_min: float = 5.4, tbr_threshold: float = 2.0) -> VoxelMaps:
+               early_peak_min: float = EARLY_PEAK_MIN, tbr_threshold: float = 2.0) -> VoxelMaps:
     """TTP, late slope, early/late ratio and TBR maps for every brain voxel (SUV frames).
 
     ``tbr_windows_s`` defaults to the early and late windows. TBR maps need the background mask.
