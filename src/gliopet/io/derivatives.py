@@ -469,6 +469,19 @@ TRUTH_LATENT = declare(TRUTH, "latent", ".json", datatype="beh",
                        description="labels, latent parameters, posteriors, tumour plan, warp, "
                                    "input function")
 
+# ---- foundation-model inputs on the learning grid (issue 12, data side; docs/foundation.md)
+LEARNING_MASK = declare(PREPROCESS, "mask", space=TEMPLATE_SPACE, res="2", desc="brain",
+                        description="the session's brain mask (reference MRI) on the 2 mm "
+                                    "template grid (linear interpolation, threshold 0.5)")
+#: The dynamic PET channels on the learning grid, in channel order (the `stat` of each file):
+#: early-window TBR, static-window TBR, TTP / end of the static window, late slope / background
+#: static-window SUVmean (1/h). Definitions and normalisation: docs/foundation.md.
+LEARNING_DYNAMIC_STATS = ("TBRearly", "TBRlate", "TTPrel", "slopeTBR")
+LEARNING_DYNAMIC = declare(QUANT, "pet", variable=("stat",), tracer=True, space=TEMPLATE_SPACE,
+                           res="2", desc="learning",
+                           description="dynamic PET channels on the 2 mm template grid "
+                                       "(stat: LEARNING_DYNAMIC_STATS; 0 outside the brain)")
+
 # ---- tables and reports
 QC_TABLE = Table(PREPROCESS, "qc.tsv", "one row per session: QC metrics and flags")
 QUANT_TABLE = Table(QUANT, "quant.tsv", "one row per session (columns: gliopet.quant.outputs)")

@@ -82,3 +82,15 @@ def learning_grid(
             data = np.where(brain, (data - float(values.mean())) / sd, 0.0).astype(np.float32)
         out[name] = data
     return out, from_sitk(reference)[1]
+
+
+def learning_mask(mask: np.ndarray, affine: np.ndarray, xfm_t1_to_template: sitk.Transform, *,
+                  margin_mm: float = 4.0) -> np.ndarray:
+    """A mask of the reference MRI grid (RAS `affine`) carried onto the learning grid.
+
+    Linear interpolation then a 0.5 threshold (`registration.resample_mask`); boolean array.
+    """
+    from gliopet.preprocess.registration import resample_mask, to_sitk
+
+    image = to_sitk(np.asarray(mask, dtype=np.float32), affine)
+    return resample_mask(image, learning_reference(margin_mm), xfm_t1_to_template)

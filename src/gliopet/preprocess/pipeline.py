@@ -594,4 +594,7 @@ def _grids_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petmri
         else:
             out.image(d.LEARNING_MRI, data, learn_affine, **d.anat_fill(key),
                       sidecar={"Units": "z-score over the template brain mask"})
+    brain = grids.learning_mask(template.brain_mask, template.ref_affine, template.transform,
+                                margin_mm=config.preprocess.learning_margin_mm)
+    out.image(d.LEARNING_MASK, brain, learn_affine, dtype=np.uint8)
     return on_pet

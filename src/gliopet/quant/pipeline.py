@@ -319,7 +319,7 @@ def run_quantify(bids_dir: str | Path, *, participant_label: Sequence[str] | Non
 # ---------------------------------------------------------------------------- one session
 def _quantify(session: Session, context: SessionContext, tumour_mask: str | None,
               background_mask: str | None) -> QuantResult:
-    from gliopet.quant import tac
+    from gliopet.quant import learning, tac
 
     opts, root = context.config.quant, context.root
     pet = _checked_pet(session, root)
@@ -342,6 +342,8 @@ def _quantify(session: Session, context: SessionContext, tumour_mask: str | None
     else:
         dynamic = dynamic_features(data, vois, out, opts, context.config.seed, pet, blood)
         notes += dynamic.notes() if vois.tumour.any() else []
+        learning.write_dynamic_channels(root, session, data.suv, data.timing, data.affine,
+                                        data.masks["brain"], vois.background, out, context.config)
     user_masks = [p for p in (vois.tumour_path, vois.background_path) if p is not None]
     inputs = [pet.path, data.frames_path, *user_masks]
     if blood is not None and dynamic is not None and dynamic.plasma is not None:

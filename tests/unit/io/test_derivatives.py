@@ -56,6 +56,10 @@ NAMES = [
     (d.TRUTH_XFM, {}, f"xfm/{P}_from-pet_to-T1w_mode-image_xfm.txt"),
     (d.TRUTH_MOTION, {}, f"xfm/{P}_trc-FDOPA_motion.json"),
     (d.TRUTH_LATENT, {}, f"beh/{P}_latent.json"),
+    # foundation inputs (issue 12)
+    (d.LEARNING_MASK, {}, f"{P}_space-MNI152NLin2009aSym_res-2_desc-brain_mask.nii.gz"),
+    (d.LEARNING_DYNAMIC, {"stat": "TBRearly"},
+     f"{P}_trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_stat-TBRearly_pet.nii.gz"),
 ]
 
 
