@@ -94,6 +94,34 @@ class ComputeConfig(_Strict):
     jobs: int = Field(1, ge=1)
 
 
+# ---- radiomics (gliopet.radiomics): MIRP settings, recorded in the provenance and the sidecar
+RadiomicsFamily = Literal["morphology", "local_intensity", "statistics", "intensity_histogram",
+                          "intensity_volume_histogram", "glcm", "glrlm", "glszm", "gldzm",
+                          "ngtdm", "ngldm"]
+RadiomicsImage = Literal["SUV", "TBR", "TTP", "slope", "earlylate", "MRI"]
+
+
+class RadiomicsConfig(_Strict):
+    families: tuple[RadiomicsFamily, ...] = Field(
+        ("morphology", "local_intensity", "statistics", "intensity_histogram",
+         "intensity_volume_histogram", "glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm"),
+        min_length=1)
+    images: tuple[RadiomicsImage, ...] = Field(("SUV", "TBR", "TTP", "slope", "earlylate", "MRI"),
+                                               min_length=1)
+    resample_mm: float | None = Field(None, gt=0)
+    image_spline_order: int = Field(1, ge=0, le=5)
+    mask_inclusion_threshold: float = Field(0.5, gt=0, le=1)
+    bin_width_suv: float = Field(0.25, gt=0)
+    bin_width_tbr: float = Field(0.1, gt=0)
+    bin_number: int = Field(32, ge=2)
+    ivh_bins: int = Field(1000, ge=10)
+    texture_aggregation: Literal["2d_average", "2d_slice_merge", "2.5d_direction_merge",
+                                 "2.5d_volume_merge", "3d_average",
+                                 "3d_volume_merge"] = "3d_volume_merge"
+    zone_aggregation: Literal["2d", "2.5d", "3d"] = "3d"
+    glcm_distance_voxels: float = Field(1.0, gt=0)
+
+
 class Config(_Strict):
     """The whole resolved configuration (every stage reads its own section)."""
 
@@ -103,6 +131,7 @@ class Config(_Strict):
     quant: QuantConfig = QuantConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     compute: ComputeConfig = ComputeConfig()
+    radiomics: RadiomicsConfig = RadiomicsConfig()
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
