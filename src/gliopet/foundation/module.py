@@ -1,0 +1,125 @@
+"""The Lightning module of pretraining (issue 12, item 6).
+
+Every random draw of a training step (crops, intensity changes, masks) comes from a generator
+seeded with (seed, global step, process rank): a run resumed from a checkpoint takes exactly the
+steps the uninterrupted run took (the data order is fixed per epoch by `EpochSampler`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+
+from gliopet.foundation.config import FoundationConfig
+from gliopet.foundation.masking import MaskPlan, sample_plan
+from gliopet.foundation.pretext import PretextModel
+from gliopet.foundation.views import View, crop_size, make_view
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one training step of one process."""
+    return torch.Generator().manual_seed(hash((int(seed), int(step), int(rank))) & 0x7FFFFFFF)
+
+
+def draw_views(batch: dict, model: PretextModel, generator: torch.Generator
+               ) -> tuple[list[View], list[MaskPlan]]:
+    """The augmented views and mask plans of one step (two with the contrastive objective)."""
+    cfg = model.config
+    enc = model.encoder
+    size = crop_size(enc.grid_shape, cfg.train.crop_size, enc.patch_size)
+    n_patches = 1
+    for s in size:
+        n_patches *= s // enc.patch_size
+    count = 2 if "contrastive" in model.enabled() else 1
+    views, plans = [], []
+    for _ in range(count):
+        view = make_view(batch, size, enc.patch_size, cfg.train.augment, generator)
+        present = enc.visible_modalities(view.images, view.present.cpu())
+        views.append(view)
+        plans.append(sample_plan(present, enc.modalities, n_patches, cfg.pretext, generator))
+    device = views[0].brain.device
+    plans = [MaskPlan(p.dropped.to(device), p.masked.to(device)) for p in plans]
+    return views, plans
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A shuffled order of the dataset fixed by (seed, epoch); Lightning calls `set_epoch`."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(hash((self.seed, self.epoch)) & 0x7FFFFFFF)
+        return iter(torch.randperm(self.size, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class PretrainModule(L.LightningModule):
+    """Pretraining of `PretextModel` on collated learning-grid batches.
+
+    Parameters
+    ----------
+    config : dict
+        `FoundationConfig.as_dict()`.
+    modality_channels : mapping of str to int
+        Modalities and channel counts (`gliopet.foundation.data.MODALITY_CHANNELS`).
+    grid_shape : 3 ints
+        Learning-grid shape (voxels).
+    grid_affine : 4 x 4 nested list
+        Learning-grid RAS affine (recorded, checked by ``gliopet embed``).
+    seed : int
+        Seed of the step generators.
+    """
+
+    def __init__(self, config: dict, modality_channels: Mapping[str, int],
+                 grid_shape: Sequence[int], grid_affine: Sequence[Sequence[float]], seed: int):
+        super().__init__()
+        self.save_hyperparameters()
+        self.foundation_config = FoundationConfig.model_validate(config)
+        self.model = PretextModel(dict(modality_channels), tuple(grid_shape),
+                                  self.foundation_config)
+        self.seed = seed
+        self.history: list[dict[str, float]] = []
+        self.step_losses: list[float] = []
+        self._sums: dict[str, float] = {}
+        self._count = 0
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        generator = step_generator(self.seed, self.global_step, self.global_rank)
+        views, plans = draw_views(batch, self.model, generator)
+        out = self.model(views, plans)
+        size = len(batch["subject"])
+        for key, value in out.items():
+            self.log(f"train/{key}", value.detach(), batch_size=size, prog_bar=key == "loss")
+            self._sums[key] = self._sums.get(key, 0.0) + float(value.detach())
+        self._count += 1
+        self.step_losses.append(float(out["loss"].detach()))
+        return out["loss"]
+
+    def on_train_epoch_end(self) -> None:
+        if self._count:
+            self.history.append({"epoch": int(self.current_epoch),
+                                 **{k: v / self._count for k, v in self._sums.items()}})
+        self._sums, self._count = {}, 0
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        train = self.foundation_config.train
+        return torch.optim.AdamW(self.parameters(), lr=train.learning_rate,
+                                 weight_decay=train.weight_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from gliopet.foundation.checkpoint import FORMAT
+
+        checkpoint["gliopet_format"] = FORMAT
+        checkpoint["gliopet_loss_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("gliopet_loss_history", []))
