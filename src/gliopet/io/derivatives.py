@@ -492,6 +492,17 @@ PHANTOM_REPORT = Table(REPORTS, "phantom-realism.md",
                        "the simulated cohort against published ranges")
 
 
+# ---- radiomics (gliopet.radiomics): derivatives/gliopet/radiomics/
+RADIOMICS = StageFolder("radiomics", PIPELINE_DIR / "radiomics", "radiomics",
+                        "gliopet radiomics")
+RADIOMICS_ROW = declare(RADIOMICS, "radiomics", ".json",
+                        description="the session's row of radiomics.tsv: IBSI features of each "
+                                    "image inside each VOI (marks the session done)")
+RADIOMICS_TABLE = Table(RADIOMICS, "radiomics.tsv",
+                        "one row per session: IBSI features (MIRP) of each image inside each "
+                        "VOI; the JSON sidecar describes every column and the settings")
+
+
 def declared() -> dict[str, Derivative | Table]:
     """Every declared derivative and table of this module, by constant name."""
     return {name: value for name, value in globals().items()
