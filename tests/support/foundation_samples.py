@@ -10,6 +10,7 @@ spherical "tumour"), so that one modality predicts another and the pretext tasks
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -23,8 +24,10 @@ GRID = (36, 44, 40)
 AFFINE = np.array([[2.0, 0, 0, -76.0], [0, 2.0, 0, -112.0], [0, 0, 2.0, -50.0], [0, 0, 0, 1]])
 
 
-def _anatomy(rng: np.random.Generator, grid: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
-    """Brain mask, smooth tissue field in [0, 1] and tumour mask."""
+@lru_cache(maxsize=32)
+def _anatomy(index: int, grid: tuple[int, int, int]) -> tuple[np.ndarray, ...]:
+    """Brain mask, smooth tissue field in [0, 1] and tumour mask (cached, read-only)."""
+    rng = np.random.default_rng(index)
     axes = np.meshgrid(*[np.linspace(-1, 1, n) for n in grid], indexing="ij")
     brain = sum(a**2 for a in axes) < 0.8
     field = ndimage.gaussian_filter(rng.standard_normal(grid), 2.5)
@@ -39,7 +42,7 @@ def synthetic_sample(index: int, present: Sequence[str] = tuple(CHANNELS), *,
                      channels: dict[str, int] = CHANNELS) -> dict:
     """One session's sample; its content depends only on `index` (seeded)."""
     rng = np.random.default_rng(1000 + index)
-    brain, field, tumour = _anatomy(rng, grid)
+    brain, field, tumour = _anatomy(index, tuple(grid))
     t = tumour.astype(float)
     base = {"t1w": field, "t1ce": field + 1.5 * t, "t2w": 1 - field + t, "flair": 0.5 * field + t,
             "pet": 1.0 + 0.5 * field + 2.0 * t}
@@ -85,3 +88,16 @@ def collate(samples: list[dict], channels: dict[str, int] = CHANNELS) -> dict:
             "subject": [s["subject"] for s in samples], "session": [s["session"] for s in samples],
             "site": [s["site"] for s in samples],
             "affine": torch.as_tensor(np.stack([s["affine"] for s in samples]))}
+
+
+def small_config(**overrides: dict):
+    """The tiny preset shrunk for tests: width 24, one block, patch 4, 16^3 crops."""
+    from gliopet.foundation.config import load_foundation_config
+
+    sizes = {"model": {"hidden_size": 24, "mlp_dim": 48, "depth": 1, "num_heads": 4,
+                       "decoder_hidden_size": 16, "decoder_num_heads": 4, "projection_dim": 8,
+                       "patch_size": 4},
+             "train": {"crop_size": [16, 16, 16], "batch_size": 2}}
+    for key, value in overrides.items():
+        sizes[key] = {**sizes.get(key, {}), **value}
+    return load_foundation_config("tiny", **sizes)

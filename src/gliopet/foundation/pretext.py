@@ -141,27 +141,45 @@ class PretextModel(nn.Module):
         return (fused * w).sum(1) / w.sum(1).clamp(min=1)
 
     # ------------------------------------------------------------------ losses
-    def view_losses(self, view: View, plan: MaskPlan) -> tuple[dict[str, torch.Tensor],
-                                                                torch.Tensor]:
-        """Per-sample reconstruction errors of one view (B,) by objective, and its session
-        vector (B, D)."""
-        enc, cfg = self.encoder, self.config.pretext
+    def predict(self, view: View, plan: MaskPlan) -> tuple[dict[str, torch.Tensor],
+                                                            torch.Tensor, torch.Tensor]:
+        """Reconstructions of every present modality's patches, (B, N, C_m * P^3) by modality,
+        with the encoder outputs (B, M, N, D) and the visible tokens (B, M, N)."""
+        enc = self.encoder
         first = next(iter(view.images.values()))
         tokens = enc.tokenise(view.images, view.origin)
         present = enc.visible_modalities(view.images, view.present)
         visible = plan.visible(present)
         encoded = enc.encode(tokens, visible)
         decoded = self.decode(encoded, visible, present, view.origin, first.shape)
+        preds = {name: self.heads[name](decoded[:, i]) for i, name in enumerate(enc.modalities)
+                 if name in view.images and bool(present[:, i].any())}
+        return preds, encoded, visible
+
+    def reconstruct(self, view: View, plan: MaskPlan) -> dict[str, torch.Tensor]:
+        """Reconstructed crops (B, C_m, x, y, z) of the modalities present in the view."""
+        preds, _, _ = self.predict(view, plan)
+        first = next(iter(view.images.values()))
+        grid = [n // self.encoder.patch_size for n in first.shape[-3:]]
+        return {m: unpatchify(p, self.encoder.channels[m], grid, self.encoder.patch_size)
+                for m, p in preds.items()}
+
+    def view_losses(self, view: View, plan: MaskPlan) -> tuple[dict[str, torch.Tensor],
+                                                                torch.Tensor]:
+        """Per-sample reconstruction errors of one view (B,) by objective, and its session
+        vector (B, D)."""
+        enc, cfg = self.encoder, self.config.pretext
+        preds, encoded, visible = self.predict(view, plan)
+        present = enc.visible_modalities(view.images, view.present)
         brain = patchify(view.brain, enc.patch_size)
-        sums = {k: torch.zeros(first.shape[0], device=first.device) for k in OBJECTIVES[:3]}
+        b = encoded.shape[0]
+        sums = {k: torch.zeros(b, device=encoded.device) for k in OBJECTIVES[:3]}
         weights = {k: torch.zeros_like(v) for k, v in sums.items()}
         for i, name in enumerate(enc.modalities):
-            if name not in view.images or not bool(present[:, i].any()):
+            if name not in preds:
                 continue
-            c = enc.channels[name]
-            pred = self.heads[name](decoded[:, i])
             target = patchify(view.images[name], enc.patch_size)
-            weight = brain.repeat(1, 1, c)
+            weight = brain.repeat(1, 1, enc.channels[name])
             hidden = present[:, i, None] & plan.masked[:, i]
             dropped = present[:, i, None] & plan.dropped[:, i, None].expand_as(hidden)
             if name == cfg.dynamic.modality:
@@ -169,7 +187,7 @@ class PretextModel(nn.Module):
             else:
                 parts = {"inpainting": hidden, "cross_modal": dropped}
             for key, which in parts.items():
-                err, w = _masked_error(pred.float(), target.float(), weight, which)
+                err, w = _masked_error(preds[name].float(), target.float(), weight, which)
                 sums[key], weights[key] = sums[key] + err, weights[key] + w
         errors = {k: sums[k] / weights[k].clamp(min=1) for k in sums}
         return errors, self.session_vector(encoded, visible)
