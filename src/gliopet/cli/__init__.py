@@ -46,11 +46,13 @@ def _main(
 
 # Verbs (each module registers its commands on `app`).
 from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its commands)
+    classify_cmd,
     demo_cmd,
     dicom_cmd,
     io_cmds,
     preprocess_cmd,
     quant_cmd,
+    radiomics_cmd,
     report_cmd,
     simulate_cmd,
 )

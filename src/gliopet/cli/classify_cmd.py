@@ -1,0 +1,93 @@
+"""`gliopet classify`: WP3 classifiers. ``gliopet classify tabular`` runs on any feature table.
+
+``gliopet classify tabular FEATURES --labels LABELS --target COLUMN --out DIR [--positive VALUE]
+[--id-column NAME] [--group-column site] [--covariates age,sex] [--models logistic,svm,rf,gb,rules]
+[--external-site SITE] [--harmonize] [--repeats 10] [--folds 5] [--jobs N]`` writes DIR (see
+`gliopet.classify.report`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gliopet.cli import app
+from gliopet.cli.options import ConfigFile, Force, Jobs, resolve_jobs
+
+classify_app = typer.Typer(
+    help="Classifiers of WP3 (progression vs treatment-related change, IDH, 1p/19q) and their "
+         "honest evaluation.", no_args_is_help=True)
+app.add_typer(classify_app, name="classify")
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+@classify_app.command("tabular")
+def tabular(
+    features: Annotated[Path, typer.Argument(help="Feature table: csv, tsv or xlsx, one row per "
+                                                  "patient.")],
+    target: Annotated[str, typer.Option("--target", help="Label column (of LABELS).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (new, or --force).")],
+    labels: Annotated[Path | None, typer.Option(
+        "--labels", help="Label table (csv, tsv or xlsx). Default: the target is a column of "
+                         "FEATURES.")] = None,
+    positive: Annotated[str | None, typer.Option(
+        "--positive", help="Value of the target that is the positive class (needed for text "
+                           "labels; default for 0/1 labels: 1).")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", help="Id column shared by both files. Default: participant_id when both "
+                            "have it, else the first column of FEATURES.")] = None,
+    group_column: Annotated[str | None, typer.Option(
+        "--group-column", help="Site column, for --harmonize and --external-site.")] = None,
+    subject_column: Annotated[str | None, typer.Option(
+        "--subject-column", help="Subject column when one subject has several rows (all of a "
+                                 "subject's rows stay in one fold). Default: the id.")] = None,
+    covariates: Annotated[str | None, typer.Option(
+        "--covariates", help="Comma-separated columns always given to the models (numeric or "
+                             "two-valued text).")] = None,
+    models: Annotated[str, typer.Option(
+        "--models", help="Comma-separated families: logistic, svm, rf, gb, rules (threshold "
+                         "rules on TBRmax, TBRmean, TSRmax, TTP_min when present).")
+    ] = "logistic,svm,rf,gb,rules",
+    tracer: Annotated[str | None, typer.Option(
+        "--tracer", help="Keep only the published cut-offs of this tracer (FDOPA or FET).")
+    ] = None,
+    external_site: Annotated[str | None, typer.Option(
+        "--external-site", help="Site never seen in training: fit on the others, test on it.")
+    ] = None,
+    harmonize: Annotated[bool, typer.Option(
+        "--harmonize", help="ComBat across sites, fitted inside the training folds.")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of the outer CV.")] = 10,
+    folds: Annotated[int, typer.Option("--folds", help="Outer folds.")] = 5,
+    inner_folds: Annotated[int, typer.Option("--inner-folds", help="Inner folds.")] = 3,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 2000,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed of splits, models and bootstrap. Default: the configuration's.")
+    ] = None,
+    jobs: Jobs = None,
+    force: Force = False,
+    config: ConfigFile = None,
+) -> None:
+    """Radiomics + machine learning with repeated nested CV on any feature table."""
+    from gliopet.classify.report import write_outputs
+    from gliopet.classify.tabular import TabularOptions, evaluate_tabular
+    from gliopet.config import load_config
+
+    cfg = load_config(config)
+    opts = TabularOptions(
+        features=features, labels=labels, target=target, out=out,
+        seed=cfg.seed if seed is None else seed, positive=positive, id_column=id_column,
+        group_column=group_column, subject_column=subject_column,
+        covariates=_split(covariates), models=_split(models), tracer=tracer,
+        repeats=repeats, folds=folds, inner_folds=inner_folds, external_site=external_site,
+        harmonize=harmonize, n_boot=n_boot, jobs=resolve_jobs(cfg, jobs), force=force)
+    run = evaluate_tabular(opts)
+    for line in run.report.lines()[1:]:
+        typer.echo(line, err=True)
+    folder = write_outputs(run, opts)
+    typer.echo(f"{len(run.data.y)} patients, {len(run.models)} models; wrote {folder}")
+    typer.echo((folder / "summary.md").read_text().split("## Results\n\n")[1].split("\n\n")[0])
