@@ -14,35 +14,7 @@ import lightning as L
 import torch
 
 from gliopet.foundation.config import FoundationConfig
-from gliopet.foundation.masking import MaskPlan, sample_plan
-from gliopet.foundation.pretext import PretextModel
-from gliopet.foundation.views import View, crop_size, make_view
-
-
-def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    """The generator of one training step of one process."""
-    return torch.Generator().manual_seed(hash((int(seed), int(step), int(rank))) & 0x7FFFFFFF)
-
-
-def draw_views(batch: dict, model: PretextModel, generator: torch.Generator
-               ) -> tuple[list[View], list[MaskPlan]]:
-    """The augmented views and mask plans of one step (two with the contrastive objective)."""
-    cfg = model.config
-    enc = model.encoder
-    size = crop_size(enc.grid_shape, cfg.train.crop_size, enc.patch_size)
-    n_patches = 1
-    for s in size:
-        n_patches *= s // enc.patch_size
-    count = 2 if "contrastive" in model.enabled() else 1
-    views, plans = [], []
-    for _ in range(count):
-        view = make_view(batch, size, enc.patch_size, cfg.train.augment, generator)
-        present = enc.visible_modalities(view.images, view.present.cpu())
-        views.append(view)
-        plans.append(sample_plan(present, enc.modalities, n_patches, cfg.pretext, generator))
-    device = views[0].brain.device
-    plans = [MaskPlan(p.dropped.to(device), p.masked.to(device)) for p in plans]
-    return views, plans
+from gliopet.foundation.pretext import PretextModel, draw_views, step_generator
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

@@ -30,8 +30,8 @@ from torch import nn
 
 from gliopet.foundation.config import FoundationConfig
 from gliopet.foundation.encoder import ModalityViT, fuse, gather_positions, run_sequence
-from gliopet.foundation.masking import MaskPlan
-from gliopet.foundation.views import View
+from gliopet.foundation.masking import MaskPlan, sample_plan
+from gliopet.foundation.views import View, crop_size, make_view
 
 OBJECTIVES = ("inpainting", "cross_modal", "dynamic", "contrastive")
 
@@ -217,3 +217,29 @@ class PretextModel(nn.Module):
                                           cfg.contrastive.temperature).mean()
         out["loss"] = sum(getattr(cfg, k).weight * v for k, v in out.items())
         return out
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """The generator of one training step of one process."""
+    return torch.Generator().manual_seed(hash((int(seed), int(step), int(rank))) & 0x7FFFFFFF)
+
+
+def draw_views(batch: dict, model: PretextModel, generator: torch.Generator
+               ) -> tuple[list[View], list[MaskPlan]]:
+    """The augmented views and mask plans of one step (two with the contrastive objective)."""
+    cfg = model.config
+    enc = model.encoder
+    size = crop_size(enc.grid_shape, cfg.train.crop_size, enc.patch_size)
+    n_patches = 1
+    for s in size:
+        n_patches *= s // enc.patch_size
+    count = 2 if "contrastive" in model.enabled() else 1
+    views, plans = [], []
+    for _ in range(count):
+        view = make_view(batch, size, enc.patch_size, cfg.train.augment, generator)
+        present = enc.visible_modalities(view.images, view.present.cpu())
+        views.append(view)
+        plans.append(sample_plan(present, enc.modalities, n_patches, cfg.pretext, generator))
+    device = views[0].brain.device
+    plans = [MaskPlan(p.dropped.to(device), p.masked.to(device)) for p in plans]
+    return views, plans

@@ -61,7 +61,8 @@ def _trainer(config: FoundationConfig, out: Path, max_epochs: int, callback: Any
     many = train.num_nodes > 1 or train.devices == "auto" or int(train.devices) > 1
     return L.Trainer(max_epochs=max_epochs, accelerator=train.accelerator,
                      devices=train.devices, num_nodes=train.num_nodes,
-                     precision=train.precision, strategy="ddp" if many else "auto",
+                     precision=train.precision,
+                     strategy="ddp_find_unused_parameters_true" if many else "auto",
                      callbacks=[callback], logger=CSVLogger(out, name="logs"),
                      enable_progress_bar=progress, enable_model_summary=False,
                      log_every_n_steps=1, default_root_dir=out, num_sanity_val_steps=0)

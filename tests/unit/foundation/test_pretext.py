@@ -10,8 +10,7 @@ import torch
 from monai.losses import ContrastiveLoss
 
 from gliopet.foundation.masking import sample_plan
-from gliopet.foundation.module import draw_views
-from gliopet.foundation.pretext import PretextModel, info_nce, patchify, unpatchify
+from gliopet.foundation.pretext import PretextModel, draw_views, info_nce, patchify, unpatchify
 from gliopet.foundation.views import make_view
 from support.foundation_samples import CHANNELS, collate, small_config, synthetic_sample
 
