@@ -152,6 +152,11 @@ class Stage(ABC, Generic[R]):
     def check(self, session: Session, root: Path) -> None:  # noqa: B027  (optional hook)
         """Refuse a session before any folder is made (e.g. an earlier stage has not run)."""
 
+    def applies(self, session: Session) -> bool:
+        """Whether the stage has work for the session (False: `run_stage` leaves it out, with
+        one log line; e.g. quantification and an MRI-only session)."""
+        return True
+
     @abstractmethod
     def run_session(self, session: Session, context: SessionContext) -> R:
         """Compute one session, writing its files into ``context.out``; return its result."""
@@ -291,6 +296,14 @@ def run_stage(stage: Stage[Any], bids_dir: str | Path, *,
     if not sessions:
         raise InputError("no session found", path=root,
                          fix="check the dataset and --participant-label")
+    left_out = [s.key for s in sessions if not stage.applies(s)]
+    if left_out:
+        logger.info("%s: %d session(s) left out (nothing to do): %s", stage.folder.name,
+                    len(left_out), ", ".join(left_out))
+        sessions = [s for s in sessions if stage.applies(s)]
+    if not sessions:
+        raise InputError(f"no session the {stage.folder.producer} applies to", path=root,
+                         fix="check the dataset (gliopet validate lists MRI-only sessions)")
     threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     tasks = [_Task(stage, s, root, config, force, threads) for s in sessions]
     outcomes = []

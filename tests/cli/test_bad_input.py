@@ -275,14 +275,26 @@ CASES = {
             "boolean, true or false, without quotes)",
         ),
     ),
-    "session_without_pet": (
-        _then(_remove_pet),
+    "session_without_pet": (  # and without MRI: nothing to process
+        _then(_remove_pet, anat=()),
         2,
         (
             "error",
             "sub-01/ses-diagnosis",
             "session without PET: no *_pet.nii.gz in pet/ (fix: add the "
             "PET image and its JSON sidecar, or remove the session)",
+        ),
+    ),
+    # an MRI-only session (e.g. from import-brats) is usable: a warning
+    "mri_only_session": (
+        _then(_remove_pet),
+        0,
+        (
+            "warning",
+            "sub-01/ses-diagnosis",
+            "MRI-only session: no *_pet.nii.gz in pet/ (preprocessing takes its MRI to the "
+            "learning grid; quantification skips it) (fix: add the PET image and its JSON "
+            "sidecar if one was acquired)",
         ),
     ),
     # warnings only: still usable

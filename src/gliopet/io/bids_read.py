@@ -327,6 +327,7 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
                      site=str(labels.get("site") or ""), scanner=str(labels.get("scanner") or ""))
     _read_anat(folder, result, issue)
     if not images:
+        _no_pet(folder, result, issue)
         return result
     image = images[0]
     sidecar_path = image.with_name(_nifti_stem(image) + ".json")
@@ -355,6 +356,20 @@ def _read_one(root: Path, subject: str, session: str, subject_row: dict[str, Any
         suv_note=scaling.note, tracer=tracer,
     )
     return result
+
+
+def _no_pet(folder: Path, result: Session, issue: Callable[..., None]) -> None:
+    """A session without PET: an MRI-only session (a warning: preprocessing brings its MRI to
+    the template and the learning grid, quantification skips it) or, without MRI, an error."""
+    if result.anat:
+        issue("warning", folder, _msg("MRI-only session: no *_pet.nii.gz in pet/ (preprocessing "
+                                      "takes its MRI to the learning grid; quantification skips "
+                                      "it)", "add the PET image and its JSON sidecar if one was "
+                                      "acquired"))
+    else:
+        issue("error", folder, _msg("session without PET: no *_pet.nii.gz in pet/",
+                                    "add the PET image and its JSON sidecar, or remove the "
+                                    "session"))
 
 
 def _tracer_label(sidecar: dict[str, Any], entities: dict[str, str], sidecar_path: Path,
@@ -467,8 +482,8 @@ def _read_anat(folder: Path, result: Session, issue: Callable[..., None]) -> Non
 
 
 def _pet_images(folder: Path, issue: Callable[..., None]) -> list[Path]:
-    """The PET images of the session folder (sorted); reports sidecars without an image, no
-    image, and more than one image."""
+    """The PET images of the session folder (sorted); reports sidecars without an image and
+    more than one image (no image: `_no_pet`)."""
     pet_dir = folder / "pet"
     images = (sorted(p for p in pet_dir.glob("*_pet.nii*") if _nifti_stem(p))
               if pet_dir.is_dir() else [])
@@ -479,11 +494,7 @@ def _pet_images(folder: Path, issue: Callable[..., None]) -> list[Path]:
             issue("error", orphan, _msg("PET sidecar without its image",
                                         f"add {orphan.name[:-5]}.nii.gz next to it or remove the "
                                         "sidecar"))
-    if not images:
-        issue("error", folder, _msg("session without PET: no *_pet.nii.gz in pet/",
-                                    "add the PET image and its JSON sidecar, or remove the "
-                                    "session"))
-    elif len(images) > 1:
+    if len(images) > 1:
         issue("error", images[1], _msg(
             f"{len(images)} PET images in one session ({', '.join(p.name for p in images)})",
             "keep one PET image per session (put other tracers or tasks in their own session)"),

@@ -343,7 +343,8 @@ def validate_dataset(root: str | Path, config: Config | None = None,
     subjects = sorted({session.subject for session in scan.sessions})
     _check_lone_sidecars(root, subjects if participant_label else None, config, add)
     for session in scan.sessions:
-        if session.pet is None:
+        if session.pet is None:  # MRI-only (a warning) or no image at all (an error already)
+            _check_anat(session, None, add)
             continue
         pet_img = _check_pet(session.pet, config, add)
         _check_anat(session, pet_img, add)

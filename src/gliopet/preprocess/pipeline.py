@@ -193,19 +193,27 @@ class PreprocessStage(Stage[PreprocessResult]):
     failure_fix = "see the error column of the QC table"
 
     def run_session(self, session: Session, context: SessionContext) -> PreprocessResult:
-        """Steps 1-7 of the module docstring for one session."""
+        """Steps 1-7 of the module docstring for one session (an MRI-only session: steps 2, 3
+        and the learning grid, `gliopet.preprocess.mri_only`)."""
+        if session.pet is None and session.mri_reference() is not None:
+            from gliopet.preprocess.mri_only import preprocess_mri_only
+
+            return preprocess_mri_only(session, context)  # type: ignore[return-value]
         return _preprocess(session, context)
 
     def row(self, result: PreprocessResult) -> dict[str, Any]:
         """The QC row (column order of qc.tsv)."""
+        if not isinstance(result, PreprocessResult):  # an MRI-only session
+            return result.row()
         return {**_measures(result.header, result.pet, result.mri, result.template, result.petmri,
                             result.regions, result.times),
                 "flags": ";".join(result.flags), "time_qc_s": result.times["time_qc_s"],
                 "seconds": result.seconds, "threads": result.threads}
 
     def inputs(self, session: Session, result: PreprocessResult) -> list[Path]:
-        """The raw PET and every MRI."""
-        return [session.pet.path] + [a.path for a in session.anat.values()]
+        """The raw PET (when there is one) and every MRI."""
+        pet = [session.pet.path] if session.pet is not None else []
+        return pet + [a.path for a in session.anat.values()]
 
     def session_provenance(self, session: Session, context: SessionContext) -> dict[str, Any]:
         """The SimpleITK thread count (results depend on it)."""
@@ -584,17 +592,28 @@ def _grids_step(pet: PETResult, mri: MRIResult, template: TemplateResult, petmri
     on_pet = grids.mri_on_pet_grid(pet.image, mri.images, petmri.transform, to_reference)
     for key, data in on_pet.items():
         out.image(d.MRI_ON_PET, data, pet.affine, **d.anat_fill(key))
+    learning_step(mri, template, out, config, pet=(pet.image, petmri.transform, pet.units))
+    return on_pet
+
+
+def learning_step(mri: MRIResult, template: TemplateResult, out: SessionWriter, config: Config,
+                  pet: tuple[Any, Any, str] | None = None) -> None:
+    """Every MRI (and the static PET: image, from-pet_to-T1w transform, units) on the learning
+    grid, and the brain mask; an MRI-only session gives no PET."""
+    from gliopet.preprocess import grids
+
+    images, to_reference = dict(mri.images), dict(mri.to_reference)
+    if pet is not None:
+        images, to_reference = {"pet": pet[0], **images}, {"pet": pet[1], **to_reference}
     learned, learn_affine = grids.learning_grid(
-        {"pet": pet.image, **mri.images}, {"pet": petmri.transform, **mri.to_reference},
-        template.transform, mri_names=tuple(mri.images),
+        images, to_reference, template.transform, mri_names=tuple(mri.images),
         margin_mm=config.preprocess.learning_margin_mm)
     for key, data in learned.items():
-        if key == "pet":
-            out.image(d.LEARNING_PET, data, learn_affine, sidecar={"Units": pet.units})
+        if key == "pet" and pet is not None:
+            out.image(d.LEARNING_PET, data, learn_affine, sidecar={"Units": pet[2]})
         else:
             out.image(d.LEARNING_MRI, data, learn_affine, **d.anat_fill(key),
                       sidecar={"Units": "z-score over the template brain mask"})
     brain = grids.learning_mask(template.brain_mask, template.ref_affine, template.transform,
                                 margin_mm=config.preprocess.learning_margin_mm)
     out.image(d.LEARNING_MASK, brain, learn_affine, dtype=np.uint8)
-    return on_pet

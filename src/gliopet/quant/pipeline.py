@@ -222,6 +222,10 @@ class QuantifyStage(Stage[QuantResult]):
     done_verb = "quantified"
     tables = (d.QUANT_TABLE.filename, d.COHORT_TABLE.filename)
 
+    def applies(self, session: Session) -> bool:
+        """An MRI-only session has nothing to quantify."""
+        return session.pet is not None
+
     def check(self, session: Session, root: Path) -> None:
         """Preprocessing must have finished for the session."""
         if not d.PREPROCESS.session_provenance(root, session).is_file():
