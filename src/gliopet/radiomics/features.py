@@ -14,8 +14,10 @@ aggregation (``3d_v_mrg``: one matrix merged over the 3D volume and its 13 direc
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -206,8 +208,10 @@ def extract(image: Path, mask: Path, settings: FeatureSettings,
     from mirp import extract_features
 
     try:
-        tables = extract_features(write_features=False, export_features=True, image=str(image),
-                                  mask=str(mask), **mirp_arguments(settings, modality))
+        with _quiet():
+            tables = extract_features(write_features=False, export_features=True,
+                                      image=str(image), mask=str(mask),
+                                      **mirp_arguments(settings, modality))
     except (ValueError, RuntimeError) as exc:
         raise InputError(f"MIRP could not compute features: {exc}", path=image,
                          fix="check that the image and the mask are on the same grid and that "
@@ -218,6 +222,17 @@ def extract(image: Path, mask: Path, settings: FeatureSettings,
     row = tables[0].iloc[0]
     prefixes = tuple(FAMILIES[f][1] for f in settings.families)
     return {str(k): _float(v) for k, v in row.items() if str(k).startswith(prefixes)}
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """MIRP logs two INFO lines per call on the root logger: hidden while it runs."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _float(value: Any) -> float:
