@@ -481,6 +481,13 @@ LEARNING_DYNAMIC = declare(QUANT, "pet", variable=("stat",), tracer=True, space=
                            res="2", desc="learning",
                            description="dynamic PET channels on the 2 mm template grid "
                                        "(stat: LEARNING_DYNAMIC_STATS; 0 outside the brain)")
+#: The tumour labels of a BraTS-layout collection (`gliopet import-brats`):
+#: derivatives/brats/sub-<s>/ses-<t>/anat/.
+BRATS = StageFolder("brats", DERIVATIVES_DIR / "brats", "import-brats", "gliopet import-brats")
+BRATS_SEG = declare(BRATS, "dseg", datatype="anat", desc="tumour",
+                    description="BraTS tumour labels on the grid of the imported MRI (+ JSON "
+                                "legend): 1 necrotic/non-enhancing core, 2 oedema, 4 (BraTS "
+                                "2023: 3) enhancing tumour")
 
 # ---- tables and reports
 QC_TABLE = Table(PREPROCESS, "qc.tsv", "one row per session: QC metrics and flags")

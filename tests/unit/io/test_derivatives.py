@@ -60,6 +60,7 @@ NAMES = [
     (d.LEARNING_MASK, {}, f"{P}_space-MNI152NLin2009aSym_res-2_desc-brain_mask.nii.gz"),
     (d.LEARNING_DYNAMIC, {"stat": "TBRearly"},
      f"{P}_trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_stat-TBRearly_pet.nii.gz"),
+    (d.BRATS_SEG, {}, f"anat/{P}_desc-tumour_dseg.nii.gz"),
 ]
 
 
@@ -67,7 +68,8 @@ NAMES = [
 def test_names_are_todays(derivative, fill, name, tmp_path):
     tracer = "FDOPA" if derivative.tracer else None
     folder = {"preprocess": "derivatives/gliopet/preprocess", "quant": "derivatives/gliopet/quant",
-              "phantom-truth": "derivatives/phantom-truth"}[derivative.folder.name]
+              "phantom-truth": "derivatives/phantom-truth",
+              "brats": "derivatives/brats"}[derivative.folder.name]
     path = derivative.path(tmp_path, ("01", "a"), tracer=tracer, **fill)
     assert path == tmp_path / folder / "sub-01" / "ses-a" / name
     assert derivative.matches(path.name, ("01", "a"), **fill)
