@@ -489,6 +489,22 @@ BRATS_SEG = declare(BRATS, "dseg", datatype="anat", desc="tumour",
                                 "legend): 1 necrotic/non-enhancing core, 2 oedema, 4 (BraTS "
                                 "2023: 3) enhancing tumour")
 
+# ---- foundation model embeddings (issue 12, model side: `gliopet embed`):
+# derivatives/gliopet/foundation/sub-<s>/ses-<t>/
+FOUNDATION = StageFolder("foundation", PIPELINE_DIR / "foundation", "the foundation-model "
+                         "embedding", "gliopet embed")
+EMBEDDING_MAP = declare(FOUNDATION, "features", space=TEMPLATE_SPACE, res="patch",
+                        desc="embedding",
+                        description="4-D map: one fused vector per patch (last axis = feature) "
+                                    "on the learning grid at patch resolution (+ JSON)")
+EMBEDDING_DENSE = declare(FOUNDATION, "features", space=TEMPLATE_SPACE, res="2",
+                          desc="embedding",
+                          description="4-D map: the patch vectors interpolated (trilinear) onto "
+                                      "the 2 mm learning grid (embed --dense)")
+EMBEDDING_ROW = declare(FOUNDATION, "embedding", ".json",
+                        description="the session vector and its row of embeddings.tsv (marks "
+                                    "the session done)")
+
 # ---- tables and reports
 QC_TABLE = Table(PREPROCESS, "qc.tsv", "one row per session: QC metrics and flags")
 QUANT_TABLE = Table(QUANT, "quant.tsv", "one row per session (columns: gliopet.quant.outputs)")
@@ -497,6 +513,9 @@ COHORT_TABLE = Table(QUANT, "cohort.tsv",
 TRUTH_TABLE = Table(TRUTH, "truth.tsv", "the phantom's truth, one row per session")
 PHANTOM_REPORT = Table(REPORTS, "phantom-realism.md",
                        "the simulated cohort against published ranges")
+EMBEDDING_TABLE = Table(FOUNDATION, "embeddings.tsv",
+                        "one row per session: subject, session, site, modalities, session "
+                        "vector (e000 ...)")
 
 
 # ---- radiomics (gliopet.radiomics): derivatives/gliopet/radiomics/

@@ -61,6 +61,10 @@ NAMES = [
     (d.LEARNING_DYNAMIC, {"stat": "TBRearly"},
      f"{P}_trc-FDOPA_space-MNI152NLin2009aSym_res-2_desc-learning_stat-TBRearly_pet.nii.gz"),
     (d.BRATS_SEG, {}, f"anat/{P}_desc-tumour_dseg.nii.gz"),
+    (d.EMBEDDING_MAP, {},
+     f"{P}_space-MNI152NLin2009aSym_res-patch_desc-embedding_features.nii.gz"),
+    (d.EMBEDDING_DENSE, {}, f"{P}_space-MNI152NLin2009aSym_res-2_desc-embedding_features.nii.gz"),
+    (d.EMBEDDING_ROW, {}, f"{P}_embedding.json"),
 ]
 
 
@@ -69,7 +73,8 @@ def test_names_are_todays(derivative, fill, name, tmp_path):
     tracer = "FDOPA" if derivative.tracer else None
     folder = {"preprocess": "derivatives/gliopet/preprocess", "quant": "derivatives/gliopet/quant",
               "phantom-truth": "derivatives/phantom-truth",
-              "brats": "derivatives/brats"}[derivative.folder.name]
+              "brats": "derivatives/brats",
+              "foundation": "derivatives/gliopet/foundation"}[derivative.folder.name]
     path = derivative.path(tmp_path, ("01", "a"), tracer=tracer, **fill)
     assert path == tmp_path / folder / "sub-01" / "ses-a" / name
     assert derivative.matches(path.name, ("01", "a"), **fill)
