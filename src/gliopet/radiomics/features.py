@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "ngtdm": ("neighbourhood_grey_tone_difference_matrix", "ngt_"),
     "ngldm": ("neighbouring_grey_level_dependence_matrix", "ngl_"),
 }
+#: Features MIRP computes that the IBSI-1 reference table does not list (intensity-volume
+#: histogram at 25/50/75 %): left out, so that every reported feature has a checked reference.
+UNREFERENCED = frozenset({"ivh_v25", "ivh_v50", "ivh_v75", "ivh_i25", "ivh_i50", "ivh_i75",
+                          "ivh_diff_v25_v75", "ivh_diff_i25_i75"})
 #: Families whose features need a discretised image.
 DISCRETISED = ("intensity_histogram", "glcm", "glrlm", "glszm", "gldzm", "ngtdm", "ngldm")
 #: Families computed from the mask's shape (the same for every image of a mask).
@@ -197,8 +202,8 @@ def extract(image: Path, mask: Path, settings: FeatureSettings,
     Returns
     -------
     dict
-        MIRP feature name -> value (NaN where MIRP could not compute it, e.g. a texture
-        feature of a one-voxel ROI); only the families of `settings`.
+        MIRP feature name -> value (NaN where MIRP could not compute it); only the families of
+        `settings`, without `UNREFERENCED`.
 
     Raises
     ------
@@ -221,16 +226,21 @@ def extract(image: Path, mask: Path, settings: FeatureSettings,
                          fix="check the mask")
     row = tables[0].iloc[0]
     prefixes = tuple(FAMILIES[f][1] for f in settings.families)
-    return {str(k): _float(v) for k, v in row.items() if str(k).startswith(prefixes)}
+    return {str(k): _float(v) for k, v in row.items()
+            if str(k).startswith(prefixes) and str(k) not in UNREFERENCED}
 
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """MIRP logs two INFO lines per call on the root logger: hidden while it runs."""
+    """MIRP logs two INFO lines per call on the root logger and warns once per image when a
+    small VOI falls into one bin: both hidden while it runs (the features say it: zero
+    entropy, NaN where undefined)."""
     previous = logging.root.manager.disable
     logging.disable(logging.INFO)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(previous)
 

@@ -60,3 +60,23 @@ def test_tag_names_and_rounding():
     assert aggregation("cm_joint_max_2_5D_comb") == "2.5D_comb"
     assert aggregation("stat_p10") == "-"
     assert round3(0.012149) == 0.0121 and round3(-0.35549) == -0.355 and round3(556.4) == 556
+
+
+def test_every_feature_the_stage_reports_has_a_reference(comparison):
+    """The stage's default settings, on the phantom: each feature name (without MIRP's
+    discretisation tail) is one of the referenced features that passed above."""
+    import re
+
+    from gliopet.radiomics.features import extract
+    from gliopet.radiomics.ibsi import IMAGE, MASK
+    from gliopet.radiomics.pipeline import image_settings
+
+    cfg = load_config().radiomics
+    folder = REAL_DATA / "ibsi-digital-phantom"
+    checked = set(comparison.table.loc[comparison.table["passed"], "mirp_name"])
+    for kind, modality in (("SUV", "pet"), ("MRI", "mr")):
+        values = extract(folder / IMAGE, folder / MASK, image_settings(kind, cfg, cfg.families),
+                         modality)
+        names = {re.sub(r"_(fbs_w[0-9.]+|fbn_n[0-9]+)$", "", name) for name in values}
+        assert names <= checked, sorted(names - checked)
+        assert len(names) == len(values) > 150
