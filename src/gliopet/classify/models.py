@@ -86,6 +86,8 @@ class TabularModel(ClassifierMixin, BaseEstimator):
     kind : {'logistic', 'svm', 'rf', 'gb'}
     n_features : tuple of int, optional
         Feature counts tried by the inner CV (default `N_FEATURES[kind]`).
+    param_grid : dict, optional
+        Hyper-parameter grid of the classifier (default `GRIDS[kind]`).
     max_correlation : float
         Redundancy limit of the feature filter.
     inner_splits : int
@@ -99,10 +101,12 @@ class TabularModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, kind: str = "logistic", n_features: tuple[int, ...] | None = None,
+                 param_grid: dict[str, list[Any]] | None = None,
                  max_correlation: float = 0.9, inner_splits: int = 3,
                  covariates: tuple[str, ...] = (), harmonizer: Any = None, seed: int = 0):
         self.kind = kind
         self.n_features = n_features
+        self.param_grid = param_grid
         self.max_correlation = max_correlation
         self.inner_splits = inner_splits
         self.covariates = covariates
@@ -114,7 +118,7 @@ class TabularModel(ClassifierMixin, BaseEstimator):
                             None if self.harmonizer is None else self.harmonizer())
 
     def _combos(self) -> list[tuple[int, dict[str, Any]]]:
-        grid = GRIDS[self.kind]
+        grid = self.param_grid or GRIDS[self.kind]
         params = [dict(zip(grid, values, strict=True))
                   for values in itertools.product(*grid.values())]
         ks = self.n_features or N_FEATURES[self.kind]
