@@ -101,3 +101,35 @@ def small_config(**overrides: dict):
     for key, value in overrides.items():
         sizes[key] = {**sizes.get(key, {}), **value}
     return load_foundation_config("tiny", **sizes)
+
+
+#: BIDS anatomical key of each synthetic MRI modality.
+MRI_KEYS = {"t1w": "T1w", "t1ce": "ce-gadolinium_T1w", "t2w": "T2w", "flair": "FLAIR"}
+
+
+def write_learning_session(root, subject: str, session: str, present: Sequence[str],
+                           index: int) -> dict:
+    """Write a synthetic sample's images as the session's learning-grid derivatives (through
+    the contract) on the real learning grid; return the sample."""
+    from gliopet.foundation.data import MODALITY_CHANNELS, learning_grid_geometry
+    from gliopet.io import derivatives as d
+    from gliopet.io.bids_write import write_image
+
+    shape, affine = learning_grid_geometry()
+    sample = synthetic_sample(index, present, grid=shape, channels=MODALITY_CHANNELS)
+    ids = (subject, session)
+    brain = sample["brain_mask"][0].numpy()
+    write_image(d.LEARNING_MASK.path(root, ids), brain, affine, np.uint8, None)
+    for name, data in sample["images"].items():
+        volume = data.numpy()
+        if name in MRI_KEYS:
+            write_image(d.LEARNING_MRI.path(root, ids, **d.anat_fill(MRI_KEYS[name])), volume[0],
+                        affine, np.float32, None)
+        elif name == "pet":
+            write_image(d.LEARNING_PET.path(root, ids, tracer="FDOPA"), volume[0] + 0.1 * brain,
+                        affine, np.float32, None)
+        else:
+            for j, stat in enumerate(d.LEARNING_DYNAMIC_STATS):
+                write_image(d.LEARNING_DYNAMIC.path(root, ids, tracer="FDOPA", stat=stat),
+                            volume[j], affine, np.float32, None)
+    return sample

@@ -50,6 +50,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     classify_cmd,
     demo_cmd,
     dicom_cmd,
+    foundation_cmd,
     io_cmds,
     preprocess_cmd,
     quant_cmd,

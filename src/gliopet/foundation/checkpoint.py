@@ -68,6 +68,7 @@ class CardCheckpoint(ModelCheckpoint):
             "seed": hp["seed"],
             "sessions_seen": sessions,
             "sites_seen": sorted({s["site"] for s in sessions}),
+            "modalities_seen": module.seen_modalities(),
             "excluded_sites": self.training.get("excluded_sites", []),
             "bids_dir": self.training.get("bids_dir"),
             "init": self.training.get("init"),
@@ -110,4 +111,5 @@ def load_pretrained(path: str | Path) -> Any:
         raise InputError(f"the checkpoint's weights do not fit its architecture ({first})",
                          path=path, fix="give an unmodified .ckpt written by "
                                         "`gliopet pretrain`") from None
+    module.modalities_seen = set(raw.get("gliopet_modalities_seen", []))
     return module.eval()

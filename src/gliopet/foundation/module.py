@@ -61,6 +61,7 @@ class PretrainModule(L.LightningModule):
         self.seed = seed
         self.history: list[dict[str, float]] = []
         self.step_losses: list[float] = []
+        self.modalities_seen: set[str] = set()
         self._sums: dict[str, float] = {}
         self._count = 0
 
@@ -69,6 +70,9 @@ class PretrainModule(L.LightningModule):
         views, plans = draw_views(batch, self.model, generator)
         out = self.model(views, plans)
         size = len(batch["subject"])
+        seen = batch["present"].any(0).tolist()
+        self.modalities_seen |= {m for m, s in zip(self.model.encoder.modalities, seen,
+                                                   strict=True) if s}
         for key, value in out.items():
             self.log(f"train/{key}", value.detach(), batch_size=size, prog_bar=key == "loss")
             self._sums[key] = self._sums.get(key, 0.0) + float(value.detach())
@@ -92,6 +96,12 @@ class PretrainModule(L.LightningModule):
 
         checkpoint["gliopet_format"] = FORMAT
         checkpoint["gliopet_loss_history"] = list(self.history)
+        checkpoint["gliopet_modalities_seen"] = self.seen_modalities()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("gliopet_loss_history", []))
+        self.modalities_seen = set(checkpoint.get("gliopet_modalities_seen", []))
+
+    def seen_modalities(self) -> list[str]:
+        """Modalities present in at least one training batch, in the model's order."""
+        return [m for m in self.model.encoder.modalities if m in self.modalities_seen]

@@ -86,7 +86,8 @@ def pretrain(dataset: torch.utils.data.Dataset, grid: GridInfo, config: Foundati
              sessions: Sequence[dict[str, str]], max_epochs: int | None = None,
              init: str | Path | None = None, resume: bool = False,
              excluded_sites: Sequence[str] = (), bids_dir: str | None = None,
-             progress: bool = False) -> PretrainResult:
+             progress: bool = False,
+             announce: Callable[[str], None] = logger.info) -> PretrainResult:
     """Pretrain on `dataset` (learning-grid samples) and write checkpoints under `out`.
 
     Parameters
@@ -94,7 +95,8 @@ def pretrain(dataset: torch.utils.data.Dataset, grid: GridInfo, config: Foundati
     sessions : list of dict
         subject, session, site of every sample (recorded in the model cards).
     init : path, optional
-        A general model's checkpoint to start the encoder from (`init_weights`).
+        A general model's checkpoint to start the encoder from (`init_weights`); its report
+        goes to `announce` line by line and to ``out/init-report.json``.
     resume : bool
         Continue from ``out/checkpoints/last.ckpt`` (same next loss as the uninterrupted run).
     """
@@ -110,7 +112,7 @@ def pretrain(dataset: torch.utils.data.Dataset, grid: GridInfo, config: Foundati
                             np.asarray(grid.affine, dtype=float).tolist(), seed)
     report = None
     if init is not None and ckpt is None:
-        report = _initialise(module, Path(init), out)
+        report = _initialise(module, Path(init), out, announce)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=config.train.batch_size, sampler=EpochSampler(len(dataset), seed),
         collate_fn=collate, num_workers=config.train.num_workers)
@@ -126,7 +128,8 @@ def pretrain(dataset: torch.utils.data.Dataset, grid: GridInfo, config: Foundati
                           list(module.step_losses))
 
 
-def _initialise(module: Any, path: Path, out: Path) -> dict[str, Any]:
+def _initialise(module: Any, path: Path, out: Path,
+                announce: Callable[[str], None]) -> dict[str, Any]:
     from gliopet.atomic import write_json
     from gliopet.foundation.init_weights import initialise_encoder
 
@@ -134,15 +137,15 @@ def _initialise(module: Any, path: Path, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / INIT_REPORT, report.as_dict())
     for line in report.lines():
-        logger.info(line)
+        announce(line)
     return report.as_dict()
 
 
 def pretrain_bids(bids_dir: str | Path, config: FoundationConfig, out: str | Path, *,
                   seed: int, max_epochs: int | None = None, init: str | Path | None = None,
                   resume: bool = False, exclude_sites: Sequence[str] = (),
-                  participant_labels: Sequence[str] | None = None,
-                  progress: bool = True) -> PretrainResult:
+                  participant_labels: Sequence[str] | None = None, progress: bool = True,
+                  announce: Callable[[str], None] = logger.info) -> PretrainResult:
     """`pretrain` on every learning-grid session of a BIDS dataset except `exclude_sites`.
 
     Raises
@@ -163,4 +166,4 @@ def pretrain_bids(bids_dir: str | Path, config: FoundationConfig, out: str | Pat
     return pretrain(torch.utils.data.Subset(dataset, keep), grid, config, out, seed=seed,
                     collate=collate_sessions, sessions=sessions, max_epochs=max_epochs,
                     init=init, resume=resume, excluded_sites=list(exclude_sites),
-                    bids_dir=str(bids_dir), progress=progress)
+                    bids_dir=str(bids_dir), progress=progress, announce=announce)
