@@ -90,3 +90,21 @@ def test_presence_and_values(cohort):
     # static PET divided by its brain median
     assert float(np.median(sample["images"]["pet"][0].numpy()[brain])) == pytest.approx(1.0,
                                                                                           rel=1e-3)
+
+
+def test_truth_and_baselines_on_the_learning_grid(cohort):
+    from gliopet.foundation.evaluation import baseline_aris, truth_on_learning_grid
+
+    sample = LearningGridDataset(cohort, participant_labels=["001"])[0]
+    truth = truth_on_learning_grid(cohort, ("001", SES))
+    brain = sample["brain_mask"][0].numpy()
+    in_brain = np.isin(truth, range(2, 14))  # the phantom's brain labels
+    assert (in_brain & brain).sum() / in_brain.sum() > 0.85
+    assert (in_brain & brain).sum() / brain.sum() > 0.9
+    tbr_late = sample["images"]["pet_dynamic"][1].numpy()
+    tumour = np.isin(truth, (10, 11, 12)) & brain
+    healthy = np.isin(truth, (3, 4)) & brain
+    assert tumour.sum() > 50
+    assert tbr_late[tumour].mean() > 1.3 * tbr_late[healthy].mean()
+    aris = baseline_aris(sample, truth, patch_size=4, seed=0)
+    assert 0.0 < aris["raw"] < 1.0 and -1.0 <= aris["kinetic"] <= 1.0
