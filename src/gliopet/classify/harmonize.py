@@ -1,37 +1,35 @@
-"""Site harmonisation for the folds: the ComBat transformer of `gliopet.radiomics.harmonize`.
+"""Site harmonisation for the folds: ComBat of `gliopet.radiomics.harmonize`.
 
-The classifier only needs an object with ``fit(X, sites)`` and ``transform(X, sites)`` (X:
-patients x features); it is created unfitted for every fold and fitted on that fold's training
-rows only (`gliopet.classify.selection.FoldFeatures`).
+The classifier needs an object with ``fit(X, sites=)`` and ``transform(X, sites=)`` (X:
+patients x features); a new one is created for every fold and fitted on that fold's training
+rows only (`gliopet.classify.selection.FoldFeatures`). Sites of the test rows that the training
+rows also hold get the fitted site effects. A site absent from the training rows (external
+validation) is harmonised with its own location and scale estimated from its rows at test time,
+without labels (``ComBat(unseen_site="own")``, documented in `gliopet.radiomics.harmonize`):
+nothing of that site is used before its test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from gliopet.errors import InputError
 
-_NAMES = ("ComBat", "ComBatHarmonizer", "Combat")
-
 
 def combat_factory() -> Callable[[], Any]:
-    """A callable returning a new unfitted ComBat transformer.
+    """A picklable callable returning a new unfitted ComBat transformer.
 
     Raises
     ------
     InputError
-        When this installation has no ComBat transformer in `gliopet.radiomics.harmonize`.
+        When this installation has no `gliopet.radiomics.harmonize.ComBat`.
     """
     try:
-        from gliopet.radiomics import harmonize
+        from gliopet.radiomics.harmonize import ComBat
     except ImportError:
         raise InputError("--harmonize needs the ComBat transformer of "
-                         "gliopet.radiomics.harmonize, which this version does not have",
+                         "gliopet.radiomics.harmonize, which this installation does not have",
                          fix="run without --harmonize") from None
-    for name in _NAMES:
-        cls = getattr(harmonize, name, None)
-        if cls is not None and hasattr(cls, "fit") and hasattr(cls, "transform"):
-            return cls
-    raise InputError("gliopet.radiomics.harmonize has no ComBat transformer with fit/transform "
-                     f"(looked for {', '.join(_NAMES)})", fix="run without --harmonize")
+    return partial(ComBat, unseen_site="own")

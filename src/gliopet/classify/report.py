@@ -64,6 +64,21 @@ def _results_markdown(results: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _settings(opts: TabularOptions) -> str:
+    """The evaluation settings in one paragraph."""
+    text = (f"Evaluation: {opts.repeats} x {opts.folds}-fold nested cross-validation by subject "
+            f"(inner {opts.inner_folds} folds: feature processing"
+            + (", ComBat harmonisation" if opts.harmonize else "")
+            + ", hyper-parameters and the operating threshold fitted on the training folds only)")
+    if opts.external_site:
+        text += (f"; external validation on site `{opts.external_site}` (trained on the other "
+                 "sites, threshold carried unchanged"
+                 + ("; ComBat estimates that site's location and scale from its own rows at "
+                    "test time, without labels" if opts.harmonize else "") + ")")
+    return text + (f". Seed {opts.seed}; {opts.n_boot} stratified bootstrap replicates over "
+                   "patients for the 95 % intervals.")
+
+
 def summary_markdown(run: TabularRun, opts: TabularOptions, results: pd.DataFrame,
                      delong: pd.DataFrame, stability: pd.DataFrame,
                      frequency: pd.DataFrame) -> str:
@@ -74,14 +89,7 @@ def summary_markdown(run: TabularRun, opts: TabularOptions, results: pd.DataFram
              f"`{opts.target}` (positive: `{run.report.positive}`): {len(d.y)} patients "
              f"({int(d.y.sum())} positive), {d.X.shape[1] - len(d.covariates)} features"
              + (f", covariates {', '.join(d.covariates)}" if d.covariates else "") + ".", "",
-             f"Evaluation: {opts.repeats} x {opts.folds}-fold nested cross-validation by "
-             f"subject (inner {opts.inner_folds} folds: feature processing"
-             + (", ComBat harmonisation" if opts.harmonize else "")
-             + ", hyper-parameters and the operating threshold fitted on the training folds "
-             "only)" + (f"; external validation on site `{opts.external_site}` (trained on the "
-                        "other sites, threshold carried unchanged)" if opts.external_site
-                        else "") + f". Seed {opts.seed}; {opts.n_boot} stratified bootstrap "
-             "replicates over patients for the 95 % intervals.", "",
+             _settings(opts), "",
              "## Results", "", *_results_markdown(results), "",
              "Thresholded metrics use the threshold chosen on each fold's training data.", ""]
     if len(delong):

@@ -24,6 +24,8 @@ from sklearn.feature_selection import VarianceThreshold, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
+from gliopet.errors import InputError
+
 
 def redundancy_filter(X: NDArray[np.float64], order: NDArray[np.int_],
                       max_correlation: float) -> list[int]:
@@ -50,7 +52,7 @@ class FoldFeatures:
     max_correlation : float
         Redundancy limit of step 4 (absolute Pearson correlation).
     harmonizer : object, optional
-        Unfitted site harmoniser with ``fit(X, sites)`` and ``transform(X, sites)``.
+        Unfitted site harmoniser with ``fit(X, sites=)`` and ``transform(X, sites=)``.
     """
 
     def __init__(self, names: list[str], covariates: list[str], max_correlation: float = 0.9,
@@ -70,7 +72,12 @@ class FoldFeatures:
         Z = self.imputer_.transform(X)
         feats = Z[:, self.features]
         if self.harmonizer is not None:
-            feats = self.harmonizer.fit(feats, sites).transform(feats, sites)
+            try:
+                feats = self.harmonizer.fit(feats, sites=sites).transform(feats, sites=sites)
+            except ValueError as exc:
+                raise InputError(f"site harmonisation in a training fold: {exc}",
+                                 fix="use fewer folds, or merge sites with few patients"
+                                 ) from None
         self.variance_ = VarianceThreshold(0.0).fit(feats)
         varying = np.flatnonzero(self.variance_.get_support())
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -85,7 +92,7 @@ class FoldFeatures:
         Z = self.imputer_.transform(X)
         feats = Z[:, self.features]
         if self.harmonizer is not None:
-            feats = self.harmonizer.transform(feats, sites)
+            feats = self.harmonizer.transform(feats, sites=sites)
         return self.scaler_.transform(np.column_stack([feats, Z[:, self.covariates]]))
 
     def columns(self, k: int) -> list[int]:
