@@ -49,8 +49,12 @@ def trained(tmp_path_factory):
     samples = {s: write_learning_session(root, s, SES, m, i)
                for i, (s, m) in enumerate(SUBSETS.items())}
     (base / "tiny.yaml").write_text(CONFIG)
+    from monai.networks.nets import ViT  # a general model on the padded learning grid
+
+    torch.save(ViT(1, (80, 96, 80), P, hidden_size=24, mlp_dim=48, num_layers=1,
+                   num_heads=4).state_dict(), base / "vit.pt")
     code, out, err = run_cli("pretrain", root, "--config", base / "tiny.yaml", "--out",
-                             base / "run", "--exclude-site", "siteB")
+                             base / "run", "--exclude-site", "siteB", "--init", base / "vit.pt")
     assert code == 0, err
     return root, base, samples, out
 
@@ -67,6 +71,17 @@ def test_pretrain_writes_checkpoint_and_card_without_the_excluded_site(trained):
     assert [s["subject"] for s in card["sessions_seen"]] == ["01", "02"]
     assert card["modalities_seen"] == list(SUBSETS["01"])
     assert card["grid_shape"] == list(learning_grid_geometry()[0])
+
+
+def test_pretrain_init_prints_and_saves_its_report(trained):
+    _, base, _, out = trained
+    assert f"--init {base / 'vit.pt'} (monai-vit): 28 tensors loaded, 0 skipped, " in out
+    report = json.loads((base / "run" / "init-report.json").read_text())
+    loaded = {e["target"] for e in report["loaded"]}
+    assert {"position_embedding", "blocks.0.attn.qkv.weight", "tokenisers.pet.weight"} <= loaded
+    assert report["left_at_initialisation"] == ["modality_embedding", "blocks.0.attn.qkv.bias"]
+    card = json.loads((base / "run" / "checkpoints" / "last.json").read_text())
+    assert card["init"]["layout"] == "monai-vit"
 
 
 def test_embed_maps_overlay_the_learning_grid(trained):
