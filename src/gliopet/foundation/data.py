@@ -3,8 +3,11 @@
 `LearningGridDataset` lists the sessions of a BIDS dataset (`gliopet.io.bids_read`) and finds
 their learning-grid files through the derivatives contract (preprocessing: MRI, static PET,
 brain mask; quantification: the dynamic PET channels). A session joins with whatever modalities
-it has (MRI-only sessions included); `presence` tables them. Items follow
-/work/notes/foundation_interface.md; `collate_sessions` batches items with different subsets.
+it has (MRI-only sessions included); `presence` tables them. An item is a dict: ``images``
+(modality -> float32 tensor (C_m, X, Y, Z), present modalities only), ``brain_mask`` (bool
+(1, X, Y, Z)), ``present`` (modalities in `MODALITY_CHANNELS` order), ``subject``, ``session``,
+``site`` and ``affine`` (4 x 4 RAS of the learning grid); `collate_sessions` batches items with
+different subsets.
 
 Normalisation of each channel (docs/foundation.md, "Inputs on the learning grid"):
 
