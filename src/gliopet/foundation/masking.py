@@ -77,19 +77,19 @@ def sample_plan(present: torch.Tensor, modalities: Sequence[str], n_patches: int
     """Draw a plan for a batch with presence `present` (bool (B, M)).
 
     Each remaining present modality hides ``round(ratio * N)`` of its patches, chosen
-    independently per modality; at least one token per sample stays visible.
+    independently per sample and modality; at least one token per sample stays visible.
     """
     b, m = present.shape
-    dropped = torch.zeros((b, m), dtype=torch.bool)
-    masked = torch.zeros((b, m, n_patches), dtype=torch.bool)
-    for s in range(b):
-        row = [bool(v) for v in present[s]]
-        dropped[s] = torch.tensor(_dropped(row, modalities, config, generator))
-        for i, name in enumerate(modalities):
-            hide = round(_ratio(name, config) * n_patches)
-            if row[i] and not dropped[s, i] and hide:
-                masked[s, i, torch.randperm(n_patches, generator=generator)[:hide]] = True
-        kept = [i for i in range(m) if row[i] and not dropped[s, i]]
-        if kept and not bool((~masked[s, kept]).any()):
-            masked[s, kept[0], 0] = False
-    return MaskPlan(dropped.to(present.device), masked.to(present.device))
+    present = present.bool().cpu()
+    dropped = torch.tensor([_dropped([bool(v) for v in present[s]], modalities, config,
+                                     generator) for s in range(b)], dtype=torch.bool)
+    dropped = dropped.reshape(b, m)
+    hide = torch.tensor([round(_ratio(name, config) * n_patches) for name in modalities])
+    rank = torch.rand((b, m, n_patches), generator=generator).argsort(-1).argsort(-1)
+    kept = present & ~dropped
+    masked = (rank < hide[None, :, None]) & kept[:, :, None]
+    for s in torch.nonzero(~(kept[:, :, None] & ~masked).flatten(1).any(1)).flatten().tolist():
+        first = torch.nonzero(kept[s]).flatten()
+        if len(first):
+            masked[s, int(first[0]), 0] = False
+    return MaskPlan(dropped, masked)

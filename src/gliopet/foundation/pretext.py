@@ -169,6 +169,7 @@ class PretextModel(nn.Module):
         """Per-sample reconstruction errors of one view (B,) by objective, and its session
         vector (B, D)."""
         enc, cfg = self.encoder, self.config.pretext
+        on = self.enabled()
         preds, encoded, visible = self.predict(view, plan)
         present = enc.visible_modalities(view.images, view.present)
         brain = patchify(view.brain, enc.patch_size)
@@ -187,6 +188,8 @@ class PretextModel(nn.Module):
             else:
                 parts = {"inpainting": hidden, "cross_modal": dropped}
             for key, which in parts.items():
+                if key not in on:
+                    continue
                 err, w = _masked_error(preds[name].float(), target.float(), weight, which)
                 sums[key], weights[key] = sums[key] + err, weights[key] + w
         errors = {k: sums[k] / weights[k].clamp(min=1) for k in sums}
