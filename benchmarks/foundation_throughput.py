@@ -165,6 +165,12 @@ def measure(spec: str, mode: str, device: str, steps: int, warmup: int, threads:
             "device": device, "threads": threads, "precision": config.train.precision}
 
 
+def _median(rows: list[dict]) -> dict:
+    """The run with the median throughput (its memory with it)."""
+    ranked = sorted(rows, key=lambda r: r["samples_per_s"])
+    return {**ranked[len(ranked) // 2], "runs": len(rows)}
+
+
 def _table(rows: list[dict]) -> str:
     reference = {r["mode"]: r for r in rows}
     lines = ["| mode | samples/s | s/step | peak memory (MiB) | parameters | vs reference |",
@@ -187,16 +193,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure the modes this many times, interleaved; report medians")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    rows = []
+    runs: dict[str, list[dict]] = {}
     context = multiprocessing.get_context("spawn")
-    for mode in args.modes.split(","):
-        with context.Pool(1) as pool:
-            row = pool.apply(measure, (args.config, mode, args.device, args.steps, args.warmup,
-                                       args.threads))
-        print(json.dumps(row), flush=True)
-        rows.append(row)
+    for _ in range(args.repeat):
+        for mode in args.modes.split(","):
+            with context.Pool(1) as pool:
+                row = pool.apply(measure, (args.config, mode, args.device, args.steps,
+                                           args.warmup, args.threads))
+            print(json.dumps(row), flush=True)
+            runs.setdefault(mode, []).append(row)
+    rows = [_median(found) for found in runs.values()]
     print(_table(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
