@@ -176,10 +176,12 @@ def _table(rows: list[dict]) -> str:
     lines = ["| mode | samples/s | s/step | peak memory (MiB) | parameters | vs reference |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        base = reference.get("monai-mae" if r["mode"] == "mae" else "static")
+        base = (reference.get("monai-mae") if r["mode"] == "mae" else
+                reference.get("static") if r["mode"].startswith("+") or r["mode"] == "all"
+                else None)
         ratio = (f"{r['samples_per_s'] / base['samples_per_s']:.2f} x "
                  f"{'MONAI MAE' if r['mode'] == 'mae' else 'static'}"
-                 if base and base is not r else "")
+                 if base else "")
         lines.append(f"| {r['mode']} | {r['samples_per_s']:.2f} | {r['s_per_step']:.3f} | "
                      f"{r['peak_MiB']:.0f} | {r['parameters']:,} | {ratio} |")
     return "\n".join(lines)

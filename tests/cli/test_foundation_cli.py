@@ -21,9 +21,13 @@ from gliopet.foundation.encoder import patch_affine
 from gliopet.io import derivatives as d
 from support.bids_factory import make_bids_dataset
 from support.cli import run_cli
-from support.foundation_samples import write_learning_session
+from support.foundation_samples import (
+    one_torch_thread,  # noqa: F401  (fixture)
+    write_learning_session,
+)
 
-pytestmark = pytest.mark.slow  # about 35 s: three sessions on the 77 x 94 x 80 grid
+# slow: about 35 s (three sessions on the 77 x 94 x 80 grid, one epoch, whole-grid embedding)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 SES = "diagnosis"
 P = 8
@@ -31,7 +35,7 @@ CONFIG = """\
 preset: tiny
 model: {patch_size: 8, hidden_size: 24, depth: 1, num_heads: 4, mlp_dim: 48,
         decoder_hidden_size: 16, decoder_depth: 1, decoder_num_heads: 4, projection_dim: 8}
-train: {crop_size: [16, 16, 16], batch_size: 2, max_epochs: 1}
+train: {crop_size: [16, 16, 16], batch_size: 2, max_epochs: 1, threads: 1}
 """
 SUBSETS = {"01": ("t1w", "t1ce", "t2w", "flair", "pet", "pet_dynamic"),
            "02": ("t1w", "pet", "pet_dynamic"), "03": ("t1w", "flair")}

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+import pytest
 import torch
 from scipy import ndimage
 
@@ -22,6 +23,16 @@ CHANNELS = {"t1w": 1, "t1ce": 1, "t2w": 1, "flair": 1, "pet": 1, "pet_dynamic": 
 GRID = (36, 44, 40)
 #: Its RAS affine: 2 mm voxels, origin as the MNI 2 mm grid's corner would be.
 AFFINE = np.array([[2.0, 0, 0, -76.0], [0, 2.0, 0, -112.0], [0, 0, 2.0, -50.0], [0, 0, 0, 1]])
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (two pytest workers share two cores: more threads spin
+    against each other), restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=32)
@@ -97,7 +108,7 @@ def small_config(**overrides: dict):
     sizes = {"model": {"hidden_size": 24, "mlp_dim": 48, "depth": 1, "num_heads": 4,
                        "decoder_hidden_size": 16, "decoder_num_heads": 4, "projection_dim": 8,
                        "patch_size": 4},
-             "train": {"crop_size": [16, 16, 16], "batch_size": 2}}
+             "train": {"crop_size": [16, 16, 16], "batch_size": 2, "threads": 1}}
     for key, value in overrides.items():
         sizes[key] = {**sizes.get(key, {}), **value}
     return load_foundation_config("tiny", **sizes)

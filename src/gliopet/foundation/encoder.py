@@ -110,13 +110,12 @@ class ModalityViT(nn.Module):
         """
         first = next(iter(images.values()))
         position = self.positions(first.shape, origin).to(first.dtype)
-        b, n = position.shape[:2]
-        tokens = first.new_zeros((b, len(self.modalities), n, self.hidden_size))
-        for i, name in enumerate(self.modalities):
-            if name in images:
-                embedded = self.tokenisers[name](images[name]).flatten(2).transpose(1, 2)
-                tokens[:, i] = embedded + position + self.modality_embedding[i]
-        return tokens
+        b, n = first.shape[0], position.shape[1]
+        zeros = first.new_zeros((b, n, self.hidden_size))
+        tokens = [self.tokenisers[name](images[name]).flatten(2).transpose(1, 2) + position
+                  + self.modality_embedding[i] if name in images else zeros
+                  for i, name in enumerate(self.modalities)]
+        return torch.stack(tokens, 1)
 
     def positions(self, shape: Sequence[int], origin: torch.Tensor | Sequence[int]
                   ) -> torch.Tensor:
@@ -171,11 +170,15 @@ def gather_positions(embedding: torch.Tensor, shape: Sequence[int],
     """
     grid = embedding.shape[2:]
     crop = [n // patch_size for n in shape[-3:]]
-    start = torch.as_tensor(origin, dtype=torch.long, device=embedding.device).reshape(-1, 3)
-    start = start.expand(shape[0], 3)
-    if bool(((start + torch.tensor(crop, device=start.device)) > torch.tensor(grid)).any()):
+    start = torch.as_tensor(origin, dtype=torch.long).cpu().reshape(-1, 3).expand(shape[0], 3)
+    if bool(((start + torch.tensor(crop)) > torch.tensor(grid)).any()):
         raise ValueError(f"crop of {crop} patches at {start.tolist()} leaves the grid "
                          f"{list(grid)}")
+    if bool((start == start[0]).all()):  # one origin for the batch: a slice
+        o = start[0].tolist()
+        block = embedding[0, :, o[0]:o[0] + crop[0], o[1]:o[1] + crop[1], o[2]:o[2] + crop[2]]
+        return block.flatten(1).T[None].expand(shape[0], -1, -1)
+    start = start.to(embedding.device)
     axes = torch.meshgrid(*[torch.arange(c, device=start.device) for c in crop], indexing="ij")
     local = torch.stack([a.reshape(-1) for a in axes], -1)  # (N, 3)
     index = start[:, None, :] + local[None]
@@ -195,6 +198,11 @@ def run_sequence(blocks: nn.ModuleList, norm: nn.Module, tokens: torch.Tensor,
     counts = keep.sum(1)
     if bool((counts == 0).any()):
         raise ValueError("every sample needs at least one visible token")
+    if bool(keep.all()):  # nothing left out: no gathering
+        x = tokens
+        for block in blocks:
+            x = block(x)
+        return norm(x)
     length = int(counts.max())
     order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :length]
     valid = torch.arange(length, device=keep.device)[None] < counts[:, None]

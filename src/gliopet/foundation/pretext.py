@@ -165,9 +165,9 @@ class PretextModel(nn.Module):
                 for m, p in preds.items()}
 
     def view_losses(self, view: View, plan: MaskPlan) -> tuple[dict[str, torch.Tensor],
-                                                                torch.Tensor]:
+                                                                torch.Tensor | None]:
         """Per-sample reconstruction errors of one view (B,) by objective, and its session
-        vector (B, D)."""
+        vector (B, D) when the contrastive objective is on (else None)."""
         enc, cfg = self.encoder, self.config.pretext
         on = self.enabled()
         preds, encoded, visible = self.predict(view, plan)
@@ -193,7 +193,8 @@ class PretextModel(nn.Module):
                 err, w = _masked_error(preds[name].float(), target.float(), weight, which)
                 sums[key], weights[key] = sums[key] + err, weights[key] + w
         errors = {k: sums[k] / weights[k].clamp(min=1) for k in sums}
-        return errors, self.session_vector(encoded, visible)
+        vector = self.session_vector(encoded, visible) if "contrastive" in on else None
+        return errors, vector
 
     def enabled(self) -> list[str]:
         """Objectives switched on with a weight above 0."""

@@ -10,6 +10,9 @@ import torch
 import torch.multiprocessing as mp
 
 from support.foundation_ddp import full_step, gradients, worker
+from support.foundation_samples import one_torch_thread  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _free_port() -> int:

@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from gliopet.foundation.encoder import ModalityViT, fuse, pad_to_patches, patch_affine, patch_grid
-from support.foundation_samples import AFFINE, CHANNELS, GRID, collate, synthetic_sample
+from support.foundation_samples import (
+    AFFINE,
+    CHANNELS,
+    GRID,
+    collate,
+    one_torch_thread,  # noqa: F401  (fixture)
+    synthetic_sample,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SUBSETS = [s for k in range(1, len(CHANNELS) + 1) for s in itertools.combinations(CHANNELS, k)]
 
@@ -111,3 +120,11 @@ def test_patch_affine_puts_each_map_voxel_at_its_patch_centre():
         expected = AFFINE @ np.append(centre_voxel, 1)
         np.testing.assert_allclose(out @ np.append(index, 1), expected)
     np.testing.assert_allclose(np.abs(np.diag(out)[:3]), 16.0)
+
+
+def test_per_sample_origins_gather_the_same_positions_as_slices():
+    enc = _encoder()
+    shape = (2, 1, 8, 8, 4)
+    both = enc.positions(shape, torch.tensor([[1, 2, 0], [0, 0, 3]]))
+    torch.testing.assert_close(both[0], enc.positions(shape, (1, 2, 0))[0])
+    torch.testing.assert_close(both[1], enc.positions(shape, (0, 0, 3))[1])

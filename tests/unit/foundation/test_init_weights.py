@@ -10,7 +10,12 @@ from monai.networks.nets import UNETR, SwinUNETR, ViT
 from gliopet.errors import InputError
 from gliopet.foundation.encoder import ModalityViT
 from gliopet.foundation.init_weights import initialise_encoder
-from support.foundation_samples import CHANNELS
+from support.foundation_samples import (
+    CHANNELS,
+    one_torch_thread,  # noqa: F401  (fixture)
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 D, P = 24, 8
 

@@ -12,7 +12,15 @@ from monai.losses import ContrastiveLoss
 from gliopet.foundation.masking import sample_plan
 from gliopet.foundation.pretext import PretextModel, draw_views, info_nce, patchify, unpatchify
 from gliopet.foundation.views import make_view
-from support.foundation_samples import CHANNELS, collate, small_config, synthetic_sample
+from support.foundation_samples import (
+    CHANNELS,
+    collate,
+    one_torch_thread,  # noqa: F401  (fixture)
+    small_config,
+    synthetic_sample,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODALITIES = tuple(CHANNELS)
 SUBSETS = [s for k in range(1, len(CHANNELS) + 1) for s in itertools.combinations(CHANNELS, k)]

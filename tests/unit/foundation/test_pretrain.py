@@ -12,7 +12,16 @@ from gliopet.foundation.checkpoint import load_pretrained
 from gliopet.foundation.config import load_foundation_config
 from gliopet.foundation.training import GridInfo, pretrain
 from gliopet.provenance import sha256_file
-from support.foundation_samples import AFFINE, CHANNELS, SyntheticDataset, collate, small_config
+from support.foundation_samples import (
+    AFFINE,
+    CHANNELS,
+    SyntheticDataset,
+    collate,
+    one_torch_thread,  # noqa: F401  (fixture)
+    small_config,
+)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 GRID = (16, 20, 16)
 SUBSETS = [tuple(CHANNELS), ("t1w", "pet", "pet_dynamic"), ("flair", "t2w"), ("t1w", "pet")]
