@@ -102,12 +102,16 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
         self.cutoff_ = (sign * youden_threshold(y[ok], s[ok]) if self.cutoff is None
                         else float(self.cutoff))
         self.fill_ = float(np.median(s[ok]))  # a missing value: the training median
-        platt = LogisticRegression(C=np.inf).fit(s[ok][:, None], y[ok])
+        # Platt map on the standardised quantity, mildly regularised (C = 1) so that perfectly
+        # separated training rows do not saturate the probabilities to exactly 0 or 1.
+        self.centre_, self.scale_ = float(np.mean(s[ok])), max(float(np.std(s[ok])), 1e-12)
+        platt = LogisticRegression(C=1.0).fit((s[ok][:, None] - self.centre_) / self.scale_,
+                                              y[ok])
         slope = float(platt.coef_[0, 0])
         self.direction_contradicted_ = slope <= 0
         # Training rows contradicting the rule's direction: keep the map increasing (tiny
         # slope) so that the probabilities still rank patients in the rule's order.
-        self.slope_ = slope if slope > 0 else 1e-3 / max(float(np.std(s[ok])), 1e-12)
+        self.slope_ = slope if slope > 0 else 1e-3
         self.intercept_ = (float(platt.intercept_[0]) if slope > 0
                            else float(np.log(y[ok].mean() / (1 - y[ok].mean()))))
         self.threshold_ = float(self._proba(np.array([sign * self.cutoff_]))[0])
@@ -116,7 +120,8 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
         return self
 
     def _proba(self, s: NDArray[np.float64]) -> NDArray[np.float64]:
-        return 1.0 / (1.0 + np.exp(-(self.intercept_ + self.slope_ * s)))
+        z = (s - self.centre_) / self.scale_
+        return 1.0 / (1.0 + np.exp(-(self.intercept_ + self.slope_ * z)))
 
     def predict_proba(self, X: pd.DataFrame, sites: NDArray | None = None) -> NDArray:
         """(n, 2) probabilities; a missing value gets the training median."""

@@ -90,3 +90,12 @@ def test_nogueira_stability_bounds():
     rng = np.random.default_rng(0)
     random = [set(rng.choice(100, 5, replace=False).astype(str)) for _ in range(200)]
     assert abs(nogueira_stability(random, 100)) < 0.05
+
+
+def test_separated_training_rows_do_not_saturate_the_rule():
+    y = np.repeat([0, 1], 20)
+    X = pd.DataFrame({"TBRmax": np.r_[np.linspace(1.2, 1.7, 20), np.linspace(1.9, 4.0, 20)]})
+    rule = ThresholdRule("TBRmax", "greater", 1.81).fit(X, y)
+    p = rule.predict_proba(X)[:, 1]
+    assert ((p > 0) & (p < 1)).all() and len(np.unique(p)) == 40
+    assert (rule.predict(X) == y).all()
