@@ -81,6 +81,12 @@ def test_import(run_cli, tmp_path):
         ("BraTSGLI00002000", "tcia", None, ["FLAIR", "T1w", "T2w"])]
     code, out, _ = run_cli("validate", root)
     assert code == 0 and "usable: 0 error(s), 2 warning(s), 2 session(s)" in out
+    code, _, err = run_cli("quantify", root)  # MRI-only sessions: nothing to quantify
+    assert code == 2
+    assert "2 session(s) left out (nothing to do)" in err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {root}: no session the quantification applies to (fix: check the dataset "
+        "(gliopet validate lists MRI-only sessions))")
 
 
 def _refused(run_cli, expected: str, *args: object) -> None:

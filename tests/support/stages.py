@@ -1,7 +1,7 @@
 """A toy stage for the stage runner's tests (importable by joblib and Dask workers).
 
-`FrameCountStage` writes one TSV per session (the PET frame count) and a cohort table of its
-rows; sessions of the subjects in ``fail`` raise an `InputError`.
+`FrameCountStage` writes one TSV per session (the PET frame count, 0 for an MRI-only session)
+and a cohort table of its rows; sessions of the subjects in ``fail`` raise an `InputError`.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ class FrameCountStage(Stage[FrameCount]):
         if session.subject in self.fail:
             raise InputError("this subject is meant to fail", path=session.pet.path,
                              fix="remove it from FrameCountStage.fail")
-        n_frames = session.pet.timing.n_frames
-        out = SessionWriter(context.out, (session.subject, session.session), session.pet.tracer)
+        pet = session.pet  # None for an MRI-only session: 0 frames
+        n_frames = pet.timing.n_frames if pet is not None else 0
+        out = SessionWriter(context.out, (session.subject, session.session),
+                            pet.tracer if pet is not None else None)
         out.tsv(TOY_FRAMES, pd.DataFrame({"n_frames": [n_frames]}))
         return FrameCount(session.key, n_frames, context.threads)
 
@@ -57,7 +59,7 @@ class FrameCountStage(Stage[FrameCount]):
         return {"session": result.key, "n_frames": result.n_frames}
 
     def inputs(self, session: Session, result: FrameCount) -> list[Path]:
-        return [session.pet.path]
+        return [session.pet.path] if session.pet is not None else []
 
     def session_provenance(self, session: Session, context: SessionContext) -> dict[str, Any]:
         return {"threads": context.threads}
