@@ -47,6 +47,25 @@ STRIATUM_MNI: dict[str, Ellipsoid] = {
 }
 
 
+#: Other structures that shape healthy FDOPA uptake, for the phantom (preprocessing does not use
+#: them). Approximate ellipsoids at MNI coordinates of the thalamus (centre about (+/-11, -18, 7)
+#: mm, Harvard-Oxford subcortical centroids, Desikan 2006 / FSL atlas) and of the brainstem
+#: (midbrain to upper medulla, about (0, -28, -28) mm); the cerebellum is the template brain below
+#: and behind the tentorium (`cerebellum_mask`). As the bundled template allows: its atlases are
+#: downloaded by nilearn, so these shapes are drawn here. Volumes on the 2 mm template: thalamus
+#: about 5 mL per side, brainstem about 14 mL, cerebellum about 190 mL (adults: about 6-8, 25 and
+#: 140-150 mL; the plane takes in some inferior occipital and temporal cortex).
+DEEP_GREY_MNI: dict[str, Ellipsoid] = {
+    "thalamus_left": Ellipsoid((-11.0, -18.0, 7.0), (9.0, 13.0, 10.0)),
+    "thalamus_right": Ellipsoid((11.0, -18.0, 7.0), (9.0, 13.0, 10.0)),
+    "brainstem": Ellipsoid((0.0, -28.0, -28.0), (11.0, 13.0, 24.0)),
+}
+#: Tentorium approximated by a plane: the cerebellum lies at y < CEREBELLUM_MAX_Y_MM and below
+#: z = CEREBELLUM_TOP_Z_MM (MNI, mm).
+CEREBELLUM_MAX_Y_MM = -40.0
+CEREBELLUM_TOP_Z_MM = -18.0
+
+
 @lru_cache(maxsize=4)
 def load_mni(resolution_mm: int = 2) -> dict[str, nib.Nifti1Image]:
     """MNI152 2009a images at 1 or 2 mm: ``t1``, ``gm``, ``wm`` (probabilities 0-1), ``brain_mask``.
@@ -91,4 +110,21 @@ def striatum_masks(resolution_mm: int = 2, gm_threshold: float = 0.2) -> dict[st
         mask = np.zeros(gm.shape, dtype=bool)
         mask[box] = ellipsoid.contains(xyz) & (gm[box] >= gm_threshold)
         out[name] = mask
+    return out
+
+
+def deep_structure_masks(resolution_mm: int = 2) -> dict[str, np.ndarray]:
+    """Boolean masks of thalamus (left, right), brainstem and cerebellum on the MNI grid.
+
+    Thalamus and brainstem are their `DEEP_GREY_MNI` ellipsoids inside the template brain mask;
+    the cerebellum is the brain mask behind ``y = CEREBELLUM_MAX_Y_MM`` and below
+    ``z = CEREBELLUM_TOP_Z_MM``, outside the brainstem. Used by the phantom only.
+    """
+    images = load_mni(resolution_mm)
+    brain = np.asarray(images["brain_mask"].dataobj) > 0.5
+    affine = np.asarray(images["brain_mask"].affine, dtype=float)
+    xyz = world_coordinates(brain.shape, affine)
+    out = {name: ellipsoid.contains(xyz) & brain for name, ellipsoid in DEEP_GREY_MNI.items()}
+    out["cerebellum"] = (brain & (xyz[..., 1] < CEREBELLUM_MAX_Y_MM)
+                         & (xyz[..., 2] < CEREBELLUM_TOP_Z_MM) & ~out["brainstem"])
     return out

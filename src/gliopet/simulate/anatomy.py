@@ -2,7 +2,8 @@
 
 The template label map (`template_labels`) is built once from the nilearn MNI152 2009a maps:
 grey/white matter from the probability maps, CSF = brain mask minus GM/WM, ventricles = CSF
-deep inside the brain mask, caudate and putamen from `gliopet.templates.striatum_masks`, and a
+deep inside the brain mask, caudate and putamen from `gliopet.templates.striatum_masks`,
+thalamus, brainstem and cerebellar cortex from `gliopet.templates.deep_structure_masks`, and a
 head shell (scalp + skull) a few mm thick outside the brain mask so that brain extraction has
 something to remove.
 
@@ -29,16 +30,18 @@ from gliopet.spatial import apply_affine, rotation_matrix
 #: Tissue label codes (written with a JSON legend to the truth folder).
 TISSUE_LABELS: dict[int, str] = {
     0: "outside head", 1: "scalp/skull", 2: "CSF", 3: "grey matter", 4: "white matter",
-    5: "caudate", 6: "putamen", 7: "ventricles",
+    5: "caudate", 6: "putamen", 7: "ventricles", 8: "thalamus", 9: "brainstem",
+    14: "cerebellar grey matter",
     10: "necrosis", 11: "enhancing tumour", 12: "non-enhancing infiltration", 13: "oedema",
 }
 #: Key of the kinetics helper's tissue classes for each label code.
 KINETIC_KEY: dict[int, str] = {
     1: "scalp", 2: "csf", 3: "grey", 4: "white", 5: "striatum", 6: "striatum", 7: "csf",
+    8: "thalamus", 9: "brainstem", 14: "cerebellum",
     10: "necrosis", 11: "enhancing", 12: "infiltration", 13: "oedema",
 }
-BRAIN_LABELS = (2, 3, 4, 5, 6, 7)
-PARENCHYMA_LABELS = (3, 4, 5, 6)
+BRAIN_LABELS = (2, 3, 4, 5, 6, 7, 8, 9, 14)
+PARENCHYMA_LABELS = (3, 4, 5, 6, 8, 9, 14)
 TUMOUR_LABELS = (10, 11, 12)          # the tumour proper (oedema is outside it)
 LESION_LABELS = (10, 11, 12, 13)
 
@@ -57,7 +60,7 @@ class TemplateAnatomy:
     """Template-space maps at one resolution (RAS canonical MNI grid)."""
 
     grid: Grid
-    labels: np.ndarray      # uint8 tissue codes 0-7
+    labels: np.ndarray      # uint8 tissue codes (`TISSUE_LABELS`, healthy ones)
     gm: np.ndarray          # float32 probabilities (inside the brain mask)
     wm: np.ndarray
     csf: np.ndarray
@@ -146,7 +149,7 @@ def template_labels(resolution_mm: int = 2) -> TemplateAnatomy:
 
 def _build_template_labels(resolution_mm: int) -> TemplateAnatomy:
     """Build the template tissue label map at 1 or 2 mm from the nilearn MNI152 maps."""
-    from gliopet.templates import load_mni, striatum_masks
+    from gliopet.templates import deep_structure_masks, load_mni, striatum_masks
 
     images = load_mni(resolution_mm)
     affine = images["brain_mask"].affine
@@ -159,6 +162,10 @@ def _build_template_labels(resolution_mm: int) -> TemplateAnatomy:
     labels[brain] = np.array([2, 3, 4], dtype=np.uint8)[tissue[brain]]
     depth_in = ndimage.distance_transform_edt(brain, sampling=resolution_mm)
     labels[(labels == 2) & (depth_in > VENTRICLE_DEPTH_MM)] = 7
+    deep = deep_structure_masks(resolution_mm)
+    labels[deep["cerebellum"] & (labels == 3)] = 14      # cerebellar cortex; its WM stays 4
+    for name in ("thalamus_left", "thalamus_right", "brainstem"):
+        labels[deep[name] & np.isin(labels, (3, 4))] = 8 if name.startswith("thalamus") else 9
     for name, mask in striatum_masks(resolution_mm).items():
         labels[mask & brain] = 5 if name.startswith("caudate") else 6
     depth_out = ndimage.distance_transform_edt(~brain, sampling=resolution_mm).astype(np.float32)
@@ -266,7 +273,7 @@ class SubjectAnatomy:
     """A subject's anatomy sampled on one grid (subject world, RAS mm)."""
 
     grid: Grid
-    labels: np.ndarray        # uint8 tissue codes 0-7 (tumour codes are added by `tumour`)
+    labels: np.ndarray        # uint8 `TISSUE_LABELS` codes (tumour codes added by `tumour`)
     gm: np.ndarray            # float32 partial-volume fractions
     wm: np.ndarray
     csf: np.ndarray

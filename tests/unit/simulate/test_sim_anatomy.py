@@ -76,7 +76,7 @@ def test_subject_anatomy_keeps_volumes_within_the_scaling(subject):
     brain_t = np.isin(template.labels, anat.BRAIN_LABELS).sum() * template.grid.voxel_ml
     brain_s = subject.brain.sum() * subject.grid.voxel_ml
     assert abs(brain_s / brain_t - 1) < 0.2
-    assert set(np.unique(subject.labels)) == set(range(8))
+    assert set(np.unique(subject.labels)) == set(range(10)) | {14}   # every healthy structure
     assert subject.grid.shape[0] <= 48 and max(subject.grid.shape) <= 48
     # hemispheres split the brain roughly in half
     left = np.sum(subject.hemisphere[subject.brain] == -1)
@@ -226,3 +226,17 @@ def test_transform_files_round_trip_and_follow_the_itk_convention(tmp_path):
         grid.affine[:3, :3] @ np.unravel_index(np.argmax(ours), ours.shape) + grid.affine[:3, 3]
     )
     assert np.linalg.norm(ours_peak - expected) < 2.5
+
+
+def test_deep_structures_have_adult_sizes_and_sit_where_the_atlas_puts_them():
+    """Thalamus, brainstem and cerebellar cortex of the template (2 mm): volumes and centres."""
+    template = anat.template_labels(2)
+    world = template.grid.world()
+    ml = template.grid.voxel_ml
+    for code, lo, hi in ((8, 8.0, 12.0), (9, 8.0, 20.0), (14, 100.0, 200.0)):
+        assert lo <= np.sum(template.labels == code) * ml <= hi, code
+    thalamus = world[template.labels == 8]
+    assert np.all(np.abs(thalamus[:, 0]) < 21.0) and abs(thalamus[:, 1].mean() + 18.0) < 3.0
+    assert world[template.labels == 14][:, 2].max() < -17.0          # below the tentorium plane
+    # the striatum keeps its voxels: deep structures never overwrite caudate or putamen
+    assert np.sum(np.isin(template.labels, (5, 6))) * ml > 14.0
