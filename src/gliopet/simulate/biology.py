@@ -46,6 +46,18 @@ from gliopet.errors import ParameterError
 from gliopet.simulate.kinetics import CALIBRATION_GREY, KineticParams
 from gliopet.simulate.sites import SiteProfile
 
+#: Median tumour distribution volume at diagnosis (mL/cm3, before the codeletion and
+#: aggressiveness terms) and the influx of the non-enhancing infiltration relative to the
+#: enhancing part. Calibrated (docs/literature.md, "Phantom calibration at diagnosis") so that
+#: through the pipeline TBRmax, T/S and the PET-avid volume by IDH group match a real FDOPA
+#: cohort at diagnosis: amino-acid transport does not need a broken blood-brain barrier, so
+#: non-enhancing glioma takes up FDOPA almost as much as the enhancing part, and almost every
+#: glioma is PET-avid at diagnosis.
+DIAGNOSIS_DV = 1.4
+INFILTRATION_UPTAKE = 0.85
+#: Slowest tumour washout rate k2 (1/min) the images use (see `tumour_params`).
+TUMOUR_K2_FLOOR = 0.04
+
 #: Names of the latent image parameters (the vector z of the module docstring).
 LATENT_NAMES = ("log_DV", "log_k2", "log_k3", "log_enhancement", "logit_necrosis")
 
@@ -257,7 +269,7 @@ def _latent_model(kind: str, c: _Config) -> tuple[np.ndarray, np.ndarray, np.nda
     if kind == "diagnosis":
         mean = np.array(
             [
-                np.log(0.95) + (0.12 if codel else 0.0),  # log DV: oligodendrogliomas take up more
+                np.log(DIAGNOSIS_DV) + (0.12 if codel else 0.0),  # log DV: oligos take up more
                 np.log(0.15) if mut else np.log(0.45),  # log k2: IDH-wt fast washout
                 np.log(0.010) + (0.30 if mut else 0.0) + (0.25 if codel else 0.0),  # log k3
                 -0.3 + (0.10 if c.grade == 4 else 0.0),  # log enhancement
@@ -439,22 +451,34 @@ def _config_of(subject: SubjectBiology) -> _Config:
 # kinetic parameters
 
 
+#: Influx of the deep structures relative to grey matter (see `HEALTHY_PARAMS`).
+THALAMUS_K1, BRAINSTEM_K1, CEREBELLUM_K1 = 1.2, 1.25, 0.88
+
 #: Healthy tissue class means (standard variant). Grey matter is the input calibration tissue
 #: (kinetics.CALIBRATION_GREY, SUV 1.3 at 10-30 min); white matter about 0.85; striatum about
 #: 2.2 (rising to a plateau, trapping k3 with small k4: Schiepers 2007), i.e. about 2 x the
 #: grey/white background (Verger 2017, docs/literature.md). Rates in 1/min, K1 in mL/cm3/min.
 HEALTHY_PARAMS: dict[str, KineticParams] = {
     "grey": CALIBRATION_GREY,
-    # White matter: FDOPA grey/white contrast is low (about 1.3 at 10-30 min), cortex fairly
-    # uniform.
-    "white": KineticParams(0.034, 0.055, 0.002, 0.0, 0.02),
-    # Striatum (AADC trapping, Schiepers 2007): pre-PSF about 2.5 x the grey/white background so
-    # that at clinical resolution (PSF 4-7 mm on a structure about 10 mm thick) the measured ratio
-    # is about 1.8-2.1 (Verger 2017 T/N over T/S; real healthy group mean striatum/cortex 2.1 at
-    # 3 mm).
-    "striatum": KineticParams(0.08, 0.065, 0.11, 0.003, 0.045),
+    # White matter: FDOPA grey/white contrast is low late; the real healthy group mean has white
+    # matter about 1.1 x cortex at 3 mm (cortex lowered there by partial volume with CSF), so
+    # white matter takes up about as much as grey matter at 10-30 min (1.03 x before the PSF).
+    # Its influx stays lower (less blood flow) and its exchange slower: 0.6-0.85 x grey matter
+    # in the first 5 min, which is also what gives the early frames their anatomy.
+    "white": KineticParams(0.035, 0.038, 0.002, 0.0, 0.02),
+    # Striatum (AADC trapping, Schiepers 2007): pre-PSF about 2.9 x grey matter so that at
+    # clinical resolution (PSF 4-7 mm on a structure about 10 mm thick), measured with the same
+    # template masks, striatum/cortex is about 2.1 as in the real healthy group mean at 3 mm.
+    "striatum": KineticParams(0.104, 0.065, 0.11, 0.003, 0.045),
     "csf": KineticParams(0.002, 0.05, 0.0, 0.0, 0.0),
     "scalp": KineticParams(0.03, 0.06, 0.0, 0.0, 0.05),
+    # Deep grey and cerebellum: grey matter with its influx scaled to the regional ratios of the
+    # real healthy FDOPA group mean at 3 mm (thalamus and brainstem about 1.1 and
+    # cerebellar cortex about 0.9 x cortex, measured once with `gliopet.templates` masks; see
+    # docs/validation.md "Healthy uptake"; the image itself is never copied or read at run time).
+    "thalamus": CALIBRATION_GREY.scaled(K1=THALAMUS_K1),
+    "brainstem": CALIBRATION_GREY.scaled(K1=BRAINSTEM_K1),
+    "cerebellum": CALIBRATION_GREY.scaled(K1=CEREBELLUM_K1),
 }
 VOXEL_CV = {
     "grey": 0.08,
@@ -462,6 +486,9 @@ VOXEL_CV = {
     "striatum": 0.08,
     "csf": 0.10,
     "scalp": 0.15,
+    "thalamus": 0.08,
+    "brainstem": 0.08,
+    "cerebellum": 0.08,
     "necrosis": 0.20,
     "enhancing": 0.15,
     "infiltration": 0.15,
@@ -471,17 +498,25 @@ VOXEL_CV = {
 
 #: Held-out kinetic variant: other parameter ranges (multiplicative changes of the class means).
 HELDOUT_HEALTHY_FACTORS = {"grey": dict(K1=1.1, k2=1.15), "white": dict(K1=1.15, k2=1.1),
-                           "striatum": dict(k3=0.8, k4=2.0), "csf": {}, "scalp": dict(K1=1.3)}
+                           "striatum": dict(k3=0.8, k4=2.0), "csf": {}, "scalp": dict(K1=1.3),
+                           "thalamus": dict(K1=1.1, k2=1.15), "brainstem": dict(K1=1.1, k2=1.15),
+                           "cerebellum": dict(K1=1.1, k2=1.15)}
 HELDOUT_TUMOUR_FACTORS = dict(DV=1.15, k2=0.75, k3=1.4)
 
 
 def tumour_params(z: np.ndarray, variant: str = "standard") -> dict[str, KineticParams]:
     """Kinetic class means of the lesion compartments from the latent image parameters z.
 
-    enhancing: K1 = DV x k2, k2, k3, k4 = 0.002 /min, vB = 0.06; infiltration: K1 x 0.6, vB 0.04;
+    enhancing: K1 = DV x k2, k2 (at least `TUMOUR_K2_FLOOR`), k3, k4 = 0.002 /min, vB = 0.06;
+    infiltration: K1 x `INFILTRATION_UPTAKE`, vB 0.04;
     necrosis: almost no uptake; oedema: white matter with a mildly leaky barrier (K1 x 1.15).
     """
-    dv, k2, k3 = np.exp(z[0]), np.exp(z[1]), np.exp(z[2])
+    # The floor keeps the influx K1 = DV x k2 of the slowest tumours above white matter's: a
+    # tumour whose washout is slower than 0.04 /min is already "rising to the end" over 30 min,
+    # so the floor removes no TTP information, and it keeps implausibly slow, PET-negative
+    # tumours out of the cohort. Images stay a deterministic function of z, so the stored
+    # posteriors remain the Bayes ceiling.
+    dv, k2, k3 = np.exp(z[0]), max(float(np.exp(z[1])), TUMOUR_K2_FLOOR), np.exp(z[2])
     if variant == "heldout":
         dv, k2, k3 = (
             dv * HELDOUT_TUMOUR_FACTORS["DV"],
@@ -491,7 +526,8 @@ def tumour_params(z: np.ndarray, variant: str = "standard") -> dict[str, Kinetic
     white = HEALTHY_PARAMS["white"]
     return {
         "enhancing": KineticParams(float(dv * k2), float(k2), float(k3), 0.002, 0.06),
-        "infiltration": KineticParams(float(0.6 * dv * k2), float(k2), float(k3), 0.002, 0.04),
+        "infiltration": KineticParams(float(INFILTRATION_UPTAKE * dv * k2), float(k2), float(k3),
+                                      0.002, 0.04),
         "necrosis": KineticParams(0.004, 0.05, 0.0, 0.0, 0.01),
         "oedema": white.scaled(K1=1.15, vB=1.2),
     }
@@ -501,7 +537,8 @@ def tumour_params(z: np.ndarray, variant: str = "standard") -> dict[str, Kinetic
 #: "one-tissue" (verification phantom for the reference-region methods, see `as_one_tissue`).
 KINETIC_MODELS = ("fdopa", "one-tissue")
 #: Healthy and non-enhancing classes that share grey matter's k2 in the one-tissue phantom.
-_SHARED_K2_CLASSES = ("grey", "white", "striatum", "csf", "scalp", "necrosis", "oedema")
+_SHARED_K2_CLASSES = ("grey", "white", "striatum", "csf", "scalp", "thalamus", "brainstem",
+                      "cerebellum", "necrosis", "oedema")
 
 
 def as_one_tissue(bio: SessionBiology) -> SessionBiology:
@@ -533,15 +570,27 @@ def as_one_tissue(bio: SessionBiology) -> SessionBiology:
 
 
 def _healthy_params(rng: np.random.Generator, variant: str) -> dict[str, KineticParams]:
-    """Per-subject healthy class means: the standard values x log-normal factors (SD 6 %)."""
-    out = {}
+    """Per-subject healthy class means: the standard values x log-normal factors (SD 6 %).
+
+    Thalamus, brainstem and cerebellum take grey matter's factors (grey-matter tissue of the same
+    subject), which also leaves the random stream, and so every other draw, as it was before
+    they were added.
+    """
+    out, drawn = {}, {}
     for key, base in HEALTHY_PARAMS.items():
         params = base
         if variant == "heldout":
             params = params.scaled(**HELDOUT_HEALTHY_FACTORS[key])
-        factors = np.exp(rng.normal(0.0, 0.06, 3))
+        if key in _GREY_LIKE:
+            factors = drawn["grey"]
+        else:
+            factors = drawn[key] = np.exp(rng.normal(0.0, 0.06, 3))
         out[key] = params.scaled(K1=float(factors[0]), k2=float(factors[1]), k3=float(factors[2]))
     return out
+
+
+#: Healthy classes that share grey matter's per-subject variation (see `_healthy_params`).
+_GREY_LIKE = ("thalamus", "brainstem", "cerebellum")
 
 
 def _aggressive_params(tumour: KineticParams, rng: np.random.Generator) -> KineticParams:

@@ -140,6 +140,9 @@ def test_null_marker_is_independent_by_construction():
 def test_null_marker_is_statistically_independent_of_labels_and_image_parameters(cohort):
     subjects, diagnosis, recurrence = cohort
     null = np.array([s.null_marker == "positive" for s in subjects])
+    # 25 tests of independence: Bonferroni keeps the family-wise false alarm rate at 5 % (at 0.01
+    # each, one of 25 true nulls fails about one cohort draw in five).
+    alpha = 0.05 / 25
     for attr in (
         "idh",
         "codeletion_1p19q",
@@ -161,7 +164,7 @@ def test_null_marker_is_statistically_independent_of_labels_and_image_parameters
                 for flag in (False, True)
             ]
         )
-        assert stats.chi2_contingency(table)[1] > 0.01, attr
+        assert stats.chi2_contingency(table)[1] > alpha, attr
     continuous = {
         "aggressiveness": [s.aggressiveness for s in subjects],
         "age": [s.age for s in subjects],
@@ -174,7 +177,8 @@ def test_null_marker_is_statistically_independent_of_labels_and_image_parameters
         continuous[f"{kind}:volume"] = [s.tumour_volume_ml for s in sessions]
     for name, values in continuous.items():
         values = np.asarray(values)
-        assert stats.mannwhitneyu(values[null], values[~null]).pvalue > 0.01, name
+        assert stats.mannwhitneyu(values[null], values[~null]).pvalue > alpha, name
+    assert len(continuous) + 8 == 25
     # its posterior is the prevalence: no information
     assert {s.posteriors["null_positive"] for s in diagnosis} == {B.NULL_PREVALENCE}
 
@@ -302,16 +306,21 @@ def test_uptake_levels_match_the_literature(cohort):
     striatum = _tacs(diagnosis, "striatum") @ window * suv
     background = 0.5 * (grey + white)
     assert 1.0 <= np.mean(background) <= 1.5  # healthy brain SUV about 1-1.5 at 10-30 min
-    assert 2.3 <= np.mean(striatum) <= 3.3  # striatum SUV about 2.5-3 before partial volume
-    assert 1.15 <= np.mean(grey / white) <= 1.45  # low FDOPA grey/white contrast
-    # Before the PSF; partial volume brings the measured ratio to about 1.8-2.1 (Verger 2017; real
-    # healthy FDOPA group mean striatum/cortex 2.1), checked through the pipeline by make validate.
-    assert 2.2 <= np.mean(striatum / background) <= 2.9
+    assert 3.3 <= np.mean(striatum) <= 4.2  # striatum SUV about 3.5-4 before partial volume
+    # no FDOPA grey/white contrast to speak of: the real healthy group mean has white matter at
+    # about 1.1 x cortex at 3 mm, cortex being lowered there by partial volume with CSF
+    assert 0.95 <= np.mean(grey / white) <= 1.1
+    # Before the PSF; partial volume brings the measured striatum/cortex to about 2.1 (real
+    # healthy FDOPA group mean at 3 mm), checked on images by make validate.
+    assert 2.6 <= np.mean(striatum / background) <= 3.2
     grade = np.array([s.grade for s in subjects])
-    # SUVmax about 1.3 x the compartment mean with 15 % voxel variation: Fueger 2010
-    # high grade 4.22 +/- 1.30, low grade 2.34 +/- 1.35
-    assert 1.3 * np.mean(enh[grade == 4]) == pytest.approx(4.22, abs=0.6)
-    assert 1.3 * np.mean(enh[grade == 2]) == pytest.approx(2.34, abs=0.6)
+    # SUVmax before the PSF, about 1.3 x the compartment mean with 15 % voxel variation, against
+    # Fueger 2010 (high grade 4.22 +/- 1.30, low grade 2.34 +/- 1.35, mean +/- SD, measured on
+    # images): between the published mean and mean + 2 SD, since the PSF and partial volume lower
+    # the measured SUVmax by about 10-30 % (docs/validation.md, end-to-end bias before the PSF);
+    # the measured values are judged through the pipeline by make validate.
+    for g, mean, sd in ((4, 4.22, 1.30), (2, 2.34, 1.35)):
+        assert mean <= 1.3 * np.mean(enh[grade == g]) <= mean + 2 * sd, g
 
 
 def test_aggressive_subregion_peaks_early_with_higher_early_uptake(cohort):
