@@ -67,6 +67,10 @@ COHORTS = {
     "standard-diagnosis": CohortSpec(
         "standard-diagnosis", 2, 13, "standard", "siteA,siteB", "diagnosis"
     ),
+    # realism at clinical voxel sizes: the tiny profile loses contrast to its larger voxels
+    "standard-realism": CohortSpec(
+        "standard-realism", 12, 11, "standard", "siteA,siteB,siteC", "diagnosis"
+    ),
     # dynamic hot spots: half of the tumours with a planted aggressive subregion
     "tiny-hotspot": CohortSpec(
         "tiny-hotspot", 30, 16, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5

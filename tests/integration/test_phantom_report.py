@@ -117,14 +117,23 @@ def test_report_truth_path_has_every_row(cohort_copy):
         ("TBRmax", "recurrence, progression"), ("TBRmax", "recurrence, treatment change"),
         ("TSRmax", "diagnosis, IDH-mutant"), ("TSRmax", "diagnosis, IDH-wildtype"),
         ("TTP_min", "diagnosis, IDH-mutant"), ("TTP_min", "diagnosis, IDH-wildtype"),
-        ("striatum / healthy brain", "all sessions"),
+        ("striatum / healthy brain", "all sessions"), ("PET-avid fraction", "diagnosis"),
+        ("BTV_mL", "diagnosis, IDH-mutant, PET-avid"),
+        ("BTV_mL", "diagnosis, IDH-wildtype, PET-avid"),
         ("AUC TTP -> IDH-mutant", "diagnosis"), ("Bayes ceiling IDH (true posterior)", "diagnosis"),
         ("AUC TBRmax -> progression", "recurrence"),
         ("Bayes ceiling progression (true posterior)", "recurrence"),
         ("AUC TBRmax -> null marker", "tumour sessions"),
     ]:
         assert (quantity, group) in keys, (quantity, group)
-    assert set(table["verdict"]) <= {"inside", "outside", "reference (FET)", "-", "no data"}
+    assert set(table["verdict"]) <= {"inside", "outside", "reference (FET)", "contradicted", "-",
+                                     "no data"}
+    # Verger 2017's reversed T/N and T/S are shown as contradicted, the real cohort's medians judged
+    verger = table[table["source"] == "Verger 2017"]
+    assert set(verger.loc[verger["quantity"] != "striatum / healthy brain", "verdict"]) == {
+        "contradicted"}
+    medians = table[table["tolerance"].str.startswith("simulated median within the target")]
+    assert len(medians) == 6 and medians["verdict"].isin(["inside", "outside"]).all()
     # every judged row states its tolerance
     assert table.loc[table["verdict"].isin(["inside", "outside"]), "tolerance"].str.len().min() > 5
     # the figures are those of the truth table (noise-free, after PSF)
@@ -167,6 +176,7 @@ def test_cohort_tsv_is_used_when_present(cohort_copy):
             "TBRmax": 2.0,
             "TSRmax": 1.0,
             "TTP_min": np.where(truth["IDH"] == "mutant", 20.0, 2.0),
+            "BTV_mL": np.where(np.arange(len(truth)) % 4 == 0, np.nan, 12.0),
             "background_SUVmean": 1.0,
             "striatum_SUVmean": 1.9,
             "IDH": truth["IDH"],
@@ -191,6 +201,11 @@ def test_cohort_tsv_is_used_when_present(cohort_copy):
         (table["quantity"] == "striatum / healthy brain") & (table["group"] == "all sessions")
     ].iloc[0]
     assert ratio["mean"] == pytest.approx(1.9) and ratio["verdict"] == "inside"
+    # PET-avid = a BTV above 0 mL; the synthetic table has none in every fourth session
+    avid = table[table["quantity"] == "PET-avid fraction"].iloc[0]
+    dx_btv = synthetic.loc[truth["kind"] == "diagnosis", "BTV_mL"]
+    assert avid["mean"] == pytest.approx(dx_btv.notna().mean()) and avid["n"] == len(dx_btv)
+    assert avid["verdict"] == ("inside" if avid["mean"] >= 0.9 else "outside")
     ttp = table[table["quantity"] == "AUC TTP -> IDH-mutant"].iloc[0]
     assert ttp["mean"] == pytest.approx(1.0)  # the synthetic TTP separates IDH perfectly
     # the Bayes ceiling still comes from the truth posteriors
@@ -209,7 +224,7 @@ def test_bad_cohort_tsv_is_refused_and_nothing_written(run_cli, cohort_copy):
     assert code == 2
     assert err.strip() == (
         f"error: {cohort_tsv}: cohort table lacks the columns TBRmax, TSRmax, TTP_min, "
-        "background_SUVmean, striatum_SUVmean (fix: rerun gliopet quantify, or delete the "
+        "BTV_mL, background_SUVmean, striatum_SUVmean (fix: rerun gliopet quantify, or delete the "
         "file to report the generator only)"
     )
     assert _files(cohort_copy) == before
@@ -270,11 +285,15 @@ def test_healthy_comparison_with_the_real_group_mean(real_data, tmp_path):
     assert (sessions["correlation_with_real"] > baseline["correlation_with_real"] + 0.15).all()
     rows = pr.healthy_rows(table)
     assert [r["quantity"] for r in rows] == [
-        "striatum / cortex (MNI)",
+        "striatum / cortex (MNI)", "white matter / cortex (MNI)", "thalamus / cortex (MNI)",
+        "brainstem / cortex (MNI)", "cerebellar cortex / cortex (MNI)",
         "spatial correlation with the real mean",
     ]
     assert rows[0]["mean"] == pytest.approx(sessions["striatum_cortex_ratio"].mean())
-    assert all(r["verdict"] in ("inside", "outside") for r in rows)
+    # the healthy calibration: every structure's ratio to cortex within 20 % of the real one, and
+    # the shape correlates far better than before the calibration (0.46)
+    assert all(r["verdict"] == "inside" for r in rows[:-1]), rows
+    assert sessions["correlation_with_real"].mean() > 0.5
 
 
 def test_template_disk_cache_is_bit_identical(tmp_path, monkeypatch):
