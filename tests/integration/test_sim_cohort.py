@@ -287,8 +287,11 @@ def test_pet_mri_transform_maps_the_pet_truth_onto_the_mri_truth(cohort):
             )
             return 2 * np.sum(moved & truth) / (moved.sum() + truth.sum())
 
-        # tiny profile: PET voxels of 4.5-5.5 mm, so the bound is met with a voxel-size margin
-        assert dice(transform) > (0.9 if row["site"] in ("siteA", "siteC") else 0.85), (sub, ses)
+        # tiny profile: PET voxels of 4.5-5.5 mm, so the bound is met with a voxel-size margin;
+        # a tumour under 10 mL (under about 80 PET voxels) loses more to the PET sampling
+        volume_ml = truth.sum() * np.prod(mri_labels.GetSpacing()) / 1000.0
+        bound = (0.9 if row["site"] in ("siteA", "siteC") else 0.85) if volume_ml >= 10 else 0.75
+        assert dice(transform) > bound, (sub, ses, volume_ml)
         # the other direction, or ignoring the head-position change, fits worse
         # (the direction itself is pinned by test_sim_anatomy's ITK convention test)
         assert dice(transform) > max(
@@ -452,4 +455,4 @@ def test_healthy_scenario_has_no_tumour(tmp_path):
         np.isnan(row["SUVmax_psf"]) and row["striatum_SUVmean_psf"] > row["background_SUVmean_psf"]
     )
     labels = _data(_truth(root, "001", "baseline", "space-T1w_desc-tissue_dseg.nii.gz"))
-    assert labels.max() == 7
+    assert labels.max() == 14 and not np.isin(labels, (10, 11, 12, 13)).any()

@@ -12,9 +12,10 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "gliopet"
 # Rank of each stage; a module may import gliopet modules of equal or lower rank only.
 # `gliopet.stage` (the stage runner) sits between io, whose data model and derivatives contract
 # it uses, and the stages that run on it.
-# The AI packages follow DESIGN.md section 3: radiomics and the foundation model read
-# quantification's outputs; signature (WP2) and classify (WP3) read both; export, report and the
-# reader study come last. Shared metrics (bootstrap CIs, DeLong) are a top-level module (rank 0).
+# The AI packages follow the package layout of docs/architecture.md: radiomics and the
+# foundation model read quantification's outputs; signature (WP2) and classify (WP3) read both;
+# export, report and the reader study come last. Shared metrics (bootstrap CIs, DeLong) are a
+# top-level module (rank 0).
 RANKS = {"shared": 0, "io": 1, "stage": 2, "simulate": 3, "preprocess": 4, "quant": 5,
          "radiomics": 6, "foundation": 7, "signature": 8, "classify": 9, "export": 10,
          "report": 11, "reader": 12, "cli": 20}
