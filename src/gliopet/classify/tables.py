@@ -94,7 +94,14 @@ def _read_excel(path: Path) -> pd.DataFrame:
     except ImportError:
         raise InputError("reading xlsx needs the openpyxl package, which is not installed",
                          path=path, fix="save the sheet as csv, or install openpyxl") from None
-    return pd.read_excel(path, na_values=MISSING, keep_default_na=False)
+    import zipfile
+
+    try:
+        return pd.read_excel(path, na_values=MISSING, keep_default_na=False)
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
+        raise InputError(f"not a readable xlsx workbook ({exc.__class__.__name__})", path=path,
+                         fix="open and save it again in a spreadsheet program, or export csv"
+                         ) from None
 
 
 def _require(frame: pd.DataFrame, column: str, path: str | Path, what: str, fix: str) -> None:
