@@ -44,6 +44,7 @@ NAMES = [
     (d.HOTSPOT_TABLE, {}, f"{P}_trc-FDOPA_desc-hotspots_table.tsv"),
     (d.PLASMA_KINETICS, {}, f"{P}_trc-FDOPA_desc-plasma_kinetics.tsv"),
     (d.QUANT_ROW, {}, f"{P}_quant.json"),
+    (d.RADIOMICS_ROW, {}, f"{P}_radiomics.json"),
     (d.TRUTH_TISSUE_T1W, {}, f"anat/{P}_space-T1w_desc-tissue_dseg.nii.gz"),
     (d.TRUTH_HEMISPHERE_PET, {}, f"pet/{P}_space-pet_desc-hemisphere_dseg.nii.gz"),
     (d.TRUTH_AGGRESSIVE_SIM, {}, f"pet/{P}_space-T1w_res-sim_desc-aggressive_mask.nii.gz"),
@@ -74,7 +75,8 @@ def test_names_are_todays(derivative, fill, name, tmp_path):
     folder = {"preprocess": "derivatives/gliopet/preprocess", "quant": "derivatives/gliopet/quant",
               "phantom-truth": "derivatives/phantom-truth",
               "brats": "derivatives/brats",
-              "foundation": "derivatives/gliopet/foundation"}[derivative.folder.name]
+              "foundation": "derivatives/gliopet/foundation",
+              "radiomics": "derivatives/gliopet/radiomics"}[derivative.folder.name]
     path = derivative.path(tmp_path, ("01", "a"), tracer=tracer, **fill)
     assert path == tmp_path / folder / "sub-01" / "ses-a" / name
     assert derivative.matches(path.name, ("01", "a"), **fill)
