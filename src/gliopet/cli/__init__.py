@@ -53,6 +53,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     evaluate_cmd,
     foundation_cmd,
     io_cmds,
+    predict_cmd,
     preprocess_cmd,
     quant_cmd,
     radiomics_cmd,

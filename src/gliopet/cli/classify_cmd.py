@@ -91,3 +91,68 @@ def tabular(
     folder = write_outputs(run, opts)
     typer.echo(f"{len(run.data.y)} patients, {len(run.models)} models; wrote {folder}")
     typer.echo((folder / "summary.md").read_text().split("## Results\n\n")[1].split("\n\n")[0])
+
+
+@classify_app.command("cohort")
+def cohort(
+    bids_dir: Annotated[Path, typer.Argument(help="BIDS dataset quantified by `gliopet "
+                                                  "quantify` (and `gliopet radiomics`).")],
+    target: Annotated[str, typer.Option(
+        "--target", help="outcome (progression positive), IDH (mutant positive) or "
+                         "codeletion_1p19q (codeleted positive).")],
+    session: Annotated[str, typer.Option(
+        "--session", help="Session kind: recurrence or diagnosis.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (new, or --force).")],
+    families: Annotated[str, typer.Option(
+        "--families", help="Comma-separated: rules (cohort.tsv), radiomics (radiomics.tsv); "
+                           "cnn and foundation are not built yet and are skipped with a note.")
+    ] = "rules,radiomics",
+    models: Annotated[str, typer.Option(
+        "--models", help="Classifiers of the radiomics family.")] = "logistic,svm,rf,gb",
+    external_site: Annotated[str | None, typer.Option(
+        "--external-site", help="Site never seen in training: fit on the others, test on it.")
+    ] = None,
+    harmonize: Annotated[bool, typer.Option(
+        "--harmonize", help="ComBat of the radiomics features across sites, fitted inside the "
+                            "training folds.")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of the outer CV.")] = 10,
+    folds: Annotated[int, typer.Option("--folds", help="Outer folds.")] = 5,
+    inner_folds: Annotated[int, typer.Option("--inner-folds", help="Inner folds.")] = 3,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 2000,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed of splits, models and bootstrap. Default: the configuration's.")
+    ] = None,
+    jobs: Jobs = None,
+    force: Force = False,
+    config: ConfigFile = None,
+) -> None:
+    """The WP3 families on a quantified dataset (nested CV by subject, external site, ceiling)."""
+    from gliopet.classify.cohort import CohortOptions, check_cohort_options, evaluate_cohort
+    from gliopet.classify.cohort_report import write_cohort_outputs
+    from gliopet.classify.tabular import TabularOptions, check_options
+    from gliopet.config import load_config
+
+    cfg = load_config(config)
+    opts = CohortOptions(
+        bids_dir=bids_dir, target=target, session=session, out=out,
+        seed=cfg.seed if seed is None else seed, families=_split(families),
+        classifiers=_split(models), external_site=external_site, harmonize=harmonize,
+        repeats=repeats, folds=folds, inner_folds=inner_folds, n_boot=n_boot,
+        jobs=resolve_jobs(cfg, jobs), force=force)
+    check_cohort_options(opts)
+    check_options(TabularOptions(features=bids_dir, labels=None, target=target, out=out,
+                                 seed=opts.seed, group_column="site", repeats=repeats,
+                                 folds=folds, inner_folds=inner_folds, n_boot=n_boot,
+                                 jobs=opts.jobs, force=True))
+    run = evaluate_cohort(opts)
+    for line in run.notes + run.dropped:
+        typer.echo(line, err=True)
+    folder, results = write_cohort_outputs(run)
+    typer.echo(f"{len(run.sessions)} {session} sessions, {len(run.models)} models; "
+               f"wrote {folder}")
+    for r in results.itertuples():
+        ceiling = (f"; Bayes ceiling {r.bayes_auc:.3f} [{r.bayes_auc_ci_low:.3f}, "
+                   f"{r.bayes_auc_ci_high:.3f}]" if hasattr(r, "bayes_auc") else "")
+        flag = "  ABOVE THE CEILING: leakage?" if getattr(r, "above_bayes_ceiling", False) else ""
+        typer.echo(f"{r.model} | {r.evaluation}: AUC {r.auc:.3f} [{r.auc_ci_low:.3f}, "
+                   f"{r.auc_ci_high:.3f}]{ceiling}{flag}")

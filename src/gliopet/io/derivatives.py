@@ -528,6 +528,12 @@ RADIOMICS_TABLE = Table(RADIOMICS, "radiomics.tsv",
                         "one row per session: IBSI features (MIRP) of each image inside each "
                         "VOI; the JSON sidecar describes every column and the settings")
 
+# ---- predictions of a saved WP3 model (gliopet.classify.predict): derivatives/gliopet/predict/
+PREDICT = StageFolder("predict", PIPELINE_DIR / "predict", "prediction", "gliopet predict")
+PREDICTIONS_TABLE = Table(PREDICT, "predictions.tsv",
+                          "one row per session and model of `gliopet predict`: probability, "
+                          "operating threshold, predicted class, explanation (+ JSON sidecar)")
+
 
 def declared() -> dict[str, Derivative | Table]:
     """Every declared derivative and table of this module, by constant name."""

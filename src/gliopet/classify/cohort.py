@@ -1,0 +1,355 @@
+"""`gliopet classify cohort`: the WP3 families on a quantified BIDS dataset.
+
+The feature tables come from the derivatives contract (`gliopet.io.derivatives`): the clinical
+rules read quantification's ``cohort.tsv`` (TBRmax, TBRmean, TSRmax, TTP_min), the radiomics
+family reads ``radiomics.tsv`` joined with it by session. The sessions are those of one kind
+(``--session recurrence``: every ``ses-recurrence*``), the label comes from ``cohort.tsv``
+(`TARGETS`), the subject is the split unit and the site the group (harmonisation, external
+validation). Every family sees the same sessions in the same order, so the outer folds of
+`gliopet.classify.evaluate` (seeded, stratified by subject) are the same for all of them and
+DeLong's tests pair the same sessions.
+
+On a phantom (``derivatives/phantom-truth`` present) the Bayes ceiling of every evaluation is
+the AUC of the true posterior (``*_latent.json``, read through the contract) on that
+evaluation's sessions, with the same stratified bootstrap as the models
+(docs/conventions.md, "Validation and leakage").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from gliopet.classify.evaluate import Evaluation, external_validation, nested_cv
+from gliopet.classify.models import KINDS
+from gliopet.classify.rules import LEARNED
+from gliopet.classify.tables import InputReport, TabularData, load_tabular, read_table
+from gliopet.classify.tabular import TabularOptions, build_models
+from gliopet.errors import InputError, ParameterError
+from gliopet.io import derivatives as d
+from gliopet.io.bids_names import parse_entities
+from gliopet.metrics import bootstrap_metrics
+
+
+@dataclass(frozen=True)
+class Target:
+    """A label of cohort.tsv: its positive value, the values read as negative, its posterior."""
+
+    positive: str
+    negatives: tuple[str, ...]
+    posterior: str
+
+
+#: Targets of `gliopet classify cohort` (column of cohort.tsv -> coding).
+TARGETS = {
+    "outcome": Target("progression", ("treatment_change", "treatment-related change",
+                                      "pseudoprogression", "radionecrosis"), "progression"),
+    "IDH": Target("mutant", ("wildtype", "wild-type"), "IDH_mutant"),
+    "codeletion_1p19q": Target("codeleted", ("intact", "non-codeleted", "not codeleted"),
+                               "codeleted_1p19q"),
+}
+#: Families this command runs, and the families other work builds (name -> note).
+FAMILIES = ("rules", "radiomics")
+NOT_YET = {
+    "cnn": "the 3D CNN family is not built yet (issue 13, item 2); skipped",
+    "foundation": "the foundation-model family needs the WP1 checkpoint (issue 12) and its "
+                  "fine-tune (issue 13, item 2), not built yet; skipped",
+}
+SESSION_KINDS = ("recurrence", "diagnosis")
+#: Columns of radiomics.tsv that are not features (`gliopet.radiomics.pipeline.ID_COLUMNS`).
+RADIOMICS_ID_COLUMNS = ("participant_id", "session_id", "tumour_status", "tumour_voxels",
+                        "images", "vois", "note")
+
+
+@dataclass
+class CohortOptions:
+    """Everything `gliopet classify cohort` takes (see the command's help)."""
+
+    bids_dir: Path
+    target: str
+    session: str
+    out: Path
+    seed: int
+    families: tuple[str, ...] = FAMILIES
+    classifiers: tuple[str, ...] = KINDS
+    external_site: str | None = None
+    harmonize: bool = False
+    repeats: int = 10
+    folds: int = 5
+    inner_folds: int = 3
+    n_boot: int = 2000
+    jobs: int = 1
+    force: bool = False
+
+
+def check_families(families: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """(families to run, one note per family left out); unknown names are refused."""
+    unknown = [f for f in families if f not in (*FAMILIES, *NOT_YET)]
+    if unknown or not families:
+        raise ParameterError("--families", ",".join(families),
+                             f"a comma-separated subset of {', '.join((*FAMILIES, *NOT_YET))}")
+    notes = [f"{f}: {NOT_YET[f]}" for f in families if f in NOT_YET]
+    run = tuple(f for f in FAMILIES if f in families)
+    if not run:
+        raise InputError(" ; ".join(notes).replace("; skipped", ""),
+                         fix="run the families rules and radiomics (--families rules,radiomics)")
+    return run, notes
+
+
+def check_cohort_options(opts: CohortOptions) -> None:
+    """Refuse bad parameters before any work."""
+    if opts.target not in TARGETS:
+        raise ParameterError("--target", opts.target, f"one of {', '.join(TARGETS)}")
+    if opts.session not in SESSION_KINDS:
+        raise ParameterError("--session", opts.session, f"one of {', '.join(SESSION_KINDS)}")
+    bad = [c for c in opts.classifiers if c not in KINDS]
+    if bad or not opts.classifiers:
+        raise ParameterError("--models", ",".join(opts.classifiers),
+                             f"a comma-separated subset of {', '.join(KINDS)}")
+
+
+def session_kind(session_id: str) -> str:
+    """Kind of a session from its label: ``ses-recurrence2`` -> ``recurrence``."""
+    return re.sub(r"[-_]?\d+$", "", str(session_id).removeprefix("ses-"))
+
+
+def session_key(participant_id: str, session_id: str) -> str:
+    """Id of a session in the output tables: ``sub-<s>_ses-<t>``."""
+    return f"{participant_id}_{session_id}"
+
+
+def read_sessions(bids_dir: Path, target: str, kind: str) -> tuple[pd.DataFrame, list[str]]:
+    """cohort.tsv rows of the sessions of `kind` with a usable label (column ``label``: 1/0).
+
+    Returns the rows (columns of cohort.tsv plus ``id``, ``label``) and one line per dropped
+    session.
+    """
+    path = d.COHORT_TABLE.path(bids_dir)
+    if not path.is_file():
+        raise InputError("quantification's cohort table is missing", path=path,
+                         fix=f"run `{d.QUANT.command}` on the dataset first")
+    cohort = read_table(path)
+    for column in ("participant_id", "session_id", target):
+        if column not in cohort.columns:
+            raise InputError(f"cohort.tsv has no column {column!r}", path=path,
+                             fix="add the label to participants.tsv or sub-<s>_sessions.tsv "
+                                 f"and rerun `{d.QUANT.command} --force`")
+    kinds = cohort["session_id"].map(session_kind)
+    rows = cohort[kinds == kind].copy()
+    if rows.empty:
+        found = ", ".join(sorted(set(kinds))) or "none"
+        raise InputError(f"no {kind} session in cohort.tsv (session kinds: {found})", path=path,
+                         fix="choose --session among these kinds")
+    rows["id"] = [session_key(p, s) for p, s in zip(rows.participant_id, rows.session_id,
+                                                    strict=True)]
+    coding = TARGETS[target]
+    values = rows[target].astype("string").str.strip()
+    is_pos = (values == coding.positive).fillna(False).to_numpy(bool)
+    is_neg = values.isin(coding.negatives).fillna(False).to_numpy(bool)
+    rows["label"] = np.where(is_pos, 1.0, np.where(is_neg, 0.0, np.nan))
+    dropped = [f"dropped session {i}: {target} is {v if pd.notna(v) else 'missing'} (positive: "
+               f"{coding.positive}; negative: {', '.join(coding.negatives)})"
+               for i, v, lab in zip(rows.id, values, rows.label, strict=True) if np.isnan(lab)]
+    return rows[rows["label"].notna()].reset_index(drop=True), dropped
+
+
+def read_radiomics(bids_dir: Path, sessions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """radiomics.tsv features of `sessions` (rows aligned; sessions without a row dropped)."""
+    path = d.RADIOMICS_TABLE.path(bids_dir)
+    if not path.is_file():
+        raise InputError("the radiomics table radiomics.tsv is missing", path=path,
+                         fix=f"run `{d.RADIOMICS.command}` on the dataset first")
+    table = read_table(path)
+    table.index = [session_key(p, s) for p, s in zip(table.participant_id, table.session_id,
+                                                     strict=True)]
+    missing = [i for i in sessions["id"] if i not in table.index]
+    dropped = [f"dropped session {i}: no row in radiomics.tsv (run `{d.RADIOMICS.command}`)"
+               for i in missing]
+    keep = [i for i in sessions["id"] if i in table.index]
+    features = table.loc[keep, [c for c in table.columns if c not in RADIOMICS_ID_COLUMNS]]
+    return features, dropped
+
+
+def family_features(bids_dir: Path, sessions: pd.DataFrame, families: tuple[str, ...]
+                    ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], list[str], list[str]]:
+    """(sessions kept, family -> feature rows by id, dropped-session lines, notes).
+
+    Every family keeps the same sessions: those with a radiomics row when radiomics runs.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    dropped: list[str] = []
+    notes: list[str] = []
+    if "radiomics" in families:
+        tables["radiomics"], dropped = read_radiomics(bids_dir, sessions)
+        sessions = sessions[sessions["id"].isin(tables["radiomics"].index)]
+    if "rules" in families:
+        columns = [c for c in LEARNED if c in sessions.columns]
+        if columns:
+            tables["rules"] = sessions.set_index("id")[columns]
+        else:
+            notes.append(f"rules: cohort.tsv has none of {', '.join(LEARNED)}; skipped")
+    if not tables:
+        raise InputError("no family has features", path=d.COHORT_TABLE.path(bids_dir),
+                         fix=f"run `{d.QUANT.command}` (rules) or `{d.RADIOMICS.command}`")
+    return sessions.reset_index(drop=True), tables, dropped, notes
+
+
+def load_families(sessions: pd.DataFrame, tables: dict[str, pd.DataFrame], target: str,
+                  use_site: bool) -> dict[str, tuple[TabularData, InputReport]]:
+    """Each family's table checked by `gliopet.classify.tables.load_tabular` (same rows)."""
+    positive = TARGETS[target].positive
+    labels = pd.DataFrame({"id": sessions["id"], "subject": sessions["participant_id"],
+                           "label": np.where(sessions["label"] == 1, positive, "negative")})
+    if use_site:
+        labels["site"] = sessions["site"].to_numpy()
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        write = Path(tmp)
+        labels.to_csv(write / "labels.tsv", sep="\t", index=False, na_rep="n/a")
+        for family, features in tables.items():
+            frame = features.loc[sessions["id"]].rename_axis("id").reset_index()
+            frame.to_csv(write / f"{family}.tsv", sep="\t", index=False, na_rep="n/a")
+            data, report = load_tabular(write / f"{family}.tsv", write / "labels.tsv", "label",
+                                        id_column="id", positive=positive,
+                                        group_column="site" if use_site else None,
+                                        subject_column="subject")
+            if list(data.ids) != list(sessions["id"]):
+                raise InputError(f"the {family} table lost sessions while being checked",
+                                 fix="see the dropped rows of the input report")
+            out[family] = (data, report)
+    return out
+
+
+def read_posteriors(bids_dir: Path, key: str) -> dict[str, float]:
+    """Session id -> true posterior `key` of every phantom session that stores it."""
+    found = {}
+    for path in d.find_every_session(bids_dir, d.TRUTH_LATENT):
+        try:
+            latent = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"unreadable truth file ({exc.__class__.__name__})", path=path,
+                             fix="re-simulate the cohort") from None
+        value = (latent.get("session", {}).get("posteriors") or {}).get(key)
+        if value is not None:
+            ent = parse_entities(path.name)
+            found[session_key(f"sub-{ent['sub']}", f"ses-{ent.get('ses', '')}")] = float(value)
+    return found
+
+
+def bayes_ceiling(predictions: pd.DataFrame, posteriors: dict[str, float], *, seed: int,
+                  n_boot: int) -> pd.DataFrame:
+    """Per evaluation: AUC of the true posterior on its sessions, with a bootstrap 95 % CI."""
+    rows = []
+    for evaluation, group in predictions.groupby("evaluation", sort=False):
+        labels = group.groupby("id", sort=True)["label"].first()
+        post = np.array([posteriors.get(i, np.nan) for i in labels.index])
+        row = {"evaluation": evaluation, "bayes_n": int(np.isfinite(post).sum()),
+               "bayes_auc": np.nan, "bayes_auc_ci_low": np.nan, "bayes_auc_ci_high": np.nan}
+        y = labels.to_numpy(int)
+        if np.isfinite(post).all() and 0 < y.sum() < len(y):
+            stats = bootstrap_metrics(y, post, 0.5, seed=seed, n_boot=n_boot).loc["auc"]
+            row.update(bayes_auc=stats["estimate"], bayes_auc_ci_low=stats["ci_low"],
+                       bayes_auc_ci_high=stats["ci_high"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class CohortRun:
+    """Everything `gliopet.classify.cohort_report.write_cohort_outputs` writes."""
+
+    opts: CohortOptions
+    sessions: pd.DataFrame
+    data: dict[str, TabularData]
+    reports: dict[str, InputReport]
+    models: dict[str, BaseEstimator]
+    family_of: dict[str, str]
+    evaluation: Evaluation
+    fitted: dict[str, BaseEstimator]
+    explanations: dict[str, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    posteriors: dict[str, float] | None = None
+    tracer: str | None = None
+
+
+def _tabular_options(opts: CohortOptions, family: str, tracer: str | None) -> TabularOptions:
+    return TabularOptions(features=d.COHORT_TABLE.path(opts.bids_dir), labels=None,
+                          target=opts.target, out=opts.out, seed=opts.seed,
+                          group_column="site", models=("rules",) if family == "rules"
+                          else opts.classifiers, tracer=tracer, inner_folds=opts.inner_folds,
+                          harmonize=opts.harmonize and family == "radiomics")
+
+
+def _single_tracer(sessions: pd.DataFrame) -> str | None:
+    if "tracer" not in sessions.columns:
+        return None
+    tracers = sessions["tracer"].dropna().astype(str).unique()
+    return str(tracers[0]) if len(tracers) == 1 else None
+
+
+def _sites(opts: CohortOptions, sessions: pd.DataFrame) -> tuple[pd.DataFrame, bool, list[str]]:
+    """(sessions with a site, whether sites are used, dropped lines)."""
+    needed = opts.external_site is not None or opts.harmonize
+    if "site" not in sessions.columns:
+        if needed:
+            raise InputError("cohort.tsv has no site column, needed by --external-site and "
+                             "--harmonize", path=d.COHORT_TABLE.path(opts.bids_dir),
+                             fix="add site to participants.tsv or sub-<s>_sessions.tsv")
+        return sessions, False, []
+    no_site = sessions["site"].isna()
+    dropped = [f"dropped session {i}: no site" for i in sessions.loc[no_site, "id"]]
+    return sessions[~no_site].reset_index(drop=True), True, dropped
+
+
+def _prepare(opts: CohortOptions) -> CohortRun:
+    """Sessions, labels and the checked table of every family (nothing evaluated yet)."""
+    check_cohort_options(opts)
+    families, notes = check_families(opts.families)
+    if opts.out.exists() and any(opts.out.iterdir()) and not opts.force:
+        raise InputError("the output folder exists and is not empty", path=opts.out,
+                         fix="give a new folder, or --force to replace it")
+    sessions, dropped = read_sessions(opts.bids_dir, opts.target, opts.session)
+    sessions, use_site, no_site = _sites(opts, sessions)
+    sessions, tables, lost, family_notes = family_features(opts.bids_dir, sessions, families)
+    loaded = load_families(sessions, tables, opts.target, use_site)
+    posteriors = None
+    if d.TRUTH.root(opts.bids_dir).is_dir():
+        posteriors = read_posteriors(opts.bids_dir, TARGETS[opts.target].posterior)
+    return CohortRun(opts, sessions, {f: v[0] for f, v in loaded.items()},
+                     {f: v[1] for f, v in loaded.items()}, {}, {}, Evaluation(pd.DataFrame(),
+                                                                             pd.DataFrame()),
+                     {}, {}, notes + family_notes, dropped + no_site + lost, posteriors,
+                     _single_tracer(sessions))
+
+
+def evaluate_cohort(opts: CohortOptions) -> CohortRun:
+    """Read the derivatives, evaluate every family on the same folds, fit the final models."""
+    run = _prepare(opts)
+    parts = []
+    for family, data in run.data.items():
+        models = build_models(data, _tabular_options(opts, family, run.tracer))
+        if family == "radiomics":
+            models = {f"radiomics-{k}": m for k, m in models.items()}
+        run.models.update(models)
+        run.family_of.update({name: family for name in models})
+        parts.append(nested_cv(models, data, n_splits=opts.folds, n_repeats=opts.repeats,
+                               seed=opts.seed, n_jobs=opts.jobs))
+        if opts.external_site is not None:
+            parts.append(external_validation(models, data, opts.external_site, seed=opts.seed,
+                                             n_jobs=opts.jobs))
+        for name, prototype in models.items():
+            model = prototype.__class__(**prototype.get_params())
+            model.fit(data.X, data.y, groups=data.subjects, sites=data.sites)
+            run.fitted[name] = model
+            run.explanations[name] = model.explain(data.X, sites=data.sites)
+    run.evaluation = Evaluation(pd.concat([p.predictions for p in parts], ignore_index=True),
+                                pd.concat([p.selections for p in parts], ignore_index=True))
+    return run

@@ -1,0 +1,189 @@
+"""The output folder of `gliopet classify cohort`: that of `classify tabular`, plus the ceiling.
+
+The same files as `gliopet.classify.report` (``results.tsv``, ``delong.tsv``,
+``predictions.tsv``, ``selected_features.tsv``, ``feature_stability.tsv``, ``stability.tsv``,
+``shap_values.tsv``, ``shap_global.tsv``, ``input_report.txt``, the ROC, calibration and
+decision-curve PNGs, ``models.joblib``, ``summary.md``, ``provenance.json``), built from the same
+functions, and ``sessions.tsv`` (the sessions, their subject, site and label). On a phantom,
+``results.tsv`` carries the Bayes ceiling of each row's evaluation (``bayes_auc`` and its CI,
+``bayes_n``) and ``above_bayes_ceiling`` (the model's AUC is above it) and
+``beyond_bayes_ceiling`` (its whole CI is above it); ``summary.md`` flags both as leakage.
+
+``models.joblib`` holds what `gliopet predict` needs: the fitted models, each model's family
+and feature columns, the training rows of each family (the SHAP background), the target, its
+positive value, the session kind and the settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
+from gliopet.classify.cohort import TARGETS, CohortRun
+from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
+from gliopet.classify.report import shap_tables
+from gliopet.classify.results import delong_table, results_table, selection_stability
+from gliopet.classify.tabular import TabularRun
+from gliopet.io import derivatives as d
+from gliopet.provenance import write_provenance
+
+#: Kind of bundle `gliopet predict` accepts.
+BUNDLE_KIND = "gliopet classify cohort"
+SUMMARY_METRICS = ("auc", "sensitivity", "specificity", "precision", "npv", "brier")
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def results_with_ceiling(run: CohortRun) -> pd.DataFrame:
+    """results.tsv rows (`gliopet.classify.results.results_table`) with the Bayes ceiling."""
+    from gliopet.classify.cohort import bayes_ceiling
+
+    opts = run.opts
+    results = results_table(run.evaluation.predictions, seed=opts.seed, n_boot=opts.n_boot)
+    results.insert(2, "family", results["model"].map(run.family_of))
+    if run.posteriors is None:
+        return results
+    ceiling = bayes_ceiling(run.evaluation.predictions, run.posteriors, seed=opts.seed,
+                            n_boot=opts.n_boot)
+    results = results.merge(ceiling, on="evaluation", how="left")
+    results["above_bayes_ceiling"] = results["auc"] > results["bayes_auc"]
+    results["beyond_bayes_ceiling"] = results["auc_ci_low"] > results["bayes_auc"]
+    return results
+
+
+def _results_lines(results: pd.DataFrame) -> list[str]:
+    ceiling = "bayes_auc" in results.columns
+    head = ["model", "family", "evaluation", "n (pos)", *SUMMARY_METRICS]
+    head += ["Bayes ceiling AUC"] if ceiling else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in results.iterrows():
+        cells = [r["model"], r["family"], r["evaluation"], f"{r['n']} ({r['n_positive']})"]
+        cells += [f"{_fmt(r[m])} [{_fmt(r[m + '_ci_low'])}, {_fmt(r[m + '_ci_high'])}]"
+                  for m in SUMMARY_METRICS]
+        if ceiling:
+            cells.append(f"{_fmt(r['bayes_auc'])} [{_fmt(r['bayes_auc_ci_low'])}, "
+                         f"{_fmt(r['bayes_auc_ci_high'])}]")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return lines
+
+
+def leakage_lines(results: pd.DataFrame) -> list[str]:
+    """One line per model above the Bayes ceiling of its evaluation (empty: none, or no truth)."""
+    if "bayes_auc" not in results.columns:
+        return []
+    lines = []
+    for r in results[results["above_bayes_ceiling"]].itertuples():
+        beyond = "its whole 95 % CI is above it" if r.beyond_bayes_ceiling else \
+            "inside the model's CI: chance on this sample, or leakage"
+        lines.append(f"- **LEAKAGE?** {r.model} ({r.evaluation}): AUC {r.auc:.3f} above the "
+                     f"Bayes ceiling {r.bayes_auc:.3f} ({beyond}).")
+    return lines
+
+
+def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame) -> str:
+    """summary.md: inputs, settings, results with CIs and ceilings, leakage flags, DeLong."""
+    o, coding = run.opts, TARGETS[run.opts.target]
+    n, n_pos = len(run.sessions), int(run.sessions["label"].sum())
+    lines = ["# gliopet classify cohort", "",
+             f"Dataset `{o.bids_dir}`, {o.session} sessions, target `{o.target}` (positive: "
+             f"`{coding.positive}`): {n} sessions of {run.sessions['participant_id'].nunique()} "
+             f"subjects ({n_pos} positive); families {', '.join(run.data)}.", "",
+             f"Evaluation: {o.repeats} x {o.folds}-fold nested cross-validation by subject (the "
+             "same folds for every family; selection, harmonisation, hyper-parameters and "
+             "thresholds fitted on the training folds only)"
+             + (f"; external validation on site `{o.external_site}` (trained on the other "
+                "sites, threshold carried unchanged)" if o.external_site else "")
+             + f". Seed {o.seed}; {o.n_boot} stratified bootstrap replicates.", ""]
+    lines += [f"- {note}" for note in run.notes] + ([""] if run.notes else [])
+    lines += ["## Results", "", *_results_lines(results), ""]
+    if run.posteriors is not None:
+        flags = leakage_lines(results)
+        lines += ["Bayes ceiling: AUC of the phantom's true posterior "
+                  f"(`{coding.posterior}`) on the same sessions as the row's evaluation; a "
+                  "model above it signals leakage (docs/conventions.md).", "",
+                  *(flags or ["No model is above the Bayes ceiling."]), ""]
+    if len(delong):
+        lines += ["## DeLong tests (probability averaged over repeats)", "",
+                  "| evaluation | A | B | AUC A - B [95 % CI] | p |", "|---|---|---|---|---|"]
+        lines += [f"| {r.evaluation} | {r.model_a} | {r.model_b} | {r.difference:+.3f} "
+                  f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g} |"
+                  for r in delong.itertuples()]
+        lines.append("")
+    lines += ["## Input", "", *[f"- {line}" for line in _input_lines(run)], ""]
+    return "\n".join(lines)
+
+
+def _input_lines(run: CohortRun) -> list[str]:
+    lines = list(run.dropped)
+    for family, report in run.reports.items():
+        lines += [f"{family}: {line}" for line in report.lines()[1:]]
+    return lines
+
+
+def bundle(run: CohortRun) -> dict[str, Any]:
+    """What models.joblib holds (module docstring)."""
+    o = run.opts
+    return {"kind": BUNDLE_KIND, "models": run.fitted, "family": run.family_of,
+            "features": {name: list(run.data[f].X.columns) for name, f in run.family_of.items()},
+            "background": {f: data.X for f, data in run.data.items()},
+            "background_sites": {f: data.sites for f, data in run.data.items()},
+            "target": o.target, "positive": TARGETS[o.target].positive, "session": o.session,
+            "harmonize": o.harmonize, "seed": o.seed}
+
+
+def _selection_tables(run: CohortRun) -> tuple[pd.DataFrame, pd.DataFrame]:
+    freq, stab = [], []
+    for family, data in run.data.items():
+        names = [m for m, f in run.family_of.items() if f == family]
+        sel = run.evaluation.selections
+        f, s = selection_stability(sel[sel["model"].isin(names)],
+                                   data.X.shape[1] - len(data.covariates))
+        freq.append(f)
+        stab.append(s)
+    return pd.concat(freq, ignore_index=True), pd.concat(stab, ignore_index=True)
+
+
+def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
+    """Write the output folder (module docstring); returns its path and results.tsv."""
+    o, ev = run.opts, run.evaluation
+    results = results_with_ceiling(run)
+    delong = delong_table(ev.predictions)
+    frequency, stability = _selection_tables(run)
+    first = next(iter(run.data.values()))
+    tab = TabularRun(first, next(iter(run.reports.values())), run.models, ev, run.fitted,
+                     run.explanations)
+    per_patient, global_shap = shap_tables(tab)
+    sessions = run.sessions[["id", "participant_id", "session_id", *(
+        ["site"] if "site" in run.sessions.columns else []), o.target, "label"]]
+    with staged_directory(o.out, overwrite=o.force) as folder:
+        for name, table in (("results", results), ("delong", delong),
+                            ("predictions", ev.predictions), ("selected_features", ev.selections),
+                            ("feature_stability", frequency), ("stability", stability),
+                            ("shap_values", per_patient), ("shap_global", global_shap),
+                            ("sessions", sessions)):
+            write_tsv(folder / f"{name}.tsv", table)
+        write_text(folder / "input_report.txt", "\n".join(run.notes + _input_lines(run)) + "\n")
+        for evaluation, group in ev.predictions.groupby("evaluation", sort=False):
+            label = "".join(c if c.isalnum() else "-" for c in evaluation).strip("-")
+            roc_figure(group, folder / f"roc_{label}.png", f"ROC, {evaluation}")
+            calibration_figure(group, folder / f"calibration_{label}.png",
+                               f"Calibration, {evaluation}")
+            decision_figure(group, folder / f"decision_curve_{label}.png",
+                            f"Decision curve, {evaluation}")
+        with atomic_path(folder / "models.joblib") as tmp:
+            joblib.dump(bundle(run), tmp)
+        write_text(folder / "summary.md", summary_markdown(run, results, delong))
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(o).items()
+                    if k != "force"}
+        inputs = [d.COHORT_TABLE.path(o.bids_dir)]
+        if "radiomics" in run.data:
+            inputs.append(d.RADIOMICS_TABLE.path(o.bids_dir))
+        write_provenance(folder, command=BUNDLE_KIND, config=settings, inputs=inputs)
+    return o.out, results
