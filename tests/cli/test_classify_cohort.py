@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from gliopet.classify.cohort_report import leakage_lines
 from gliopet.io import derivatives as d
 
 N = 30
@@ -57,6 +58,7 @@ def _write_tree(root, *, radiomics=True, truth=True):
     return dict(zip([f"{s}_ses-recurrence" for s in subjects], posterior, strict=True)), y
 
 
+@pytest.mark.slow
 def test_cohort_end_to_end_then_predict(run_cli, tmp_path):
     bids = tmp_path / "bids"
     posteriors, y = _write_tree(bids)
@@ -149,3 +151,18 @@ def test_predict_names_the_missing_step(run_cli, tmp_path):
     assert code == 2 and "run `gliopet radiomics` on the dataset first" in stderr
     code, _, stderr = run_cli("predict", str(bids), "--model", str(tmp_path))
     assert code == 2 and "no models.joblib in the model folder" in stderr
+
+
+def test_a_model_above_the_ceiling_is_flagged():
+    results = pd.DataFrame({"model": ["a", "b", "c"], "evaluation": "nested_cv",
+                            "auc": [0.95, 0.80, 0.86], "auc_ci_low": [0.91, 0.70, 0.78],
+                            "bayes_auc": 0.85})
+    results["above_bayes_ceiling"] = results["auc"] > results["bayes_auc"]
+    results["beyond_bayes_ceiling"] = results["auc_ci_low"] > results["bayes_auc"]
+    lines = leakage_lines(results)
+    assert lines == [
+        "- **LEAKAGE?** a (nested_cv): AUC 0.950 above the Bayes ceiling 0.850 (its whole 95 % "
+        "CI is above it).",
+        "- **LEAKAGE?** c (nested_cv): AUC 0.860 above the Bayes ceiling 0.850 (inside the "
+        "model's CI: chance on this sample, or leakage)."]
+    assert leakage_lines(results.drop(columns="bayes_auc")) == []
