@@ -367,11 +367,9 @@ def chosen_labels(labels: pd.DataFrame, wanted: list[str] | None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- the command
-def probes(ev: Evaluation, opts: RepresentationOptions, config: Config, dataset: Any,
-           embedded: pd.DataFrame, module: Any) -> None:
-    """(b) and (c) for every label chosen."""
-    labels = read_labels(opts.bids_dir, config)
-    names = chosen_labels(labels, opts.labels)
+def probes(ev: Evaluation, opts: RepresentationOptions, labels: pd.DataFrame,
+           names: list[str], dataset: Any, embedded: pd.DataFrame, module: Any) -> None:
+    """(b) and (c) for every label in `names` (rows of `read_labels`)."""
     if not names:
         ev.notes.append(f"probes (b, c): no session carries a label ({', '.join(LABELS)})")
     position = {(s.subject, s.session): i for i, s in enumerate(dataset.sessions)}
@@ -414,11 +412,13 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
     module = load_pretrained(opts.model)
     sha = sha256_file(opts.model)
     embedded = read_embeddings(opts.bids_dir, sha, opts.model)
+    labels = read_labels(opts.bids_dir, config)
+    names = chosen_labels(labels, opts.labels)
     dataset = LearningGridDataset(opts.bids_dir, config=config)
     ev = Evaluation(Path(opts.model).name, list(opts.seeds))
     mapped = [i for i, s in enumerate(dataset.sessions)
               if (s.subject, s.session) in embedded.index]
-    if not any(True for _ in d.FOUNDATION.session_dirs(opts.bids_dir)) or not mapped:
+    if not mapped:
         raise InputError("no session of the dataset has an embedding of this model",
                          path=d.FOUNDATION.root(opts.bids_dir),
                          fix=f"run `gliopet embed {opts.bids_dir} --model {opts.model}` first")
@@ -428,7 +428,7 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
         projection = []
         ev.notes.append("no phantom truth: patch clustering (a), the projection (e) and the "
                         "Bayes ceilings skipped")
-    probes(ev, opts, config, dataset, embedded, module)
+    probes(ev, opts, labels, names, dataset, embedded, module)
     return write_outputs(ev, opts, projection, sha, config)
 
 
