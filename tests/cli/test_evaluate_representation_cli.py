@@ -118,4 +118,7 @@ def test_refusals_are_one_line_and_write_nothing(embedded, tmp_path):
                            "--out", tmp_path / "c")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "not a gliopet foundation checkpoint" in err
-    assert not any((tmp_path / n).exists() for n in "abc")
+    code, _, err = run_cli("evaluate-representation", root, "--model", base / "tiny.ckpt",
+                           "--out", tmp_path / "d", "--site", "siteZ")
+    assert code == 2 and "no session of the dataset at site(s) siteZ has an embedding" in err
+    assert not any((tmp_path / n).exists() for n in "abcd")

@@ -2,7 +2,7 @@
 item 8; `gliopet.foundation.representation`).
 
 ``gliopet evaluate-representation BIDS_DIR --model CHECKPOINT --out DIR [--seeds 1,2,3]
-[--labels IDH,outcome] [--jobs N]``
+[--labels IDH,outcome] [--site SITE] [--jobs N]``
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def evaluate_representation(
     labels: Annotated[str | None, typer.Option(
         "--labels", help="Comma-separated session labels to probe: IDH (at diagnosis), "
                          "outcome (at recurrence). Default: every one present.")] = None,
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Evaluate only this site's sessions (e.g. a site excluded from "
+                       "pretraining); repeat for several. Default: every site.")] = None,
     jobs: Jobs = None,
     config: ConfigFile = None,
 ) -> None:
@@ -63,6 +66,6 @@ def evaluate_representation(
     opts = RepresentationOptions(
         bids_dir, model, out, parse_seeds(seeds, settings.seed),
         [s.strip() for s in labels.split(",") if s.strip()] if labels else None,
-        resolve_jobs(settings, jobs), config=settings)
+        resolve_jobs(settings, jobs), site or None, config=settings)
     table = evaluate_representation(opts)
     typer.echo(f"evaluated {len(table)} row(s); table: {out / TABLE}")

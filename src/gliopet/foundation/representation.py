@@ -20,6 +20,9 @@ evaluation; the phantom generator itself is never imported.
 (c) **Missing modality**: the linear probe trained on full session vectors scores, in each
     held-out fold, vectors embedded by the model with one modality removed (the encoder takes
     any subset: the modality is left out of the sample before `embed_sample`).
+``--site`` restricts every evaluation to the sessions of the sites given (a site held out of
+pretraining: generalisation).
+
 (e) **Projection**: the patch embeddings of up to `PROJECTION_SESSIONS` sessions on their first
     two principal components, coloured by true compartment (PNG).
 
@@ -84,6 +87,7 @@ class RepresentationOptions:
     seeds: list[int]
     labels: list[str] | None = None
     jobs: int = 1
+    sites: list[str] | None = None
     n_boot: int = 2000
     config: Config | None = None
 
@@ -368,11 +372,13 @@ def chosen_labels(labels: pd.DataFrame, wanted: list[str] | None) -> list[str]:
 
 # ---------------------------------------------------------------------------- the command
 def probes(ev: Evaluation, opts: RepresentationOptions, labels: pd.DataFrame,
-           names: list[str], dataset: Any, embedded: pd.DataFrame, module: Any) -> None:
-    """(b) and (c) for every label in `names` (rows of `read_labels`)."""
+           names: list[str], dataset: Any, embedded: pd.DataFrame, module: Any,
+           mapped: list[int]) -> None:
+    """(b) and (c) for every label in `names` (rows of `read_labels`), on the dataset's
+    sessions `mapped`."""
     if not names:
         ev.notes.append(f"probes (b, c): no session carries a label ({', '.join(LABELS)})")
-    position = {(s.subject, s.session): i for i, s in enumerate(dataset.sessions)}
+    position = {(dataset.sessions[i].subject, dataset.sessions[i].session): i for i in mapped}
     columns = vector_columns(embedded)
     has_truth = bool(d.find_every_session(opts.bids_dir, d.TRUTH_LATENT))
     for name in names:
@@ -417,9 +423,11 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
     dataset = LearningGridDataset(opts.bids_dir, config=config)
     ev = Evaluation(Path(opts.model).name, list(opts.seeds))
     mapped = [i for i, s in enumerate(dataset.sessions)
-              if (s.subject, s.session) in embedded.index]
+              if (s.subject, s.session) in embedded.index and (not opts.sites
+                                                                or s.site in opts.sites)]
     if not mapped:
-        raise InputError("no session of the dataset has an embedding of this model",
+        sites = f" at site(s) {', '.join(opts.sites)}" if opts.sites else ""
+        raise InputError(f"no session of the dataset{sites} has an embedding of this model",
                          path=d.FOUNDATION.root(opts.bids_dir),
                          fix=f"run `gliopet embed {opts.bids_dir} --model {opts.model}` first")
     if d.find_every_session(opts.bids_dir, d.TRUTH_TISSUE_T1W):
@@ -428,7 +436,7 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
         projection = []
         ev.notes.append("no phantom truth: patch clustering (a), the projection (e) and the "
                         "Bayes ceilings skipped")
-    probes(ev, opts, labels, names, dataset, embedded, module)
+    probes(ev, opts, labels, names, dataset, embedded, module, mapped)
     return write_outputs(ev, opts, projection, sha, config)
 
 
