@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from validation.common import Cohorts  # noqa: E402
 
-SECTIONS = ("phantom", "preprocess", "quant", "kinetics", "curves", "faults")
+SECTIONS = ("phantom", "preprocess", "quant", "kinetics", "curves", "faults", "foundation")
 DOC = REPO / "docs" / "validation.md"
 
 
