@@ -8,7 +8,9 @@ Everything through the public command line, as a user would run it:
 2. ``gliopet pretrain --config tiny --exclude-site siteC`` (reused when its last checkpoint
    exists);
 3. ``gliopet embed --model last.ckpt`` (``--force`` when the embeddings are of another model);
-4. ``gliopet evaluate-representation`` with the configuration's three seeds, on every site and
+4. ``gliopet radiomics`` (the probes' radiomics baseline; the section goes on without it when
+   it fails, and the summary says so);
+5. ``gliopet evaluate-representation`` with the configuration's three seeds, on every site and
    on the held-out site alone (``--site siteC``).
 
 Long (pretraining on CPU, then every session embedded once per modality removed): run with
@@ -18,6 +20,7 @@ Long (pretraining on CPU, then every session embedded once per modality removed)
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +88,10 @@ def run(cohorts: Cohorts) -> str:
         gliopet("pretrain", root, "--config", "tiny", "--exclude-site", HELD_OUT,
                 "--out", model_dir)
     _embedded(root, checkpoint)
+    try:
+        gliopet("radiomics", root, "--jobs", 2)
+    except subprocess.CalledProcessError as exc:
+        print(f"[validate] radiomics failed ({exc}); probes without the radiomics baseline")
     runs = {"every site": cohorts.work / "foundation-eval-all",
             f"held-out {HELD_OUT}": cohorts.work / f"foundation-eval-{HELD_OUT}"}
     for where, out in runs.items():
@@ -107,5 +114,5 @@ def run(cohorts: Cohorts) -> str:
                   f"Projection of the patch embeddings: `{out / FIGURE}` (validation work "
                   "folder).", ""]
     lines += ["Not evaluated here: label efficiency (item 8d), one ablation per pretext task "
-              "(8f), the radiomics baseline of the probes and the held-out generator.", ""]
+              "(8f) and the held-out generator.", ""]
     return "\n".join(lines).rstrip() + "\n"

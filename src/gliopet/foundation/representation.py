@@ -295,14 +295,45 @@ def vector_without(module: Any, sample: dict[str, Any], modality: str) -> np.nda
     return embed_sample(module, collate_sessions([reduced])).vector
 
 
+def read_radiomics(bids_dir: Path, keys: list[tuple[str, str]]) -> tuple[np.ndarray | None,
+                                                                         str]:
+    """Radiomics features (``radiomics.tsv``) of the sessions `keys`, in that order: the numeric
+    feature columns finite in every one of them; (None, why) when they cannot be used."""
+    from gliopet.radiomics.pipeline import ID_COLUMNS
+
+    path = d.RADIOMICS_TABLE.path(bids_dir)
+    if not path.is_file():
+        return None, f"no radiomics table (run `{d.RADIOMICS.command}`)"
+    table = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "session_id": str})
+    table.index = [(str(p).removeprefix("sub-"), str(s).removeprefix("ses-") if pd.notna(s)
+                    else "") for p, s in zip(table.participant_id, table.session_id, strict=True)]
+    missing = [k for k in keys if k not in table.index]
+    if missing:
+        return None, f"{len(missing)} session(s) without a radiomics row"
+    features = table.loc[keys, [c for c in table.columns if c not in ID_COLUMNS]]
+    features = features.apply(pd.to_numeric, errors="coerce")
+    features = features.loc[:, np.isfinite(features.to_numpy(float)).all(axis=0)]
+    if features.shape[1] == 0:
+        return None, "no radiomics feature is finite in every session"
+    return features.to_numpy(float), ""
+
+
 def probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.ndarray,
                  raw: np.ndarray, posteriors: dict[tuple[str, str], float],
                  opts: RepresentationOptions) -> None:
-    """(b): linear probe and k-NN on the session vectors and the raw vector, Bayes ceiling."""
+    """(b): linear probe and k-NN on the session vectors, the raw vector and (when every
+    session has them) the radiomics features; Bayes ceiling."""
     y = sessions[name].to_numpy(int)
     subjects = sessions["subject"].to_numpy()
     what = f"{name} at {LABELS[name].kind}"
-    for features, x in (("embedding", vectors), ("raw intensities", raw)):
+    radiomics, why = read_radiomics(
+        opts.bids_dir, list(zip(sessions.subject, sessions.session, strict=True)))
+    sets = [("embedding", vectors), ("raw intensities", raw)]
+    if radiomics is None:
+        ev.notes.append(f"radiomics baseline of {name}: not run ({why})")
+    else:
+        sets.append(("radiomics", radiomics))
+    for features, x in sets:
         for probe in PROBES:
             proba = cv_probabilities(x, y, subjects, kind=probe, seeds=opts.seeds, what=what)
             ev.add(auc_with_ci(y, proba, seed=opts.seeds[0], n_boot=opts.n_boot),

@@ -260,3 +260,20 @@ def test_missing_modality_rows_come_from_the_model_embedding_a_subset():
     rep.missing_modality(ev, "IDH", sessions, full, samples, module, opts)
     assert [r["removed"] for r in ev.rows] == ["flair", "pet", "t1w"]
     assert all(0.0 <= r["estimate"] <= 1.0 and r["n"] == 8 for r in ev.rows)
+
+
+def test_radiomics_baseline_keeps_features_finite_in_every_session(tmp_path):
+    keys = [("01", "diagnosis"), ("02", "diagnosis")]
+    assert rep.read_radiomics(tmp_path, keys) == (
+        None, "no radiomics table (run `gliopet radiomics`)")
+    path = d.RADIOMICS_TABLE.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"participant_id": ["sub-02", "sub-01"],
+                  "session_id": ["ses-diagnosis", "ses-diagnosis"],
+                  "tumour_status": ["ok", "ok"], "tumour_voxels": [10, 20],
+                  "pet_mean": [2.0, 1.0], "pet_glcm": [np.nan, 0.5]}).to_csv(
+        path, sep="\t", index=False, na_rep="n/a")
+    features, why = rep.read_radiomics(tmp_path, keys)
+    assert why == "" and features.tolist() == [[1.0], [2.0]]
+    assert rep.read_radiomics(tmp_path, [*keys, ("03", "diagnosis")]) == (
+        None, "1 session(s) without a radiomics row")
