@@ -103,7 +103,12 @@ def load_pretrained(path: str | Path) -> Any:
                          "state dict)", path=path,
                          fix="give a .ckpt written by `gliopet pretrain`; to start from "
                              "another model's weights use `gliopet pretrain --init`")
-    module = PretrainModule(**hp)
+    try:
+        module = PretrainModule(**hp)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InputError(f"the checkpoint's hyper-parameters do not describe a gliopet model "
+                         f"({exc.__class__.__name__}: {exc})", path=path,
+                         fix="give a .ckpt written by this version of `gliopet pretrain`") from None
     try:
         module.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gliopet.errors import InputError
-from gliopet.foundation.checkpoint import load_pretrained
+from gliopet.foundation.checkpoint import FORMAT, load_pretrained
 from gliopet.foundation.config import load_foundation_config
 from gliopet.foundation.training import GridInfo, pretrain
 from gliopet.provenance import sha256_file
@@ -87,6 +87,12 @@ def test_foreign_checkpoints_are_refused_in_one_line(tmp_path):
     (tmp_path / "junk.ckpt").write_text("not a checkpoint")
     with pytest.raises(InputError, match="not a readable torch checkpoint"):
         load_pretrained(tmp_path / "junk.ckpt")
+    # gliopet's format marker, but hyper-parameters the model does not take
+    odd = tmp_path / "odd.ckpt"
+    torch.save({"gliopet_format": FORMAT, "state_dict": {},
+                "hyper_parameters": {"config": {}, "unknown_option": 1}}, odd)
+    with pytest.raises(InputError, match="hyper-parameters do not describe a gliopet model"):
+        load_pretrained(odd)
 
 
 def test_presets_and_user_files(tmp_path):
