@@ -57,6 +57,13 @@ def _trainer(config: FoundationConfig, out: Path, max_epochs: int, callback: Any
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
+    import warnings
+
+    # Lightning's start-up chatter (hardware lines, an advert for a cloud logger) and a pytree
+    # deprecation notice from its internals say nothing about this run; gliopet prints its own
+    # summary. Warnings about the run itself still show.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     train = config.train
     many = train.num_nodes > 1 or train.devices == "auto" or int(train.devices) > 1
     return L.Trainer(max_epochs=max_epochs, accelerator=train.accelerator,
