@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gliopet import DISCLAIMER
 from gliopet.metrics import METRICS
 
 
@@ -56,6 +57,7 @@ def test_tabular_end_to_end(run_cli, tmp_path):
                  "roc_nested-cv.png", "calibration_external-C.png",
                  "decision_curve_nested-cv.png", "models.joblib", "provenance.json"):
         assert (out / name).is_file(), name
+    assert DISCLAIMER in (out / "summary.md").read_text()
     code, _, stderr = run_cli("classify", "tabular", str(features), "--labels", str(labels),
                               "--out", str(out), *BASE)
     assert code == 2 and "exists and is not empty" in stderr

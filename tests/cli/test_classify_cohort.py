@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from gliopet import DISCLAIMER
 from gliopet.classify.cohort_report import leakage_lines
 from gliopet.io import derivatives as d
 
@@ -85,6 +86,7 @@ def test_cohort_end_to_end_then_predict(run_cli, tmp_path):
         assert (rows["bayes_auc_ci_low"] < direct).all() and (rows["bayes_auc_ci_high"] > direct
                                                               ).all()
     assert "Bayes ceiling AUC" in (out / "summary.md").read_text()
+    assert DISCLAIMER in (out / "summary.md").read_text()
     assert "Bayes ceiling" in stdout
     for name in ("delong.tsv", "predictions.tsv", "shap_global.tsv", "sessions.tsv",
                  "roc_external-siteB.png", "models.joblib", "provenance.json"):

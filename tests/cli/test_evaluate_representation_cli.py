@@ -14,6 +14,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from gliopet import DISCLAIMER
 from gliopet.foundation.checkpoint import FORMAT
 from gliopet.foundation.data import MODALITY_CHANNELS, learning_grid_geometry
 from gliopet.io import derivatives as d
@@ -97,7 +98,7 @@ def test_every_evaluation_is_written_with_its_ci(embedded):
     missing = table[table.evaluation == "missing_modality"]
     assert sorted(missing.removed) == sorted(MODALITY_CHANNELS)
     summary = (base / "eval" / "representation.md").read_text()
-    assert summary.startswith("# Representation evaluation: tiny.ckpt")
+    assert summary.startswith("# Representation evaluation: tiny.ckpt") and DISCLAIMER in summary
     assert (base / "eval" / "representation-projection.png").read_bytes()[:4] == b"\x89PNG"
     provenance = json.loads((base / "eval" / "provenance.json").read_text())
     assert provenance["seeds"] == [1, 2, 3] and provenance["command"].endswith("representation")

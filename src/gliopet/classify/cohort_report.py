@@ -23,6 +23,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from gliopet import DISCLAIMER
 from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
 from gliopet.classify.cohort import TARGETS, CohortRun
 from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
@@ -91,7 +92,7 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
     """summary.md: inputs, settings, results with CIs and ceilings, leakage flags, DeLong."""
     o, coding = run.opts, TARGETS[run.opts.target]
     n, n_pos = len(run.sessions), int(run.sessions["label"].sum())
-    lines = ["# gliopet classify cohort", "",
+    lines = ["# gliopet classify cohort", "", f"> {DISCLAIMER}", "",
              f"Dataset `{o.bids_dir}`, {o.session} sessions, target `{o.target}` (positive: "
              f"`{coding.positive}`): {n} sessions of {run.sessions['participant_id'].nunique()} "
              f"subjects ({n_pos} positive); families {', '.join(run.data)}.", "",

@@ -20,6 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from gliopet import DISCLAIMER
 from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
 from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
 from gliopet.classify.results import delong_table, results_table, selection_stability
@@ -84,7 +85,7 @@ def summary_markdown(run: TabularRun, opts: TabularOptions, results: pd.DataFram
                      frequency: pd.DataFrame) -> str:
     """The Markdown summary: inputs, settings, results with CIs, DeLong, feature stability."""
     d = run.data
-    lines = ["# gliopet classify tabular", "",
+    lines = ["# gliopet classify tabular", "", f"> {DISCLAIMER}", "",
              f"Features `{opts.features}`, labels `{opts.labels or opts.features}`, target "
              f"`{opts.target}` (positive: `{run.report.positive}`): {len(d.y)} patients "
              f"({int(d.y.sum())} positive), {d.X.shape[1] - len(d.covariates)} features"

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gliopet import DISCLAIMER
 from gliopet.config import Config, load_config
 from gliopet.errors import InputError
 from gliopet.foundation.probes import PROBES, Score, auc_with_ci, cv_probabilities, mean_with_ci
@@ -496,7 +497,7 @@ def write_outputs(ev: Evaluation, opts: RepresentationOptions,
 
 def summary(table: pd.DataFrame, ev: Evaluation, figure: bool) -> str:
     """The Markdown summary: one line per row of the table, then the notes."""
-    lines = [f"# Representation evaluation: {ev.model}", "",
+    lines = [f"# Representation evaluation: {ev.model}", "", f"> {DISCLAIMER}", "",
              f"Seeds {', '.join(map(str, ev.seeds))}; 95 % CI: bootstrap over sessions "
              "(ARI) or stratified bootstrap of the out-of-fold predictions (AUC).", "",
              "| evaluation | target | features | probe | removed | metric | estimate (95 % CI) "
