@@ -17,7 +17,6 @@ evaluation's sessions, with the same stratified bootstrap as the models
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from gliopet.classify.tables import InputReport, TabularData, load_tabular, read
 from gliopet.classify.tabular import TabularOptions, build_models
 from gliopet.errors import InputError, ParameterError
 from gliopet.io import derivatives as d
-from gliopet.io.bids_names import parse_entities
+from gliopet.io.truth import true_posteriors
 from gliopet.metrics import bootstrap_metrics
 
 
@@ -228,19 +227,9 @@ def load_families(sessions: pd.DataFrame, tables: dict[str, pd.DataFrame], targe
 
 
 def read_posteriors(bids_dir: Path, key: str) -> dict[str, float]:
-    """Session id -> true posterior `key` of every phantom session that stores it."""
-    found = {}
-    for path in d.find_every_session(bids_dir, d.TRUTH_LATENT):
-        try:
-            latent = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"unreadable truth file ({exc.__class__.__name__})", path=path,
-                             fix="re-simulate the cohort") from None
-        value = (latent.get("session", {}).get("posteriors") or {}).get(key)
-        if value is not None:
-            ent = parse_entities(path.name)
-            found[session_key(f"sub-{ent['sub']}", f"ses-{ent.get('ses', '')}")] = float(value)
-    return found
+    """Session id (`session_key`) -> true posterior `key` of every phantom session storing it."""
+    return {session_key(f"sub-{sub}", f"ses-{ses}"): value
+            for (sub, ses), value in true_posteriors(bids_dir, key).items()}
 
 
 def bayes_ceiling(predictions: pd.DataFrame, posteriors: dict[str, float], *, seed: int,

@@ -46,6 +46,7 @@ from gliopet.config import Config, load_config
 from gliopet.errors import InputError
 from gliopet.foundation.probes import PROBES, Score, auc_with_ci, cv_probabilities, mean_with_ci
 from gliopet.io import derivatives as d
+from gliopet.io.truth import true_posteriors
 
 TABLE = "representation.tsv"
 SUMMARY = "representation.md"
@@ -133,20 +134,7 @@ def read_labels(bids_dir: Path, config: Config) -> pd.DataFrame:
 
 def read_posteriors(bids_dir: Path, key: str) -> dict[tuple[str, str], float]:
     """(subject, session) -> the phantom's true posterior `key` (``session.posteriors``)."""
-    from gliopet.io.bids_names import parse_entities
-
-    found = {}
-    for path in d.find_every_session(bids_dir, d.TRUTH_LATENT):
-        try:
-            latent = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"unreadable truth file ({exc.__class__.__name__})", path=path,
-                             fix="re-simulate the cohort") from None
-        value = (latent.get("session", {}).get("posteriors") or {}).get(key)
-        if value is not None:
-            ent = parse_entities(path.name)
-            found[(ent["sub"], ent.get("ses", ""))] = float(value)
-    return found
+    return true_posteriors(bids_dir, key)
 
 
 def raw_vector(sample: dict[str, Any]) -> dict[str, float]:
