@@ -26,6 +26,17 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
+# Options shared by `classify tabular` and `classify cohort`.
+ExternalSite = Annotated[str | None, typer.Option(
+    "--external-site", help="Site never seen in training: fit on the others, test on it.")]
+Repeats = Annotated[int, typer.Option("--repeats", help="Repeats of the outer CV.")]
+Folds = Annotated[int, typer.Option("--folds", help="Outer folds.")]
+InnerFolds = Annotated[int, typer.Option("--inner-folds", help="Inner folds.")]
+NBoot = Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")]
+Seed = Annotated[int | None, typer.Option(
+    "--seed", help="Seed of splits, models and bootstrap. Default: the configuration's.")]
+
+
 @classify_app.command("tabular")
 def tabular(
     features: Annotated[Path, typer.Argument(help="Feature table: csv, tsv or xlsx, one row per "
@@ -56,18 +67,14 @@ def tabular(
     tracer: Annotated[str | None, typer.Option(
         "--tracer", help="Keep only the published cut-offs of this tracer (FDOPA or FET).")
     ] = None,
-    external_site: Annotated[str | None, typer.Option(
-        "--external-site", help="Site never seen in training: fit on the others, test on it.")
-    ] = None,
+    external_site: ExternalSite = None,
     harmonize: Annotated[bool, typer.Option(
         "--harmonize", help="ComBat across sites, fitted inside the training folds.")] = False,
-    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of the outer CV.")] = 10,
-    folds: Annotated[int, typer.Option("--folds", help="Outer folds.")] = 5,
-    inner_folds: Annotated[int, typer.Option("--inner-folds", help="Inner folds.")] = 3,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 2000,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed of splits, models and bootstrap. Default: the configuration's.")
-    ] = None,
+    repeats: Repeats = 10,
+    folds: Folds = 5,
+    inner_folds: InnerFolds = 3,
+    n_boot: NBoot = 2000,
+    seed: Seed = None,
     jobs: Jobs = None,
     force: Force = False,
     config: ConfigFile = None,
@@ -109,19 +116,15 @@ def cohort(
     ] = "rules,radiomics",
     models: Annotated[str, typer.Option(
         "--models", help="Classifiers of the radiomics family.")] = "logistic,svm,rf,gb",
-    external_site: Annotated[str | None, typer.Option(
-        "--external-site", help="Site never seen in training: fit on the others, test on it.")
-    ] = None,
+    external_site: ExternalSite = None,
     harmonize: Annotated[bool, typer.Option(
         "--harmonize", help="ComBat of the radiomics features across sites, fitted inside the "
                             "training folds.")] = False,
-    repeats: Annotated[int, typer.Option("--repeats", help="Repeats of the outer CV.")] = 10,
-    folds: Annotated[int, typer.Option("--folds", help="Outer folds.")] = 5,
-    inner_folds: Annotated[int, typer.Option("--inner-folds", help="Inner folds.")] = 3,
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 2000,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed of splits, models and bootstrap. Default: the configuration's.")
-    ] = None,
+    repeats: Repeats = 10,
+    folds: Folds = 5,
+    inner_folds: InnerFolds = 3,
+    n_boot: NBoot = 2000,
+    seed: Seed = None,
     jobs: Jobs = None,
     force: Force = False,
     config: ConfigFile = None,
