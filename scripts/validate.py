@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from validation.common import Cohorts  # noqa: E402
 
-SECTIONS = ("phantom", "preprocess", "quant", "kinetics", "curves", "faults", "foundation")
+SECTIONS = ("phantom", "preprocess", "quant", "kinetics", "curves", "faults", "foundation",
+            "classify")
 DOC = REPO / "docs" / "validation.md"
 
 
