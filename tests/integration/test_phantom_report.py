@@ -313,3 +313,16 @@ def test_template_disk_cache_is_bit_identical(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("GLIOPET_CACHE_DIR", "off")
     assert anatomy._template_cache_file(2) is None
+
+
+def test_a_diagnosis_only_cohort_reports_its_recurrence_rows_as_no_data(cohort_copy):
+    """The standard-profile realism cohort has diagnosis sessions only: no recurrence labels or
+    posteriors; its report must still build (it crashed on the missing posterior column)."""
+    measurements, source = pr.load_measurements(cohort_copy)
+    posteriors = pr.load_posteriors(cohort_copy)
+    diagnosis = measurements[measurements["kind"] == "diagnosis"]
+    table = pr.realism_rows(diagnosis, posteriors.drop(columns=["posterior_progression"]), source)
+    ceiling = table[table["quantity"] == "Bayes ceiling progression (true posterior)"].iloc[0]
+    assert ceiling["verdict"] == "no data" and ceiling["n"] == 0
+    idh = table[table["quantity"] == "Bayes ceiling IDH (true posterior)"].iloc[0]
+    assert idh["n"] == len(diagnosis) and 0.0 <= idh["mean"] <= 1.0

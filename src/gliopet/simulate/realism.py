@@ -366,8 +366,10 @@ def _auc_row(
     ref: Reference,
     basis: str,
 ) -> dict[str, Any]:
-    scores = np.asarray(scores, dtype=float)
     labels = np.asarray(labels, dtype=bool)
+    # a column absent from the cohort (e.g. no recurrence posteriors in a diagnosis-only cohort)
+    # arrives as one NaN: no score for any session
+    scores = np.broadcast_to(np.asarray(scores, dtype=float), labels.shape)
     ok = np.isfinite(scores)
     scores, labels = scores[ok], labels[ok]
     value = auc(scores, labels)
