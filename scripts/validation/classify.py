@@ -32,6 +32,8 @@ COLUMNS = ("sensitivity", "specificity", "precision", "npv", "brier")
 
 
 def _ci(row: pd.Series, metric: str) -> str:
+    if not pd.notna(row[metric]):
+        return "n/a (no case predicted on that side)"
     return (f"{row[metric]:.2f} [{row[f'{metric}_ci_low']:.2f}, "
             f"{row[f'{metric}_ci_high']:.2f}]")
 
@@ -59,9 +61,12 @@ def run(cohorts: Cohorts) -> str:
              "cross-validation by subject on sites A and B (selection, scaling and thresholds "
              f"inside the folds), then the models refitted on A and B and applied to {EXTERNAL} "
              "with the operating threshold carried unchanged. 95 % CIs: stratified bootstrap. "
-             "Bayes ceiling: AUC of the phantom's true posterior on the same sessions. The CNN "
-             "and foundation-model families are not built yet. Simulated results are "
-             "signal-recovery results, not clinical evidence.", ""]
+             "Bayes ceiling: AUC of the phantom's true posterior on the same sessions; a model "
+             "whose whole CI lies above it would mean leakage (on 13 external sessions an AUC "
+             "a little above the ceiling is sampling noise). The published cut-offs are for "
+             "progression; for IDH the rules learn their cut-off and direction in the training "
+             "folds. The CNN and foundation-model families are not built yet. Simulated results "
+             "are signal-recovery results, not clinical evidence.", ""]
     for target, session, title in TASKS:
         out = cohorts.work / f"classify-{target}-{session}"
         gliopet("classify", "cohort", root, "--target", target, "--session", session,
@@ -71,7 +76,8 @@ def run(cohorts: Cohorts) -> str:
         flag = (results["above_bayes_ceiling"].astype(str) == "True"
                 if "above_bayes_ceiling" in results else pd.Series(False, index=results.index))
         above = results[flag]
-        lines += [f"### {title.capitalize()} ({session} sessions)", "", *_table(results), ""]
+        lines += [f"### {title[0].upper()}{title[1:]} ({session} sessions)", "",
+                  *_table(results), ""]
         lines.append(f"Models above the Bayes ceiling: {len(above)}"
                      + (f" ({', '.join(above['model'] + ' / ' + above['evaluation'])})"
                         if len(above) else "") + ".")

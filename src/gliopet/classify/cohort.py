@@ -274,7 +274,8 @@ def _tabular_options(opts: CohortOptions, family: str, tracer: str | None) -> Ta
                           target=opts.target, out=opts.out, seed=opts.seed,
                           group_column="site", models=("rules",) if family == "rules"
                           else opts.classifiers, tracer=tracer, inner_folds=opts.inner_folds,
-                          harmonize=opts.harmonize and family == "radiomics")
+                          harmonize=opts.harmonize and family == "radiomics",
+                          rules_task="progression" if opts.target == "outcome" else "other")
 
 
 def _single_tracer(sessions: pd.DataFrame) -> str | None:

@@ -103,7 +103,7 @@ def _explain(model: BaseEstimator, X: pd.DataFrame, background: pd.DataFrame | N
              sites: np.ndarray | None, background_sites: np.ndarray | None) -> list[str]:
     """One explanation string per row of `X` (module docstring)."""
     if isinstance(model, ThresholdRule):
-        sign = ">=" if model.direction == "greater" else "<="
+        sign = ">=" if getattr(model, "direction_", model.direction) == "greater" else "<="
         return [f"{model.column} = {v:.4g}; positive when {model.column} {sign} "
                 f"{model.cutoff_:.4g}" for v in X[model.column].to_numpy(float)]
     joined = X if background is None else pd.concat([background[X.columns], X],

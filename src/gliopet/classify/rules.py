@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from gliopet.errors import InputError, ParameterError
 from gliopet.metrics import youden_threshold
@@ -71,8 +72,10 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
     ----------
     column : str
         Quantity the rule reads (a column of the feature table).
-    direction : {'greater', 'less'}
-        'greater': positive when value >= cut-off; 'less': when value <= cut-off.
+    direction : {'greater', 'less', 'auto'}
+        'greater': positive when value >= cut-off; 'less': when value <= cut-off; 'auto':
+        learned on the training rows (the side where the positives lie, by training AUC), for
+        a question with no published direction (e.g. IDH); the fitted one is `direction_`.
     cutoff : float, optional
         Published cut-off, carried unchanged; None: learned on the training rows (Youden).
     """
@@ -87,18 +90,27 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
         if self.column not in X.columns:
             raise InputError(f"the rule on {self.column!r} needs that column, which the table "
                              "does not have", fix="give quantification's cohort.tsv columns")
-        sign = 1.0 if self.direction == "greater" else -1.0
+        direction = getattr(self, "direction_", self.direction)
+        sign = 1.0 if direction == "greater" else -1.0
         return sign * X[self.column].to_numpy(dtype=float)
 
     def fit(self, X: pd.DataFrame, y: NDArray[np.int_], groups: NDArray | None = None,
             sites: NDArray | None = None) -> ThresholdRule:
         """Learn the cut-off (unless published) and the probability map on these rows."""
-        if self.direction not in ("greater", "less"):
-            raise ParameterError("direction", self.direction, "'greater' or 'less'")
-        s = self._signed(X)
+        if self.direction not in ("greater", "less", "auto"):
+            raise ParameterError("direction", self.direction, "'greater', 'less' or 'auto'")
+        if self.direction == "auto" and self.cutoff is not None:
+            raise ParameterError("direction", self.direction, "'greater' or 'less' with a cutoff")
         y = np.asarray(y, dtype=int)
+        self.direction_ = self.direction
+        if self.direction == "auto":
+            self.direction_ = "greater"
+            s = self._signed(X)
+            ok = np.isfinite(s)
+            self.direction_ = "greater" if roc_auc_score(y[ok], s[ok]) >= 0.5 else "less"
+        s = self._signed(X)
         ok = np.isfinite(s)
-        sign = 1.0 if self.direction == "greater" else -1.0
+        sign = 1.0 if self.direction_ == "greater" else -1.0
         self.cutoff_ = (sign * youden_threshold(y[ok], s[ok]) if self.cutoff is None
                         else float(self.cutoff))
         self.fill_ = float(np.median(s[ok]))  # a missing value: the training median
@@ -136,19 +148,29 @@ class ThresholdRule(ClassifierMixin, BaseEstimator):
     def explain(self, X: pd.DataFrame, sites: NDArray | None = None) -> pd.DataFrame:
         """Per patient: the value, the cut-off and the signed distance beyond it."""
         values = X[self.column].to_numpy(dtype=float)
-        sign = 1.0 if self.direction == "greater" else -1.0
+        sign = 1.0 if self.direction_ == "greater" else -1.0
         frame = pd.DataFrame({self.column: sign * (values - self.cutoff_)})
         frame.attrs["scale"] = f"{self.column} beyond the cut-off {self.cutoff_:.4g}"
         return frame
 
 
-def available_rules(columns: list[str], tracer: str | None = None) -> dict[str, ThresholdRule]:
-    """Every published and learned rule whose column is in `columns` (published: of `tracer`)."""
+def available_rules(columns: list[str], tracer: str | None = None,
+                    task: str = "progression") -> dict[str, ThresholdRule]:
+    """Every published and learned rule whose column is in `columns` (published: of `tracer`).
+
+    The published cut-offs and the learned rules' directions are those of progression vs
+    treatment-related change (`task` ``"progression"``); for any other question (``"other"``,
+    e.g. IDH at diagnosis) only learned rules are given, their direction learned too.
+    """
+    if task not in ("progression", "other"):
+        raise ParameterError("task", task, "'progression' or 'other'")
     rules: dict[str, ThresholdRule] = {}
     for name, pub in PUBLISHED.items():
-        if pub.column in columns and (tracer is None or tracer.upper() == pub.tracer):
+        if task == "progression" and pub.column in columns and (
+                tracer is None or tracer.upper() == pub.tracer):
             rules[name] = ThresholdRule(pub.column, pub.direction, pub.cutoff)
     for column, direction in LEARNED.items():
         if column in columns:
-            rules[f"{column} (Youden, training folds)"] = ThresholdRule(column, direction)
+            rules[f"{column} (Youden, training folds)"] = ThresholdRule(
+                column, direction if task == "progression" else "auto")
     return rules

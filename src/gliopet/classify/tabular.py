@@ -49,6 +49,8 @@ class TabularOptions:
     n_boot: int = 2000
     jobs: int = 1
     max_correlation: float = 0.9
+    #: "progression": published cut-offs and progression's directions; "other": learned only
+    rules_task: str = "progression"
     force: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,7 +83,7 @@ def build_models(data: TabularData, opts: TabularOptions) -> dict[str, BaseEstim
     models: dict[str, BaseEstimator] = {}
     for kind in opts.models:
         if kind == "rules":
-            models.update(available_rules(list(data.X.columns), opts.tracer))
+            models.update(available_rules(list(data.X.columns), opts.tracer, opts.rules_task))
         else:
             models[kind] = TabularModel(kind, inner_splits=opts.inner_folds,
                                         covariates=tuple(data.covariates),

@@ -99,3 +99,27 @@ def test_separated_training_rows_do_not_saturate_the_rule():
     p = rule.predict_proba(X)[:, 1]
     assert ((p > 0) & (p < 1)).all() and len(np.unique(p)) == 40
     assert (rule.predict(X) == y).all()
+
+
+def test_rules_for_another_question_learn_their_direction_and_use_no_published_cutoff():
+    """IDH at diagnosis: IDH-mutant tumours have the lower TBR and the longer TTP, the opposite
+    of progression's directions; rules for such a question learn the side on the training rows,
+    and the published (progression) cut-offs are not offered."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1], 30)
+    X = pd.DataFrame({"TBRmax": np.where(y == 1, 2.5, 3.5) + rng.normal(0, 0.4, 60),
+                      "TTP_min": np.where(y == 1, 20.0, 4.0) + rng.normal(0, 3.0, 60)})
+    progression = available_rules(list(X.columns), "FDOPA")
+    other = available_rules(list(X.columns), "FDOPA", task="other")
+    assert any("Herrmann" in name for name in progression)
+    assert set(other) == {"TBRmax (Youden, training folds)", "TTP_min (Youden, training folds)"}
+    for name, rule in other.items():
+        rule.fit(X, y)
+        assert roc_auc_score(y, rule.predict_proba(X)[:, 1]) > 0.85, name
+    assert other["TBRmax (Youden, training folds)"].direction_ == "less"
+    assert other["TTP_min (Youden, training folds)"].direction_ == "greater"
+    # with progression's fixed directions the same rows rank backwards
+    fixed = progression["TBRmax (Youden, training folds)"].fit(X, y)
+    assert roc_auc_score(y, fixed.predict_proba(X)[:, 1]) < 0.15
