@@ -27,7 +27,7 @@ from gliopet import DISCLAIMER
 from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
 from gliopet.classify.cohort import TARGETS, CohortRun
 from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
-from gliopet.classify.report import shap_tables
+from gliopet.classify.report import delong_markdown, shap_tables
 from gliopet.classify.results import delong_table, results_table, selection_stability
 from gliopet.classify.tabular import TabularRun
 from gliopet.io import derivatives as d
@@ -110,13 +110,7 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
                   f"(`{coding.posterior}`) on the same sessions as the row's evaluation; a "
                   "model above it signals leakage (docs/conventions.md).", "",
                   *(flags or ["No model is above the Bayes ceiling."]), ""]
-    if len(delong):
-        lines += ["## DeLong tests (probability averaged over repeats)", "",
-                  "| evaluation | A | B | AUC A - B [95 % CI] | p |", "|---|---|---|---|---|"]
-        lines += [f"| {r.evaluation} | {r.model_a} | {r.model_b} | {r.difference:+.3f} "
-                  f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g} |"
-                  for r in delong.itertuples()]
-        lines.append("")
+    lines += delong_markdown(delong)
     lines += ["## Input", "", *[f"- {line}" for line in _input_lines(run)], ""]
     return "\n".join(lines)
 

@@ -31,6 +31,17 @@ SUMMARY_METRICS = ("auc", "sensitivity", "specificity", "precision", "npv",
                    "balanced_accuracy", "f1", "brier")
 
 
+
+def delong_markdown(delong: pd.DataFrame) -> list[str]:
+    """The DeLong section of a summary (empty when there is no pair of models)."""
+    if not len(delong):
+        return []
+    return ["## DeLong tests (probability averaged over repeats)", "",
+            "| evaluation | A | B | AUC A - B [95 % CI] | p |", "|---|---|---|---|---|",
+            *[f"| {r.evaluation} | {r.model_a} | {r.model_b} | {r.difference:+.3f} "
+              f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g} |"
+              for r in delong.itertuples()], ""]
+
 def _file_label(evaluation: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in evaluation).strip("-")
 
@@ -93,13 +104,7 @@ def summary_markdown(run: TabularRun, opts: TabularOptions, results: pd.DataFram
              _settings(opts), "",
              "## Results", "", *_results_markdown(results), "",
              "Thresholded metrics use the threshold chosen on each fold's training data.", ""]
-    if len(delong):
-        lines += ["## DeLong tests (probability averaged over repeats)", "",
-                  "| evaluation | A | B | AUC A - B [95 % CI] | p |", "|---|---|---|---|---|"]
-        lines += [f"| {r.evaluation} | {r.model_a} | {r.model_b} | {r.difference:+.3f} "
-                  f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g} |"
-                  for r in delong.itertuples()]
-        lines.append("")
+    lines += delong_markdown(delong)
     lines += ["## Feature selection stability", "",
               "| model | evaluation | fits | mean selected | Nogueira index | most selected |",
               "|---|---|---|---|---|---|"]
