@@ -48,5 +48,8 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
             torch.save({"grads": gradients(model),
                         "losses": {k: float(v) for k, v in out_losses.items()}},
                        Path(out))
+        # Both ranks leave together: a rank that tears gloo down while the other still
+        # works aborts with "terminate called without an active exception" (seen in CI).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
