@@ -535,6 +535,46 @@ PREDICTIONS_TABLE = Table(PREDICT, "predictions.tsv",
                           "operating threshold, predicted class, explanation (+ JSON sidecar)")
 
 
+# ---- WP2 signature (gliopet.signature, `gliopet signature`): derivatives/gliopet/signature/
+SIGNATURE = StageFolder("signature", PIPELINE_DIR / "signature", "the image signature",
+                        "gliopet signature")
+SIGNATURE_HABITATS = declare(SIGNATURE, "dseg", space="pet", desc="signature",
+                             description="habitat of each tumour voxel in the signature's "
+                                         "feature space (0 outside the tumour; + JSON legend)")
+AGGRESSIVENESS_MAP = declare(SIGNATURE, "map", space="pet", desc="aggressiveness",
+                             description="aggressiveness of each tumour voxel (habitat "
+                                         "membership weighted by the association model's "
+                                         "attributions; 0 outside the tumour; unitless)")
+AGGRESSIVE_MASK = declare(SIGNATURE, "mask", space="pet", desc="aggressive",
+                          description="the aggressive subregion: top region of the "
+                                      "aggressiveness map under volume and connectivity rules")
+SIGNATURE_ROW = declare(SIGNATURE, "signature", ".json",
+                        description="the session's row of signature.tsv (marks the session "
+                                    "done)")
+SIGNATURE_TABLE = Table(SIGNATURE, "signature.tsv",
+                        "one row per session: habitat volume fractions and per-habitat "
+                        "summary features (+ JSON sidecar)")
+
+# ---- WP2 biopsy target and its DICOM export (`gliopet biopsy`): derivatives/gliopet/biopsy/
+BIOPSY = StageFolder("biopsy", PIPELINE_DIR / "biopsy", "the biopsy target", "gliopet biopsy")
+BIOPSY_TARGET = declare(BIOPSY, "target", ".json", desc="biopsy",
+                        description="target_ras_mm, target_lps_mm, target_voxel_mri and the "
+                                    "alternatives (suvmax, ttp_hotspot), with the rule used "
+                                    "(marks the session done)")
+BIOPSY_SPHERE = declare(BIOPSY, "mask", space=REFERENCE_SPACE, desc="target",
+                        description="target sphere on the reference MRI grid")
+BIOPSY_SUBREGION = declare(BIOPSY, "mask", space=REFERENCE_SPACE, desc="aggressive",
+                           description="the aggressive subregion on the reference MRI grid")
+BIOPSY_SEG = declare(BIOPSY, "seg", ".dcm", desc="biopsy",
+                     description="DICOM SEG: aggressive subregion (1) and target (2), "
+                                 "referencing the MR series")
+BIOPSY_RTSTRUCT = declare(BIOPSY, "rtstruct", ".dcm", desc="biopsy",
+                          description="DICOM RTSTRUCT: contours of the aggressive subregion "
+                                      "and the target, referencing the MR series")
+BIOPSY_TABLE = Table(BIOPSY, "targets.tsv", "one row per session: the target and its "
+                     "alternatives (RAS mm) and the rule")
+
+
 def declared() -> dict[str, Derivative | Table]:
     """Every declared derivative and table of this module, by constant name."""
     return {name: value for name, value in globals().items()

@@ -66,6 +66,16 @@ NAMES = [
      f"{P}_space-MNI152NLin2009aSym_res-patch_desc-embedding_features.nii.gz"),
     (d.EMBEDDING_DENSE, {}, f"{P}_space-MNI152NLin2009aSym_res-2_desc-embedding_features.nii.gz"),
     (d.EMBEDDING_ROW, {}, f"{P}_embedding.json"),
+    # WP2 signature and biopsy target (issue 14)
+    (d.SIGNATURE_HABITATS, {}, f"{P}_space-pet_desc-signature_dseg.nii.gz"),
+    (d.AGGRESSIVENESS_MAP, {}, f"{P}_space-pet_desc-aggressiveness_map.nii.gz"),
+    (d.AGGRESSIVE_MASK, {}, f"{P}_space-pet_desc-aggressive_mask.nii.gz"),
+    (d.SIGNATURE_ROW, {}, f"{P}_signature.json"),
+    (d.BIOPSY_TARGET, {}, f"{P}_desc-biopsy_target.json"),
+    (d.BIOPSY_SPHERE, {}, f"{P}_space-T1w_desc-target_mask.nii.gz"),
+    (d.BIOPSY_SUBREGION, {}, f"{P}_space-T1w_desc-aggressive_mask.nii.gz"),
+    (d.BIOPSY_SEG, {}, f"{P}_desc-biopsy_seg.dcm"),
+    (d.BIOPSY_RTSTRUCT, {}, f"{P}_desc-biopsy_rtstruct.dcm"),
 ]
 
 
@@ -76,7 +86,9 @@ def test_names_are_todays(derivative, fill, name, tmp_path):
               "phantom-truth": "derivatives/phantom-truth",
               "brats": "derivatives/brats",
               "foundation": "derivatives/gliopet/foundation",
-              "radiomics": "derivatives/gliopet/radiomics"}[derivative.folder.name]
+              "radiomics": "derivatives/gliopet/radiomics",
+              "signature": "derivatives/gliopet/signature",
+              "biopsy": "derivatives/gliopet/biopsy"}[derivative.folder.name]
     path = derivative.path(tmp_path, ("01", "a"), tracer=tracer, **fill)
     assert path == tmp_path / folder / "sub-01" / "ses-a" / name
     assert derivative.matches(path.name, ("01", "a"), **fill)
