@@ -57,6 +57,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     preprocess_cmd,
     quant_cmd,
     radiomics_cmd,
+    reader_cmd,
     report_cmd,
     simulate_cmd,
 )
