@@ -193,7 +193,7 @@ def components(fit: _Fit) -> Components:
     return Components(var_r, var_tr, cov1, cov2, cov3, var, ms_t, ms_r, ms_tr)
 
 
-def _interval(label: str, estimate: float, se: float, df: float, alpha: float,
+def interval(label: str, estimate: float, se: float, df: float, alpha: float,
               clip: bool = False) -> Estimate:
     """Estimate with a t (df finite) or normal (df inf) interval and test against 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -220,7 +220,7 @@ def _modality_stats(fit: _Fit, i: int) -> tuple[float, float, float, float, int]
     return float(theta.mean()), ms_r, float(np.diag(sub).mean()), cov2, int(theta.size)
 
 
-def _hillis_df(ms: float, extra: float, df0: float) -> float:
+def hillis_df(ms: float, extra: float, df0: float) -> float:
     """Hillis' ddf: (ms + extra)^2 / (ms^2 / df0); infinite when ms is 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return float((ms + extra) ** 2 / (ms ** 2 / df0)) if ms > 0 else float("inf")
@@ -233,12 +233,12 @@ def _modality_estimates(fit: _Fit, labels: list[str], kind: str,
         auc, ms_r, var, cov2, r = _modality_stats(fit, i)
         if kind == "random_readers_cases":
             se = np.sqrt(ms_r / r + max(cov2, 0.0))
-            df = _hillis_df(ms_r, r * max(cov2, 0.0), r - 1)
+            df = hillis_df(ms_r, r * max(cov2, 0.0), r - 1)
         elif kind == "fixed_readers":
             se, df = np.sqrt((var + (r - 1) * max(cov2, 0.0)) / r), float("inf")
         else:
             se, df = np.sqrt(ms_r / r), float(r - 1)
-        out.append(_interval(label, auc, float(se), df, alpha, clip=True))
+        out.append(interval(label, auc, float(se), df, alpha, clip=True))
     return out
 
 
@@ -260,7 +260,7 @@ def _global_test(fit: _Fit, comps: Components, kind: str) -> tuple[GlobalTest, f
     spread = max(comps.cov2 - comps.cov3, 0.0)
     if kind == "random_readers_cases":
         denom = ms_err + n0 * spread
-        df2 = _hillis_df(ms_err, n0 * spread, df_err)
+        df2 = hillis_df(ms_err, n0 * spread, df_err)
         f = comps.ms_t / denom
         return GlobalTest("F", f, t - 1, df2, float(stats.f.sf(f, t - 1, df2)), denom), denom, df2
     if kind == "fixed_readers":
@@ -285,7 +285,7 @@ def _analysis(fit: _Fit, comps: Components, labels: list[str], kind: str,
     for a, b in combinations(range(fit.n_tests), 2):
         se = float(np.sqrt((1 / sizes[a] + 1 / sizes[b]) * scale))
         estimate = modalities[a].estimate - modalities[b].estimate
-        differences.append(_interval(f"{labels[a]} - {labels[b]}", estimate, se, df, alpha))
+        differences.append(interval(f"{labels[a]} - {labels[b]}", estimate, se, df, alpha))
     return Analysis(TITLES[kind], test, differences, modalities)
 
 
@@ -302,7 +302,7 @@ def reader_differences(fit: _Fit, labels: list[str], readers: list[str],
         se = float(np.sqrt(max(2 * (var - cov1), 0.0)))
         theta = {int(i): v for i, v in zip(fit.test[keep], fit.theta[keep], strict=True)}
         for a, b in combinations(range(fit.n_tests), 2):
-            est = _interval(f"{labels[a]} - {labels[b]}", theta[a] - theta[b], se,
+            est = interval(f"{labels[a]} - {labels[b]}", theta[a] - theta[b], se,
                             float("inf"), alpha)
             rows.append({"reader": reader, **asdict(est)})
     return pd.DataFrame(rows)
