@@ -71,7 +71,7 @@ def _check_consistency(frame: pd.DataFrame, path: str | Path | None) -> None:
                          fix="give each case one reference standard")
     dup = frame.duplicated(["reader", "modality", "case"])
     if dup.any():
-        row = frame.loc[dup].iloc[0]
+        row = frame.loc[dup, ["reader", "modality", "case"]].iloc[0]
         raise InputError(f"reader {row['reader']} rated case {row['case']} in modality "
                          f"{row['modality']} more than once", path=path,
                          fix="keep one (the final) rating per reader, modality and case")
