@@ -1,0 +1,1 @@
+"""Revisions of the reader-study schema, oldest first."""
