@@ -59,6 +59,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     radiomics_cmd,
     reader_cmd,
     report_cmd,
+    signature_cmd,
     simulate_cmd,
 )
 
