@@ -43,3 +43,22 @@ def crop_table(crops: np.ndarray) -> pd.DataFrame:
     """The image table of `gliopet.classify.images` for synthetic crops (origin 0, PET only)."""
     return pd.DataFrame({"crop": list(crops), "origin": [(0, 0, 0)] * len(crops),
                          "present": [("pet",)] * len(crops)})
+
+
+def tiny_checkpoint(path, grid: tuple[int, int, int] = (16, 16, 16), seed: int = 0):
+    """A randomly initialised tiny foundation model saved as a gliopet checkpoint (the layout
+    `gliopet.foundation.checkpoint.load_pretrained` reads); returns the path."""
+    import torch
+
+    from gliopet.foundation.checkpoint import FORMAT
+    from gliopet.foundation.data import MODALITY_CHANNELS
+    from gliopet.foundation.module import PretrainModule
+    from support.foundation_samples import AFFINE, small_config
+
+    torch.manual_seed(seed)
+    module = PretrainModule(small_config().as_dict(), MODALITY_CHANNELS, grid, AFFINE.tolist(),
+                            seed=seed)
+    torch.save({"gliopet_format": FORMAT, "hyper_parameters": dict(module.hparams),
+                "state_dict": module.state_dict(), "gliopet_modalities_seen": ["pet", "t1w"]},
+               path)
+    return path

@@ -96,14 +96,19 @@ def integrated_gradients(forward: Forward, x: torch.Tensor) -> NDArray[np.float3
 
 
 def token_grad_cam(tokens: torch.Tensor, logit: torch.Tensor, patches: tuple[int, int, int],
-                   patch_size: int) -> NDArray[np.float32]:
+                   patch_size: int, reference: torch.Tensor | None = None) -> NDArray[np.float32]:
     """Grad-CAM on ViT tokens mapped to voxels (module docstring), (n, s, s, s) in [0, 1].
 
-    `tokens` (B, N, D) must be part of the graph of `logit` (B,); N = prod(`patches`).
+    `tokens` (B, N, D) must be part of the graph of `logit` (B,); N = prod(`patches`). The
+    activations are taken relative to `reference` (D,), e.g. the training rows' mean pooled
+    vector: with a linear head on mean-pooled tokens, plain Grad-CAM is the token's share of
+    the logit including the head's bias, so a token counts by how much it moves the logit
+    above the training average.
     """
     grads = torch.autograd.grad(logit.sum(), tokens, retain_graph=False)[0]
     weights = grads.mean(1, keepdim=True)
-    cam = torch.relu((tokens * weights).sum(-1)).detach()
+    centred = tokens if reference is None else tokens - reference
+    cam = torch.relu((centred * weights).sum(-1)).detach()
     cam = cam.reshape(-1, 1, *patches)
     up = nn.functional.interpolate(cam, scale_factor=patch_size, mode="nearest")[:, 0]
     top = up.flatten(1).amax(1).clamp(min=1e-12)
