@@ -57,8 +57,10 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     preprocess_cmd,
     quant_cmd,
     radiomics_cmd,
+    reader_analyze_cmd,
     reader_cmd,
     report_cmd,
+    report_cmds,
     signature_cmd,
     simulate_cmd,
 )

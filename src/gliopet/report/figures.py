@@ -209,7 +209,9 @@ def boxplot_figure(groups: dict[str, np.ndarray], title: str, ylabel: str) -> Fi
     ax.set_xticks(range(1, len(names) + 1), names)
     for position, name in enumerate(names, start=1):
         values = groups[name]
-        jitter = np.linspace(-0.08, 0.08, len(values)) if len(values) > 1 else np.zeros(1)
+        if len(values) == 0:
+            continue
+        jitter = np.linspace(-0.08, 0.08, len(values)) if len(values) > 1 else 0.0
         ax.plot(position + jitter, values, "o", color="black", alpha=0.6, markersize=3)
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", labelsize=8)

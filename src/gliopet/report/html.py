@@ -21,6 +21,8 @@ th { background: #f0f0f0; }
 .flag { color: #a00000; font-weight: bold; }
 .notrun { color: #555; font-style: italic; }
 img { max-width: 100%; }
+.row { display: flex; flex-wrap: wrap; gap: 4px; }
+.row p { flex: 1 1 23%; margin: 0; }
 """
 
 
