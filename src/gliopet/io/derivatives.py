@@ -571,6 +571,10 @@ BIOPSY_SEG = declare(BIOPSY, "seg", ".dcm", desc="biopsy",
 BIOPSY_RTSTRUCT = declare(BIOPSY, "rtstruct", ".dcm", desc="biopsy",
                           description="DICOM RTSTRUCT: contours of the aggressive subregion "
                                       "and the target, referencing the MR series")
+BIOPSY_MRI_DICOM = declare(BIOPSY, "dicom", "", space=REFERENCE_SPACE, desc="reference",
+                           description="folder: the reference MRI as a de-identified MR Image "
+                                       "Storage series (the SEG and RTSTRUCT refer to it when "
+                                       "the session did not come with an id-map)")
 BIOPSY_TABLE = Table(BIOPSY, "targets.tsv", "one row per session: the target and its "
                      "alternatives (RAS mm) and the rule")
 

@@ -76,6 +76,7 @@ NAMES = [
     (d.BIOPSY_SUBREGION, {}, f"{P}_space-T1w_desc-aggressive_mask.nii.gz"),
     (d.BIOPSY_SEG, {}, f"{P}_desc-biopsy_seg.dcm"),
     (d.BIOPSY_RTSTRUCT, {}, f"{P}_desc-biopsy_rtstruct.dcm"),
+    (d.BIOPSY_MRI_DICOM, {}, f"{P}_space-T1w_desc-reference_dicom"),
 ]
 
 
