@@ -109,12 +109,13 @@ def load_session(root: str | Path, ids: IdsLike, space: str) -> SessionVoxels:
     from gliopet.io.nifti import load_nifti
 
     root = Path(root)
+    check_space(space)
     subject, session = d.session_ids(ids)
     path = d.find(root, ids, d.TUMOUR_MASK, what="tumour VOI")
     img = load_nifti(path, ensure_ndim=(3,))
     voxels = SessionVoxels(subject, session, np.asarray(img.dataobj) > 0.5,
                            np.asarray(img.affine, dtype=float), inputs=[path])
-    if check_space(space) in ("kinetic", "both"):
+    if space in ("kinetic", "both"):
         _add_kinetic(root, voxels)
     if space in ("embedding", "both"):
         _add_embedding(root, voxels)

@@ -55,8 +55,9 @@ def code_marker(values: pd.Series, marker: str) -> pd.Series:
         return pd.to_numeric(values, errors="coerce").astype(float)
     coding = MARKERS[marker]
     text = values.astype("string").str.strip()
-    coded = np.where(text == coding.positive, 1.0,
-                     np.where(text.isin(coding.negatives), 0.0, np.nan))
+    is_pos = (text == coding.positive).fillna(False).to_numpy(bool)
+    is_neg = text.isin(coding.negatives).fillna(False).to_numpy(bool)
+    coded = np.where(is_pos, 1.0, np.where(is_neg, 0.0, np.nan))
     return pd.Series(coded, index=values.index, dtype=float)
 
 

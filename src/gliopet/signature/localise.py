@@ -7,11 +7,14 @@ training sessions). Its standardised coefficients are carried back to the voxels
 "coefficient x feature deviation" (the exact linear-model SHAP value under feature
 independence): each voxel's logit contribution is
 
-    a_v = sum_k p_v(k) * ( b_frac(k) + b_vol(k) + sum_f b_mean(k, f) * (f_v - m(k, f)) / s(k, f) )
+    a_v = sum_k p_v(k) * ( b_frac(k) + b_vol(k) + sum_f b_mean(k, f) * (f_v - m(k, f)) / s_f )
 
 with p_v(k) the voxel's habitat posterior, b the standardised coefficients of the habitat's
-fraction, volume and mean-feature elements, and m, s the training mean and standard deviation
-of that mean element. The map is the logistic function of a_v: in (0, 1), above 0.5 where the
+fraction, volume and mean-feature elements, m(k, f) the training mean of the mean element and
+s_f the voxel-level scale of feature f (the habitat model's robust scale; for the embedding's
+principal components their standard deviation). The voxel scale, not the scale of the session
+means, keeps each term of the order of its coefficient: averaged over a habitat's voxels the
+deviation term is the element's deviation up to that change of scale. The map is the logistic function of a_v: in (0, 1), above 0.5 where the
 voxel pushes towards aggressiveness; 0 outside the tumour.
 
 **Unsupervised fallback** (`kinetic_score`, no model or no usable label): the early-peak-then-
@@ -73,9 +76,10 @@ class Attribution:
         self.n_train = len(y)
         return self
 
-    def voxel_logit(self, posteriors: np.ndarray, summary: dict[str, np.ndarray]) -> np.ndarray:
+    def voxel_logit(self, posteriors: np.ndarray, summary: dict[str, np.ndarray],
+                    voxel_scale: dict[str, float]) -> np.ndarray:
         """a_v of each voxel (module docstring); `summary` holds each voxel's value of every
-        per-habitat mean feature (the names after ``hab<k>_mean_``)."""
+        per-habitat mean feature (the names after ``hab<k>_mean_``), `voxel_scale` its s_f."""
         out = np.zeros(len(posteriors))
         for j, column in enumerate(self.columns):
             match = _ELEMENT.match(column)
@@ -87,7 +91,7 @@ class Attribution:
                 out += weight * self.coef[j]
             elif feature in summary:
                 dev = (np.nan_to_num(summary[feature], nan=self.mean[j]) - self.mean[j])
-                out += weight * self.coef[j] * dev / self.scale[j]
+                out += weight * self.coef[j] * dev / voxel_scale.get(feature, self.scale[j])
         return out
 
     def describe(self) -> dict[str, object]:

@@ -88,6 +88,16 @@ class SignatureModel:
             out.update({f"embpc{i + 1}": pcs[:, i] for i in range(pcs.shape[1])})
         return out
 
+    def voxel_scale(self) -> dict[str, float]:
+        """Voxel-level scale of every summary feature (robust scale; PC standard deviation)."""
+        scale = dict(zip(self.features, self.habitats_.scaler_.scale_.tolist(), strict=True))
+        out = {f: float(v) or 1.0 for f, v in scale.items() if not f.startswith(EMBEDDING_PREFIX)}
+        pca = self.habitats_.pca_
+        if pca is not None:
+            sd = np.sqrt(np.maximum(pca.explained_variance_, 1e-12))
+            out.update({f"embpc{i + 1}": float(v) for i, v in enumerate(sd)})
+        return out
+
     def signature_columns(self) -> list[str]:
         """Columns of a signature row, in order."""
         cols = ["tumour_volume_mL"]
@@ -139,7 +149,7 @@ class SignatureModel:
         habitats = np.zeros(voxels.tumour.shape, dtype=np.uint8)
         habitats[voxels.tumour] = np.argmax(post, axis=1) + 1
         if self.attribution is not None:
-            logit = self.attribution.voxel_logit(post, self.summary(voxels))
+            logit = self.attribution.voxel_logit(post, self.summary(voxels), self.voxel_scale())
             source, detail = localise.SUPERVISED, self.attribution.label
         else:
             logit, terms = localise.kinetic_score(voxels.features)
