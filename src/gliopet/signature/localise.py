@@ -14,8 +14,9 @@ fraction, volume and mean-feature elements, m(k, f) the training mean of the mea
 s_f the voxel-level scale of feature f (the habitat model's robust scale; for the embedding's
 principal components their standard deviation). The voxel scale, not the scale of the session
 means, keeps each term of the order of its coefficient: averaged over a habitat's voxels the
-deviation term is the element's deviation up to that change of scale. The map is the logistic function of a_v: in (0, 1), above 0.5 where the
-voxel pushes towards aggressiveness; 0 outside the tumour.
+deviation term is the element's deviation up to that change of scale. The map is the logistic
+function of a_v: in (0, 1), above 0.5 where the voxel pushes towards aggressiveness; 0 outside
+the tumour.
 
 **Unsupervised fallback** (`kinetic_score`, no model or no usable label): the early-peak-then-
 washout pattern (docs/conventions.md, dynamic hot spots): the mean of the tumour-internal
