@@ -46,6 +46,7 @@ def _main(
 
 # Verbs (each module registers its commands on `app`).
 from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its commands)
+    analyze_cmd,
     biopsy_cmd,
     brats_cmd,
     classify_cmd,

@@ -6,90 +6,60 @@ which stages ran, how long each took and where the outputs are.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gliopet.cli import app
-
-#: Pipeline order. Each entry: verb, arguments after the dataset path, what it shows.
-DEMO_STEPS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("validate", (), "checks the dataset before analysis"),
-    ("info", (), "lists the sessions, frame timing and SUV factors"),
-    ("preprocess", (), "motion correction, PET-MRI and MRI-template registration, masks, QC"),
-    ("quantify", (), "SUV/TBR/TSR/TTP/slope, voxel maps, kinetic models, hot spots"),
-    ("phantom-report", (), "the simulated cohort against the published ranges"),
-)
+from gliopet.cli.demo_stages import SIZES, demo_stages, registered_verbs
 
 
 def _registered_verbs() -> set[str]:
-    names = set()
-    for command in app.registered_commands:
-        names.add(command.name or command.callback.__name__.replace("_", "-"))
-    return names
+    return registered_verbs(app)
 
 
 @app.command("demo")
 def demo(
     out_dir: Annotated[
-        Path, typer.Argument(help="Folder for the demo cohort and its derivatives.")
+        Path, typer.Argument(help="Folder for the demo cohort, its derivatives and reports.")
     ] = Path("demo-output"),
     subjects: Annotated[
-        int, typer.Option("--subjects", min=1, help="Number of simulated subjects.")
-    ] = 4,
+        int | None, typer.Option("--subjects", min=3,
+                                 help="Simulated subjects (default: the size's, "
+                                      "small 6, full 18).")
+    ] = None,
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Random seed of the simulation.")
     ] = 2026,
+    size: Annotated[
+        str, typer.Option("--size", help="small (minutes on 2 cores) or full (more subjects, "
+                                         "epochs, repeats).")
+    ] = "small",
 ) -> None:
-    """Simulate a small multi-site FDOPA cohort and run every available stage on it."""
+    """Simulate a three-site FDOPA cohort and run every available stage on it, then the reports.
+
+    Rerunning resumes: a stage that finished with the same settings (marker in
+    OUT_DIR/.demo-state/) is skipped.
+    """
     from gliopet import DISCLAIMER
     from gliopet.cli import main
+    from gliopet.cli.demo_stages import DemoState, run_stages, summary_lines
+    from gliopet.errors import ParameterError
 
-    bids = out_dir / "bids"
+    if size not in SIZES:
+        raise ParameterError("--size", size, "one of " + ", ".join(SIZES))
+    subjects = subjects or SIZES[size]["subjects"]
     verbs = _registered_verbs()
-    typer.echo(
-        f"gliopet demo: {subjects} simulated subjects (tiny profile, sites A-C, diagnosis and "
-        f"recurrence) in {bids}"
-    )
+    stages = demo_stages(out_dir, subjects, seed, size, verbs)
+    typer.echo(f"gliopet demo ({size}): {subjects} simulated subjects (tiny profile, sites A-C, "
+               f"diagnosis and recurrence) in {out_dir / 'bids'}")
     typer.echo(DISCLAIMER)
-    steps = [
-        (
-            "simulate",
-            (
-                str(bids),
-                "--subjects",
-                str(subjects),
-                "--seed",
-                str(seed),
-                "--profile",
-                "tiny",
-                "--scenario",
-                "both",
-                "--overwrite",
-            ),
-            "writes BIDS-PET + ground truth",
-        )
-    ]
-    steps += [(verb, (str(bids), *extra), what) for verb, extra, what in DEMO_STEPS]
-    ran, missing = [], []
-    for verb, args, what in steps:
-        if verb not in verbs:
-            missing.append(verb)
-            continue
-        typer.echo(f"\n$ gliopet {verb} {' '.join(args)}    # {what}")
-        start = time.perf_counter()
-        code = main([verb, *args])
-        if code != 0:
-            typer.echo(f"demo stopped: `gliopet {verb}` exited with status {code}", err=True)
-            raise typer.Exit(code)
-        ran.append((verb, time.perf_counter() - start))
-    typer.echo("\nStages run: " + ", ".join(f"{verb} ({seconds:.1f} s)" for verb, seconds in ran))
-    if missing:
-        typer.echo("Stages not available yet in this version: " + ", ".join(missing))
-    from gliopet.io.derivatives import DERIVATIVES_DIR
-
-    typer.echo(
-        f"Outputs: {bids} (raw BIDS), {bids / DERIVATIVES_DIR} (ground truth and derivatives)"
-    )
+    outcomes = run_stages(stages, DemoState(out_dir), verbs, main, typer.echo)
+    for line in summary_lines(outcomes, out_dir):
+        typer.echo(line)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        typer.echo(f"demo stopped: `gliopet {failed[0].stage.argv[0]}` exited with status "
+                   f"{failed[0].code}; rerun the same command to resume", err=True)
+        raise typer.Exit(failed[0].code)
