@@ -10,8 +10,10 @@ label in their description, so tests can check that none of it reaches the brows
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -98,3 +100,54 @@ def make_reader_dataset(root: Path, n_cases: int = 6, seed: int = 3) -> ReaderDa
         _image(_blob(rng, 1.0), saliency / f"s{i}.nii.gz", subject)
     table.to_csv(predictions, sep="\t", index=False)
     return ReaderDataset(root, predictions, sessions, truth)
+
+
+@dataclass
+class MadeStudy:
+    """A created study: its dataset, database URL and accounts (username -> password)."""
+
+    dataset: ReaderDataset
+    url: str
+    passwords: dict[str, str]
+    image_dir: Path
+
+
+def make_study(tmp: Path, *, n_cases: int = 6, **options: object) -> MadeStudy:
+    """Create a study named ``pilot`` in ``tmp/study.db`` (no wash-out unless given)."""
+    from gliopet.reader.setup import StudyOptions, create_study
+
+    dataset = make_reader_dataset(tmp / "bids", n_cases=n_cases)
+    url = f"sqlite:///{tmp / 'study.db'}"
+    opts = StudyOptions(dataset.root, dataset.predictions, "pilot", url,
+                        **{"seed": 7, "washout_days": 0.0, **options})
+    summary = create_study(opts)
+    return MadeStudy(dataset, url, {a.username: a.password for a in summary.accounts},
+                     summary.image_dir)
+
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token of the first form of an HTML page."""
+    found = _CSRF.search(page)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def log_in(client: Any, username: str, password: str) -> str:
+    """Log a TestClient in; returns the session's CSRF token (from the worklist page)."""
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"username": username, "password": password,
+                                           "csrf": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get(response.headers["location"]).text)
+
+
+def read_case(client: Any, code: str, csrf: str, confidence: int = 70,
+              diagnosis: str = "progression") -> Any:
+    """Open a case page and submit an answer; returns the submit response (not followed)."""
+    assert client.get(f"/case/{code}").status_code == 200
+    return client.post(f"/case/{code}", data={"diagnosis": diagnosis, "confidence": confidence,
+                                             "comments": "", "csrf": csrf},
+                       follow_redirects=False)

@@ -61,6 +61,7 @@ from gliopet.cli import (  # noqa: E402,F401  (each verb module registers its co
     radiomics_cmd,
     reader_analyze_cmd,
     reader_cmd,
+    reader_study_cmd,
     report_cmd,
     report_cmds,
     signature_cmd,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gliopet.errors import InputError
 from gliopet.reader.models import Case, Reader, Reading, Reference, Study
@@ -24,7 +25,7 @@ RESULT_COLUMNS = ("reader", "site", "modality", "case", "truth", "diagnosis", "r
                   "seconds", "trust", "would_use", "submitted_at")
 
 
-def _find_study(session: object, study: str) -> Study:
+def _find_study(session: Session, study: str) -> Study:
     found = session.scalar(select(Study).where(Study.name == str(study)))
     if found is None and str(study).isdigit():
         found = session.get(Study, int(study))
@@ -37,18 +38,22 @@ def _find_study(session: object, study: str) -> Study:
 
 def results_table(database_url: str, study: str) -> pd.DataFrame:
     """Every reading of the study with its reader, site, arm, case code, truth and answers."""
-    maker = open_database(database_url)
-    with maker() as session:
-        found = _find_study(session, study)
-        rows = session.execute(
-            select(Reader.username, Reader.site, Reading.arm, Case.code, Reference.truth,
-                   Reading.diagnosis, Reading.confidence, Reading.seconds, Reading.trust,
-                   Reading.would_use, Reading.submitted_at)
-            .join(Reader, Reading.reader_id == Reader.id)
-            .join(Case, Reading.case_id == Case.id)
-            .join(Reference, Reference.case_id == Case.id)
-            .where(Case.study_id == found.id)
-            .order_by(Reader.username, Reading.arm, Case.code)).all()
+    with open_database(database_url)() as session:
+        return results_frame(session, study)
+
+
+def results_frame(session: Session, study: str) -> pd.DataFrame:
+    """`results_table` from an open session."""
+    found = _find_study(session, study)
+    rows = session.execute(
+        select(Reader.username, Reader.site, Reading.arm, Case.code, Reference.truth,
+               Reading.diagnosis, Reading.confidence, Reading.seconds, Reading.trust,
+               Reading.would_use, Reading.submitted_at)
+        .join(Reader, Reading.reader_id == Reader.id)
+        .join(Case, Reading.case_id == Case.id)
+        .join(Reference, Reference.case_id == Case.id)
+        .where(Case.study_id == found.id)
+        .order_by(Reader.username, Reading.arm, Case.code)).all()
     table = pd.DataFrame([tuple(r) for r in rows], columns=list(RESULT_COLUMNS))
     table["submitted_at"] = table["submitted_at"].astype(str)
     return table
@@ -74,6 +79,8 @@ def imrmc_table(long: pd.DataFrame) -> pd.DataFrame:
                                "modalityID": "truth", "score": truth["truth"].astype(int)})
     ratings = pd.DataFrame({"readerID": long["reader"], "caseID": long["case"],
                             "modalityID": long["modality"], "score": long["rating"]})
+    if long.empty:
+        return pd.DataFrame(columns=list(IMRMC_COLUMNS))
     return pd.concat([truth_rows, ratings], ignore_index=True)[list(IMRMC_COLUMNS)]
 
 

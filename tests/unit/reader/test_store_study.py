@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from conftest import MadeStudy, make_study
 from gliopet.errors import InputError
 from gliopet.reader.design import assignments, reading_order
 from gliopet.reader.export import imrmc_table, ratings_long
 from gliopet.reader.models import Assignment, Case, Reader, Reading, Reference
 from gliopet.reader.security import verify_password
 from gliopet.reader.store import session_factory
-from support.reader_study import PATIENT_NAME
+from support.reader_study import PATIENT_NAME, MadeStudy, make_study
 
 
 def test_cases_keep_truth_server_side_and_images_carry_no_identity(study: MadeStudy) -> None:
