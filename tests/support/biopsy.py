@@ -59,15 +59,15 @@ def ball_mask(shape: tuple[int, int, int], affine: np.ndarray, centre_mm: np.nda
     return np.linalg.norm(xyz - np.asarray(centre_mm, float), axis=-1) <= radius_mm
 
 
-def synthetic_dataset(root: Path, *, tumour_radius_mm: float = 14.0,
-                      region_radius_mm: float = 8.0, subject: str = "01",
+def synthetic_dataset(root: Path, *, tumour_radius_mm: float = 18.0,
+                      region_radius_mm: float = 7.0, subject: str = "01",
                       session: str = "diagnosis", mri_spacing_mm: float = 4.0) -> dict:
     """A one-session dataset with the biopsy stage's inputs; returns the truth.
 
     PET and MRI grids from `tests.support.synthetic.make_session` with the MRI rotated and
     shifted (known rigid PET-to-MRI map); tumour = ball around the lesion centre, aggressive
-    subregion = ball of `region_radius_mm` at an off-centre point P, aggressiveness peaking at P,
-    SUV peaking at the tumour centre; one hot spot whose centroid is P + (0, 0, 4 mm).
+    subregion = ball of `region_radius_mm` at P, 10 mm in front of the centre (so the SUV peak,
+    at the tumour centre, lies outside it), aggressiveness peaking at P; one hot spot whose centroid is P + (0, 0, 4 mm).
     Truth: ``pet_to_mri_ras`` (PET RAS -> MRI RAS), ``centre_pet`` (P, PET RAS mm),
     ``suvmax_pet`` (tumour centre), ``hotspot_pet``.
     """
@@ -92,7 +92,7 @@ def synthetic_dataset(root: Path, *, tumour_radius_mm: float = 14.0,
                     ras_matrix_to_sitk(synth.true_pet_to_t1_ras), source="pet", target="T1w")
     (d.PREPROCESS.session_provenance(root, ids)).write_text("{}")
     centre = np.asarray(LESION_CENTRE_MNI, float)
-    point = centre + np.array([0.0, 4.0, 0.0])
+    point = centre + np.array([0.0, 10.0, 0.0])
     tumour = ball_mask(pet_shape, pet_affine, centre, tumour_radius_mm)
     region = ball_mask(pet_shape, pet_affine, point, region_radius_mm) & tumour
     xyz = world_coordinates(pet_shape, pet_affine, dtype=np.float64)

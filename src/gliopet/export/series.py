@@ -32,6 +32,9 @@ from gliopet.spatial import lps_to_ras_affine
 
 #: Geometry tolerance (mm) of positions and spacings inside one series.
 TOLERANCE_MM = 0.01
+#: MR Image IOD attributes the phantom's writer leaves out (dciodvfy: type 2 / 2C, empty or
+#: one echo), added to the copies written here.
+MR_EXTRA = (("Laterality", ""), ("ScanOptions", ""), ("EchoTrainLength", 1))
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def write_copy(folder: Path, volume: np.ndarray, affine: np.ndarray, anat_key: s
                            frame_of_reference_uid=session_uid(key, "frame of reference"),
                            series_description="gliopet copy of the reference MRI",
                            manufacturer="gliopet", model="gliopet biopsy export",
-                           series_number=901)
+                           series_number=901, extra=MR_EXTRA)
 
 
 def id_map_record(id_map: dict[str, Any], bids_relative: str, path: Path) -> dict[str, Any]:
@@ -105,7 +108,8 @@ def write_original(folder: Path, volume: np.ndarray, affine: np.ndarray, anat_ke
                             series_uid=record["SeriesInstanceUID"],
                             frame_of_reference_uid=record["FrameOfReferenceUID"],
                             study_datetime=when,
-                            series_description=str(record.get("SeriesDescription", "")))
+                            series_description=str(record.get("SeriesDescription", "")),
+                            extra=MR_EXTRA)
     for file, uid in zip(files, uids, strict=True):
         ds = dcmread(file)
         ds.SOPInstanceUID = uid
