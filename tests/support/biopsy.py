@@ -67,7 +67,8 @@ def synthetic_dataset(root: Path, *, tumour_radius_mm: float = 18.0,
     PET and MRI grids from `tests.support.synthetic.make_session` with the MRI rotated and
     shifted (known rigid PET-to-MRI map); tumour = ball around the lesion centre, aggressive
     subregion = ball of `region_radius_mm` at P, 10 mm in front of the centre (so the SUV peak,
-    at the tumour centre, lies outside it), aggressiveness peaking at P; one hot spot whose centroid is P + (0, 0, 4 mm).
+    at the tumour centre, lies outside it), aggressiveness peaking at P; hot spots: the
+    earliest (TTP 3 min) with its centroid at P + (0, 0, 4 mm), a later one at the centre.
     Truth: ``pet_to_mri_ras`` (PET RAS -> MRI RAS), ``centre_pet`` (P, PET RAS mm),
     ``suvmax_pet`` (tumour centre), ``hotspot_pet``.
     """
