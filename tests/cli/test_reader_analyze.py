@@ -76,3 +76,27 @@ def test_bad_csv_is_one_line_exit_2(run_cli, tmp_path):
     code, _, stderr = run_cli("reader", "analyze", "--out", out)
     assert code == 2 and stderr.count("\n") == 1
     assert "give either --ratings CSV or --study ID" in stderr
+
+
+def test_study_branch_reads_the_database_export(run_cli, tmp_path, monkeypatch):
+    """--study/--database go through gliopet.reader.export.ratings_long (replaced here by the
+    simulated table: the export itself is tested with the study application)."""
+    export = pytest.importorskip("gliopet.reader.export")
+    frame = simulate(readers=3, normal=10, abnormal=10, rng=8)
+    calls = []
+
+    def fake(database_url: str, study: str):
+        calls.append((database_url, study))
+        return frame
+
+    monkeypatch.setattr(export, "ratings_long", fake)
+    out = tmp_path / "out"
+    code, _, stderr = run_cli("reader", "analyze", "--study", "pilot", "--database",
+                              "sqlite:///x.db", "--out", out)
+    assert code == 0, stderr
+    assert calls == [("sqlite:///x.db", "pilot")]
+    orh = json.loads((out / "orh.json").read_text())
+    assert orh["F"] == pytest.approx(
+        analyse(frame).analyses["random_readers_cases"].test.value, rel=1e-12)
+    code, _, stderr = run_cli("reader", "analyze", "--study", "pilot", "--out", tmp_path / "o2")
+    assert code == 2 and "--study needs --database URL" in stderr
