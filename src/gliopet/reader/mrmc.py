@@ -202,7 +202,7 @@ def interval(label: str, estimate: float, se: float, df: float, alpha: float,
         low, high = estimate - q * se, estimate + q * se
         if clip:
             low, high = max(low, 0.0), min(high, 1.0)
-        z = estimate / se if se > 0 else float("nan")
+        z = estimate / se if se > 0 and not clip else float("nan")  # no test of an AUC vs 0
         p = float(2 * dist.sf(abs(z))) if np.isfinite(z) else float("nan")
     return Estimate(label, float(estimate), float(se), float(df), float(low), float(high),
                     float(z), p)
