@@ -352,7 +352,7 @@ def write_table(root: Path) -> pd.DataFrame:
         if found and (folder / d.PROVENANCE).is_file():
             rows.append(table_row(json.loads(found[0].read_text())))
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    write_tsv(d.BIOPSY_TABLE.path(root), table.fillna("n/a"))
+    write_tsv(d.BIOPSY_TABLE.path(root), table.astype(object).where(table.notna(), "n/a"))
     write_json(d.BIOPSY_TABLE.sidecar(root), {k: {"Description": v}
                                               for k, v in TABLE_COLUMNS.items()})
     return table

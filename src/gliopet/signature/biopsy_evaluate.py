@@ -218,13 +218,18 @@ def summary_markdown(result: Evaluation, max_distance_mm: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _na(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as ``n/a`` (BIDS), without pandas' down-casting."""
+    return frame.astype(object).where(frame.notna(), "n/a")
+
+
 def write_evaluation(out: Path, result: Evaluation, max_distance_mm: float) -> Path:
     """Write samples.tsv, targets.tsv, summary.tsv and summary.md atomically into `out`."""
     from gliopet.atomic import staged_directory, write_text, write_tsv
 
     with staged_directory(out, overwrite=True) as staging:
-        write_tsv(staging / "samples.tsv", result.samples.fillna("n/a"))
-        write_tsv(staging / "targets.tsv", result.targets.fillna("n/a"))
-        write_tsv(staging / "summary.tsv", result.summary.fillna("n/a"))
+        write_tsv(staging / "samples.tsv", _na(result.samples))
+        write_tsv(staging / "targets.tsv", _na(result.targets))
+        write_tsv(staging / "summary.tsv", _na(result.summary))
         write_text(staging / "summary.md", summary_markdown(result, max_distance_mm))
     return out
