@@ -82,6 +82,12 @@ def test_evaluate_refuses_a_table_without_grades(dataset, run_cli, tmp_path):
     assert code == 2
     assert "the samples table lacks the column(s) grade or histology" in err
     assert not (tmp_path / "o").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    code, _, err = run_cli("biopsy", "evaluate", root, "--samples", bad, "--out", mine)
+    assert code == 2 and "--out exists and is not an earlier evaluation" in err
+    assert (mine / "notes.txt").read_text() == "keep"
 
 
 # ---------------------------------------------------------------------------- the chain

@@ -92,6 +92,7 @@ def evaluate(
     recorded biopsy samples."""
     from gliopet.signature import biopsy_evaluate as ev
 
+    ev.check_out(out)
     result = ev.evaluate(bids_dir, ev.read_samples(samples), max_distance_mm=max_distance_mm)
     ev.write_evaluation(out, result, max_distance_mm)
     typer.echo(ev.summary_markdown(result, max_distance_mm).strip())

@@ -223,10 +223,27 @@ def _na(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), "n/a")
 
 
+def check_out(out: Path) -> None:
+    """Refuse an `out` folder that holds anything but an earlier evaluation (it is replaced).
+
+    Raises
+    ------
+    InputError
+        `out` is a file, or a non-empty folder without an earlier ``summary.md``.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir())
+                                              and not (out / "summary.md").is_file())):
+        raise InputError("--out exists and is not an earlier evaluation (it would be replaced)",
+                         path=out, fix="give a new folder")
+
+
 def write_evaluation(out: Path, result: Evaluation, max_distance_mm: float) -> Path:
-    """Write samples.tsv, targets.tsv, summary.tsv and summary.md atomically into `out`."""
+    """Write samples.tsv, targets.tsv, summary.tsv and summary.md atomically into `out`
+    (replacing an earlier evaluation there)."""
     from gliopet.atomic import staged_directory, write_text, write_tsv
 
+    check_out(out)
     with staged_directory(out, overwrite=True) as staging:
         write_tsv(staging / "samples.tsv", _na(result.samples))
         write_tsv(staging / "targets.tsv", _na(result.targets))
