@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from validation.common import Cohorts  # noqa: E402
 
 SECTIONS = ("phantom", "preprocess", "quant", "kinetics", "curves", "faults", "foundation",
-            "classify", "signature")
+            "classify", "mrmc", "signature")
 DOC = REPO / "docs" / "validation.md"
 
 
