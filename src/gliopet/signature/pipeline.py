@@ -119,8 +119,9 @@ class SignatureStage(Stage[SignatureResult]):
                                 **self.model.signature(voxels)}, voxels.inputs)
 
     def row(self, result: SignatureResult) -> dict[str, Any]:
-        """The signature.tsv row."""
-        return result.row
+        """The signature.tsv row (missing values as JSON null, written n/a in the table)."""
+        return {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                for k, v in result.row.items()}
 
     def inputs(self, session: Session, result: SignatureResult) -> list[Path]:
         """Files read."""
