@@ -83,3 +83,18 @@ def test_no_tumour_is_refused_and_nothing_is_written(tmp_path):
         run_biopsy(root)
     assert not d.BIOPSY.session_dir(root, truth["ids"]).exists()
     assert not list(d.BIOPSY.root(root).rglob("*.dcm"))
+
+
+def test_static_pet_has_no_hotspot_alternative():
+    from gliopet.export.biopsy_stage import MriGrid, PetInputs, alternatives
+
+    tumour = np.zeros((6, 6, 6), bool)
+    tumour[2:4, 2:4, 2:4] = True
+    suv = np.where(tumour, 2.0, 1.0)
+    suv[3, 2, 2] = 4.0
+    pet = PetInputs(tumour, tumour, tumour * 1.0, suv, np.eye(4), None, [])
+    mri = MriGrid(np.zeros((6, 6, 6), np.float32), np.eye(4), "T1w", None, np.eye(4), None)
+    out = alternatives(pet, mri)
+    assert out["suvmax"]["target_ras_mm"] == [3.0, 2.0, 2.0] and out["suvmax"]["SUV"] == 4.0
+    assert out["ttp_hotspot"] == {"reason": "no dynamic hot spot (static PET, or none found by "
+                                            "gliopet quantify)"}
