@@ -68,7 +68,7 @@ def test_cohort_end_to_end_then_predict(run_cli, tmp_path):
                                    "--families", "rules,radiomics,cnn",
                                    "--external-site", "siteB", *ARGS)
     assert code == 0, stderr
-    assert "cnn: the 3D CNN family is not built yet (issue 13, item 2); skipped" in stderr
+    assert "cnn: no session has learning-grid images (run `gliopet preprocess`" in stderr
     assert ("dropped session sub-900_ses-recurrence: outcome is missing (positive: progression"
             in stderr)
     results = pd.read_csv(out / "results.tsv", sep="\t")
@@ -124,7 +124,7 @@ def test_cohort_end_to_end_then_predict(run_cli, tmp_path):
     (["--session", "diagnosis", "--families", "rules"], {"dx": False},
      "no diagnosis session in cohort.tsv (session kinds: recurrence)"),
     ([], {"radiomics": False}, "run `gliopet radiomics` on the dataset first"),
-    (["--families", "cnn,foundation"], {}, "cnn: the 3D CNN family is not built yet"),
+    (["--families", "cnn,foundation"], {}, "cnn: no session has learning-grid images"),
 ])
 def test_bad_input_one_line(run_cli, tmp_path, change, tree, message):
     bids = tmp_path / "bids"
@@ -168,3 +168,59 @@ def test_a_model_above_the_ceiling_is_flagged():
         "- **LEAKAGE?** c (nested_cv): AUC 0.860 above the Bayes ceiling 0.850 (inside the "
         "model's CI: chance on this sample, or leakage)."]
     assert leakage_lines(results.drop(columns="bayes_auc")) == []
+
+
+@pytest.mark.slow
+def test_cohort_with_the_cnn_family_shares_folds_and_writes_saliency(run_cli, tmp_path):
+    """The CNN on learning-grid PET crops (a ball whose height follows the latent z), beside
+    the rules on the same sessions; out-of-fold saliency per session; predict's saliency."""
+    import nibabel as nib
+
+    from gliopet.foundation.data import learning_grid_geometry
+    from support.image_cohort import write_pet_sessions
+
+    bids = tmp_path / "bids"
+    _write_tree(bids)
+    cohort = pd.read_csv(d.COHORT_TABLE.path(bids), sep="\t").query(
+        "session_id == 'ses-recurrence'")
+    z = (cohort["TBRmax"].to_numpy() - 1.6) / 0.5  # the latent, up to the table's noise
+    write_pet_sessions(bids, list(zip(cohort.participant_id, cohort.session_id, strict=True)),
+                       np.clip(1.2 + 0.8 * z, 0.2, None))
+    out = tmp_path / "model"
+    code, stdout, stderr = run_cli("classify", "cohort", str(bids), "--out", str(out),
+                                   "--families", "rules,cnn", "--external-site", "siteB",
+                                   "--cnn-epochs", "3", "--crop-voxels", "16", *ARGS)
+    assert code == 0, stderr
+    assert "foundation" not in stderr  # not asked for: no note
+    assert "image crops centred on: pet-avid (30 sessions)" in stderr
+    results = pd.read_csv(out / "results.tsv", sep="\t").set_index(["model", "evaluation"])
+    assert results.loc[("cnn", "nested_cv"), "n"] == N
+    assert results.loc[("cnn", "external:siteB"), "n"] == 12
+    assert results.loc[("cnn", "nested_cv"), "family"] == "cnn"
+    assert 0.0 <= results.loc[("cnn", "nested_cv"), "auc"] <= 1.0
+    predictions = pd.read_csv(out / "predictions.tsv", sep="\t")
+    nested = predictions[predictions["evaluation"] == "nested_cv"]
+    folds = {m: g.set_index("id")["fold"].sort_index() for m, g in nested.groupby("model")}
+    assert all(f.equals(folds["cnn"]) for f in folds.values())  # the same outer folds
+    delong = pd.read_csv(out / "delong.tsv", sep="\t")
+    assert ((delong["model_a"] == "cnn") | (delong["model_b"] == "cnn")).sum() == 2 * 3
+    saliency = pd.read_csv(out / "saliency.tsv", sep="\t")
+    assert len(saliency) == N + 12 and set(saliency["method"]) == {"gradcam"}
+    shape, affine = learning_grid_geometry()
+    first = nib.load(out / saliency["nifti"].iloc[0])
+    assert first.shape == shape and np.allclose(first.affine, affine)
+    data = np.asarray(first.dataobj)
+    assert 0 < np.count_nonzero(data) <= 16**3 and data.max() <= 1.0 + 1e-6
+    assert all((out / p).is_file() for p in saliency["png"])
+
+    code, _, stderr = run_cli("predict", str(bids), "--model", str(out), "--out",
+                              str(tmp_path / "pred"))
+    assert code == 0, stderr
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.tsv", sep="\t", keep_default_na=False)
+    cnn = pred[pred["family"] == "cnn"]
+    assert len(cnn) == N + 1 and (pred.loc[pred["family"] == "rules", "saliency"] == "n/a").all()
+    assert cnn["saliency"].str.endswith("_desc-cnnGradcam_saliency.nii.gz").all()
+    assert all((tmp_path / "pred" / p).is_file() for p in cnn["saliency"])
+    assert (tmp_path / "pred" / "provenance.json").is_file()
+    bundle = joblib.load(out / "models.joblib")
+    assert bundle["channels"] == {"cnn": ["pet"]} and bundle["crop_voxels"] == 16

@@ -54,13 +54,16 @@ TARGETS = {
     "codeletion_1p19q": Target("codeleted", ("intact", "non-codeleted", "not codeleted"),
                                "codeleted_1p19q"),
 }
-#: Families this command runs, and the families other work builds (name -> note).
-FAMILIES = ("rules", "radiomics")
+#: Families this command runs: tabular, then image families (`gliopet.classify.image_cohort`).
+TABULAR_FAMILIES = ("rules", "radiomics")
+FAMILIES = (*TABULAR_FAMILIES, "cnn", "foundation")
+#: Families left out with a note when their input is not given (name -> note).
 NOT_YET = {
-    "cnn": "the 3D CNN family is not built yet (issue 13, item 2); skipped",
-    "foundation": "the foundation-model family needs the WP1 checkpoint (issue 12) and its "
-                  "fine-tune (issue 13, item 2), not built yet; skipped",
+    "foundation": "the foundation-model family needs a pretrained checkpoint (--foundation-model "
+                  "PATH, a .ckpt of `gliopet pretrain`); skipped",
 }
+NO_IMAGES = ("no session has learning-grid images (run `gliopet preprocess`, and `gliopet "
+             "quantify` for the dynamic channels); skipped")
 SESSION_KINDS = ("recurrence", "diagnosis")
 #: Columns of radiomics.tsv that are not features (`gliopet.radiomics.pipeline.ID_COLUMNS`).
 RADIOMICS_ID_COLUMNS = ("participant_id", "session_id", "tumour_status", "tumour_voxels",
@@ -86,16 +89,24 @@ class CohortOptions:
     n_boot: int = 2000
     jobs: int = 1
     force: bool = False
+    foundation_model: Path | None = None
+    foundation_mode: str = "probe"
+    image_repeats: int = 3
+    cnn_epochs: int = 60
+    saliency: tuple[str, ...] = ("gradcam",)
+    crop_voxels: int = 32
 
 
-def check_families(families: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+def check_families(families: tuple[str, ...], foundation_model: Path | None = None
+                   ) -> tuple[tuple[str, ...], list[str]]:
     """(families to run, one note per family left out); unknown names are refused."""
-    unknown = [f for f in families if f not in (*FAMILIES, *NOT_YET)]
+    unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise ParameterError("--families", ",".join(families),
-                             f"a comma-separated subset of {', '.join((*FAMILIES, *NOT_YET))}")
-    notes = [f"{f}: {NOT_YET[f]}" for f in families if f in NOT_YET]
-    run = tuple(f for f in FAMILIES if f in families)
+                             f"a comma-separated subset of {', '.join(FAMILIES)}")
+    skipped = {"foundation"} if foundation_model is None else set()
+    notes = [f"{f}: {NOT_YET[f]}" for f in families if f in skipped]
+    run = tuple(f for f in FAMILIES if f in families and f not in skipped)
     if not run:
         raise InputError(" ; ".join(notes).replace("; skipped", ""),
                          fix="run the families rules and radiomics (--families rules,radiomics)")
@@ -112,6 +123,21 @@ def check_cohort_options(opts: CohortOptions) -> None:
     if bad or not opts.classifiers:
         raise ParameterError("--models", ",".join(opts.classifiers),
                              f"a comma-separated subset of {', '.join(KINDS)}")
+    from gliopet.classify.finetune import MODES
+    from gliopet.classify.saliency import METHODS
+
+    if opts.foundation_mode not in MODES:
+        raise ParameterError("--foundation-mode", opts.foundation_mode, f"one of "
+                             f"{', '.join(MODES)}")
+    bad = [m for m in opts.saliency if m not in METHODS]
+    if bad:
+        raise ParameterError("--saliency", ",".join(opts.saliency),
+                             f"a comma-separated subset of {', '.join(METHODS)}")
+    if opts.crop_voxels < 8 or opts.crop_voxels % 8:
+        raise ParameterError("--crop-voxels", opts.crop_voxels, "a multiple of 8 (voxels of 2 mm)")
+    if opts.foundation_model is not None and not Path(opts.foundation_model).is_file():
+        raise InputError("model checkpoint not found", path=opts.foundation_model,
+                         fix="give a .ckpt written by `gliopet pretrain` (its checkpoints/ folder)")
 
 
 def session_kind(session_id: str) -> str:
@@ -194,7 +220,7 @@ def family_features(bids_dir: Path, sessions: pd.DataFrame, families: tuple[str,
             tables["rules"] = sessions.set_index("id")[columns]
         else:
             notes.append(f"rules: cohort.tsv has none of {', '.join(LEARNED)}; skipped")
-    if not tables:
+    if not tables and set(families) <= set(TABULAR_FAMILIES):
         raise InputError("no family has features", path=d.COHORT_TABLE.path(bids_dir),
                          fix=f"run `{d.QUANT.command}` (rules) or `{d.RADIOMICS.command}`")
     return sessions.reset_index(drop=True), tables, dropped, notes
@@ -267,6 +293,8 @@ class CohortRun:
     dropped: list[str] = field(default_factory=list)
     posteriors: dict[str, float] | None = None
     tracer: str | None = None
+    saliency: list = field(default_factory=list)  # image_cohort.SaliencyCase, out of fold
+    channels: dict[str, list[str]] = field(default_factory=dict)  # image family -> channels
 
 
 def _tabular_options(opts: CohortOptions, family: str, tracer: str | None) -> TabularOptions:
@@ -302,22 +330,68 @@ def _sites(opts: CohortOptions, sessions: pd.DataFrame) -> tuple[pd.DataFrame, b
 def _prepare(opts: CohortOptions) -> CohortRun:
     """Sessions, labels and the checked table of every family (nothing evaluated yet)."""
     check_cohort_options(opts)
-    families, notes = check_families(opts.families)
+    families, notes = check_families(opts.families, opts.foundation_model)
     if opts.out.exists() and any(opts.out.iterdir()) and not opts.force:
         raise InputError("the output folder exists and is not empty", path=opts.out,
                          fix="give a new folder, or --force to replace it")
     sessions, dropped = read_sessions(opts.bids_dir, opts.target, opts.session)
     sessions, use_site, no_site = _sites(opts, sessions)
     sessions, tables, lost, family_notes = family_features(opts.bids_dir, sessions, families)
+    images, no_images, image_notes = _image_sessions(opts.bids_dir, sessions, families)
+    sessions = sessions[sessions["id"].isin(images)].reset_index(drop=True) if images else sessions
     loaded = load_families(sessions, tables, opts.target, use_site)
     posteriors = None
     if d.TRUTH.root(opts.bids_dir).is_dir():
         posteriors = read_posteriors(opts.bids_dir, TARGETS[opts.target].posterior)
-    return CohortRun(opts, sessions, {f: v[0] for f, v in loaded.items()},
-                     {f: v[1] for f, v in loaded.items()}, {}, {}, Evaluation(pd.DataFrame(),
-                                                                             pd.DataFrame()),
-                     {}, {}, notes + family_notes, dropped + no_site + lost, posteriors,
-                     _single_tracer(sessions))
+    run = CohortRun(opts, sessions, {f: v[0] for f, v in loaded.items()},
+                    {f: v[1] for f, v in loaded.items()}, {}, {}, Evaluation(pd.DataFrame(),
+                                                                            pd.DataFrame()),
+                    {}, {}, notes + family_notes + image_notes,
+                    dropped + no_site + lost + no_images, posteriors, _single_tracer(sessions))
+    _load_images(run, [f for f in families if f not in TABULAR_FAMILIES and images], use_site)
+    if not run.data:
+        raise InputError("no family has input: " + " ; ".join(run.notes),
+                         fix="run the families rules and radiomics (--families rules,radiomics)")
+    return run
+
+
+def _image_sessions(bids_dir: Path, sessions: pd.DataFrame, families: tuple[str, ...]
+                    ) -> tuple[list[str], list[str], list[str]]:
+    """(ids with learning-grid images, dropped lines, notes) when an image family runs.
+
+    No id (and a note per image family) when no session has images; the families share the
+    sessions, so sessions without images are dropped from every family otherwise.
+    """
+    wanted = [f for f in families if f not in TABULAR_FAMILIES]
+    if not wanted:
+        return [], [], []
+    from gliopet.foundation.data import session_files
+
+    has = [i for i, p, s in zip(sessions["id"], sessions["participant_id"],
+                                sessions["session_id"], strict=True)
+           if session_files(bids_dir, (p, s)) is not None]
+    if not has:
+        return [], [], [f"{f}: {NO_IMAGES}" for f in wanted]
+    dropped = [f"dropped session {i}: no learning-grid images (run `gliopet preprocess`)"
+               for i in sessions["id"] if i not in set(has)]
+    return has, dropped, []
+
+
+def _load_images(run: CohortRun, families: list[str], use_site: bool) -> None:
+    """The image table of every image family (the same crops) into `run`."""
+    if not families:
+        return
+    from gliopet.classify.image_cohort import image_data
+    from gliopet.classify.tables import InputReport
+
+    data, channels, centres = image_data(run.opts.bids_dir, run.sessions, use_site,
+                                         run.opts.crop_voxels)
+    counts = centres.value_counts()
+    run.notes.append("image crops centred on: " + ", ".join(f"{k} ({v} sessions)"
+                                                             for k, v in counts.items()))
+    for family in families:
+        run.data[family], run.channels[family] = data, channels
+        run.reports[family] = InputReport(TARGETS[run.opts.target].positive)
 
 
 def evaluate_cohort(opts: CohortOptions) -> CohortRun:
@@ -325,6 +399,9 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
     run = _prepare(opts)
     parts = []
     for family, data in run.data.items():
+        if family not in TABULAR_FAMILIES:
+            parts.append(_evaluate_image_family(run, family, data))
+            continue
         models = build_models(data, _tabular_options(opts, family, run.tracer))
         if family == "radiomics":
             models = {f"radiomics-{k}": m for k, m in models.items()}
@@ -343,3 +420,24 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
     run.evaluation = Evaluation(pd.concat([p.predictions for p in parts], ignore_index=True),
                                 pd.concat([p.selections for p in parts], ignore_index=True))
     return run
+
+
+def _evaluate_image_family(run: CohortRun, family: str, data: TabularData) -> Evaluation:
+    """Outer CV of an image family on the shared folds, out-of-fold maps, the final fit."""
+    from gliopet.classify.image_cohort import evaluate_images, image_models
+
+    o = run.opts
+    models = image_models(family, run.channels[family], foundation_model=o.foundation_model,
+                          foundation_mode=o.foundation_mode, cnn_epochs=o.cnn_epochs,
+                          seed=o.seed)
+    run.models.update(models)
+    run.family_of.update({name: family for name in models})
+    evaluation, cases = evaluate_images(
+        models, data, run.channels[family], n_splits=o.folds,
+        n_repeats=max(1, min(o.repeats, o.image_repeats)), seed=o.seed,
+        external_site=o.external_site, methods=o.saliency)
+    run.saliency += cases
+    for name, prototype in models.items():
+        run.fitted[name] = prototype.__class__(**prototype.get_params()).fit(
+            data.X, data.y, groups=data.subjects, sites=data.sites)
+    return evaluation

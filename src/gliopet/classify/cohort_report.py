@@ -10,8 +10,15 @@ functions, and ``sessions.tsv`` (the sessions, their subject, site and label). O
 ``beyond_bayes_ceiling`` (its whole CI is above it); ``summary.md`` flags both as leakage.
 
 ``models.joblib`` holds what `gliopet predict` needs: the fitted models, each model's family
-and feature columns, the training rows of each family (the SHAP background), the target, its
-positive value, the session kind and the settings.
+and feature columns, the training rows of each tabular family (the SHAP background), the crop
+channels and size of each image family, the target, its positive value, the session kind and the
+settings.
+
+Image families (``cnn``, ``foundation``) add ``saliency/``: per session, the out-of-fold
+saliency map of the fit that tested it (first repeat, and the external validation), on the
+learning grid (NIfTI named by the contract's ``PREDICT_SALIENCY``, ``desc`` = model and method)
+with a PNG overlay, indexed by ``saliency.tsv`` (model, evaluation, repeat, fold, id, method,
+nifti, png; paths relative to the output folder).
 """
 
 from __future__ import annotations
@@ -127,15 +134,58 @@ def bundle(run: CohortRun) -> dict[str, Any]:
     o = run.opts
     return {"kind": BUNDLE_KIND, "models": run.fitted, "family": run.family_of,
             "features": {name: list(run.data[f].X.columns) for name, f in run.family_of.items()},
-            "background": {f: data.X for f, data in run.data.items()},
-            "background_sites": {f: data.sites for f, data in run.data.items()},
+            "background": {f: data.X for f, data in run.data.items() if f not in run.channels},
+            "background_sites": {f: data.sites for f, data in run.data.items()
+                                 if f not in run.channels},
+            "channels": dict(run.channels), "crop_voxels": _crop_voxels(run),
             "target": o.target, "positive": TARGETS[o.target].positive, "session": o.session,
             "harmonize": o.harmonize, "seed": o.seed}
 
 
+def _crop_voxels(run: CohortRun) -> int | None:
+    for family in run.channels:
+        return int(run.data[family].X["crop"].iloc[0].shape[-1])
+    return None
+
+
+def saliency_desc(model: str, method: str) -> str:
+    """The ``desc`` entity of a saliency file: model and method, letters and digits only."""
+    return "".join(c for c in model if c.isalnum()) + method.capitalize()
+
+
+def write_saliency_cases(run: CohortRun, folder: Path) -> pd.DataFrame:
+    """Write every out-of-fold map of `run` under ``folder/saliency``; the saliency.tsv rows."""
+    from gliopet.classify.saliency import write_overlay, write_saliency
+    from gliopet.foundation.data import learning_grid_geometry
+
+    if not run.saliency:
+        return pd.DataFrame()
+    shape, affine = learning_grid_geometry()
+    by_id = run.sessions.set_index("id")
+    rows = []
+    for case in run.saliency:
+        ids = (by_id.loc[case.id, "participant_id"], by_id.loc[case.id, "session_id"])
+        label = "".join(c if c.isalnum() else "-" for c in case.evaluation).strip("-")
+        where = folder / "saliency" / label
+        desc = saliency_desc(case.model, case.method)
+        nifti = d.PREDICT_SALIENCY.in_dir(where, ids, desc=desc)
+        png = d.PREDICT_SALIENCY_FIGURE.in_dir(where, ids, desc=desc)
+        write_saliency(nifti, case.values, case.origin, shape, affine,
+                       {"Model": case.model, "Method": case.method, "Evaluation": case.evaluation,
+                        "Repeat": case.repeat, "Fold": case.fold, "CropOrigin": list(case.origin),
+                        "OutOfFold": True})
+        write_overlay(png, case.background, case.values, f"{case.model} {case.method}: {case.id}")
+        rows.append({"model": case.model, "evaluation": case.evaluation, "repeat": case.repeat,
+                     "fold": case.fold, "id": case.id, "method": case.method,
+                     "nifti": str(nifti.relative_to(folder)), "png": str(png.relative_to(folder))})
+    return pd.DataFrame(rows)
+
+
 def _selection_tables(run: CohortRun) -> tuple[pd.DataFrame, pd.DataFrame]:
-    freq, stab = [], []
+    freq, stab = [pd.DataFrame()], [pd.DataFrame()]
     for family, data in run.data.items():
+        if family in run.channels:  # image families select no feature
+            continue
         names = [m for m, f in run.family_of.items() if f == family]
         sel = run.evaluation.selections
         f, s = selection_stability(sel[sel["model"].isin(names)],
@@ -154,7 +204,8 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
     first = next(iter(run.data.values()))
     tab = TabularRun(first, next(iter(run.reports.values())), run.models, ev, run.fitted,
                      run.explanations)
-    per_patient, global_shap = shap_tables(tab)
+    per_patient, global_shap = shap_tables(tab) if run.explanations else (pd.DataFrame(),
+                                                                          pd.DataFrame())
     sessions = run.sessions[["id", "participant_id", "session_id", *(
         ["site"] if "site" in run.sessions.columns else []), o.target, "label"]]
     with staged_directory(o.out, overwrite=o.force) as folder:
@@ -165,6 +216,9 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
                             ("sessions", sessions)):
             write_tsv(folder / f"{name}.tsv", table)
         write_text(folder / "input_report.txt", "\n".join(run.notes + _input_lines(run)) + "\n")
+        saliency = write_saliency_cases(run, folder)
+        if not saliency.empty:
+            write_tsv(folder / "saliency.tsv", saliency)
         for evaluation, group in ev.predictions.groupby("evaluation", sort=False):
             label = "".join(c if c.isalnum() else "-" for c in evaluation).strip("-")
             roc_figure(group, folder / f"roc_{label}.png", f"ROC, {evaluation}")
@@ -180,5 +234,7 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
         inputs = [d.COHORT_TABLE.path(o.bids_dir)]
         if "radiomics" in run.data:
             inputs.append(d.RADIOMICS_TABLE.path(o.bids_dir))
+        if "foundation" in run.data and o.foundation_model is not None:
+            inputs.append(Path(o.foundation_model))
         write_provenance(folder, command=BUNDLE_KIND, config=settings, inputs=inputs)
     return o.out, results

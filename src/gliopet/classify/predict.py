@@ -9,8 +9,16 @@ the SHAP values of its features (largest first). The SHAP background is the trai
 saved with the model plus the new rows (`TabularModel.explain` uses the rows it is given as
 background; the training rows dominate it).
 
-Output: ``predictions.tsv`` and its JSON sidecar, in ``--out`` or in
-``derivatives/gliopet/predict/`` (PREDICTIONS_TABLE).
+Image models (``cnn``, ``foundation``) read each session's learning-grid crop around the tumour
+(`gliopet.classify.images`, the channels and crop size saved with the model) and explain it by
+Grad-CAM (`gliopet.classify.saliency`): the map on the learning grid is written as NIfTI
+(``PREDICT_SALIENCY``, ``desc`` = model + ``Gradcam``) with its PNG overlay, and the column
+``saliency`` gives the NIfTI's path relative to the folder of predictions.tsv (``n/a`` for the
+tabular families).
+
+Output: ``predictions.tsv``, its JSON sidecar and ``provenance.json``, in ``--out`` or in
+``derivatives/gliopet/predict/`` (PREDICTIONS_TABLE; the maps then go to the session folders of
+the predict stage).
 """
 
 from __future__ import annotations
@@ -35,14 +43,18 @@ COLUMNS = {
     "session_id": "session (ses-<label>)",
     "site": "site of the session (n/a: unknown)",
     "model": "model name (as in the training folder's results.tsv)",
-    "family": "model family: rules or radiomics",
+    "family": "model family: rules, radiomics, cnn or foundation",
     "probability": "probability of the positive class",
     "threshold": "operating threshold chosen on the training data, carried unchanged",
     "predicted": "1: positive (probability >= threshold), 0: negative",
     "predicted_class": "the positive value of the target, or 'not <positive>'",
     "explanation": "rule: quantity, value and cut-off; radiomics: SHAP per feature, largest |SHAP| "
-                   "first (scale in brackets)",
+                   "first (scale in brackets); image models: where the crop was centred and the "
+                   "saliency method",
+    "saliency": "image models: Grad-CAM saliency map on the learning grid (NIfTI; PNG overlay "
+                "with the same stem), path relative to this table's folder; n/a otherwise",
 }
+SALIENCY_METHOD = "gradcam"
 N_SHAP_SHOWN = 8
 
 
@@ -120,36 +132,94 @@ def _explain(model: BaseEstimator, X: pd.DataFrame, background: pd.DataFrame | N
     return out
 
 
-def predict_dataset(bids_dir: Path, content: dict[str, Any]) -> pd.DataFrame:
-    """predictions.tsv rows: one per session of the model's kind and model."""
+def _image_rows(bids_dir: Path, rows: pd.DataFrame, family: str, name: str, model: Any,
+                content: dict[str, Any], folder: Path | None) -> tuple[np.ndarray, list[str],
+                                                                         list[str]]:
+    """(probabilities, explanations, saliency paths) of an image model on `rows`."""
+    from gliopet.classify.cohort_report import saliency_desc
+    from gliopet.classify.image_cohort import background_channel
+    from gliopet.classify.images import read_crops
+    from gliopet.classify.saliency import write_overlay, write_saliency
+    from gliopet.foundation.data import learning_grid_geometry
+
+    channels = content["channels"][family]
+    frame, _ = read_crops(bids_dir, list(zip(rows["participant_id"], rows["session_id"],
+                                             strict=True)),
+                          size=content["crop_voxels"], channels=channels)
+    proba = model.predict_proba(frame)[:, 1]
+    maps = model.explain(frame, method=SALIENCY_METHOD)
+    shape, affine = learning_grid_geometry()
+    desc = saliency_desc(name, SALIENCY_METHOD)
+    table_dir = folder if folder is not None else d.PREDICTIONS_TABLE.path(bids_dir).parent
+    paths = []
+    for (sub, ses), crop, values, origin in zip(zip(rows["participant_id"], rows["session_id"],
+                                                    strict=True), frame["crop"], maps,
+                                                frame["origin"], strict=True):
+        ids = (sub, ses)
+        if folder is None:
+            nifti = d.PREDICT_SALIENCY.path(bids_dir, ids, desc=desc)
+            png = d.PREDICT_SALIENCY_FIGURE.path(bids_dir, ids, desc=desc)
+        else:
+            nifti = d.PREDICT_SALIENCY.in_dir(folder / "saliency", ids, desc=desc)
+            png = d.PREDICT_SALIENCY_FIGURE.in_dir(folder / "saliency", ids, desc=desc)
+        write_saliency(nifti, values, tuple(origin), shape, affine,
+                       {"Model": name, "Method": SALIENCY_METHOD, "CropOrigin": list(origin)})
+        write_overlay(png, background_channel(crop, channels), values, f"{name}: {sub}_{ses}")
+        paths.append(str(nifti.relative_to(table_dir)))
+    explanation = [f"crop centred on the {m}; saliency: Grad-CAM" for m in frame["centre_method"]]
+    return proba, explanation, paths
+
+
+def predict_dataset(bids_dir: Path, content: dict[str, Any],
+                    folder: Path | None = None) -> pd.DataFrame:
+    """predictions.tsv rows: one per session of the model's kind and model.
+
+    Image models write their saliency maps under `folder` (``saliency/``), or in the predict
+    stage's session folders when `folder` is None.
+    """
     rows = _sessions(Path(bids_dir), content["session"])
     sites = rows["site"].astype(str).to_numpy() if "site" in rows.columns else None
     positive = content["positive"]
     parts = []
     for name, model in content["models"].items():
         family = content["family"][name]
+        if family in content.get("channels", {}):
+            proba, explanation, paths = _image_rows(Path(bids_dir), rows, family, name, model,
+                                                    content, folder)
+            parts.append(_rows(rows, sites, name, family, proba, model.threshold_, positive,
+                               explanation, paths))
+            continue
         X = _family_table(Path(bids_dir), rows, family, content["features"][name])
         use_sites = sites if content.get("harmonize") else None
         proba = model.predict_proba(X, sites=use_sites)[:, 1]
-        predicted = (proba >= model.threshold_).astype(int)
         background = content["background"].get(family)
         background_sites = content.get("background_sites", {}).get(family)
-        parts.append(pd.DataFrame({
-            "participant_id": rows["participant_id"].to_numpy(),
-            "session_id": rows["session_id"].to_numpy(),
-            "site": sites if sites is not None else "n/a", "model": name, "family": family,
-            "probability": proba, "threshold": model.threshold_, "predicted": predicted,
-            "predicted_class": np.where(predicted == 1, positive, f"not {positive}"),
-            "explanation": _explain(model, X, background, use_sites, background_sites)}))
+        parts.append(_rows(rows, sites, name, family, proba, model.threshold_, positive,
+                           _explain(model, X, background, use_sites, background_sites),
+                           ["n/a"] * len(rows)))
     return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+
+
+def _rows(rows: pd.DataFrame, sites: np.ndarray | None, name: str, family: str,
+          proba: np.ndarray, threshold: float, positive: str, explanation: list[str],
+          saliency: list[str]) -> pd.DataFrame:
+    predicted = (proba >= threshold).astype(int)
+    return pd.DataFrame({
+        "participant_id": rows["participant_id"].to_numpy(),
+        "session_id": rows["session_id"].to_numpy(),
+        "site": sites if sites is not None else "n/a", "model": name, "family": family,
+        "probability": proba, "threshold": threshold, "predicted": predicted,
+        "predicted_class": np.where(predicted == 1, positive, f"not {positive}"),
+        "explanation": explanation, "saliency": saliency})
 
 
 def write_predictions(bids_dir: Path, model_dir: Path, out: Path | None) -> Path:
     """Predict every session and write predictions.tsv + sidecar; returns the table's path."""
     from gliopet.atomic import write_json, write_tsv
+    from gliopet.provenance import write_provenance
 
     content = load_bundle(model_dir)
-    table = predict_dataset(bids_dir, content)
+    table = predict_dataset(bids_dir, content, None if out is None else Path(out))
     path = (Path(out) / d.PREDICTIONS_TABLE.filename if out is not None
             else d.PREDICTIONS_TABLE.path(bids_dir))
     write_tsv(path, table)
@@ -160,4 +230,9 @@ def write_predictions(bids_dir: Path, model_dir: Path, out: Path | None) -> Path
         "Model": {"Folder": str(Path(model_dir).resolve()), "Target": content["target"],
                   "Positive": content["positive"], "SessionKind": content["session"],
                   "Harmonize": bool(content.get("harmonize"))}})
+    inputs = [Path(model_dir) / "models.joblib", d.COHORT_TABLE.path(bids_dir)]
+    write_provenance(path.parent, command="gliopet predict",
+                     config={"model": str(Path(model_dir).resolve()),
+                             "saliency": SALIENCY_METHOD},
+                     inputs=[p for p in inputs if p.is_file()])
     return path

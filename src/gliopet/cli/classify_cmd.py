@@ -111,9 +111,28 @@ def cohort(
         "--session", help="Session kind: recurrence or diagnosis.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (new, or --force).")],
     families: Annotated[str, typer.Option(
-        "--families", help="Comma-separated: rules (cohort.tsv), radiomics (radiomics.tsv); "
-                           "cnn and foundation are not built yet and are skipped with a note.")
+        "--families", help="Comma-separated: rules (cohort.tsv), radiomics (radiomics.tsv), cnn "
+                           "(learning-grid crops around the tumour), foundation (needs "
+                           "--foundation-model; skipped with a note without it).")
     ] = "rules,radiomics",
+    foundation_model: Annotated[Path | None, typer.Option(
+        "--foundation-model", help="Checkpoint (.ckpt) of `gliopet pretrain` for the foundation "
+                                   "family.")] = None,
+    foundation_mode: Annotated[str, typer.Option(
+        "--foundation-mode", help="probe (linear probe, encoder frozen) or finetune (the last "
+                                  "block and the head, layer-wise learning rates).")] = "probe",
+    image_repeats: Annotated[int, typer.Option(
+        "--image-repeats", min=1, help="Outer-CV repeats of the image families (at most "
+                                       "--repeats; the first repeats of the same folds).")] = 3,
+    cnn_epochs: Annotated[int, typer.Option(
+        "--cnn-epochs", min=1, help="Most epochs of the CNN (early stopping on a validation "
+                                    "split by subject).")] = 60,
+    saliency: Annotated[str, typer.Option(
+        "--saliency", help="Out-of-fold saliency of the image families: gradcam, occlusion, "
+                           "ig (comma-separated).")] = "gradcam",
+    crop_voxels: Annotated[int, typer.Option(
+        "--crop-voxels", help="Edge of the tumour-centred crop of the image families (2 mm "
+                              "voxels, a multiple of 8).")] = 32,
     models: Annotated[str, typer.Option(
         "--models", help="Classifiers of the radiomics family.")] = "logistic,svm,rf,gb",
     external_site: ExternalSite = None,
@@ -141,7 +160,9 @@ def cohort(
         seed=cfg.seed if seed is None else seed, families=_split(families),
         classifiers=_split(models), external_site=external_site, harmonize=harmonize,
         repeats=repeats, folds=folds, inner_folds=inner_folds, n_boot=n_boot,
-        jobs=resolve_jobs(cfg, jobs), force=force)
+        jobs=resolve_jobs(cfg, jobs), force=force, foundation_model=foundation_model,
+        foundation_mode=foundation_mode, image_repeats=image_repeats, cnn_epochs=cnn_epochs,
+        saliency=_split(saliency), crop_voxels=crop_voxels)
     check_cohort_options(opts)
     check_options(TabularOptions(features=bids_dir, labels=None, target=target, out=out,
                                  seed=opts.seed, group_column="site", repeats=repeats,

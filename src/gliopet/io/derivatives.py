@@ -533,6 +533,15 @@ PREDICT = StageFolder("predict", PIPELINE_DIR / "predict", "prediction", "gliope
 PREDICTIONS_TABLE = Table(PREDICT, "predictions.tsv",
                           "one row per session and model of `gliopet predict`: probability, "
                           "operating threshold, predicted class, explanation (+ JSON sidecar)")
+#: Saliency of an image model's prediction (`gliopet.classify.saliency`), learning grid; desc is
+#: the model and method run together (``cnnGradcam``); the PNG overlay has the same stem.
+PREDICT_SALIENCY = declare(PREDICT, "saliency", variable=("desc",), space=TEMPLATE_SPACE,
+                           res="2", description="saliency map of an image model's prediction "
+                                                "on the learning grid (0 outside the tumour "
+                                                "crop; unitless; desc: model and method)")
+PREDICT_SALIENCY_FIGURE = declare(PREDICT, "saliency", ".png", variable=("desc",),
+                                  space=TEMPLATE_SPACE, res="2",
+                                  description="axial overlay of PREDICT_SALIENCY on the crop")
 
 
 # ---- WP2 signature (gliopet.signature, `gliopet signature`): derivatives/gliopet/signature/

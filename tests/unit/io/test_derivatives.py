@@ -77,6 +77,11 @@ NAMES = [
     (d.BIOPSY_SEG, {}, f"{P}_desc-biopsy_seg.dcm"),
     (d.BIOPSY_RTSTRUCT, {}, f"{P}_desc-biopsy_rtstruct.dcm"),
     (d.BIOPSY_MRI_DICOM, {}, f"{P}_space-T1w_desc-reference_dicom"),
+    # WP3 saliency of `gliopet predict` (issue 13)
+    (d.PREDICT_SALIENCY, {"desc": "cnnGradcam"},
+     f"{P}_space-MNI152NLin2009aSym_res-2_desc-cnnGradcam_saliency.nii.gz"),
+    (d.PREDICT_SALIENCY_FIGURE, {"desc": "cnnGradcam"},
+     f"{P}_space-MNI152NLin2009aSym_res-2_desc-cnnGradcam_saliency.png"),
 ]
 
 
@@ -89,7 +94,8 @@ def test_names_are_todays(derivative, fill, name, tmp_path):
               "foundation": "derivatives/gliopet/foundation",
               "radiomics": "derivatives/gliopet/radiomics",
               "signature": "derivatives/gliopet/signature",
-              "biopsy": "derivatives/gliopet/biopsy"}[derivative.folder.name]
+              "biopsy": "derivatives/gliopet/biopsy",
+              "predict": "derivatives/gliopet/predict"}[derivative.folder.name]
     path = derivative.path(tmp_path, ("01", "a"), tracer=tracer, **fill)
     assert path == tmp_path / folder / "sub-01" / "ses-a" / name
     assert derivative.matches(path.name, ("01", "a"), **fill)
