@@ -11,7 +11,7 @@ The tumour centre on the learning grid, in order of preference:
    learning grid through preprocessing's transforms (template <- T1w <- PET, as
    `gliopet.quant.learning` carries the dynamic channels); its centroid;
 2. ``pet-avid``: the centroid of the largest connected component of the brain voxels whose
-   normalised PET is at or above the 99.5th percentile of the brain;
+   normalised PET is at or above the 99.5th percentile of the brain and above its median;
 3. ``brain``: the centroid of the brain mask.
 
 The crop's first voxel is a multiple of `ORIGIN_STEP` (8 voxels, the largest patch of the
@@ -87,10 +87,11 @@ class _Sessions(LearningGridDataset):
 
 
 def crop_origin(centre: Sequence[float], grid_shape: Sequence[int], size: int) -> tuple[int, ...]:
-    """First voxel of a `size` crop around `centre`: a multiple of `ORIGIN_STEP`, in the grid."""
+    """First voxel of a `size` crop around `centre`: the nearest multiple of `ORIGIN_STEP`
+    (the centre at most 4 voxels off the crop's middle), moved inside the grid."""
     out = []
     for c, n in zip(centre, grid_shape, strict=True):
-        start = int(round(float(c) - size / 2.0))
+        start = ORIGIN_STEP * int(round((float(c) - size / 2.0) / ORIGIN_STEP))
         start = int(np.clip(start, 0, max(0, n - size)))
         out.append(start - start % ORIGIN_STEP)
     return tuple(out)
@@ -140,7 +141,7 @@ def pet_avid_centre(pet: np.ndarray, brain: np.ndarray) -> np.ndarray | None:
     values = pet[brain]
     if values.size == 0 or not np.isfinite(values).any():
         return None
-    avid = brain & (pet >= np.percentile(values, AVID_PERCENTILE))
+    avid = brain & (pet >= np.percentile(values, AVID_PERCENTILE)) & (pet > np.median(values))
     labels, n = ndimage.label(avid)
     if n == 0:
         return None
