@@ -12,6 +12,8 @@ is written to the audit log.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,6 +74,8 @@ class _Context:
         self.session_time = timedelta(hours=session_hours)
         self.secure = secure_cookie
         self.limiter = RateLimiter(limit=5, window_s=60.0)
+        sqlite = self.maker.kw["bind"].dialect.name == "sqlite"
+        self.write_lock = threading.Lock() if sqlite else contextlib.nullcontext()
 
 
 def _ip(request: Request) -> str:
@@ -102,7 +106,10 @@ def create_app(database_url: str, *, study: str | None = None, session_hours: fl
 
 # ---------------------------------------------------------------------------- authentication
 def _db(request: Request) -> Any:
-    with request.app.state.ctx.maker() as session:
+    """A database session for the request; with SQLite, requests of this process take turns
+    (one writer at a time: no waiting in SQLite's sleeping busy handler)."""
+    ctx: _Context = request.app.state.ctx
+    with ctx.write_lock, ctx.maker() as session:
         yield session
 
 

@@ -56,6 +56,8 @@ def results_frame(session: Session, study: str) -> pd.DataFrame:
         .order_by(Reader.username, Reading.arm, Case.code)).all()
     table = pd.DataFrame([tuple(r) for r in rows], columns=list(RESULT_COLUMNS))
     table["submitted_at"] = table["submitted_at"].astype(str)
+    for column in ("trust", "would_use"):  # ratings 1-5, empty when not asked
+        table[column] = table[column].astype("Int64")
     return table
 
 
