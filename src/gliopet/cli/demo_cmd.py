@@ -44,7 +44,7 @@ def demo(
     """
     from gliopet import DISCLAIMER
     from gliopet.cli import main
-    from gliopet.cli.demo_stages import DemoState, run_stages, summary_lines
+    from gliopet.cli.demo_stages import DemoState, demo_config, run_stages, summary_lines
     from gliopet.errors import ParameterError
 
     if size not in SIZES:
@@ -55,6 +55,8 @@ def demo(
     typer.echo(f"gliopet demo ({size}): {subjects} simulated subjects (tiny profile, sites A-C, "
                f"diagnosis and recurrence) in {out_dir / 'bids'}")
     typer.echo(DISCLAIMER)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    demo_config(out_dir, size)
     outcomes = run_stages(stages, DemoState(out_dir), verbs, main, typer.echo)
     for line in summary_lines(outcomes, out_dir):
         typer.echo(line)

@@ -5,8 +5,9 @@ would type it. When a stage succeeds, a marker ``OUT_DIR/.demo-state/<stage>.jso
 atomically (its command line, seconds, finish time); a rerun skips every stage whose marker
 holds the same command line, so an interrupted demo resumes at the first unfinished stage. A
 stage that runs again (no marker, or other settings) removes the markers of every later stage,
-whose inputs it replaces. A stage whose verb this version does not register is listed as not
-available, and so are the stages that need it.
+whose inputs it replaces (unless it only reads: validate, info, the phantom report). A stage
+whose verb this version does not register is listed as not available, and so are the stages
+that need it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ SIZES = {
     "full": {"subjects": 18, "epochs": 15, "repeats": 5, "folds": 3, "n_boot": 1000,
              "models": "logistic,rf"},
 }
+#: Configuration of the small demo's radiomics (a user file over the defaults): the static SUV
+#: and TBR images and five feature families, about half the time of the full set.
+SMALL_RADIOMICS = ("radiomics:\n  images: [SUV, TBR]\n"
+                   "  families: [morphology, statistics, intensity_histogram, glcm, glrlm]\n")
+
+
+def demo_config(out_dir: Path, size: str) -> Path | None:
+    """Write the demo's configuration file for this size (None: the defaults)."""
+    if size != "small":
+        return None
+    from gliopet.atomic import write_text
+
+    return write_text(Path(out_dir) / "demo-config.yaml", SMALL_RADIOMICS)
 
 
 def registered_verbs(app: object) -> set[str]:
@@ -44,7 +58,9 @@ class DemoStage:
     """One demo stage: its name, command line (verb first), what it shows.
 
     ``clean`` is a folder removed before the stage runs (what an interrupted run of it left);
-    ``needs`` names stages whose outputs it reads (skipped as not available without them).
+    ``needs`` names stages whose outputs it reads (skipped as not available without them);
+    ``changes`` is False for a stage that only reads (validate, info, a report): rerunning it
+    keeps the markers of the stages after it.
     """
 
     name: str
@@ -52,6 +68,7 @@ class DemoStage:
     what: str
     clean: Path | None = None
     needs: tuple[str, ...] = ()
+    changes: bool = True
 
 
 def _report_argv(bids: str, o: Path, available: set[str]) -> tuple[str, ...]:
@@ -72,22 +89,27 @@ def demo_stages(out_dir: Path, subjects: int, seed: int, size: str,
     which decide the result folders the cohort report reads)."""
     s = SIZES[size]
     bids, o = str(out_dir / "bids"), out_dir
+    config = ("--config", str(o / "demo-config.yaml")) if size == "small" else ()
     ckpt = str(o / "foundation" / "checkpoints" / "last.ckpt")
     classify = ("--repeats", str(s["repeats"]), "--folds", str(s["folds"]), "--inner-folds",
                 "2", "--n-boot", str(s["n_boot"]), "--models", s["models"], "--force")
     return [
         DemoStage("simulate", ("simulate", bids, "--subjects", str(subjects), "--seed",
                                str(seed), "--profile", "tiny", "--scenario", "both",
-                               "--overwrite"), "writes BIDS-PET + ground truth (3 sites)"),
-        DemoStage("validate", ("validate", bids), "checks the dataset before analysis"),
-        DemoStage("info", ("info", bids), "lists the sessions, frame timing and SUV factors"),
+                               "--overwrite"), "writes BIDS-PET + ground truth (3 sites)",
+                  clean=o / "bids"),
+        DemoStage("validate", ("validate", bids), "checks the dataset before analysis",
+                  changes=False),
+        DemoStage("info", ("info", bids), "lists the sessions, frame timing and SUV factors",
+                  changes=False),
         DemoStage("preprocess", ("preprocess", bids),
                   "motion correction, PET-MRI and MRI-template registration, masks, QC"),
         DemoStage("quantify", ("quantify", bids),
                   "SUV/TBR/TSR/TTP/slope, voxel maps, kinetic models, hot spots"),
         DemoStage("phantom-report", ("phantom-report", bids),
-                  "the simulated cohort against the published ranges"),
-        DemoStage("radiomics", ("radiomics", bids), "IBSI radiomics features (MIRP)"),
+                  "the simulated cohort against the published ranges", changes=False),
+        DemoStage("radiomics", ("radiomics", bids, *config),
+                  "IBSI radiomics features (MIRP)"),
         DemoStage("pretrain", ("pretrain", bids, "--config", "tiny", "--max-epochs",
                                str(s["epochs"]), "--out", str(o / "foundation")),
                   "self-supervised foundation model (tiny preset, CPU)",
@@ -179,7 +201,7 @@ def run_stages(stages: list[DemoStage], state: DemoState, available: set[str],
             echo(f"\n[{index + 1}/{len(stages)}] {stage.name}: finished before, skipped")
             outcomes.append(StageOutcome(stage, "skipped"))
             continue
-        state.forget(stages[index:])
+        state.forget(stages[index:] if stage.changes else [stage])
         if stage.clean is not None and stage.clean.exists():
             shutil.rmtree(stage.clean)
         echo(f"\n[{index + 1}/{len(stages)}] $ gliopet {' '.join(stage.argv)}    # {stage.what}")
