@@ -224,3 +224,43 @@ def test_cohort_with_the_cnn_family_shares_folds_and_writes_saliency(run_cli, tm
     assert (tmp_path / "pred" / "provenance.json").is_file()
     bundle = joblib.load(out / "models.joblib")
     assert bundle["channels"] == {"cnn": ["pet"]} and bundle["crop_voxels"] == 16
+
+
+@pytest.mark.slow
+def test_cohort_with_the_foundation_family_from_a_checkpoint(run_cli, tmp_path):
+    """A tiny random checkpoint on the learning grid: the linear probe runs on the shared folds,
+    and predict writes its token Grad-CAM maps."""
+    from gliopet.foundation.data import learning_grid_geometry
+    from support.image_cohort import write_pet_sessions
+    from support.image_crops import tiny_checkpoint
+
+    bids = tmp_path / "bids"
+    _write_tree(bids, truth=False)
+    cohort = pd.read_csv(d.COHORT_TABLE.path(bids), sep="\t").query(
+        "session_id == 'ses-recurrence'")
+    write_pet_sessions(bids, list(zip(cohort.participant_id, cohort.session_id, strict=True)),
+                       np.where(cohort["outcome"] == "progression", 2.0, 0.5))
+    shape, affine = learning_grid_geometry()
+    ckpt = tiny_checkpoint(tmp_path / "tiny.ckpt", grid=shape, affine=affine)
+    out = tmp_path / "model"
+    code, _, stderr = run_cli("classify", "cohort", str(bids), "--out", str(out),
+                              "--families", "rules,foundation", "--foundation-model", str(ckpt),
+                              "--crop-voxels", "16", *ARGS)
+    assert code == 0, stderr
+    results = pd.read_csv(out / "results.tsv", sep="\t").set_index(["model", "evaluation"])
+    assert results.loc[("foundation-probe", "nested_cv"), "n"] == N
+    assert results.loc[("foundation-probe", "nested_cv"), "family"] == "foundation"
+    saliency = pd.read_csv(out / "saliency.tsv", sep="\t")
+    assert len(saliency) == N and (saliency["model"] == "foundation-probe").all()
+    code, _, stderr = run_cli("predict", str(bids), "--model", str(out), "--out",
+                              str(tmp_path / "pred"))
+    assert code == 0, stderr
+    pred = pd.read_csv(tmp_path / "pred" / "predictions.tsv", sep="\t", keep_default_na=False)
+    rows = pred[pred["family"] == "foundation"]
+    assert rows["saliency"].str.endswith("_desc-foundationprobeGradcam_saliency.nii.gz").all()
+    assert all((tmp_path / "pred" / p).is_file() for p in rows["saliency"])
+
+    code, _, stderr = run_cli("classify", "cohort", str(bids), "--out", str(tmp_path / "x"),
+                              "--families", "foundation", "--foundation-model",
+                              str(tmp_path / "none.ckpt"), *ARGS)
+    assert code == 2 and "model checkpoint not found" in stderr

@@ -45,7 +45,8 @@ def crop_table(crops: np.ndarray) -> pd.DataFrame:
                          "present": [("pet",)] * len(crops)})
 
 
-def tiny_checkpoint(path, grid: tuple[int, int, int] = (16, 16, 16), seed: int = 0):
+def tiny_checkpoint(path, grid: tuple[int, int, int] = (16, 16, 16), seed: int = 0,
+                    affine: np.ndarray | None = None):
     """A randomly initialised tiny foundation model saved as a gliopet checkpoint (the layout
     `gliopet.foundation.checkpoint.load_pretrained` reads); returns the path."""
     import torch
@@ -56,8 +57,8 @@ def tiny_checkpoint(path, grid: tuple[int, int, int] = (16, 16, 16), seed: int =
     from support.foundation_samples import AFFINE, small_config
 
     torch.manual_seed(seed)
-    module = PretrainModule(small_config().as_dict(), MODALITY_CHANNELS, grid, AFFINE.tolist(),
-                            seed=seed)
+    module = PretrainModule(small_config().as_dict(), MODALITY_CHANNELS, grid,
+                            (AFFINE if affine is None else affine).tolist(), seed=seed)
     torch.save({"gliopet_format": FORMAT, "hyper_parameters": dict(module.hparams),
                 "state_dict": module.state_dict(), "gliopet_modalities_seen": ["pet", "t1w"]},
                path)
