@@ -139,6 +139,15 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
     voxel = apply_affine(np.linalg.inv(truth.affine), ras)
     distance = np.linalg.norm(np.argwhere(mask) - voxel, axis=1).min()
     assert distance <= 1.0, (distance, how)
+    # The exported target ROI sits at that point, in the original patient coordinates: its
+    # contour points lie within the radius plus half a voxel diagonal of target_lps_mm.
+    target_roi = next(roi for roi, info in zip(rt.ROIContourSequence, rt.StructureSetROISequence,
+                                               strict=True) if info.ROIName == "biopsy target")
+    points = np.concatenate([np.asarray(c.ContourData, float).reshape(-1, 3)
+                             for c in target_roi.ContourSequence])
+    half_diagonal = 0.5 * np.linalg.norm(truth.header.get_zooms()[:3])
+    reach = np.linalg.norm(points - np.asarray(record["target_lps_mm"]), axis=1).max()
+    assert reach <= record["radius_mm"] + half_diagonal
     seconds = time.perf_counter() - start
     print(f"DICOM chain: {seconds:.0f} s; subregion by {how}")
     # The map scored against samples drawn from the phantom's truth.
