@@ -264,3 +264,20 @@ def test_cohort_with_the_foundation_family_from_a_checkpoint(run_cli, tmp_path):
                               "--families", "foundation", "--foundation-model",
                               str(tmp_path / "none.ckpt"), *ARGS)
     assert code == 2 and "model checkpoint not found" in stderr
+
+
+def test_cohort_label_efficiency_curves(run_cli, tmp_path):
+    bids = tmp_path / "bids"
+    _write_tree(bids, truth=False)
+    out = tmp_path / "model"
+    code, _, stderr = run_cli("classify", "cohort", str(bids), "--out", str(out), "--families",
+                              "rules", "--label-fractions", "0.25,1", *ARGS)
+    assert code == 0, stderr
+    table = pd.read_csv(out / "label_efficiency.tsv", sep="\t")
+    assert set(table["fraction"]) == {0.25, 1.0} and set(table["family"]) == {"rules"}
+    assert (table["n"] == N).all()
+    assert (out / "label_efficiency.png").is_file()
+    assert "## Label efficiency" in (out / "summary.md").read_text()
+    code, _, stderr = run_cli("classify", "cohort", str(bids), "--out", str(tmp_path / "bad"),
+                              "--families", "rules", "--label-fractions", "0,1", *ARGS)
+    assert code == 2 and "fractions in (0, 1]" in stderr and len(stderr.strip().splitlines()) == 1

@@ -95,6 +95,7 @@ class CohortOptions:
     cnn_epochs: int = 60
     saliency: tuple[str, ...] = ("gradcam",)
     crop_voxels: int = 32
+    label_fractions: tuple[float, ...] = ()
 
 
 def check_families(families: tuple[str, ...], foundation_model: Path | None = None
@@ -133,6 +134,10 @@ def check_cohort_options(opts: CohortOptions) -> None:
     if bad:
         raise ParameterError("--saliency", ",".join(opts.saliency),
                              f"a comma-separated subset of {', '.join(METHODS)}")
+    if opts.label_fractions:
+        from gliopet.classify.label_efficiency import check_fractions
+
+        check_fractions(opts.label_fractions)
     if opts.crop_voxels < 8 or opts.crop_voxels % 8:
         raise ParameterError("--crop-voxels", opts.crop_voxels, "a multiple of 8 (voxels of 2 mm)")
     if opts.foundation_model is not None and not Path(opts.foundation_model).is_file():
@@ -295,6 +300,7 @@ class CohortRun:
     tracer: str | None = None
     saliency: list = field(default_factory=list)  # image_cohort.SaliencyCase, out of fold
     channels: dict[str, list[str]] = field(default_factory=dict)  # image family -> channels
+    label_efficiency: pd.DataFrame | None = None
 
 
 def _tabular_options(opts: CohortOptions, family: str, tracer: str | None) -> TabularOptions:
@@ -419,7 +425,24 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
             run.explanations[name] = model.explain(data.X, sites=data.sites)
     run.evaluation = Evaluation(pd.concat([p.predictions for p in parts], ignore_index=True),
                                 pd.concat([p.selections for p in parts], ignore_index=True))
+    if opts.label_fractions:
+        run.label_efficiency = _label_efficiency(run)
     return run
+
+
+def _label_efficiency(run: CohortRun) -> pd.DataFrame:
+    """Label-efficiency rows of every model (its family's table, the shared folds)."""
+    from gliopet.classify.label_efficiency import label_efficiency
+
+    o, parts = run.opts, []
+    for family, data in run.data.items():
+        models = {n: m for n, m in run.models.items() if run.family_of[n] == family}
+        repeats = o.repeats if family in TABULAR_FAMILIES else max(1, min(o.repeats,
+                                                                          o.image_repeats))
+        parts.append(label_efficiency(models, data, o.label_fractions, n_splits=o.folds,
+                                      n_repeats=repeats, seed=o.seed, n_boot=o.n_boot)
+                     .assign(family=family))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _evaluate_image_family(run: CohortRun, family: str, data: TabularData) -> Evaluation:

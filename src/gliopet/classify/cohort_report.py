@@ -118,8 +118,24 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
                   "model above it signals leakage (docs/conventions.md).", "",
                   *(flags or ["No model is above the Bayes ceiling."]), ""]
     lines += delong_markdown(delong)
+    lines += _label_efficiency_lines(run)
     lines += ["## Input", "", *[f"- {line}" for line in _input_lines(run)], ""]
     return "\n".join(lines)
+
+
+def _label_efficiency_lines(run: CohortRun) -> list[str]:
+    """The label-efficiency section of summary.md (none when not asked for)."""
+    table = run.label_efficiency
+    if table is None:
+        return []
+    lines = ["## Label efficiency", "", "Each model refitted on a class-stratified sample of the "
+             "training subjects of every outer fold (the test folds unchanged); "
+             "`label_efficiency.tsv`, `label_efficiency.png`.", "",
+             "| model | fraction | training subjects | AUC [95 % CI] |", "|---|---|---|---|"]
+    for r in table.itertuples():
+        lines.append(f"| {r.model} | {r.fraction:g} | {r.train_subjects:.1f} | {_fmt(r.auc)} "
+                     f"[{_fmt(r.auc_ci_low)}, {_fmt(r.auc_ci_high)}] |")
+    return [*lines, ""]
 
 
 def _input_lines(run: CohortRun) -> list[str]:
@@ -216,6 +232,12 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
                             ("sessions", sessions)):
             write_tsv(folder / f"{name}.tsv", table)
         write_text(folder / "input_report.txt", "\n".join(run.notes + _input_lines(run)) + "\n")
+        if run.label_efficiency is not None:
+            from gliopet.classify.label_efficiency import label_efficiency_figure
+
+            write_tsv(folder / "label_efficiency.tsv", run.label_efficiency)
+            label_efficiency_figure(run.label_efficiency, folder / "label_efficiency.png",
+                                    f"Label efficiency, {o.target} ({o.session})")
         saliency = write_saliency_cases(run, folder)
         if not saliency.empty:
             write_tsv(folder / "saliency.tsv", saliency)

@@ -26,6 +26,16 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
+def _fractions(value: str | None) -> tuple[float, ...]:
+    from gliopet.errors import ParameterError
+
+    try:
+        return tuple(float(v) for v in _split(value))
+    except ValueError:
+        raise ParameterError("--label-fractions", value, "comma-separated fractions in (0, 1], "
+                             "e.g. 0.1,0.25,0.5,1") from None
+
+
 # Options shared by `classify tabular` and `classify cohort`.
 ExternalSite = Annotated[str | None, typer.Option(
     "--external-site", help="Site never seen in training: fit on the others, test on it.")]
@@ -130,6 +140,10 @@ def cohort(
     saliency: Annotated[str, typer.Option(
         "--saliency", help="Out-of-fold saliency of the image families: gradcam, occlusion, "
                            "ig (comma-separated).")] = "gradcam",
+    label_fractions: Annotated[str | None, typer.Option(
+        "--label-fractions", help="Label-efficiency curves: refit every model on these "
+                                  "fractions of the training subjects (e.g. 0.1,0.25,0.5,1); "
+                                  "writes label_efficiency.tsv and .png.")] = None,
     crop_voxels: Annotated[int, typer.Option(
         "--crop-voxels", help="Edge of the tumour-centred crop of the image families (2 mm "
                               "voxels, a multiple of 8).")] = 32,
@@ -162,7 +176,8 @@ def cohort(
         repeats=repeats, folds=folds, inner_folds=inner_folds, n_boot=n_boot,
         jobs=resolve_jobs(cfg, jobs), force=force, foundation_model=foundation_model,
         foundation_mode=foundation_mode, image_repeats=image_repeats, cnn_epochs=cnn_epochs,
-        saliency=_split(saliency), crop_voxels=crop_voxels)
+        saliency=_split(saliency), crop_voxels=crop_voxels,
+        label_fractions=_fractions(label_fractions))
     check_cohort_options(opts)
     check_options(TabularOptions(features=bids_dir, labels=None, target=target, out=out,
                                  seed=opts.seed, group_column="site", repeats=repeats,
