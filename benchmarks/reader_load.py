@@ -153,22 +153,21 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster(folder: Path) -> Any:
-    """A throw-away PostgreSQL cluster; yields its URL (database ``reader``)."""
+def postgres_cluster() -> Any:
+    """A throw-away PostgreSQL cluster in a new temporary folder (removed afterwards); yields
+    its URL (database ``reader``)."""
+    folder = Path(tempfile.mkdtemp(prefix="gliopet-pg-"))
     data, sockets = folder / "pgdata", folder / "pgsock"
-    sockets.mkdir(parents=True)
-    if os.geteuid() == 0:
+    sockets.mkdir()
+    if os.geteuid() == 0:  # initdb refuses root: the cluster belongs to nobody
         shutil.chown(folder, "nobody")
         shutil.chown(sockets, "nobody")
     port = free_port()
-    run = {"check": True, "capture_output": True}
-    subprocess.run(_as_postgres_user(["initdb", "-D", str(data), "-U", "postgres",
-                                      "--auth=trust", "-E", "UTF8"]), **run)
-    subprocess.run(_as_postgres_user(["pg_ctl", "-D", str(data), "-w", "-l",
-                                      str(folder / "pg.log"), "-o",
-                                      f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 "
-                                      "-c max_connections=200", "start"]), **run)
     try:
+        _pg(["initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+        _pg(["pg_ctl", "-D", str(data), "-w", "-l", str(folder / "pg.log"), "-o",
+             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=200",
+             "start"])
         import psycopg
         with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres",
                              autocommit=True) as con:
@@ -177,6 +176,13 @@ def postgres_cluster(folder: Path) -> Any:
     finally:
         subprocess.run(_as_postgres_user(["pg_ctl", "-D", str(data), "-m", "fast", "stop"]),
                        capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pg(command: list[str]) -> None:
+    done = subprocess.run(_as_postgres_user(command), capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{command[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
 
 
 def bench(backend: str, n_readers: int, n_cases: int, think_s: float) -> dict[str, Any]:
@@ -188,7 +194,7 @@ def bench(backend: str, n_readers: int, n_cases: int, think_s: float) -> dict[st
             url = f"sqlite:///{folder / 'study.db'}"
             return run_load(url, make_load_study(folder, url, n_readers, n_cases), n_cases,
                             think_s)
-        with postgres_cluster(folder / "pg") as url:
+        with postgres_cluster() as url:
             return run_load(url, make_load_study(folder, url, n_readers, n_cases), n_cases,
                             think_s)
     finally:

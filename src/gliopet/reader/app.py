@@ -216,12 +216,11 @@ def _reader_only(login: Login) -> tuple[Reader,
 ReaderLogin = Annotated[tuple[Reader, LoginSession], Depends(_reader_only)]
 
 
-def _next_case(session: Session, reader: Reader) -> str:
-    state = sv.arm_state(session, reader)
-    if state.arm is not None:
-        for item in sv.worklist(session, reader, state.arm):
-            if not item["read"]:
-                return f"/case/{item['code']}"
+def _next_case(session: Session, reader: Reader, arm: str) -> str:
+    """The reader's next unread case of `arm`, else the worklist (which shows what opens)."""
+    for item in sv.worklist(session, reader, arm):
+        if not item["read"]:
+            return f"/case/{item['code']}"
     return "/"
 
 
@@ -273,7 +272,7 @@ def _reading_routes(app: FastAPI, ctx: _Context) -> None:
                  f"{code} {arm} {diagnosis} {confidence} {reading.seconds:.1f}s", _ip(request))
         session.commit()
         target = f"/case/{code}/trust/{arm}" if arm in sv.SHOWS_PROBABILITY else \
-            _next_case(session, reader)
+            _next_case(session, reader, arm)
         return RedirectResponse(target, status_code=303)
 
     _trust_routes(app, ctx)
@@ -317,7 +316,7 @@ def _trust_routes(app: FastAPI, ctx: _Context) -> None:
             raise _refuse(session, reader, exc, _ip(request)) from None
         sv.audit(session, reader, "trust", f"{code} {arm} {trust} {would_use}", _ip(request))
         session.commit()
-        return RedirectResponse(_next_case(session, reader), status_code=303)
+        return RedirectResponse(_next_case(session, reader, arm), status_code=303)
 
 
 def _image_routes(app: FastAPI, ctx: _Context) -> None:
