@@ -131,6 +131,16 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
     referenced = {c.ContourImageSequence[0].ReferencedSOPInstanceUID
                   for roi in rt.ROIContourSequence for c in roi.ContourSequence}
     assert referenced and referenced <= set(mr["SOPInstanceUIDs"])
+    assert record["dicom"]["original_files_checked"] == len(mr["SOPInstanceUIDs"])
+    # Every SEG frame sits where its original MR instance sits (the simulated PACS export).
+    originals = {}
+    for name in mr["source_files"]:
+        ds = pydicom.dcmread(sim / "sourcedata" / "dicom" / name, stop_before_pixels=True)
+        originals[ds.SOPInstanceUID] = np.array(ds.ImagePositionPatient, float)
+    for frame in seg.PerFrameFunctionalGroupsSequence:
+        uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        position = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, float)
+        np.testing.assert_allclose(position, originals[uid], atol=1e-3)
     # The target in the original DICOM patient coordinates (LPS) against the phantom's truth:
     # within one MRI voxel of the true aggressive subregion (MRI grid of the phantom).
     truth = load_nifti(d.find(sim, ("001", "diagnosis"), d.TRUTH_AGGRESSIVE_T1W))

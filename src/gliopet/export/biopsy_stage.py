@@ -283,7 +283,12 @@ def write_objects(folder: Path, ids: tuple[str, str | None], series: Any, mri: M
 def _export_original(session: Session, context: SessionContext, stage: BiopsyStage,
                      mri: MriGrid, masks: list[np.ndarray]) -> dict[str, Any]:
     from gliopet.atomic import staged_directory
-    from gliopet.export.series import id_map_record, read_series, write_original
+    from gliopet.export.series import (
+        check_against_source,
+        id_map_record,
+        read_series,
+        write_original,
+    )
     from gliopet.io.bids_names import session_dir
     from gliopet.io.dicom.importer import load_id_map
     from gliopet.io.nifti import load_nifti
@@ -304,12 +309,14 @@ def _export_original(session: Session, context: SessionContext, stage: BiopsySta
                                                   stored.affine, mri.key, record, id_map_path),
                            mri.path)
         series = read_series(folder, "original", mri.path)
+        compared = check_against_source(series, record, mri.path)
         written = write_objects(staging, ids, series, mri, masks)
         for path in staging.iterdir():
             path.chmod(0o600)  # original identifiers: owner only, like the id-map
         staging.chmod(0o700)
     return {"referenced_series": "the original MR series (UIDs from the import's id-map)",
-            "export_dir": "outside the dataset (holds original identifiers)", **written}
+            "export_dir": "outside the dataset (holds original identifiers)",
+            "original_files_checked": compared, **written}
 
 
 # ---------------------------------------------------------------------------- the table

@@ -72,11 +72,12 @@ def write_copy(folder: Path, volume: np.ndarray, affine: np.ndarray, anat_key: s
 
 
 def id_map_record(id_map: dict[str, Any], bids_relative: str, path: Path) -> dict[str, Any]:
-    """The id-map's record of the imported image `bids_relative` (the latest import)."""
+    """The id-map's record of the imported image `bids_relative` (the latest import), with the
+    import's ``source`` folder added (``_source``)."""
     for entry in reversed(id_map.get("imports", [])):
         for record in entry.get("files", []):
             if record.get("bids_path") == bids_relative:
-                return record
+                return {**record, "_source": entry.get("source")}
     raise InputError(f"the id-map has no record of {bids_relative} (the session did not come "
                      "from this import)", path=path,
                      fix="give the id-map of the import that wrote this dataset, or leave "
@@ -116,6 +117,47 @@ def write_original(folder: Path, volume: np.ndarray, affine: np.ndarray, anat_ke
         ds.file_meta.MediaStorageSOPInstanceUID = uid
         ds.save_as(file, enforce_file_format=True)
     return files
+
+
+def check_against_source(series: Series, record: dict[str, Any], path: Path) -> int:
+    """Compare the rebuilt series with the original files when they are still readable (the
+    import's source folder): each slice's position and orientation must match the original
+    instance of the same SOP Instance UID within `TOLERANCE_MM`. Returns the number of files
+    compared (0 when the source is gone: the imported geometry is then trusted).
+
+    Raises
+    ------
+    InputError
+        An original instance lies elsewhere (``inconsistent geometry``).
+    """
+    source = record.get("_source")
+    names = record.get("source_files") or []
+    if not source or len(names) != len(series.slices):
+        return 0
+    originals = {}
+    for name in names:
+        file = Path(source) / name
+        if not file.is_file():
+            return 0
+        ds = dcmread(file, stop_before_pixels=True)
+        originals[str(ds.SOPInstanceUID)] = ds
+    for built in series.slices:
+        original = originals.get(str(built.SOPInstanceUID))
+        if original is None or not _same_plane(built, original):
+            raise _inconsistent("the original instance "
+                                f"{built.SOPInstanceUID} is not where the imported image puts "
+                                "it", path)
+    return len(originals)
+
+
+def _same_plane(a: Dataset, b: Dataset) -> bool:
+    for keyword, tolerance in (("ImagePositionPatient", TOLERANCE_MM),
+                               ("ImageOrientationPatient", 1e-4), ("PixelSpacing", 1e-4)):
+        left = np.array([float(v) for v in getattr(a, keyword)])
+        right = np.array([float(v) for v in getattr(b, keyword, [np.nan] * len(left))])
+        if left.shape != right.shape or not np.all(np.abs(left - right) <= tolerance):
+            return False
+    return True
 
 
 def read_series(folder: Path, origin: str, path: Path | None = None) -> Series:

@@ -126,15 +126,25 @@ def test_inconsistent_series_geometry_is_refused(tmp_path):
 
 
 # ---------------------------------------------------------------------------- with an id-map
-def _id_map(root: Path, path: Path, n_slices: int, ids) -> dict:
+def _id_map(root: Path, path: Path, n_slices: int, ids, source: Path | None = None) -> dict:
     record = {"bids_path": f"sub-{ids[0]}/ses-{ids[1]}/anat/sub-{ids[0]}_ses-{ids[1]}_T1w.nii.gz",
               "subject": ids[0], "session": ids[1], "PatientID": "PAT-0042",
               "StudyDate": "20240131", "StudyInstanceUID": generate_uid(),
               "SeriesInstanceUID": generate_uid(), "FrameOfReferenceUID": generate_uid(),
               "SeriesDescription": "t1_mprage_post",
               "SOPInstanceUIDs": [generate_uid() for _ in range(n_slices)]}
+    entry = {"files": [record]}
+    if source is not None:  # original files: the imported image written back with the UIDs
+        from gliopet.export.series import write_original
+        from gliopet.io.nifti import load_nifti
+
+        raw = load_nifti(root / record["bids_path"], canonical=False)
+        files = write_original(source, np.asarray(raw.dataobj, np.float32), raw.affine, "T1w",
+                               record, path)
+        record["source_files"] = [f.name for f in files]
+        entry["source"] = str(source)
     data = {"format": "gliopet-id-map/1", "subjects": {"PAT-0042": ids[0]}, "sessions": {},
-            "imports": [{"files": [record]}]}
+            "imports": [entry]}
     path.write_text(json.dumps(data))
     return record
 
@@ -190,3 +200,23 @@ def test_id_map_needs_an_export_dir_outside_the_dataset(dataset, tmp_path):
         run_biopsy(root, id_map=tmp_path / "map.json")
     with pytest.raises(InputError, match="--export-dir lies inside the BIDS dataset"):
         run_biopsy(root, id_map=tmp_path / "map.json", export_dir=root / "out")
+
+
+def test_id_map_checks_the_original_files_when_they_are_there(dataset, tmp_path):
+    from gliopet.io.nifti import load_nifti
+
+    root, truth = dataset
+    raw = load_nifti(root / "sub-01/ses-diagnosis/anat/sub-01_ses-diagnosis_T1w.nii.gz",
+                     canonical=False)
+    source = tmp_path / "pacs"
+    record = _id_map(root, tmp_path / "map.json", raw.shape[2], truth["ids"], source)
+    run_biopsy(root, id_map=tmp_path / "map.json", export_dir=tmp_path / "ok", force=True)
+    written = json.loads(d.find(root, truth["ids"], d.BIOPSY_TARGET).read_text())
+    assert written["dicom"]["original_files_checked"] == raw.shape[2]
+    moved = pydicom.dcmread(source / record["source_files"][4])
+    moved.ImagePositionPatient = [float(v) + 1.0 for v in moved.ImagePositionPatient]
+    moved.save_as(source / record["source_files"][4])
+    with pytest.raises(InputError, match=r"inconsistent geometry: the original instance "
+                                         r"\S+ is not where the imported image puts it"):
+        run_biopsy(root, id_map=tmp_path / "map.json", export_dir=tmp_path / "bad", force=True)
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").rglob("*.dcm"))
