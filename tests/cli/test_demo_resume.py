@@ -128,3 +128,14 @@ def test_demo_bad_size(run_cli, tmp_path):
     code, _, stderr = run_cli("demo", tmp_path / "demo", "--size", "huge")
     assert code == 2
     assert "the '--size' parameter must be one of small, full; got 'huge' instead" in stderr
+
+
+def test_failed_optional_stage_lets_the_demo_go_on(tmp_path):
+    stages = [DemoStage("bio", ("biopsy", "x"), "wp2", optional=True, changes=False),
+              DemoStage("q", ("quantify", "y"), "q")]
+    state, lines = DemoState(tmp_path), []
+    outcomes = run_stages(stages, state, {"biopsy", "quantify"}, Runner(fail={"biopsy"}),
+                          lines.append)
+    assert [o.status for o in outcomes] == ["failed", "ran"]
+    assert "bio failed (exit status 3); it is optional: going on" in lines
+    assert not state.marker(stages[0]).exists() and state.marker(stages[1]).is_file()

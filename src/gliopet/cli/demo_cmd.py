@@ -60,7 +60,7 @@ def demo(
     outcomes = run_stages(stages, DemoState(out_dir), verbs, main, typer.echo)
     for line in summary_lines(outcomes, out_dir):
         typer.echo(line)
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if o.status == "failed" and not o.stage.optional]
     if failed:
         typer.echo(f"demo stopped: `gliopet {failed[0].stage.argv[0]}` exited with status "
                    f"{failed[0].code}; rerun the same command to resume", err=True)

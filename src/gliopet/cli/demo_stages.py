@@ -60,7 +60,9 @@ class DemoStage:
     ``clean`` is a folder removed before the stage runs (what an interrupted run of it left);
     ``needs`` names stages whose outputs it reads (skipped as not available without them);
     ``changes`` is False for a stage that only reads (validate, info, a report): rerunning it
-    keeps the markers of the stages after it.
+    keeps the markers of the stages after it. A failed ``optional`` stage (one whose outputs
+    no later stage needs but the report) is reported and the demo goes on; it runs again on
+    the next run.
     """
 
     name: str
@@ -69,6 +71,7 @@ class DemoStage:
     clean: Path | None = None
     needs: tuple[str, ...] = ()
     changes: bool = True
+    optional: bool = False
 
 
 def _report_argv(bids: str, o: Path, available: set[str]) -> tuple[str, ...]:
@@ -125,7 +128,8 @@ def demo_stages(out_dir: Path, subjects: int, seed: int, size: str,
                                 str(s["n_boot"]), "--out", str(o / "signature"), "--force"),
                   "habitats, aggressiveness map and subregion, association with markers"),
         DemoStage("biopsy", ("biopsy", bids, "--force"),
-                  "biopsy target with DICOM SEG and RTSTRUCT", needs=("signature",)),
+                  "biopsy target with DICOM SEG and RTSTRUCT", needs=("signature",),
+                  changes=False, optional=True),
         DemoStage("classify", ("classify", "cohort", bids, "--target", "outcome", "--session",
                                "recurrence", "--families", "rules,radiomics",
                                "--external-site", "siteC", "--out", str(o / "classify"),
@@ -210,6 +214,9 @@ def run_stages(stages: list[DemoStage], state: DemoState, available: set[str],
         seconds = time.perf_counter() - start
         if code != 0:
             outcomes.append(StageOutcome(stage, "failed", seconds, code))
+            if stage.optional:
+                echo(f"{stage.name} failed (exit status {code}); it is optional: going on")
+                continue
             return outcomes
         state.mark(stage, seconds)
         outcomes.append(StageOutcome(stage, "ran", seconds))
