@@ -4,6 +4,8 @@ chain: simulate --dicom -> import-dicom -> preprocess -> quantify -> signature -
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -124,14 +126,22 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
     folder = tmp_path / "or" / "sub-001" / "ses-01"
     seg = pydicom.dcmread(d.BIOPSY_SEG.in_dir(folder, ids))
     rt = pydicom.dcmread(d.BIOPSY_RTSTRUCT.in_dir(folder, ids))
+    first = pydicom.dcmread(sim / "sourcedata" / "dicom" / mr["source_files"][0],
+                            stop_before_pixels=True)
     for ds in (seg, rt):
         assert ds.StudyInstanceUID == mr["StudyInstanceUID"]
         assert ds.FrameOfReferenceUID == mr["FrameOfReferenceUID"]
+        assert (ds.PatientID, ds.PatientName) == (first.PatientID, first.PatientName)
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == mr["SeriesInstanceUID"]
     referenced = {c.ContourImageSequence[0].ReferencedSOPInstanceUID
                   for roi in rt.ROIContourSequence for c in roi.ContourSequence}
     assert referenced and referenced <= set(mr["SOPInstanceUIDs"])
     assert record["dicom"]["original_files_checked"] == len(mr["SOPInstanceUIDs"])
+    if shutil.which("dciodvfy"):  # Debian's dicom3tools; skipped where absent
+        for path in (d.BIOPSY_SEG.in_dir(folder, ids), d.BIOPSY_RTSTRUCT.in_dir(folder, ids)):
+            run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True,
+                                 check=False)
+            assert "Error" not in run.stdout + run.stderr, path.name
     # Every SEG frame sits where its original MR instance sits (the simulated PACS export).
     originals = {}
     for name in mr["source_files"]:

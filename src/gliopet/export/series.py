@@ -111,12 +111,31 @@ def write_original(folder: Path, volume: np.ndarray, affine: np.ndarray, anat_ke
                             study_datetime=when,
                             series_description=str(record.get("SeriesDescription", "")),
                             extra=MR_EXTRA)
+    patient = source_patient(record)
     for file, uid in zip(files, uids, strict=True):
         ds = dcmread(file)
         ds.SOPInstanceUID = uid
         ds.file_meta.MediaStorageSOPInstanceUID = uid
+        for keyword, value in patient.items():
+            setattr(ds, keyword, value)
         ds.save_as(file, enforce_file_format=True)
     return files
+
+
+#: Patient and study attributes copied from an original file when it is still readable (the
+#: navigation system matches the objects to its patient by them; the id-map holds only the ID).
+PATIENT_KEYWORDS = ("PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                    "StudyID", "AccessionNumber", "ReferringPhysicianName")
+
+
+def source_patient(record: dict[str, Any]) -> dict[str, Any]:
+    """`PATIENT_KEYWORDS` of the first original file of `record` (empty when it is gone)."""
+    names = record.get("source_files") or []
+    file = Path(record["_source"]) / names[0] if record.get("_source") and names else None
+    if file is None or not file.is_file():
+        return {}
+    ds = dcmread(file, stop_before_pixels=True)
+    return {k: ds[k].value for k in PATIENT_KEYWORDS if k in ds}
 
 
 def check_against_source(series: Series, record: dict[str, Any], path: Path) -> int:
