@@ -27,7 +27,7 @@ def demo(
     subjects: Annotated[
         int | None, typer.Option("--subjects", min=3,
                                  help="Simulated subjects (default: the size's, "
-                                      "small 6, full 18).")
+                                      "small 12, full 24).")
     ] = None,
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Random seed of the simulation.")

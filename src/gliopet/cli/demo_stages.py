@@ -23,11 +23,12 @@ from pathlib import Path
 #: Folder of the stage markers inside OUT_DIR.
 STATE_DIR = ".demo-state"
 #: Settings of each demo size: subjects, foundation epochs, classify/signature repeats and
-#: bootstrap replicates, classifiers of the radiomics family.
+#: bootstrap replicates, classifiers of the radiomics family. `gliopet classify cohort` needs at
+#: least 10 recurrence sessions with 3 of each outcome: 12 subjects is the smallest default.
 SIZES = {
-    "small": {"subjects": 6, "epochs": 2, "repeats": 2, "folds": 3, "n_boot": 200,
+    "small": {"subjects": 12, "epochs": 2, "repeats": 2, "folds": 3, "n_boot": 200,
               "models": "logistic"},
-    "full": {"subjects": 18, "epochs": 15, "repeats": 5, "folds": 3, "n_boot": 1000,
+    "full": {"subjects": 24, "epochs": 15, "repeats": 5, "folds": 3, "n_boot": 1000,
              "models": "logistic,rf"},
 }
 #: Configuration of the small demo's radiomics (a user file over the defaults): the static SUV
