@@ -224,6 +224,9 @@ def test_cohort_with_the_cnn_family_shares_folds_and_writes_saliency(run_cli, tm
     assert (tmp_path / "pred" / "provenance.json").is_file()
     bundle = joblib.load(out / "models.joblib")
     assert bundle["channels"] == {"cnn": ["pet"]} and bundle["crop_voxels"] == 16
+    sanity = pd.read_csv(out / "saliency_sanity.tsv", sep="\t")
+    assert set(sanity["model"]) == {"cnn"} and 0 < len(sanity) <= 8
+    assert "## Saliency sanity check" in (out / "summary.md").read_text()
 
 
 @pytest.mark.slow

@@ -301,6 +301,7 @@ class CohortRun:
     saliency: list = field(default_factory=list)  # image_cohort.SaliencyCase, out of fold
     channels: dict[str, list[str]] = field(default_factory=dict)  # image family -> channels
     label_efficiency: pd.DataFrame | None = None
+    sanity: list[dict] = field(default_factory=list)  # randomisation check of image models
 
 
 def _tabular_options(opts: CohortOptions, family: str, tracer: str | None) -> TabularOptions:
@@ -447,7 +448,7 @@ def _label_efficiency(run: CohortRun) -> pd.DataFrame:
 
 def _evaluate_image_family(run: CohortRun, family: str, data: TabularData) -> Evaluation:
     """Outer CV of an image family on the shared folds, out-of-fold maps, the final fit."""
-    from gliopet.classify.image_cohort import evaluate_images, image_models
+    from gliopet.classify.image_cohort import evaluate_images, image_models, sanity_rows
 
     o = run.opts
     models = image_models(family, run.channels[family], foundation_model=o.foundation_model,
@@ -463,4 +464,5 @@ def _evaluate_image_family(run: CohortRun, family: str, data: TabularData) -> Ev
     for name, prototype in models.items():
         run.fitted[name] = prototype.__class__(**prototype.get_params()).fit(
             data.X, data.y, groups=data.subjects, sites=data.sites)
+        run.sanity += sanity_rows(name, run.fitted[name], data, o.seed)
     return evaluation

@@ -119,8 +119,25 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
                   *(flags or ["No model is above the Bayes ceiling."]), ""]
     lines += delong_markdown(delong)
     lines += _label_efficiency_lines(run)
+    lines += _sanity_lines(run)
     lines += ["## Input", "", *[f"- {line}" for line in _input_lines(run)], ""]
     return "\n".join(lines)
+
+
+def _sanity_lines(run: CohortRun) -> list[str]:
+    """The saliency sanity-check section of summary.md (image families only)."""
+    if not run.sanity:
+        return []
+    table = pd.DataFrame(run.sanity).groupby("model", sort=False).first()
+    lines = ["## Saliency sanity check", "", "Model-parameter randomisation (Adebayo et al. 2018): "
+             "Spearman rank correlation of the Grad-CAM maps of the final model and of a copy "
+             "with re-initialised parameters, on up to 8 positive sessions "
+             "(`saliency_sanity.tsv`); maps that do not change are not explanations.", ""]
+    for model, r in table.iterrows():
+        verdict = "passed" if r["passed"] else "FAILED: the maps barely depend on the weights"
+        lines.append(f"- {model}: median correlation {_fmt(r['median'])} (bound "
+                     f"{r['bound']:.2f}): {verdict}.")
+    return [*lines, ""]
 
 
 def _label_efficiency_lines(run: CohortRun) -> list[str]:
@@ -238,6 +255,8 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
             write_tsv(folder / "label_efficiency.tsv", run.label_efficiency)
             label_efficiency_figure(run.label_efficiency, folder / "label_efficiency.png",
                                     f"Label efficiency, {o.target} ({o.session})")
+        if run.sanity:
+            write_tsv(folder / "saliency_sanity.tsv", pd.DataFrame(run.sanity))
         saliency = write_saliency_cases(run, folder)
         if not saliency.empty:
             write_tsv(folder / "saliency.tsv", saliency)

@@ -66,8 +66,36 @@ def image_models(family: str, channels: list[str], *, foundation_model: Path | N
     if foundation_model is None:
         raise InputError("the foundation family needs a checkpoint",
                          fix="give --foundation-model PATH (a .ckpt of `gliopet pretrain`)")
+    check_checkpoint_grid(foundation_model)
     return {f"foundation-{foundation_mode}": FoundationModel(
         str(foundation_model), tuple(channels), mode=foundation_mode, seed=seed)}
+
+
+def check_checkpoint_grid(checkpoint: Path) -> None:
+    """Refuse a checkpoint pretrained on another learning grid (its positions would not fit)."""
+    from gliopet.classify.finetune import load_encoder
+    from gliopet.foundation.data import learning_grid_geometry
+
+    encoder, _ = load_encoder(checkpoint)
+    shape, _ = learning_grid_geometry()
+    if tuple(encoder.grid_shape) != tuple(shape):
+        raise InputError(f"the checkpoint was pretrained on a learning grid of shape "
+                         f"{tuple(encoder.grid_shape)}, the dataset's is {tuple(shape)}",
+                         path=checkpoint, fix="preprocess the dataset with the learning-grid "
+                                              "settings of the model's pretraining")
+
+
+def sanity_rows(name: str, model: BaseEstimator, data: TabularData, seed: int,
+                n_cases: int = 8) -> list[dict]:
+    """Adebayo's randomisation check of a fitted image model on its first positive sessions
+    (Grad-CAM): one row per session with the Spearman correlation, and the verdict."""
+    from gliopet.classify.saliency import RANDOMISATION_BOUND, randomisation_check
+
+    rows = np.flatnonzero(data.y == 1)[:n_cases]
+    check = randomisation_check(model, data.X.iloc[rows], "gradcam", seed=seed)
+    return [{"model": name, "id": data.ids[r], "method": "gradcam", "spearman": rho,
+             "median": check.median, "bound": RANDOMISATION_BOUND,
+             "passed": check.passed} for r, rho in zip(rows, check.spearman, strict=True)]
 
 
 def background_channel(crop: np.ndarray, channels: list[str]) -> np.ndarray:

@@ -64,7 +64,8 @@ def grad_cam(net: nn.Module, layer: str, x: torch.Tensor) -> NDArray[np.float32]
     """MONAI Grad-CAM of `net`'s single logit at `layer`, (n, s, s, s) in [0, 1]."""
     from monai.visualize import GradCAM
 
-    cam = GradCAM(nn_module=net, target_layers=layer, postprocessing=scale_to_max)
+    # on a copy: MONAI leaves its hooks on the module, which then no longer pickles
+    cam = GradCAM(nn_module=copy.deepcopy(net), target_layers=layer, postprocessing=scale_to_max)
     with torch.enable_grad():
         out = cam(x.clone().requires_grad_(True), class_idx=0)
     return out[:, 0].detach().numpy().astype(np.float32)

@@ -126,3 +126,18 @@ def test_session_crop_is_centred_on_the_tumour(tmp_path, with_mask, method, cent
     assert crop.shape == (1, 16, 16, 16) and crop.dtype == np.float32
     if not with_mask:  # PET / brain median (1): the spot reads 5 inside the crop
         assert crop.max() == pytest.approx(5.0)
+
+
+def test_grad_cam_leaves_the_network_picklable():
+    import pickle
+
+    import torch
+
+    from gliopet.classify.cnn import CAM_LAYER, CompactResNet
+    from gliopet.classify.saliency import grad_cam
+
+    torch.manual_seed(0)
+    net = CompactResNet(1, 4).eval()
+    maps = grad_cam(net, CAM_LAYER, torch.randn(2, 1, 16, 16, 16))
+    assert maps.shape == (2, 16, 16, 16) and maps.max() <= 1.0 + 1e-6
+    pickle.dumps(net)  # no MONAI hook left behind
