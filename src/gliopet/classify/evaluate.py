@@ -106,6 +106,14 @@ def nested_cv(models: dict[str, BaseEstimator], data: TabularData, *, n_splits: 
 def external_validation(models: dict[str, BaseEstimator], data: TabularData, site: str, *,
                         seed: int, n_jobs: int = 1) -> Evaluation:
     """Fit on every site but `site`, predict `site` with the threshold chosen in training."""
+    train, test = external_rows(data, site)
+    tasks = [delayed(_fit_predict)(name, model, data, train, test, f"external:{site}", 0, 0, seed)
+             for name, model in models.items()]
+    return _collect(Parallel(n_jobs=n_jobs)(tasks))
+
+
+def external_rows(data: TabularData, site: str) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows: every other site, test rows: `site`), checked (InputError)."""
     if data.sites is None:
         raise InputError("external validation needs the site of every patient",
                          fix="give the site column with --group-column")
@@ -122,6 +130,4 @@ def external_validation(models: dict[str, BaseEstimator], data: TabularData, sit
     if overlap:
         raise InputError(f"subjects at both the external site and a training site "
                          f"({', '.join(sorted(overlap)[:3])})", fix="one site per subject")
-    tasks = [delayed(_fit_predict)(name, model, data, train, test, f"external:{site}", 0, 0, seed)
-             for name, model in models.items()]
-    return _collect(Parallel(n_jobs=n_jobs)(tasks))
+    return train, test

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from gliopet.classify.cnn import CNNModel
-from gliopet.classify.evaluate import Evaluation, outer_splits
+from gliopet.classify.evaluate import Evaluation, external_rows, outer_splits
 from gliopet.classify.finetune import FoundationModel
 from gliopet.classify.images import CROP_VOXELS, IMAGE_COLUMNS, read_crops
 from gliopet.classify.tables import TabularData
@@ -136,8 +136,7 @@ def evaluate_images(models: dict[str, BaseEstimator], data: TabularData, channel
              for name, model in models.items()
              for r, f, train, test in outer_splits(data, n_splits, n_repeats, seed)]
     if external_site is not None:
-        test = np.flatnonzero(data.sites == external_site)
-        train = np.flatnonzero(data.sites != external_site)
+        train, test = external_rows(data, external_site)
         tasks += [(name, model, train, test, f"external:{external_site}", 0, 0, seed)
                   for name, model in models.items()]
     preds, cases = [], []
