@@ -62,7 +62,9 @@ def _session(root: Path, subject: str, session: str, rng: np.random.Generator,
     _image(_blob(rng, 0.6), d.MRI_ON_PET.path(root, ids, suffix="FLAIR", ce=None), subject)
     frames = np.stack([static * f for f in (0.3, 0.8, 1.0, 0.9)], axis=-1)
     _image(frames, d.MC_PET.path(root, ids, tracer="FDOPA"), subject)
-    tacs = pd.DataFrame({"mid_time_min": [1.0, 5.0, 15.0, 25.0],
+    tacs = pd.DataFrame({"frame_start_s": [0, 120, 600, 1200],
+                         "frame_duration_s": [120, 480, 600, 600],
+                         "mid_time_min": [1.0, 5.0, 15.0, 25.0],
                          "tumour": [0.5, 1.6, 2.0, 1.8], "background": [0.3, 0.8, 1.0, 0.9]})
     path = d.VOI_TACS.path(root, ids, tracer="FDOPA")
     tacs.to_csv(path, sep="\t", index=False)

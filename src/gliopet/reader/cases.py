@@ -31,6 +31,8 @@ CASE_IMAGES = {"pet.nii.gz": "static PET", "mri.nii.gz": "contrast T1w (or T1w)"
                "flair.nii.gz": "FLAIR", "frames.nii.gz": "dynamic frames",
                "saliency.nii.gz": "model saliency"}
 TAC_FILE = "tac.json"
+#: Columns of the VOI TAC table that are times, not curves (`gliopet.quant.tac.tac_table`).
+TAC_TIME_COLUMNS = ("frame_start_s", "frame_duration_s", "mid_time_min")
 #: Values of the truth column read as progression (1) and as treatment change (0).
 POSITIVE = {"1", "1.0", "progression", "true", "yes", "positive"}
 NEGATIVE = {"0", "0.0", "treatment_change", "treatment-related change", "pseudoprogression",
@@ -55,10 +57,8 @@ def read_predictions(path: Path, model: str | None = None) -> pd.DataFrame:
     Accepts the ``predictions.tsv`` of `gliopet predict` (participant_id, session_id, model,
     probability, threshold, ...) and any table with subject, session and probability.
     """
-    from gliopet.classify.tables import read_table
-
-    table = read_table(path).rename(columns={"participant_id": "subject",
-                                             "session_id": "session"})
+    table = read_text_table(path).rename(columns={"participant_id": "subject",
+                                                   "session_id": "session"})
     missing = [c for c in ("subject", "session", "probability") if c not in table.columns]
     if missing:
         raise InputError(f"the predictions table has no column {', '.join(missing)}", path=path,
@@ -79,6 +79,20 @@ def read_predictions(path: Path, model: str | None = None) -> pd.DataFrame:
         if column not in table.columns:
             table[column] = None
     return table[["subject", "session", "probability", "threshold", "saliency"]]
+
+
+def read_text_table(path: Path) -> pd.DataFrame:
+    """A tsv/csv table with every cell as text (labels such as ``001`` keep their zeros)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path, fix="give an existing tsv or csv table")
+    sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, na_values=["n/a", "NA", ""],
+                           keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot be read as a table ({exc})", path=path,
+                         fix="save it as UTF-8 tab-separated text") from None
 
 
 def _one_model(table: pd.DataFrame, path: Path, model: str | None) -> pd.DataFrame:
@@ -231,7 +245,7 @@ def _write_tacs(source: Path, target: Path) -> None:
     table = read_table(source)
     minutes = [float(v) for v in table["mid_time_min"]]
     curves = {str(c): [None if not math.isfinite(float(v)) else float(v) for v in table[c]]
-              for c in table.columns if c != "mid_time_min"}
+              for c in table.columns if c not in TAC_TIME_COLUMNS}
     write_json(target, {"minutes": minutes, "curves": curves, "unit": "SUV"})
 
 

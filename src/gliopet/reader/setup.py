@@ -125,9 +125,7 @@ def read_accounts(opts: StudyOptions) -> list[Account]:
 
 
 def _accounts_table(path: Path) -> list[Account]:
-    from gliopet.classify.tables import read_table
-
-    table = read_table(path)
+    table = c.read_text_table(path)
     if not {"username", "site"} <= set(table.columns):
         raise InputError("readers table needs the columns username and site", path=path,
                          fix="one row per reader: username<TAB>site[<TAB>password][<TAB>role]")
