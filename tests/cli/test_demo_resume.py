@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from gliopet.cli import app
-from gliopet.cli.demo_stages import (DemoStage, DemoState, demo_stages, registered_verbs,
-                                     run_stages, summary_lines)
+from gliopet.cli.demo_stages import (
+    DemoStage,
+    DemoState,
+    demo_stages,
+    registered_verbs,
+    run_stages,
+    summary_lines,
+)
 from support.bids_factory import make_bids_dataset
 
 

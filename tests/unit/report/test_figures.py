@@ -86,3 +86,12 @@ def test_readings_against_published_cutoffs():
     rows = guideline_rows({"TBRmax": float("nan")})
     assert [r["quantity"] for r in rows] == list(GUIDELINE)
     assert rows[1]["value"] == "n/a" and rows[1]["source"].startswith("Herrmann 2014")
+
+
+def test_cutoff_read_only_for_the_session_kind_it_was_published_for():
+    assert reading("TBRmax", 3.0, "ses-recurrence") == "progression side"
+    assert reading("TBRmax", 3.0, "ses-diagnosis") == "not read (published for recurrence)"
+    assert reading("TTP_min", 8.0, "ses-diagnosis") == "IDH-mutant side"
+    rows = guideline_rows({"session_id": "ses-diagnosis", "TBRmax": 3.0, "BTV_mL": 2.0})
+    assert rows[1]["reading"] == "not read (published for recurrence)"
+    assert rows[5]["reading"] == "measurable"  # PET RANO: any session

@@ -11,11 +11,17 @@ import pandas as pd
 import pytest
 
 from gliopet.io import derivatives as d
-from gliopet.report.patient import PDF_PAGES, write_patient_report
 from gliopet.report.numbers import fmt
+from gliopet.report.patient import PDF_PAGES, write_patient_report
 from support.html_check import check_page, pdf_pages
-from support.report_data import (NO_TUMOUR, RECURRENCE, TUMOUR, analysis_copy,
-                                 write_predictions, write_wp2_outputs)
+from support.report_data import (
+    NO_TUMOUR,
+    RECURRENCE,
+    TUMOUR,
+    analysis_copy,
+    write_predictions,
+    write_wp2_outputs,
+)
 
 pytestmark = pytest.mark.slow
 
