@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gliopet.reader import service as sv
@@ -30,6 +30,7 @@ from gliopet.reader.models import LoginSession, Reader, Study, utcnow
 from gliopet.reader.pages import DATA, render, tac_svg
 from gliopet.reader.security import (
     RateLimiter,
+    hash_password,
     new_token,
     same_token,
     token_hash,
@@ -74,6 +75,8 @@ class _Context:
         self.session_time = timedelta(hours=session_hours)
         self.secure = secure_cookie
         self.limiter = RateLimiter(limit=5, window_s=60.0)
+        #: Verified for unknown user names, so a login takes as long for them (no enumeration).
+        self.dummy_hash = hash_password(new_token())
         sqlite = self.maker.kw["bind"].dialect.name == "sqlite"
         self.write_lock = threading.Lock() if sqlite else contextlib.nullcontext()
 
@@ -169,7 +172,8 @@ def _auth_routes(app: FastAPI, ctx: _Context) -> None:
             raise HTTPException(429, "too many failed logins; wait a minute")
         reader = session.scalar(select(Reader).where(Reader.study_id == ctx.study_id,
                                                      Reader.username == username))
-        if reader is None or not verify_password(reader.password_hash, password):
+        stored = reader.password_hash if reader is not None else ctx.dummy_hash
+        if not verify_password(stored, password) or reader is None:
             ctx.limiter.fail(*keys)
             sv.audit(session, reader, "login-failed", username[:80], ip)
             session.commit()
@@ -194,6 +198,7 @@ def _auth_routes(app: FastAPI, ctx: _Context) -> None:
 
 def _start_session(ctx: _Context, session: Session, reader: Reader, ip: str) -> Response:
     token = new_token()
+    session.execute(delete(LoginSession).where(LoginSession.expires_at <= utcnow()))
     session.add(LoginSession(token_hash=token_hash(token), reader_id=reader.id, csrf=new_token(),
                              expires_at=utcnow() + ctx.session_time))
     sv.audit(session, reader, "login", ip=ip)
