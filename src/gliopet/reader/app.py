@@ -340,6 +340,7 @@ def _image_routes(app: FastAPI, ctx: _Context) -> None:
         path = (ctx.image_dir / case.code / name).resolve()
         if not path.is_relative_to(ctx.image_dir) or not path.is_file():
             raise HTTPException(404, "no such image")
+        sv.audit(session, reader, "image", f"{code} {name}", _ip(request))
         session.commit()
         return FileResponse(path, media_type="application/octet-stream")
 
