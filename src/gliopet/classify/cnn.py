@@ -101,11 +101,14 @@ class CNNModel(ClassifierMixin, BaseEstimator):
     augment : bool
         Random flips and intensity shifts during training.
     seed : int
+    device : str
+        Torch device of the training (``auto``: CUDA when available); the fitted network is
+        kept on the CPU.
     """
 
     def __init__(self, init_features: int = 8, epochs: int = 60, patience: int = 15,
                  batch_size: int = 8, lr: float = 1e-3, inner_splits: int = 4,
-                 augment: bool = True, seed: int = 0):
+                 augment: bool = True, seed: int = 0, device: str = "auto"):
         self.init_features = init_features
         self.epochs = epochs
         self.patience = patience
@@ -114,6 +117,12 @@ class CNNModel(ClassifierMixin, BaseEstimator):
         self.inner_splits = inner_splits
         self.augment = augment
         self.seed = seed
+        self.device = device
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
     # ----------------------------------------------------------------- training
     def _inputs(self, X: pd.DataFrame | NDArray) -> torch.Tensor:
@@ -151,13 +160,15 @@ class CNNModel(ClassifierMixin, BaseEstimator):
         train, val = validation_split(y, groups, self.inner_splits, self.seed)
         self.mean_ = raw[train].mean(axis=(0, 2, 3, 4)).astype(np.float32)
         self.sd_ = np.maximum(raw[train].std(axis=(0, 2, 3, 4)), 1e-6).astype(np.float32)
-        x = self._inputs(raw)
-        yt = torch.as_tensor(y, dtype=torch.float32)
+        device = self._device()
+        x = self._inputs(raw).to(device)
+        yt = torch.as_tensor(y, dtype=torch.float32, device=device)
         torch.manual_seed(self.seed)
-        net = CompactResNet(x.shape[1], self.init_features)
+        net = CompactResNet(x.shape[1], self.init_features).to(device)
         n_pos = max(1, int(y[train].sum()))
         loss_fn = nn.BCEWithLogitsLoss(
-            pos_weight=torch.tensor((len(train) - n_pos) / n_pos, dtype=torch.float32))
+            pos_weight=torch.tensor((len(train) - n_pos) / n_pos, dtype=torch.float32,
+                                    device=device))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=1e-4)
         gen = torch.Generator().manual_seed(self.seed)
         aug = augmenter(self.seed) if self.augment else None
@@ -173,10 +184,10 @@ class CNNModel(ClassifierMixin, BaseEstimator):
                 if waited >= self.patience:
                     break
         net.load_state_dict(best_state)
-        self.net_ = net.eval()
+        self.net_ = net.cpu().eval()
         self.history_ = history
         self.best_epoch_ = int(np.argmin(history)) + 1
-        self.threshold_ = youden_threshold(y[val], self._proba(x[val]))
+        self.threshold_ = youden_threshold(y[val], self._proba(x[val].cpu()))
         self.classes_ = np.array([0, 1])
         return self
 
