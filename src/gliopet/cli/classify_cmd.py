@@ -110,6 +110,31 @@ def tabular(
     typer.echo((folder / "summary.md").read_text().split("## Results\n\n")[1].split("\n\n")[0])
 
 
+# Options of the image families and the label-efficiency curves (`classify cohort`).
+FoundationModelPath = Annotated[Path | None, typer.Option(
+    "--foundation-model", help="Checkpoint (.ckpt) of `gliopet pretrain` for the foundation "
+                               "family.")]
+FoundationMode = Annotated[str, typer.Option(
+    "--foundation-mode", help="probe (linear probe, encoder frozen) or finetune (the last "
+                              "block and the head, layer-wise learning rates).")]
+ImageRepeats = Annotated[int, typer.Option(
+    "--image-repeats", min=1, help="Outer-CV repeats of the image families (at most "
+                                   "--repeats; the first repeats of the same folds).")]
+CnnEpochs = Annotated[int, typer.Option(
+    "--cnn-epochs", min=1, help="Most epochs of the CNN (early stopping on a validation "
+                                "split by subject).")]
+SaliencyMethods = Annotated[str, typer.Option(
+    "--saliency", help="Out-of-fold saliency of the image families: gradcam, occlusion, "
+                       "ig (comma-separated).")]
+LabelFractions = Annotated[str | None, typer.Option(
+    "--label-fractions", help="Label-efficiency curves: refit every model on these "
+                              "fractions of the training subjects (e.g. 0.1,0.25,0.5,1); "
+                              "writes label_efficiency.tsv and .png.")]
+CropVoxels = Annotated[int, typer.Option(
+    "--crop-voxels", help="Edge of the tumour-centred crop of the image families (2 mm "
+                          "voxels, a multiple of 8).")]
+
+
 @classify_app.command("cohort")
 def cohort(
     bids_dir: Annotated[Path, typer.Argument(help="BIDS dataset quantified by `gliopet "
@@ -125,28 +150,13 @@ def cohort(
                            "(learning-grid crops around the tumour), foundation (needs "
                            "--foundation-model; skipped with a note without it).")
     ] = "rules,radiomics",
-    foundation_model: Annotated[Path | None, typer.Option(
-        "--foundation-model", help="Checkpoint (.ckpt) of `gliopet pretrain` for the foundation "
-                                   "family.")] = None,
-    foundation_mode: Annotated[str, typer.Option(
-        "--foundation-mode", help="probe (linear probe, encoder frozen) or finetune (the last "
-                                  "block and the head, layer-wise learning rates).")] = "probe",
-    image_repeats: Annotated[int, typer.Option(
-        "--image-repeats", min=1, help="Outer-CV repeats of the image families (at most "
-                                       "--repeats; the first repeats of the same folds).")] = 3,
-    cnn_epochs: Annotated[int, typer.Option(
-        "--cnn-epochs", min=1, help="Most epochs of the CNN (early stopping on a validation "
-                                    "split by subject).")] = 60,
-    saliency: Annotated[str, typer.Option(
-        "--saliency", help="Out-of-fold saliency of the image families: gradcam, occlusion, "
-                           "ig (comma-separated).")] = "gradcam",
-    label_fractions: Annotated[str | None, typer.Option(
-        "--label-fractions", help="Label-efficiency curves: refit every model on these "
-                                  "fractions of the training subjects (e.g. 0.1,0.25,0.5,1); "
-                                  "writes label_efficiency.tsv and .png.")] = None,
-    crop_voxels: Annotated[int, typer.Option(
-        "--crop-voxels", help="Edge of the tumour-centred crop of the image families (2 mm "
-                              "voxels, a multiple of 8).")] = 32,
+    foundation_model: FoundationModelPath = None,
+    foundation_mode: FoundationMode = "probe",
+    image_repeats: ImageRepeats = 3,
+    cnn_epochs: CnnEpochs = 60,
+    saliency: SaliencyMethods = "gradcam",
+    label_fractions: LabelFractions = None,
+    crop_voxels: CropVoxels = 32,
     models: Annotated[str, typer.Option(
         "--models", help="Classifiers of the radiomics family.")] = "logistic,svm,rf,gb",
     external_site: ExternalSite = None,
