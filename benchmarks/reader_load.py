@@ -2,7 +2,8 @@
 
 Creates a study of synthetic cases (the test fixture `tests/support/reader_study.py`), serves it
 with `gliopet reader serve` in a separate process (uvicorn), and lets N simulated readers
-(threads with their own httpx client and login) read every case of both arms at the same time:
+(one process each, with its own httpx client and login, so that the clients do not queue
+behind one interpreter lock) read every case of both arms at the same time:
 open the case page, submit the answer. Reports per database: answers expected / stored / lost
 (must be 0), refused submits, and the latency of the submits and case pages (median, p95, max,
 ms). PostgreSQL runs in a throw-away cluster (initdb in a temporary folder, a free port) when
@@ -19,6 +20,7 @@ Prints a Markdown table for docs/benchmarks.md and exits 1 when an answer is los
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import shutil
@@ -26,7 +28,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,7 +85,7 @@ def served(url: str, port: int) -> Any:
         process.wait(timeout=20)
 
 
-def one_reader(base: str, username: str, password: str, barrier: threading.Barrier,
+def one_reader(base: str, username: str, password: str, barrier: Any,
                out: dict[str, Any], think_s: float = 0.0) -> None:
     """Log in, wait for every reader, then read every case of both arms (pausing `think_s`
     on each case page: the reading time); record latencies."""
@@ -123,18 +124,20 @@ def run_load(url: str, passwords: dict[str, str], n_cases: int,
     from gliopet.reader.store import session_factory
 
     port = free_port()
-    results: dict[str, Any] = {}
-    with served(url, port) as base:
-        barrier = threading.Barrier(len(passwords))
-        threads = [threading.Thread(target=one_reader, args=(base, user, pw, barrier, results,
-                                                               think_s))
+    context = multiprocessing.get_context("fork")
+    with served(url, port) as base, context.Manager() as manager:
+        results = manager.dict()
+        barrier = context.Barrier(len(passwords))
+        readers = [context.Process(target=one_reader, args=(base, user, pw, barrier, results,
+                                                            think_s))
                    for user, pw in passwords.items()]
         start = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
         wall = time.perf_counter() - start
+        results = dict(results)
     with session_factory(url)() as session:
         stored = session.scalar(select(func.count()).select_from(Reading))
     submits = np.array([t for r in results.values() for t in r["submits"]]) * 1000
