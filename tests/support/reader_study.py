@@ -147,9 +147,9 @@ def log_in(client: Any, username: str, password: str) -> str:
 
 
 def read_case(client: Any, code: str, csrf: str, confidence: int = 70,
-              diagnosis: str = "progression") -> Any:
+              diagnosis: str = "progression", comments: str = "") -> Any:
     """Open a case page and submit an answer; returns the submit response (not followed)."""
     assert client.get(f"/case/{code}").status_code == 200
     return client.post(f"/case/{code}", data={"diagnosis": diagnosis, "confidence": confidence,
-                                             "comments": "", "csrf": csrf},
+                                             "comments": comments, "csrf": csrf},
                        follow_redirects=False)

@@ -22,7 +22,16 @@ LONG_COLUMNS = ("reader", "modality", "case", "truth", "rating")
 IMRMC_COLUMNS = ("readerID", "caseID", "modalityID", "score")
 #: Columns of the full results export (admin page), one row per reading.
 RESULT_COLUMNS = ("reader", "site", "modality", "case", "truth", "diagnosis", "rating",
-                  "seconds", "trust", "would_use", "submitted_at")
+                  "seconds", "trust", "would_use", "submitted_at", "comments")
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(text: str) -> str:
+    """Free text for a CSV opened in a spreadsheet: a leading formula character is quoted
+    with an apostrophe (OWASP's advice against CSV injection)."""
+    text = str(text or "")
+    return "'" + text if text.startswith(_FORMULA) else text
 
 
 def _find_study(session: Session, study: str) -> Study:
@@ -48,7 +57,7 @@ def results_frame(session: Session, study: str) -> pd.DataFrame:
     rows = session.execute(
         select(Reader.username, Reader.site, Reading.arm, Case.code, Reference.truth,
                Reading.diagnosis, Reading.confidence, Reading.seconds, Reading.trust,
-               Reading.would_use, Reading.submitted_at)
+               Reading.would_use, Reading.submitted_at, Reading.comments)
         .join(Reader, Reading.reader_id == Reader.id)
         .join(Case, Reading.case_id == Case.id)
         .join(Reference, Reference.case_id == Case.id)
@@ -56,6 +65,7 @@ def results_frame(session: Session, study: str) -> pd.DataFrame:
         .order_by(Reader.username, Reading.arm, Case.code)).all()
     table = pd.DataFrame([tuple(r) for r in rows], columns=list(RESULT_COLUMNS))
     table["submitted_at"] = table["submitted_at"].astype(str)
+    table["comments"] = [safe_text(c) for c in table["comments"]]
     for column in ("trust", "would_use"):  # ratings 1-5, empty when not asked
         table[column] = table[column].astype("Int64")
     return table

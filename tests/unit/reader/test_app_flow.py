@@ -19,6 +19,7 @@ from gliopet.reader.store import session_factory
 from support.reader_study import csrf_of, log_in, make_study, read_case
 
 CODE = re.compile(r'href="/case/([0-9A-F]{10})"')
+NOTE = "=HYPERLINK(1) <b>x</b>"
 
 
 def test_sus_score_follows_brooke() -> None:
@@ -34,13 +35,13 @@ def test_full_reading_with_trust_sus_and_export(tmp_path: Path) -> None:
     client = TestClient(app)
     csrf = log_in(client, "reader01", made.passwords["reader01"])
     for code in CODE.findall(client.get("/").text):
-        first = read_case(client, code, csrf)
+        first = read_case(client, code, csrf, comments=NOTE)
         assert first.status_code == 303 and first.headers["location"] in (
             "/", *(f"/case/{c}" for c in CODE.findall(client.get("/").text)))
     codes = CODE.findall(client.get("/").text)
     assert len(codes) == 2 and 'data-arm="aided"' in client.get("/").text
     for code in codes:
-        response = read_case(client, code, csrf)
+        response = read_case(client, code, csrf, comments=NOTE)
         assert response.headers["location"] == f"/case/{code}/trust/aided"
         assert client.post(f"/case/{code}/trust/aided",
                            data={"trust": 4, "would_use": 2, "csrf": csrf},
@@ -70,6 +71,7 @@ def test_full_reading_with_trust_sus_and_export(tmp_path: Path) -> None:
     assert len(rows) == 2 + 4 and rows[0]["readerID"] == "truth"
     results = list(csv.DictReader(io.StringIO(admin.get("/admin/export/results.csv").text)))
     assert {r["trust"] for r in results if r["modality"] == "aided"} == {"4"}
+    assert {r["comments"] for r in results} == {"'=HYPERLINK(1) <b>x</b>"}
 
 
 def test_reading_time_is_measured_from_the_page_to_the_submit(tmp_path: Path) -> None:
