@@ -74,6 +74,26 @@ def _canvas_pixels(page: object, path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def _changed(page: object, before: np.ndarray, path: Path) -> np.ndarray:
+    page.wait_for_timeout(300)  # a few animation frames
+    after = _canvas_pixels(page, path)
+    assert np.abs(after.astype(int) - before.astype(int)).sum() > 0
+    return after
+
+
+def _check_controls(page: object, pixels: np.ndarray, tmp: Path) -> None:
+    """Frame scrubbing, colour map and PET window each change the picture."""
+    assert page.inner_text("#frame-label") == "4 / 4"
+    page.locator("#frame").fill("0")
+    assert page.inner_text("#frame-label") == "1 / 4"
+    pixels = _changed(page, pixels, tmp / "frame0.png")
+    page.select_option("#colormap", "gray")
+    pixels = _changed(page, pixels, tmp / "gray.png")
+    page.fill("#pet-max", "0.2")
+    page.dispatch_event("#pet-max", "change")
+    _changed(page, pixels, tmp / "window.png")
+
+
 def _read_arm(page: object, base: str, arm: str, tmp: Path) -> None:
     for number in range(3):
         page.goto(f"{base}/")
@@ -85,6 +105,8 @@ def _read_arm(page: object, base: str, arm: str, tmp: Path) -> None:
         pixels = _canvas_pixels(page, tmp / f"{arm}{number}.png")
         assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # not a blank canvas
         assert page.locator("#frame").count() == 1  # dynamic frames: the scrubber is there
+        if number == 0 and arm == "unaided":
+            _check_controls(page, pixels, tmp)
         assert page.locator("svg.tac polyline").count() == 2
         assert (page.locator("#ai-output").count() == 1) == (arm == "aided")
         page.check("input[name=diagnosis][value=progression]")
