@@ -82,7 +82,7 @@ def _changed(page: object, before: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _check_controls(page: object, pixels: np.ndarray, tmp: Path) -> None:
-    """Frame scrubbing, colour map and PET window each change the picture."""
+    """Frame scrubbing, colour map, PET window and the FLAIR each change the picture."""
     assert page.inner_text("#frame-label") == "4 / 4"
     page.locator("#frame").fill("0")
     assert page.inner_text("#frame-label") == "1 / 4"
@@ -91,7 +91,11 @@ def _check_controls(page: object, pixels: np.ndarray, tmp: Path) -> None:
     pixels = _changed(page, pixels, tmp / "gray.png")
     page.fill("#pet-max", "0.2")
     page.dispatch_event("#pet-max", "change")
-    _changed(page, pixels, tmp / "window.png")
+    pixels = _changed(page, pixels, tmp / "window.png")
+    page.select_option("#mri-choice", "flair")
+    page.wait_for_timeout(1500)  # the FLAIR loads
+    _changed(page, pixels, tmp / "flair.png")
+    assert page.evaluate("document.body.dataset.viewer") == "ready"
 
 
 def _read_arm(page: object, base: str, arm: str, tmp: Path) -> None:
