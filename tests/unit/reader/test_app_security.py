@@ -202,3 +202,16 @@ def test_bad_answers_are_refused(tmp_path: Path, diagnosis: str, confidence: int
     csrf = log_in(client, "reader01", made.passwords["reader01"])
     code = _codes(client)[0]
     assert read_case(client, code, csrf, confidence, diagnosis).status_code == 422
+
+
+def test_reader_routes_never_read_the_reference_standard() -> None:
+    """Only the administrator's export (gliopet.reader.export) joins the reference table."""
+    import gliopet.reader.app as app_module
+    import gliopet.reader.pages as pages_module
+    import gliopet.reader.service as service_module
+
+    for module in (app_module, pages_module, service_module):
+        source = Path(module.__file__).read_text()
+        assert "Reference" not in source and '"reference"' not in source, module.__name__
+    export_source = Path(app_module.__file__).read_text()
+    assert export_source.count("results_frame(") == 1  # inside the admin-only export route
