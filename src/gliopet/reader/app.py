@@ -13,7 +13,7 @@ is written to the audit log.
 from __future__ import annotations
 
 import asyncio
-import threading
+import weakref
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -78,7 +78,8 @@ class _Context:
         #: Verified for unknown user names, so a login takes as long for them (no enumeration).
         self.dummy_hash = hash_password(new_token())
         sqlite = self.maker.kw["bind"].dialect.name == "sqlite"
-        self.write_lock = threading.Lock() if sqlite else None
+        self.turns: weakref.WeakKeyDictionary | None = \
+            weakref.WeakKeyDictionary() if sqlite else None
 
 
 def _ip(request: Request) -> str:
@@ -109,23 +110,20 @@ def create_app(database_url: str, *, study: str | None = None, session_hours: fl
 
 # ---------------------------------------------------------------------------- authentication
 async def _db(request: Request) -> Any:
-    """A database session for the request; with SQLite, requests of this process take turns
-    (one writer at a time: no waiting in SQLite's sleeping busy handler). The turn is awaited
-    on the event loop, not in a worker thread, so waiting requests never hold the threads
-    that the request in turn needs."""
+    """A database session for the request; with SQLite, the requests of the server take turns
+    (one writer at a time, first come first served: no waiting in SQLite's sleeping busy
+    handler). The turn is awaited on the event loop, not in a worker thread, so waiting
+    requests never hold the threads that the request in turn needs."""
     ctx: _Context = request.app.state.ctx
-    lock = ctx.write_lock
-    if lock is None:
+    if ctx.turns is None:
         with ctx.maker() as session:
             yield session
         return
-    while not lock.acquire(blocking=False):
-        await asyncio.sleep(0.001)
-    try:
+    loop = asyncio.get_running_loop()
+    turn = ctx.turns.setdefault(loop, asyncio.Lock())  # one loop per uvicorn server
+    async with turn:
         with ctx.maker() as session:
             yield session
-    finally:
-        lock.release()
 
 
 def _login(request: Request, session: DB) -> tuple[Reader, LoginSession]:
