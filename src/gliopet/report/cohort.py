@@ -149,30 +149,35 @@ def classify_section(folder: Path, out: Path, index: int) -> str:
     header = [c if c != "auc" else "AUC [95 % CI]" for c in RESULT_COLUMNS
               if c in results.columns or c == "auc"]
     body = h.paragraph(f"Folder: {folder.name}") + h.table(header, rows)
-    for png in sorted(folder.glob("*.png")):
-        if png.name.startswith(("roc_", "calibration_")):
-            target = out / "figures" / f"classify{index}_{png.name}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(png, target)
-            body += h.linked_image(target.relative_to(out).as_posix(), png.stem)
-    return body
+    curves = [png for png in sorted(folder.glob("*.png"))
+              if png.name.startswith(("roc_", "calibration_"))]
+    return body + h.row([_copied(png, out, f"classify{index}") for png in curves])
+
+
+def _copied(png: Path, out: Path, prefix: str) -> str:
+    """Copy a result folder's PNG into ``out/figures`` and return its image element."""
+    target = out / "figures" / f"{prefix}_{png.name}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(png, target)
+    return h.linked_image(target.relative_to(out).as_posix(), png.stem)
 
 
 def folder_section(folder: Path, out: Path, prefix: str) -> str:
-    """A result folder shown as it is: its Markdown summaries, tables and PNG figures."""
+    """A result folder shown as it is: its Markdown summaries (else its tables) and its PNG
+    figures."""
     body = ""
     for md in sorted(folder.glob("*.md")):
-        body += f"<h3>{h.esc(md.name)}</h3><pre>{h.esc(md.read_text())}</pre>"
-    for tsv in sorted(folder.glob("*.tsv")):
+        body += f"<h3>{h.esc(md.name)}</h3>" + h.markdown(md.read_text())
+    tables = sorted(folder.glob("*.tsv"))
+    if body and tables:  # the summaries show the tables' content; name the full tables
+        body += h.paragraph("Full tables in the folder: " + ", ".join(t.name for t in tables))
+        tables = []
+    for tsv in tables:
         table = pd.read_csv(tsv, sep="\t")
         body += f"<h3>{h.esc(tsv.name)}</h3>" + h.table(
             list(table.columns), [[fmt(v) for v in row] for row in
                                   table.head(40).itertuples(index=False)])
-    for png in sorted(folder.glob("*.png")):
-        target = out / "figures" / f"{prefix}_{png.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, target)
-        body += h.linked_image(target.relative_to(out).as_posix(), png.stem)
+    body += h.row([_copied(png, out, prefix) for png in sorted(folder.glob("*.png"))])
     return body or h.paragraph(f"{folder}: no summary, table or figure found.", "flag")
 
 

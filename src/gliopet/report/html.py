@@ -23,6 +23,7 @@ th { background: #f0f0f0; }
 img { max-width: 100%; }
 .row { display: flex; flex-wrap: wrap; gap: 4px; }
 .row p { flex: 1 1 23%; margin: 0; }
+pre { white-space: pre-wrap; }
 """
 
 
@@ -70,6 +71,19 @@ def paragraph(text: str, css: str = "") -> str:
 def not_run(what: str, command: str) -> str:
     """The sentence of a section whose stage did not run, with the command that runs it."""
     return paragraph(f"{what} was not run for this report: run `{command}` to add it.", "notrun")
+
+
+def markdown(text: str) -> str:
+    """Markdown (a stage's summary.md, with tables) as HTML; raw HTML in it is escaped
+    (markdown-it-py, which rich already requires)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+
+
+def row(items: list[str]) -> str:
+    """Items (images) side by side, wrapping on narrow screens."""
+    return f'<div class="row">{"".join(items)}</div>' if items else ""
 
 
 def page(title: str, body: str) -> str:
