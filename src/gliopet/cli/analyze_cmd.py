@@ -79,8 +79,9 @@ def _optional_steps(steps: Steps, bids: str, label: str, model: Path | None, out
                     verbs: set[str]) -> Path | None:
     """Signature, biopsy, radiomics and predict when registered; the predictions path."""
     part = ["--participant-label", label]
-    if "signature" in verbs and steps.step("signature", ["signature", bids, "--session",
-                                                         "diagnosis", *part], required=False):
+    # every session of the patient: an imported session's label need not name its kind
+    if "signature" in verbs and steps.step("signature", ["signature", bids, "--session", "all",
+                                                         *part], required=False):
         if "biopsy" in verbs:
             steps.step("biopsy", ["biopsy", bids, *part], required=False)
     if model is None:
