@@ -1,5 +1,6 @@
-"""docs/validation.md section "classify": the WP3 families available today (clinical rules and
-radiomics + classical ML) on the phantom, with external-site validation and Bayes ceilings.
+"""docs/validation.md section "classify": the WP3 families (clinical rules, radiomics + classical
+ML, a CNN from scratch and, when the foundation section has pretrained one, the foundation model)
+on the phantom, with external-site validation and Bayes ceilings.
 
 Everything through the public command line:
 
@@ -7,7 +8,8 @@ Everything through the public command line:
    the phantom section), then ``gliopet radiomics``;
 2. ``gliopet classify cohort`` for progression vs treatment-related change at recurrence and for
    IDH at diagnosis, with site C as the external site (trained on A and B, the operating
-   threshold carried unchanged), `REPEATS` x 5-fold nested CV by subject on A and B.
+   threshold carried unchanged), `REPEATS` x 5-fold nested CV by subject on A and B (the image
+   families on the first `IMAGE_REPEATS` of the same seeded folds).
 
 The table shows each model's AUC with its 95 % bootstrap CI next to the Bayes ceiling (the AUC
 of the phantom's true posterior on the same sessions); a model above the ceiling would mean
@@ -26,6 +28,9 @@ from validation.common import run as gliopet
 COHORT = "tiny-both"
 EXTERNAL = "siteC"
 REPEATS = 5
+IMAGE_REPEATS = 1
+#: The checkpoint of the foundation section (pretrained without the external site, no labels).
+FOUNDATION_CHECKPOINT = "foundation-tiny-no-siteC/checkpoints/last.ckpt"
 TASKS = (("outcome", "recurrence", "progression vs treatment-related change"),
          ("IDH", "diagnosis", "IDH-mutant vs IDH-wildtype"))
 COLUMNS = ("sensitivity", "specificity", "precision", "npv", "brier")
@@ -65,13 +70,18 @@ def run(cohorts: Cohorts) -> str:
              "whose whole CI lies above it would mean leakage (on 13 external sessions an AUC "
              "a little above the ceiling is sampling noise). The published cut-offs are for "
              "progression; for IDH the rules learn their cut-off and direction in the training "
-             "folds. The CNN and foundation-model families are not built yet. Simulated results "
-             "are signal-recovery results, not clinical evidence.", ""]
+             "folds. The CNN (from scratch) and the foundation model (linear probe on the "
+             "checkpoint of the foundation section, pretrained without labels and without "
+             f"{EXTERNAL}) run on the first {IMAGE_REPEATS} repeat(s) of the same seeded folds. "
+             "Simulated results are signal-recovery results, not clinical evidence.", ""]
+    checkpoint = cohorts.work / FOUNDATION_CHECKPOINT
+    families = "rules,radiomics,cnn" + (",foundation" if checkpoint.is_file() else "")
+    extra = ("--foundation-model", checkpoint) if checkpoint.is_file() else ()
     for target, session, title in TASKS:
         out = cohorts.work / f"classify-{target}-{session}"
         gliopet("classify", "cohort", root, "--target", target, "--session", session,
                 "--external-site", EXTERNAL, "--repeats", REPEATS, "--out", out, "--force",
-                "--jobs", 2)
+                "--jobs", 2, "--families", families, "--image-repeats", IMAGE_REPEATS, *extra)
         results = pd.read_csv(Path(out) / "results.tsv", sep="\t")
         flag = (results["above_bayes_ceiling"].astype(str) == "True"
                 if "above_bayes_ceiling" in results else pd.Series(False, index=results.index))
