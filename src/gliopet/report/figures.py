@@ -145,8 +145,8 @@ def ortho_figure(images: SessionImages, volume: np.ndarray, title: str, *, cmap:
     bar.set_label(units)
     present = [n for n in outlines if n in images.masks and images.masks[n].any()]
     _legend(fig, present, images.target_voxel is not None)
-    fig.suptitle(title, fontsize=11)
-    fig.text(0.01, 0.93, CONVENTION, fontsize=7, color="dimgray")
+    fig.suptitle(title, fontsize=11, y=0.995)
+    fig.text(0.5, 0.925, CONVENTION, fontsize=7, color="dimgray", ha="center", va="top")
     return fig
 
 

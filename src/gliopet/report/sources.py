@@ -129,7 +129,8 @@ def stage_provenance(root: Path, ids: d.IdsLike) -> list[dict[str, str]]:
 
 
 def stage_seconds(root: Path, ids: d.IdsLike) -> dict[str, float]:
-    """Seconds each stage spent on the session, where the stage records it (qc.tsv, quant)."""
+    """Seconds each stage spent on the session, where the stage records it (preprocessing:
+    the ``seconds`` column of qc.tsv)."""
     seconds = {}
     qc = qc_row(root, ids)
     if qc is not None and pd.notna(qc.get("seconds")):
