@@ -11,7 +11,11 @@ Everything through the public command line, as a user would run it:
 4. ``gliopet radiomics`` (the probes' radiomics baseline; the section goes on without it when
    it fails, and the summary says so);
 5. ``gliopet evaluate-representation`` with the configuration's three seeds, on every site and
-   on the held-out site alone (``--site siteC``).
+   on the held-out site alone (``--site siteC``);
+6. item 8f, one ablation per pretext task: the same pretraining (same seed, epochs, sessions)
+   with that objective's weight set to 0 (a configuration file over the tiny preset), embedded
+   and evaluated on every site like the full model; its ARI and linear-probe AUCs are shown
+   next to the full model's.
 
 Long (pretraining on CPU, then every session embedded once per modality removed): run with
 ``scripts/validate.py --sections foundation``.
@@ -35,6 +39,37 @@ EPOCHS = 15
 HELD_OUT = "siteC"
 TABLE = "representation.tsv"
 FIGURE = "representation-projection.png"
+#: Pretext objectives ablated one at a time (gliopet.foundation.pretext.OBJECTIVES).
+ABLATIONS = ("inpainting", "cross_modal", "dynamic", "contrastive")
+#: Where the projection figures are copied (kept with the docs, out of the work folder).
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
+
+
+def ablation_config(objective: str) -> str:
+    """A foundation configuration file: the tiny preset with `objective`'s weight set to 0."""
+    if objective not in ABLATIONS:
+        raise ValueError(f"unknown pretext objective {objective!r} (one of {ABLATIONS})")
+    return f"preset: tiny\npretext:\n  {objective}: {{weight: 0.0}}\n"
+
+
+def ablation_rows(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Markdown table: per model (full, then each ablation), the embedding's patch-cluster ARI
+    and the linear-probe AUC of each target, estimate (95 % CI)."""
+    targets = sorted({t for table in tables.values()
+                      for t in table[table.evaluation == "probe"].target.unique()})
+    lines = ["| pretraining | patch-cluster ARI | " + " | ".join(
+        f"linear probe AUC, {t}" for t in targets) + " |", "|---" * (2 + len(targets)) + "|"]
+    for name, table in tables.items():
+        emb = table[table.features == "embedding"]
+        cells = [_cell(emb[emb.evaluation == "patch_clustering"])]
+        cells += [_cell(emb[(emb.evaluation == "probe") & (emb.probe == "linear")
+                            & (emb.target == t)]) for t in targets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(rows: pd.DataFrame) -> str:
+    return _fmt(rows.iloc[0]) if len(rows) else "n/a"
 
 
 def _embedded(root: Path, checkpoint: Path) -> None:
@@ -81,41 +116,83 @@ def _verdicts(table: pd.DataFrame, where: str) -> list[str]:
     return out
 
 
+def _pretrained(root: Path, model_dir: Path, config: str | Path) -> Path:
+    """``gliopet pretrain`` without the held-out site (reused when its last checkpoint exists)."""
+    checkpoint = model_dir / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        gliopet("pretrain", root, "--config", config, "--exclude-site", HELD_OUT,
+                "--max-epochs", EPOCHS, "--out", model_dir)
+    return checkpoint
+
+
+def _evaluated(root: Path, checkpoint: Path, out: Path, *extra: str) -> pd.DataFrame:
+    """``gliopet embed`` then ``gliopet evaluate-representation`` of one checkpoint."""
+    _embedded(root, checkpoint)
+    gliopet("evaluate-representation", root, "--model", checkpoint, "--out", out, "--jobs", 2,
+            *extra)
+    return pd.read_csv(out / TABLE, sep="\t")
+
+
+def _ablations(cohorts: Cohorts, root: Path) -> dict[str, pd.DataFrame]:
+    """Item 8f: every site's table of each model pretrained without one objective."""
+    tables = {}
+    for objective in ABLATIONS:
+        config = cohorts.work / f"foundation-tiny-no-{objective}.yaml"
+        config.write_text(ablation_config(objective))
+        model_dir = cohorts.work / f"foundation-tiny-no-{HELD_OUT}-no-{objective}"
+        checkpoint = _pretrained(root, model_dir, config)
+        tables[f"without {objective}"] = _evaluated(
+            root, checkpoint, cohorts.work / f"foundation-eval-all-no-{objective}")
+    return tables
+
+
+def _figure(out: Path, name: str) -> str:
+    """Copy a projection figure into docs/figures; its path for the text."""
+    import shutil
+
+    if not (out / FIGURE).is_file():
+        return "not drawn"
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / FIGURE, FIGURES / name)
+    return f"`docs/figures/{name}`"
+
+
 def run(cohorts: Cohorts) -> str:
     """Markdown of the foundation section."""
     root = cohorts.quantified(COHORT)
-    model_dir = cohorts.work / f"foundation-tiny-no-{HELD_OUT}"
-    checkpoint = model_dir / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        gliopet("pretrain", root, "--config", "tiny", "--exclude-site", HELD_OUT,
-                "--max-epochs", EPOCHS, "--out", model_dir)
-    _embedded(root, checkpoint)
     try:
         gliopet("radiomics", root, "--jobs", 2)
     except subprocess.CalledProcessError as exc:
         print(f"[validate] radiomics failed ({exc}); probes without the radiomics baseline")
+    ablations = _ablations(cohorts, root)
+    checkpoint = _pretrained(root, cohorts.work / f"foundation-tiny-no-{HELD_OUT}", "tiny")
     runs = {"every site": cohorts.work / "foundation-eval-all",
             f"held-out {HELD_OUT}": cohorts.work / f"foundation-eval-{HELD_OUT}"}
+    tables = {}
     for where, out in runs.items():
         extra = ["--site", HELD_OUT] if where.startswith("held-out") else []
-        gliopet("evaluate-representation", root, "--model", checkpoint, "--out", out,
-                "--jobs", 2, *extra)
+        tables[where] = _evaluated(root, checkpoint, out, *extra)
     lines = ["## Foundation model representation", "",
              f"Cohort `{COHORT}` (80 sessions, sites A-C); the tiny model pretrained without "
              f"{HELD_OUT} (`gliopet pretrain --config tiny --exclude-site {HELD_OUT} --max-epochs "
-             f"{EPOCHS}`), then "
+             f"{EPOCHS}`, one pretraining seed: the package configuration's), then "
              "`gliopet embed` and `gliopet evaluate-representation` with the configuration's "
-             "three seeds. ARI: k-means of patch features against the phantom's true "
-             "compartments, mean over sessions (bootstrap 95 % CI over sessions). AUC: "
-             "cross-validated by subject, stratified bootstrap 95 % CI; Bayes ceiling = AUC "
-             "of the phantom's true posterior on the same sessions. Simulated results are "
-             "signal-recovery results, not clinical evidence.", ""]
+             "three seeds (they vary the k-means initialisation and the cross-validation "
+             "splits, not the pretraining). ARI: k-means of patch features against the "
+             "phantom's true compartments, mean over sessions (bootstrap 95 % CI over "
+             "sessions). AUC: cross-validated by subject, stratified bootstrap 95 % CI; Bayes "
+             "ceiling = AUC of the phantom's true posterior on the same sessions. Simulated "
+             "results are signal-recovery results, not clinical evidence.", ""]
     for where, out in runs.items():
-        table = pd.read_csv(out / TABLE, sep="\t")
+        table = tables[where]
+        slug = "all" if where == "every site" else HELD_OUT
         lines += [*_verdicts(table, where), "", f"### {where.capitalize()}", "",
-                  *_markdown(table), "",
-                  f"Projection of the patch embeddings: `{out / FIGURE}` (validation work "
-                  "folder).", ""]
-    lines += ["Not evaluated here: label efficiency (item 8d), one ablation per pretext task "
-              "(8f) and the held-out generator.", ""]
+                  *_markdown(table), "", "Projection of the patch embeddings: "
+                  f"{_figure(out, f'foundation-projection-{slug}.png')}.", ""]
+    lines += ["### Ablations (item 8f)", "",
+              "Each row is a pretraining with the same seed, epochs and sessions as the full "
+              "model and one objective's weight set to 0 (its masks are then not drawn either), "
+              "evaluated on every site like the full model.", "",
+              *ablation_rows({"full model": tables["every site"], **ablations}), "",
+              "Not evaluated here: label efficiency (item 8d) and the held-out generator.", ""]
     return "\n".join(lines).rstrip() + "\n"

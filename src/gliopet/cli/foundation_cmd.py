@@ -35,11 +35,15 @@ def pretrain(
         "--exclude-site", help="Leave this site's sessions out (repeat for several).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", min=0, help="Pretraining seed: initial weights, data order, crops, masks "
+                              "(default: the package configuration's).")] = None,
     participant_label: ParticipantLabels = None,
 ) -> None:
     """Pretrain the multimodal foundation model (self-supervised) on learning-grid sessions.
 
-    The seed and the learning grid are the package configuration's (defaults.yaml).
+    The learning grid is the package configuration's (defaults.yaml), and so is the seed unless
+    --seed is given.
     """
     from gliopet.config import load_config
     from gliopet.foundation.config import load_foundation_config
@@ -47,7 +51,8 @@ def pretrain(
 
     settings = load_config()
     foundation = load_foundation_config(model_config)
-    result = pretrain_bids(bids_dir, foundation, out, seed=settings.seed, max_epochs=max_epochs,
+    result = pretrain_bids(bids_dir, foundation, out,
+                           seed=settings.seed if seed is None else seed, max_epochs=max_epochs,
                            init=init, resume=resume, exclude_sites=exclude_site or (),
                            participant_labels=participant_label, announce=typer.echo)
     last = result.history[-1] if result.history else {}

@@ -1,0 +1,71 @@
+"""The foundation validation section's ablation helpers (scripts/validation/foundation.py) and
+`gliopet pretrain --seed`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gliopet.foundation.config import load_foundation_config
+from gliopet.foundation.pretext import OBJECTIVES, PretextModel
+from support.cli import run_cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
+from validation import foundation as section  # noqa: E402
+
+
+def test_every_objective_has_an_ablation_whose_file_switches_only_it_off(tmp_path):
+    assert set(section.ABLATIONS) == set(OBJECTIVES)
+    for objective in section.ABLATIONS:
+        path = tmp_path / f"no-{objective}.yaml"
+        path.write_text(section.ablation_config(objective))
+        config = load_foundation_config(str(path))
+        weights = {k: getattr(config.pretext, k).weight for k in OBJECTIVES}
+        assert weights[objective] == 0.0
+        assert all(w > 0 for k, w in weights.items() if k != objective)
+        enabled = PretextModel.enabled(type("M", (), {"config": config})())
+        assert enabled == [k for k in OBJECTIVES if k != objective]
+    with pytest.raises(ValueError, match="unknown pretext objective 'rotation'"):
+        section.ablation_config("rotation")
+
+
+def _table(ari: float, auc: float) -> pd.DataFrame:
+    rows = [("patch_clustering", "true compartment", "embedding", "k-means", ari),
+            ("patch_clustering", "true compartment", "raw", "k-means", 0.9),
+            ("probe", "IDH", "embedding", "linear", auc),
+            ("probe", "IDH", "embedding", "knn", 0.1),
+            ("probe", "IDH", "raw intensities", "linear", 0.8)]
+    return pd.DataFrame([{"evaluation": e, "target": t, "features": f, "probe": p,
+                          "estimate": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
+                         for e, t, f, p, v in rows])
+
+
+def test_ablation_rows_show_the_embedding_ari_and_linear_probe_of_each_model():
+    lines = section.ablation_rows({"full model": _table(0.5, 0.7),
+                                   "without contrastive": _table(0.4, 0.6)})
+    assert lines[0] == "| pretraining | patch-cluster ARI | linear probe AUC, IDH |"
+    assert lines[2] == "| full model | 0.500 (0.400 to 0.600) | 0.700 (0.600 to 0.800) |"
+    assert lines[3] == ("| without contrastive | 0.400 (0.300 to 0.500) | "
+                        "0.600 (0.500 to 0.700) |")
+
+
+def test_pretrain_seed_option_reaches_the_run(monkeypatch, tmp_path):
+    import gliopet.foundation.training as training
+
+    seen = []
+
+    def fake(bids_dir, config, out, *, seed, **kwargs):  # records the seed, trains nothing
+        seen.append(seed)
+        return training.PretrainResult(Path(out), Path(out), [], [])
+
+    monkeypatch.setattr(training, "pretrain_bids", fake)
+    code, _, err = run_cli("pretrain", tmp_path, "--out", tmp_path / "run", "--seed", "7")
+    assert code == 0, err
+    code, _, err = run_cli("pretrain", tmp_path, "--out", tmp_path / "run")
+    assert code == 0, err
+    from gliopet.config import load_config
+
+    assert seen == [7, load_config().seed]
