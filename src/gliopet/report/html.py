@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Iterable, Sequence
 
 from gliopet import DISCLAIMER
+
+#: "nan" as a word (an undefined value printed by pandas or numpy).
+NAN_WORD = re.compile(r"\bnan\b", re.IGNORECASE)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }
@@ -75,9 +79,11 @@ def not_run(what: str, command: str) -> str:
 
 def markdown(text: str) -> str:
     """Markdown (a stage's summary.md, with tables) as HTML; raw HTML in it is escaped
-    (markdown-it-py, which rich already requires)."""
+    (markdown-it-py, which rich already requires) and an undefined value written as "nan" by
+    the stage reads "n/a"."""
     from markdown_it import MarkdownIt
 
+    text = NAN_WORD.sub("n/a", text)
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 

@@ -95,3 +95,12 @@ def test_cutoff_read_only_for_the_session_kind_it_was_published_for():
     rows = guideline_rows({"session_id": "ses-diagnosis", "TBRmax": 3.0, "BTV_mL": 2.0})
     assert rows[1]["reading"] == "not read (published for recurrence)"
     assert rows[5]["reading"] == "measurable"  # PET RANO: any session
+
+
+def test_markdown_of_a_result_folder_never_shows_nan():
+    from gliopet.report.html import markdown
+
+    text = markdown("| metric | seed SD |\n|---|---|\n| ARI | nan |\n\nNaN here; nanometre stays.")
+    assert "<table>" in text and "<td>n/a</td>" in text
+    assert "n/a here; nanometre stays." in text
+    assert "<script>" not in markdown("<script>alert(1)</script>")
