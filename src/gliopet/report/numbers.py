@@ -9,6 +9,7 @@ that are not defined (no tumour, static scan) are shown as "n/a", never as "nan"
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,13 +74,14 @@ GUIDELINE: dict[str, Reference] = {
 
 
 def fmt(value: Any, digits: int = 3) -> str:
-    """A number with `digits` significant digits; "n/a" for a missing or undefined value."""
+    """A number with `digits` significant digits; "n/a" for a missing or undefined value (and
+    for the word "nan" inside a text)."""
     if value is None or isinstance(value, str) and value.strip().lower() in ("", "nan", "n/a"):
         return "n/a"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, str):
-        return value
+    if isinstance(value, str):  # text from another stage (an explanation) may hold "nan"
+        return re.sub(r"\bnan\b", "n/a", value, flags=re.IGNORECASE)
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -73,7 +73,8 @@ def test_tac_figure_units_and_static_scan():
 
 
 @pytest.mark.parametrize(("value", "text"), [(float("nan"), "n/a"), (None, "n/a"), ("nan", "n/a"),
-                                             (3.14159, "3.14"), (1663.8, "1664"), (True, "yes")])
+                                             (3.14159, "3.14"), (1663.8, "1664"), (True, "yes"),
+                                             ("TBRmax = nan; cut 1.8", "TBRmax = n/a; cut 1.8")])
 def test_fmt_never_prints_nan(value, text):
     assert fmt(value) == text
 
