@@ -73,7 +73,12 @@ def target(
     if table is None:
         typer.echo("no session finished")
         return
-    typer.echo(f"biopsy targets of {len(table)} session(s); table: {BIOPSY_TABLE.path(bids_dir)}"
+    without = table[table["target_status"] != "ok"]
+    for _, row in without.iterrows():
+        typer.echo(f"note: {row['participant_id']} {row['session_id']}: {row['target_status']}")
+    typer.echo(f"biopsy targets of {len(table) - len(without)} session(s)"
+               + (f" ({len(without)} without target)" if len(without) else "")
+               + f"; table: {BIOPSY_TABLE.path(bids_dir)}"
                + (f"; DICOM referring to the original series in {export_dir}" if id_map else ""))
 
 

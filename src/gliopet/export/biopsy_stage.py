@@ -213,6 +213,9 @@ def biopsy_session(session: Session, context: SessionContext,
     """One session (module docstring)."""
     root = context.root
     where = d.BIOPSY.session_dir(root, session)
+    no_target = no_tumour_record(root, session, stage)
+    if no_target is not None:
+        return no_target
     pet = read_pet_inputs(root, session)
     mri = read_mri(root, session)
     record, target = target_record(pet, mri, stage.radius_mm, stage.margin_mm, where)
@@ -234,8 +237,34 @@ def biopsy_session(session: Session, context: SessionContext,
                             "inputs": [p.name for p in inputs],
                             "pet_to_mri": "inverse of " + mri.xfm.name}
     record = {"participant_id": f"sub-{session.subject}",
-              "session_id": f"ses-{session.session}", **record}
+              "session_id": f"ses-{session.session}", "target_status": "ok", **record}
     return BiopsyResult(record, inputs)
+
+
+#: `target_status` of a session whose tumour VOI is empty (an expected outcome, not an error).
+NO_TUMOUR_STATUS = ("no target: quantification found no PET-avid tumour in this session, so "
+                    "there is no aggressive subregion to aim at")
+
+
+def no_tumour_record(root: Path, session: Session,
+                     stage: BiopsyStage) -> BiopsyResult | None:
+    """The row of a session whose tumour VOI is empty (None when there is a tumour).
+
+    Quantification writes an empty tumour mask for a session without tumour uptake (a healthy
+    subject, or a lesion below the threshold); that session gets a row that says so in words,
+    no coordinates and no DICOM, and the other sessions of the run go on.
+    """
+    path = d.find(root, session, d.TUMOUR_MASK, what="tumour VOI")
+    if _mask(path)[0].any():
+        return None
+    record = {"participant_id": f"sub-{session.subject}",
+              "session_id": f"ses-{session.session}", "target_status": NO_TUMOUR_STATUS,
+              "target_ras_mm": None, "target_lps_mm": None, "target_voxel_mri": None,
+              "alternatives": {}, "rule": b.RULE, "radius_mm": stage.radius_mm,
+              "margin_mm": stage.margin_mm,
+              "provenance": {"gliopet": __version__, "command": stage.command,
+                             "inputs": [path.name]}}
+    return BiopsyResult(record, [path])
 
 
 # ---------------------------------------------------------------------------- DICOM
@@ -322,6 +351,7 @@ def _export_original(session: Session, context: SessionContext, stage: BiopsySta
 # ---------------------------------------------------------------------------- the table
 TABLE_COLUMNS = {
     "participant_id": "subject (sub-<label>)", "session_id": "session (ses-<label>)",
+    "target_status": "ok, or why the session has no target (in words)",
     "reference_mri": "the MRI the coordinates refer to (space T1w)",
     "radius_mm": "radius of the target sphere (mm)",
     **{f"{name}_{axis}_ras_mm": f"{what}, {axis} (RAS mm of the reference MRI)"
@@ -337,6 +367,7 @@ def table_row(record: dict[str, Any]) -> dict[str, Any]:
     """One targets.tsv row from a target JSON (missing values n/a)."""
     row: dict[str, Any] = {k: record.get(k, "n/a") for k in ("participant_id", "session_id",
                                                              "reference_mri", "radius_mm")}
+    row["target_status"] = record.get("target_status", "ok")
     points = {"target": record, **record.get("alternatives", {})}
     for name in ("target", "suvmax", "ttp_hotspot"):
         point = points.get(name, {}).get("target_ras_mm")
@@ -344,7 +375,8 @@ def table_row(record: dict[str, Any]) -> dict[str, Any]:
             row[f"{name}_{axis}_ras_mm"] = point[i] if point else "n/a"
     suvmax = points["suvmax"].get("target_ras_mm") if "suvmax" in points else None
     row["target_to_suvmax_mm"] = (round(float(np.linalg.norm(np.subtract(
-        record["target_ras_mm"], suvmax))), 3) if suvmax else "n/a")
+        record["target_ras_mm"], suvmax))), 3) if suvmax and record.get("target_ras_mm")
+        else "n/a")
     row["edge_rule_met"] = record.get("edge_rule_met", "n/a")
     return row
 

@@ -107,7 +107,7 @@ def target_points(root: Path, ids: tuple[str, str]) -> dict[str, np.ndarray] | N
     points = {"target": record}
     points.update(record.get("alternatives", {}))
     return {m: np.asarray(points[m]["target_ras_mm"], float) for m in METHODS
-            if m in points and "target_ras_mm" in points[m]}
+            if m in points and points[m].get("target_ras_mm") is not None}
 
 
 @dataclass

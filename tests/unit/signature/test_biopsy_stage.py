@@ -74,15 +74,29 @@ def test_masks_on_the_mri_grid_and_the_table(targeted):
     assert "nan" not in written.to_csv(sep="\t")
 
 
-def test_no_tumour_is_refused_and_nothing_is_written(tmp_path):
+def test_no_tumour_gets_a_row_in_words_and_no_target_or_dicom(tmp_path):
+    from gliopet.export.biopsy_stage import NO_TUMOUR_STATUS
+
     root = tmp_path / "bids"
     truth = synthetic_dataset(root)
     empty = np.zeros(truth["tumour_pet"].shape, np.uint8)
     write_image(d.TUMOUR_MASK.path(root, truth["ids"]), empty, truth["pet_affine"], np.uint8)
-    with pytest.raises(InputError, match="the session has no tumour"):
-        run_biopsy(root)
-    assert not d.BIOPSY.session_dir(root, truth["ids"]).exists()
+    table = run_biopsy(root)
+    assert list(table["target_status"]) == [NO_TUMOUR_STATUS]
+    assert table.loc[0, "target_x_ras_mm"] == "n/a"
+    record = json.loads(d.find(root, truth["ids"], d.BIOPSY_TARGET).read_text())
+    assert record["target_ras_mm"] is None and record["alternatives"] == {}
+    assert d.find_or_none(root, truth["ids"], d.BIOPSY_SPHERE) is None
     assert not list(d.BIOPSY.root(root).rglob("*.dcm"))
+    assert "nan" not in d.BIOPSY_TABLE.path(root).read_text()
+
+
+def test_region_check_refuses_an_empty_tumour(tmp_path):
+    from gliopet.signature.biopsy import check_target_region
+
+    empty = np.zeros((6, 6, 6), bool)
+    with pytest.raises(InputError, match="the session has no tumour"):
+        check_target_region(empty, empty, np.eye(4), 2.5, tmp_path)
 
 
 def test_static_pet_has_no_hotspot_alternative():
