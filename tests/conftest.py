@@ -16,9 +16,7 @@ from pathlib import Path
 import pytest
 
 from support.cli import run_cli as _run_cli
-
-REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "real"
+from support.real_data import REAL_DATA
 
 
 @pytest.fixture

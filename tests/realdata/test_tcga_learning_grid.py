@@ -21,7 +21,7 @@ SEQUENCES = ("T1w", "ce-gadolinium_T1w", "T2w", "FLAIR")
 
 @pytest.fixture(scope="module")
 def preprocessed(tmp_path_factory, run_cli):
-    from conftest import REAL_DATA
+    from support.real_data import REAL_DATA
 
     folder = REAL_DATA / "tcga-lgg-fg-6692"
     if not folder.is_dir():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import REAL_DATA
+from support.real_data import REAL_DATA
 from gliopet.config import load_config
 from gliopet.radiomics.features import FAMILIES
 from gliopet.radiomics.ibsi import aggregation, compare_phantom, mirp_name, round3
