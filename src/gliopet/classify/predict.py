@@ -116,8 +116,11 @@ def _explain(model: BaseEstimator, X: pd.DataFrame, background: pd.DataFrame | N
     """One explanation string per row of `X` (module docstring)."""
     if isinstance(model, ThresholdRule):
         sign = ">=" if getattr(model, "direction_", model.direction) == "greater" else "<="
-        return [f"{model.column} = {v:.4g}; positive when {model.column} {sign} "
-                f"{model.cutoff_:.4g}" for v in X[model.column].to_numpy(float)]
+        rule = f"positive when {model.column} {sign} {model.cutoff_:.4g}"
+        return [f"{model.column} = {v:.4g}; {rule}" if np.isfinite(v) else
+                f"{model.column} not available for this session (e.g. no PET-avid tumour): the "
+                f"probability rests on the training median instead; {rule}"
+                for v in X[model.column].to_numpy(float)]
     joined = X if background is None else pd.concat([background[X.columns], X],
                                                     ignore_index=True)
     all_sites = None

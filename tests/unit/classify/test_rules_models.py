@@ -123,3 +123,15 @@ def test_rules_for_another_question_learn_their_direction_and_use_no_published_c
     # with progression's fixed directions the same rows rank backwards
     fixed = progression["TBRmax (Youden, training folds)"].fit(X, y)
     assert roc_auc_score(y, fixed.predict_proba(X)[:, 1]) < 0.15
+
+
+def test_predict_explains_a_missing_rule_value_in_words():
+    from gliopet.classify.predict import _explain
+
+    rule = ThresholdRule("TBRmax", "greater", 2.0)
+    X = pd.DataFrame({"TBRmax": [2.5, np.nan]})
+    rule.fit(pd.DataFrame({"TBRmax": [1.0, 3.0, 1.5, 2.8]}), np.array([0, 1, 0, 1]))
+    text = _explain(rule, X, None, None, None)
+    assert text[0] == "TBRmax = 2.5; positive when TBRmax >= 2"
+    assert text[1].startswith("TBRmax not available for this session")
+    assert "nan" not in " ".join(text)
