@@ -39,7 +39,8 @@ def _table(ari: float, auc: float) -> pd.DataFrame:
             ("probe", "IDH", "embedding", "knn", 0.1),
             ("probe", "IDH", "raw intensities", "linear", 0.8)]
     return pd.DataFrame([{"evaluation": e, "target": t, "features": f, "probe": p,
-                          "estimate": v, "ci_low": v - 0.1, "ci_high": v + 0.1}
+                          "removed": "", "metric": "AUC", "estimate": v, "ci_low": v - 0.1,
+                          "ci_high": v + 0.1, "seed_sd": 0.01, "n": 13}
                          for e, t, f, p, v in rows])
 
 
@@ -69,3 +70,15 @@ def test_pretrain_seed_option_reaches_the_run(monkeypatch, tmp_path):
     from gliopet.config import load_config
 
     assert seen == [7, load_config().seed]
+
+
+def test_section_text_says_why_when_raw_intensities_win(tmp_path):
+    runs = {"every site": tmp_path / "all", "held-out siteC": tmp_path / "siteC"}
+    losing = {where: _table(0.5, 0.7) for where in runs}  # raw ARI 0.9 beats 0.5
+    text = section.section(losing, runs, {"without dynamic": _table(0.4, 0.6)})
+    assert "does **not** beat raw intensities 0.900 (0.800 to 1.000)" in text
+    assert "rest on 13 sessions per label" in text and "nan" not in text
+    assert "| without dynamic | 0.400 (0.300 to 0.500) | 0.600 (0.500 to 0.700) |" in text
+    assert "Projection of the patch embeddings: not drawn." in text
+    winning = {where: _table(1.05, 0.9) for where in runs}  # CI above raw 0.9
+    assert "Why the embedding" not in section.section(winning, runs, {})
