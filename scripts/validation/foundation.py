@@ -202,6 +202,9 @@ def section(tables: dict[str, pd.DataFrame], runs: dict[str, Path],
               "model and one objective's weight set to 0 (its masks are then not drawn either), "
               f"evaluated on the held-out site {HELD_OUT} like the full model.", "",
               *ablation_rows({"full model": tables[f"held-out {HELD_OUT}"], **ablations}), ""]
+    if not ablations:
+        lines += [f"No ablation in this run: {len(ABLATIONS)} more CPU pretrainings did not fit "
+                  "its time; `scripts/validate.py --sections foundation` runs them.", ""]
     if any("does **not** beat" in v for v in verdicts):
         held = tables[f"held-out {HELD_OUT}"]
         n = held[held.evaluation == "probe"].n

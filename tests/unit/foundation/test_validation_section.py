@@ -81,4 +81,5 @@ def test_section_text_says_why_when_raw_intensities_win(tmp_path):
     assert "| without dynamic | 0.400 (0.300 to 0.500) | 0.600 (0.500 to 0.700) |" in text
     assert "Projection of the patch embeddings: not drawn." in text
     winning = {where: _table(1.05, 0.9) for where in runs}  # CI above raw 0.9
-    assert "Why the embedding" not in section.section(winning, runs, {})
+    text = section.section(winning, runs, {})
+    assert "Why the embedding" not in text and "No ablation in this run: 4 more" in text
