@@ -20,6 +20,7 @@ marked) and a heatmap of the effects (elements x markers). Tables: ``association
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -84,7 +85,11 @@ def ordinal_test(x: np.ndarray, g: np.ndarray, opts: AssociationOptions) -> dict
     if opts.intervals:
         rng = np.random.default_rng(opts.seed)
         draws = rng.integers(0, len(x), size=(opts.n_boot, len(x)))
-        reps = [stats.spearmanr(x[i], g[i])[0] for i in draws]
+        with warnings.catch_warnings():
+            # A resample may hold one grade only: its rho is NaN (left out by nanquantile),
+            # which is not worth a console line per replicate.
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            reps = [stats.spearmanr(x[i], g[i])[0] for i in draws]
         low, high = np.nanquantile(np.asarray(reps, dtype=float), [0.025, 0.975])
     return {"test": "Spearman", "statistic": float(rho), "p": float(p), "effect": float(rho),
             "effect_name": "rho", "ci_low": float(low), "ci_high": float(high),
