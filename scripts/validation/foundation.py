@@ -83,8 +83,15 @@ def _embedded(root: Path, checkpoint: Path) -> None:
     gliopet("embed", root, "--model", checkpoint, *force)
 
 
+def _number(value: float) -> str:
+    """Three decimals, or n/a (never the text nan in a document)."""
+    return "n/a" if pd.isna(value) else f"{value:.3f}"
+
+
 def _fmt(row: pd.Series) -> str:
-    return f"{row.estimate:.3f} ({row.ci_low:.3f} to {row.ci_high:.3f})"
+    if pd.isna(row.estimate):
+        return "n/a"
+    return f"{row.estimate:.3f} ({_number(row.ci_low)} to {_number(row.ci_high)})"
 
 
 def _markdown(table: pd.DataFrame) -> list[str]:
@@ -93,7 +100,7 @@ def _markdown(table: pd.DataFrame) -> list[str]:
     for _, r in table.iterrows():
         removed = r.removed if isinstance(r.removed, str) and r.removed else "-"
         lines.append(f"| {r.evaluation} | {r.target} | {r.features} | {r.probe} | {removed} | "
-                     f"{r.metric} | {_fmt(r)} | {r.seed_sd:.3f} | {r.n} |")
+                     f"{r.metric} | {_fmt(r)} | {_number(r.seed_sd)} | {r.n} |")
     return lines
 
 
@@ -194,7 +201,7 @@ def section(tables: dict[str, pd.DataFrame], runs: dict[str, Path],
     for where, out in runs.items():
         slug = "all" if where == "every site" else HELD_OUT
         verdicts += _verdicts(tables[where], where)
-        lines += [*_verdicts(tables[where], where), "", f"### {where.capitalize()}", "",
+        lines += [*_verdicts(tables[where], where), "", f"### {where[0].upper()}{where[1:]}", "",
                   *_markdown(tables[where]), "", "Projection of the patch embeddings: "
                   f"{_figure(out, f'foundation-projection-{slug}.png')}.", ""]
     lines += ["### Ablations (item 8f)", "",
@@ -226,5 +233,7 @@ WHY_NOT = (
     "a position code hiding tissue and whole-grid inference, and finds the last block the "
     "weakest layer with shallow features improving slowly with training: under-training, not "
     "a measurement artefact. The held-out-site probes rest on {n} sessions per label "
-    "(wide CIs). The base preset on a GPU (`benchmarks/foundation_gpu.sh`) has not been "
+    "(wide CIs; AUCs far below 0.5 there are the known negative bias of cross-validation "
+    "on very small samples, each held-out session's class being under-represented in its "
+    "training folds). The base preset on a GPU (`benchmarks/foundation_gpu.sh`) has not been "
     "run: no GPU was lent to this work.")

@@ -37,11 +37,13 @@ def _table(ari: float, auc: float) -> pd.DataFrame:
             ("patch_clustering", "true compartment", "raw", "k-means", 0.9),
             ("probe", "IDH", "embedding", "linear", auc),
             ("probe", "IDH", "embedding", "knn", 0.1),
-            ("probe", "IDH", "raw intensities", "linear", 0.8)]
+            ("probe", "IDH", "raw intensities", "linear", 0.8),
+            ("probe", "IDH", "true posterior", "Bayes ceiling", 0.95)]
     return pd.DataFrame([{"evaluation": e, "target": t, "features": f, "probe": p,
                           "removed": "", "metric": "AUC", "estimate": v, "ci_low": v - 0.1,
                           "ci_high": v + 0.1, "seed_sd": 0.01, "n": 13}
-                         for e, t, f, p, v in rows])
+                         for e, t, f, p, v in rows]).assign(
+        seed_sd=lambda t: t.seed_sd.where(t.probe != "Bayes ceiling"))  # no seeds: NaN
 
 
 def test_ablation_rows_show_the_embedding_ari_and_linear_probe_of_each_model():
@@ -80,6 +82,9 @@ def test_section_text_says_why_when_raw_intensities_win(tmp_path):
     assert "rest on 13 sessions per label" in text and "nan" not in text
     assert "| without dynamic | 0.400 (0.300 to 0.500) | 0.600 (0.500 to 0.700) |" in text
     assert "Projection of the patch embeddings: not drawn." in text
+    ceiling = "| true posterior | Bayes ceiling | - | AUC | 0.950 (0.850 to 1.050) | n/a | 13 |"
+    assert ceiling in text
+    assert "### Held-out siteC" in text
     winning = {where: _table(1.05, 0.9) for where in runs}  # CI above raw 0.9
     text = section.section(winning, runs, {})
     assert "Why the embedding" not in text and "No ablation in this run: 4 more" in text
