@@ -95,8 +95,10 @@ def demo_stages(out_dir: Path, subjects: int, seed: int, size: str,
     bids, o = str(out_dir / "bids"), out_dir
     config = ("--config", str(o / "demo-config.yaml")) if size == "small" else ()
     ckpt = str(o / "foundation" / "checkpoints" / "last.ckpt")
+    # Two sessions at a time: registration and most per-session work run on one thread each.
+    jobs = ("--jobs", "2")
     classify = ("--repeats", str(s["repeats"]), "--folds", str(s["folds"]), "--inner-folds",
-                "2", "--n-boot", str(s["n_boot"]), "--models", s["models"], "--force")
+                "2", "--n-boot", str(s["n_boot"]), "--models", s["models"], "--force", *jobs)
     return [
         DemoStage("simulate", ("simulate", bids, "--subjects", str(subjects), "--seed",
                                str(seed), "--profile", "tiny", "--scenario", "both",
@@ -106,13 +108,13 @@ def demo_stages(out_dir: Path, subjects: int, seed: int, size: str,
                   changes=False),
         DemoStage("info", ("info", bids), "lists the sessions, frame timing and SUV factors",
                   changes=False),
-        DemoStage("preprocess", ("preprocess", bids),
+        DemoStage("preprocess", ("preprocess", bids, *jobs),
                   "motion correction, PET-MRI and MRI-template registration, masks, QC"),
-        DemoStage("quantify", ("quantify", bids),
+        DemoStage("quantify", ("quantify", bids, *jobs),
                   "SUV/TBR/TSR/TTP/slope, voxel maps, kinetic models, hot spots"),
         DemoStage("phantom-report", ("phantom-report", bids),
                   "the simulated cohort against the published ranges", changes=False),
-        DemoStage("radiomics", ("radiomics", bids, *config),
+        DemoStage("radiomics", ("radiomics", bids, *config, *jobs),
                   "IBSI radiomics features (MIRP)"),
         DemoStage("pretrain", ("pretrain", bids, "--config", "tiny", "--max-epochs",
                                str(s["epochs"]), "--out", str(o / "foundation")),
@@ -122,11 +124,11 @@ def demo_stages(out_dir: Path, subjects: int, seed: int, size: str,
                   "patch embeddings and session vectors", needs=("pretrain",)),
         DemoStage("evaluate-representation", (
             "evaluate-representation", bids, "--model", ckpt, "--seeds", str(seed),
-            "--out", str(o / "foundation-eval")),
+            "--out", str(o / "foundation-eval"), *jobs),
             "the foundation model's representation against the phantom's truth",
             clean=o / "foundation-eval", needs=("embed",)),
         DemoStage("signature", ("signature", bids, "--session", "all", "--n-boot",
-                                str(s["n_boot"]), "--out", str(o / "signature"), "--force"),
+                                str(s["n_boot"]), "--out", str(o / "signature"), "--force", *jobs),
                   "habitats, aggressiveness map and subregion, association with markers"),
         DemoStage("biopsy", ("biopsy", bids, "--force"),
                   "biopsy target with DICOM SEG and RTSTRUCT", needs=("signature",),
