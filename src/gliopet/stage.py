@@ -191,6 +191,20 @@ class Stage(ABC, Generic[R]):
         return self.folder.root(root)
 
 
+def require_finished(earlier: StageFolder, root: Path, session: Session, *, fix: str,
+                     detail: str = "") -> None:
+    """Refuse `session` (InputError) when the stage of `earlier` has not finished it (its
+    per-session ``provenance.json`` is written last); for `Stage.check` of a later stage."""
+    if not earlier.session_provenance(root, session).is_file():
+        raise InputError(f"no {earlier.producer} output for this session{detail}",
+                         path=earlier.session_dir(root, session), fix=fix)
+
+
+def has_pet(session: Session) -> bool:
+    """`Stage.applies` of the stages that need PET (an MRI-only session is left out)."""
+    return session.pet is not None
+
+
 @dataclass
 class StageRun:
     """Result of `run_stage`: the stage's main table and every session's outcome."""

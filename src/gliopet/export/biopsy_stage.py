@@ -34,7 +34,15 @@ from gliopet.errors import InputError
 from gliopet.io import derivatives as d
 from gliopet.io.session import Session
 from gliopet.signature import biopsy as b
-from gliopet.stage import Outcome, SessionContext, SessionWriter, Stage, run_stage
+from gliopet.stage import (
+    Outcome,
+    SessionContext,
+    SessionWriter,
+    Stage,
+    has_pet,
+    require_finished,
+    run_stage,
+)
 
 
 @dataclass
@@ -174,15 +182,12 @@ class BiopsyStage(Stage[BiopsyResult]):
 
     def applies(self, session: Session) -> bool:
         """An MRI-only session has no PET target."""
-        return session.pet is not None
+        return has_pet(session)
 
     def check(self, session: Session, root: Path) -> None:
         """Quantification must have finished for the session."""
-        if not d.QUANT.session_provenance(root, session).is_file():
-            raise InputError("no quantification output for this session",
-                             path=d.QUANT.session_dir(root, session),
-                             fix="run gliopet preprocess, gliopet quantify and gliopet "
-                                 "signature first")
+        require_finished(d.QUANT, root, session, fix="run gliopet preprocess, gliopet quantify "
+                                                     "and gliopet signature first")
 
     def run_session(self, session: Session, context: SessionContext) -> BiopsyResult:
         """Target, NIfTI masks and (unless ``dicom`` is off) the DICOM export."""

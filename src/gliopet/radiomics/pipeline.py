@@ -47,7 +47,14 @@ from gliopet.radiomics.features import (
     extract,
     family_of,
 )
-from gliopet.stage import Outcome, SessionContext, Stage, run_stage
+from gliopet.stage import (
+    Outcome,
+    SessionContext,
+    Stage,
+    has_pet,
+    require_finished,
+    run_stage,
+)
 
 #: Status of a session whose tumour VOI is empty.
 NO_TUMOUR = "no PET-avid tumour (empty tumour VOI of gliopet quantify): tumour features n/a"
@@ -149,15 +156,12 @@ class RadiomicsStage(Stage[RadiomicsResult]):
 
     def applies(self, session: Session) -> bool:
         """An MRI-only session has no PET VOI."""
-        return session.pet is not None
+        return has_pet(session)
 
     def check(self, session: Session, root: Path) -> None:
         """Quantification must have finished for the session."""
-        if not d.QUANT.session_provenance(root, session).is_file():
-            raise InputError("no quantification output for this session",
-                             path=d.QUANT.session_dir(root, session),
-                             fix="run `gliopet quantify` on the dataset first (it needs "
-                                 "`gliopet preprocess`)")
+        require_finished(d.QUANT, root, session, fix="run `gliopet quantify` on the dataset "
+                                                     "first (it needs `gliopet preprocess`)")
 
     def run_session(self, session: Session, context: SessionContext) -> RadiomicsResult:
         """Features of every image inside every VOI of the session."""

@@ -40,7 +40,15 @@ from gliopet.signature import labels as lab
 from gliopet.signature.association import AssociationOptions, FoldFeatures, associate
 from gliopet.signature.features import SessionVoxels, check_space, load_session
 from gliopet.signature.model import SessionMaps, SignatureModel, load_model
-from gliopet.stage import Outcome, SessionContext, SessionWriter, Stage, run_stage
+from gliopet.stage import (
+    Outcome,
+    SessionContext,
+    SessionWriter,
+    Stage,
+    has_pet,
+    require_finished,
+    run_stage,
+)
 
 #: Status of a session whose tumour VOI is empty.
 NO_TUMOUR = "no PET-avid tumour (empty tumour VOI of gliopet quantify): no habitats, no map"
@@ -97,14 +105,12 @@ class SignatureStage(Stage[SignatureResult]):
 
     def applies(self, session: Session) -> bool:
         """PET sessions of the chosen kind."""
-        return session.pet is not None and self.kind in ("all", session_kind(session.session))
+        return has_pet(session) and self.kind in ("all", session_kind(session.session))
 
     def check(self, session: Session, root: Path) -> None:
         """Quantification must have finished for the session."""
-        if not d.QUANT.session_provenance(root, session).is_file():
-            raise InputError("no quantification output for this session (no tumour VOI)",
-                             path=d.QUANT.session_dir(root, session),
-                             fix="run `gliopet quantify` on the dataset first")
+        require_finished(d.QUANT, root, session, detail=" (no tumour VOI)",
+                         fix="run `gliopet quantify` on the dataset first")
 
     def run_session(self, session: Session, context: SessionContext) -> SignatureResult:
         """Habitats, map, subregion and row of one session."""
