@@ -33,27 +33,12 @@ from gliopet.classify.tables import InputReport, TabularData, load_tabular, read
 from gliopet.classify.tabular import TabularOptions, build_models
 from gliopet.errors import InputError, ParameterError
 from gliopet.io import derivatives as d
+from gliopet.io.labels import LABELS
 from gliopet.io.truth import true_posteriors
 from gliopet.metrics import bootstrap_metrics
 
-
-@dataclass(frozen=True)
-class Target:
-    """A label of cohort.tsv: its positive value, the values read as negative, its posterior."""
-
-    positive: str
-    negatives: tuple[str, ...]
-    posterior: str
-
-
-#: Targets of `gliopet classify cohort` (column of cohort.tsv -> coding).
-TARGETS = {
-    "outcome": Target("progression", ("treatment_change", "treatment-related change",
-                                      "pseudoprogression", "radionecrosis"), "progression"),
-    "IDH": Target("mutant", ("wildtype", "wild-type"), "IDH_mutant"),
-    "codeletion_1p19q": Target("codeleted", ("intact", "non-codeleted", "not codeleted"),
-                               "codeleted_1p19q"),
-}
+#: Targets of `gliopet classify cohort` (column of cohort.tsv -> coding, `gliopet.io.labels`).
+TARGETS = {name: LABELS[name] for name in ("outcome", "IDH", "codeletion_1p19q")}
 #: Families this command runs: tabular, then image families (`gliopet.classify.image_cohort`).
 TABULAR_FAMILIES = ("rules", "radiomics")
 FAMILIES = (*TABULAR_FAMILIES, "cnn", "foundation")

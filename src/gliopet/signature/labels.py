@@ -10,7 +10,6 @@ missing, WHO grade 4 (1) against 2-3 (0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,28 +17,11 @@ import pandas as pd
 
 from gliopet.errors import InputError
 from gliopet.io import derivatives as d
+from gliopet.io.labels import LABELS
 
-
-@dataclass(frozen=True)
-class Marker:
-    """A binary marker: the value coded 1, the values coded 0, and words for tables."""
-
-    positive: str
-    negatives: tuple[str, ...]
-    meaning: str
-
-
-#: Binary markers and their coding (column of cohort.tsv -> coding).
-MARKERS = {
-    "IDH": Marker("mutant", ("wildtype", "wild-type"), "IDH-mutant (1) vs wildtype (0)"),
-    "codeletion_1p19q": Marker("codeleted", ("intact", "non-codeleted", "not codeleted"),
-                               "1p/19q codeleted (1) vs intact (0)"),
-    "MGMT": Marker("methylated", ("unmethylated",), "MGMT promoter methylated (1) vs "
-                                                    "unmethylated (0)"),
-    "CDKN2AB": Marker("deleted", ("intact",), "CDKN2A/B homozygous deletion (1) vs intact (0)"),
-    "null_marker": Marker("positive", ("negative",), "null marker (drawn independently of "
-                                                     "everything; a check of the error rate)"),
-}
+#: Binary markers and their coding (column of cohort.tsv -> coding): every label of
+#: `gliopet.io.labels` but the outcome at recurrence.
+MARKERS = {name: coding for name, coding in LABELS.items() if name != "outcome"}
 #: Ordinal markers (tested by Spearman correlation).
 ORDINAL = {"grade": "WHO CNS grade (2, 3, 4)"}
 #: Markers tested by default (those present in the table).
