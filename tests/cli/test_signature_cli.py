@@ -15,6 +15,7 @@ import pytest
 
 from gliopet import DISCLAIMER
 from gliopet.io import derivatives as d
+from support.cli import quantified_copy
 from support.signature_synth import marker_table
 
 
@@ -69,13 +70,8 @@ def simulated(run_cli, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quantified(run_cli, simulated, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("quantified") / "bids"
-    shutil.copytree(simulated, root)
-    for verb in ("preprocess", "quantify"):
-        code, _, err = run_cli(verb, root)
-        assert code == 0, err
-    return root
+def quantified(simulated, tmp_path_factory) -> Path:
+    return quantified_copy(simulated, tmp_path_factory.mktemp("quantified") / "bids")
 
 
 @pytest.mark.slow

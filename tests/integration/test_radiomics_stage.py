@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support.cli import quantified_copy
+
 pytestmark = pytest.mark.slow
 
 SUB, SES = "001", "diagnosis"
@@ -32,14 +34,9 @@ def simulated(run_cli, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quantified(run_cli, simulated, tmp_path_factory) -> Path:
+def quantified(simulated, tmp_path_factory) -> Path:
     """The phantom preprocessed and quantified by the CLI (never modified by the tests)."""
-    root = tmp_path_factory.mktemp("quantified") / "bids"
-    shutil.copytree(simulated, root)
-    for verb in ("preprocess", "quantify"):
-        code, _, err = run_cli(verb, root)
-        assert code == 0, err
-    return root
+    return quantified_copy(simulated, tmp_path_factory.mktemp("quantified") / "bids")
 
 
 @pytest.fixture(scope="module")
