@@ -75,6 +75,11 @@ COHORTS = {
     "tiny-hotspot": CohortSpec(
         "tiny-hotspot", 30, 16, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5
     ),
+    # the held-out generator (site "heldout": other deformation, noise and kinetic models than
+    # sites A-C); never used in development or training, only to test that a claim generalises
+    "tiny-heldout": CohortSpec(
+        "tiny-heldout", 20, 21, "tiny", "heldout", "both", 0.5
+    ),
     # reference-region models on the one-tissue verification phantom
     "tiny-onetissue": CohortSpec(
         "tiny-onetissue", 12, 15, "tiny", "siteA,siteB,siteC", "diagnosis", 0.5, "one-tissue"
