@@ -123,3 +123,38 @@ def test_refusals_are_one_line_and_write_nothing(embedded, tmp_path):
                            "--out", tmp_path / "d", "--site", "siteZ")
     assert code == 2 and "no session of the dataset at site(s) siteZ has an embedding" in err
     assert not any((tmp_path / n).exists() for n in "abcd")
+
+
+def test_probes_trained_on_one_dataset_are_scored_on_another(embedded, tmp_path):
+    """--test-dataset: a copy of the dataset with every IDH label flipped. The probes fitted on
+    the original reproduce its labels (4 sessions, many features: separable), so on the copy
+    their AUC is exactly 0, and so is the Bayes ceiling (posteriors unchanged)."""
+    import shutil
+
+    root, base = embedded
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    participants = pd.read_csv(other / "participants.tsv", sep="\t")
+    participants["IDH"] = participants["IDH"].map({"mutant": "wildtype", "wildtype": "mutant"})
+    participants.to_csv(other / "participants.tsv", sep="\t", index=False)
+    code, out, err = run_cli("evaluate-representation", root, "--model", base / "tiny.ckpt",
+                             "--out", tmp_path / "eval", "--seeds", "1", "--test-dataset", other)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "eval" / "representation.tsv", sep="\t",
+                        keep_default_na=False)
+    assert (table[table.evaluation == "patch_clustering"].n == 4).all()
+    probes = table[table.evaluation == "probe"].set_index(["features", "probe"])
+    for key in [("embedding", "linear"), ("embedding", "knn"), ("raw intensities", "linear"),
+                ("true posterior", "Bayes ceiling")]:
+        assert probes.loc[key, "estimate"] == pytest.approx(0.0), key
+        assert probes.loc[key, "n"] == 4
+    assert probes.loc[("embedding", "linear"), "note"] == "trained on 4 session(s) of bids"
+    assert sorted(table[table.evaluation == "missing_modality"].removed) == sorted(
+        MODALITY_CHANNELS)
+    provenance = json.loads((tmp_path / "eval" / "provenance.json").read_text())
+    assert provenance["test_dataset"] == str(other)
+    code, _, err = run_cli("evaluate-representation", root, "--model", base / "tiny.ckpt",
+                           "--out", tmp_path / "e", "--test-dataset", tmp_path / "none")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "no session embeddings (the embeddings table is missing)" in err
+    assert not (tmp_path / "e").exists()

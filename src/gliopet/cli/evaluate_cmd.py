@@ -2,7 +2,7 @@
 item 8; `gliopet.foundation.representation`).
 
 ``gliopet evaluate-representation BIDS_DIR --model CHECKPOINT --out DIR [--seeds 1,2,3]
-[--labels IDH,outcome] [--site SITE] [--jobs N]``
+[--labels IDH,outcome] [--site SITE] [--test-dataset TEST_DIR] [--jobs N]``
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def evaluate_representation(
     site: Annotated[list[str] | None, typer.Option(
         "--site", help="Evaluate only this site's sessions (e.g. a site excluded from "
                        "pretraining); repeat for several. Default: every site.")] = None,
+    test_dataset: Annotated[Path | None, typer.Option(
+        "--test-dataset", help="Another dataset embedded with the same model (e.g. a held-out "
+                               "generator): the probes are trained on BIDS_DIR (its --site "
+                               "sessions) and every evaluation is scored on TEST_DIR.")] = None,
     jobs: Jobs = None,
     config: ConfigFile = None,
 ) -> None:
@@ -66,6 +70,6 @@ def evaluate_representation(
     opts = RepresentationOptions(
         bids_dir, model, out, parse_seeds(seeds, settings.seed),
         [s.strip() for s in labels.split(",") if s.strip()] if labels else None,
-        resolve_jobs(settings, jobs), site or None, config=settings)
+        resolve_jobs(settings, jobs), site or None, config=settings, test_dir=test_dataset)
     table = evaluate_representation(opts)
     typer.echo(f"evaluated {len(table)} row(s); table: {out / TABLE}")

@@ -10,6 +10,8 @@ session vectors, and the aggregation of patch-clustering scores over sessions an
 * A probe may be trained on one feature set and scored on another of the same columns
   (`test_features`): the missing-modality evaluation trains on full vectors and predicts from
   vectors embedded without one modality.
+* Transfer (`transfer_probabilities`): fitted once on every session of a training cohort and
+  scored on the sessions of another (a held-out generator); no cross-validation, one repeat.
 """
 
 from __future__ import annotations
@@ -97,6 +99,26 @@ def cv_probabilities(features: np.ndarray, y: np.ndarray, subjects: np.ndarray, 
             model = _estimator(kind, smallest).fit(x[train], y[train])
             out[r, test] = model.predict_proba(x_test[test])[:, 1]
     return out
+
+
+def transfer_probabilities(train_features: np.ndarray, y_train: np.ndarray,
+                           test_features: np.ndarray, *, kind: str, what: str) -> np.ndarray:
+    """A probe fitted on every training row, positive-class probabilities of the test rows of
+    another cohort: (1, n_test) (one repeat: the fit has no random part)."""
+    x = np.asarray(train_features, float)
+    x_test = np.asarray(test_features, float)
+    y = np.asarray(y_train, int)
+    if x.ndim != 2 or x_test.ndim != 2 or x.shape[1] != x_test.shape[1] or len(x) != len(y):
+        raise ValueError(f"features {x.shape}, test features {x_test.shape}, labels {y.shape}")
+    if not np.isfinite(x).all() or not np.isfinite(x_test).all():
+        raise InputError(f"{what}: the feature vectors hold missing values",
+                         fix="give sessions with the same modalities (or re-run gliopet embed)")
+    counts = np.bincount(y, minlength=2)
+    if counts.min() == 0:
+        raise InputError(f"{what}: one class only in the training cohort ({len(y)} session(s))",
+                         fix="train on a cohort with both classes of this label")
+    model = _estimator(kind, int(counts.min())).fit(x, y)
+    return model.predict_proba(x_test)[:, 1][None, :]
 
 
 def auc_with_ci(y: np.ndarray, probabilities: np.ndarray, *, seed: int,

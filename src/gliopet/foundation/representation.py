@@ -21,7 +21,9 @@ evaluation; the phantom generator itself is never imported.
     held-out fold, vectors embedded by the model with one modality removed (the encoder takes
     any subset: the modality is left out of the sample before `embed_sample`).
 ``--site`` restricts every evaluation to the sessions of the sites given (a site held out of
-pretraining: generalisation).
+pretraining: generalisation). ``--test-dataset`` trains the probes on BIDS_DIR (at ``--site``)
+and scores everything on another embedded dataset (a held-out generator):
+`gliopet.foundation.transfer`.
 
 (e) **Projection**: the patch embeddings of up to `PROJECTION_SESSIONS` sessions on their first
     two principal components, coloured by true compartment (PNG).
@@ -92,6 +94,8 @@ class RepresentationOptions:
     sites: list[str] | None = None
     n_boot: int = 2000
     config: Config | None = None
+    #: Another dataset embedded by `model`: probes trained on `bids_dir`, scored there.
+    test_dir: Path | None = None
 
 
 @dataclass
@@ -288,6 +292,13 @@ def read_radiomics(bids_dir: Path, keys: list[tuple[str, str]]) -> tuple[np.ndar
                                                                          str]:
     """Radiomics features (``radiomics.tsv``) of the sessions `keys`, in that order: the numeric
     feature columns finite in every one of them; (None, why) when they cannot be used."""
+    features, why = radiomics_frame(bids_dir, keys)
+    return (None, why) if features is None else (features.to_numpy(float), "")
+
+
+def radiomics_frame(bids_dir: Path, keys: list[tuple[str, str]]
+                    ) -> tuple[pd.DataFrame | None, str]:
+    """`read_radiomics` as a table with the feature names as columns."""
     from gliopet.radiomics.pipeline import ID_COLUMNS
 
     path = d.RADIOMICS_TABLE.path(bids_dir)
@@ -304,7 +315,7 @@ def read_radiomics(bids_dir: Path, keys: list[tuple[str, str]]) -> tuple[np.ndar
     features = features.loc[:, np.isfinite(features.to_numpy(float)).all(axis=0)]
     if features.shape[1] == 0:
         return None, "no radiomics feature is finite in every session"
-    return features.to_numpy(float), ""
+    return features, ""
 
 
 def probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.ndarray,
@@ -437,6 +448,10 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
     config = opts.config or load_config()
     module = load_pretrained(opts.model)
     sha = sha256_file(opts.model)
+    if opts.test_dir is not None:
+        from gliopet.foundation.transfer import evaluate_transfer
+
+        return evaluate_transfer(opts, module, sha, config)
     embedded = read_embeddings(opts.bids_dir, sha, opts.model)
     labels = read_labels(opts.bids_dir, config)
     names = chosen_labels(labels, opts.labels)
@@ -477,10 +492,18 @@ def write_outputs(ev: Evaluation, opts: RepresentationOptions,
         projection_figure(projection, out / FIGURE, ev.model)
     write_text(out / SUMMARY, summary(table, ev, bool(projection)))
     write_provenance(out, command="gliopet evaluate-representation", config=config.as_dict(),
-                     inputs=[opts.model, d.EMBEDDING_TABLE.path(opts.bids_dir)],
+                     inputs=[opts.model, d.EMBEDDING_TABLE.path(opts.bids_dir),
+                             *([d.EMBEDDING_TABLE.path(opts.test_dir)] if opts.test_dir
+                               else [])],
                      extra={"model_sha256": sha, "seeds": list(opts.seeds),
-                            "n_boot": opts.n_boot, "notes": ev.notes})
+                            "n_boot": opts.n_boot, "notes": ev.notes,
+                            "test_dataset": str(opts.test_dir) if opts.test_dir else None})
     return table
+
+
+def _three(value: float) -> str:
+    """Three decimals, or n/a (a document never shows the text nan)."""
+    return "n/a" if pd.isna(value) else f"{value:.3f}"
 
 
 def summary(table: pd.DataFrame, ev: Evaluation, figure: bool) -> str:
@@ -492,8 +515,9 @@ def summary(table: pd.DataFrame, ev: Evaluation, figure: bool) -> str:
              "| seed SD | n |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         lines.append(f"| {r.evaluation} | {r.target} | {r.features} | {r.probe} | "
-                     f"{r.removed or '-'} | {r.metric} | {r.estimate:.3f} ({r.ci_low:.3f} to "
-                     f"{r.ci_high:.3f}) | {r.seed_sd:.3f} | {r.n} |")
+                     f"{r.removed or '-'} | {r.metric} | {_three(r.estimate)} "
+                     f"({_three(r.ci_low)} to {_three(r.ci_high)}) | {_three(r.seed_sd)} | "
+                     f"{r.n} |")
     if figure:
         lines += ["", f"Projection of the patch embeddings: {FIGURE}"]
     if ev.notes:
