@@ -3,20 +3,35 @@
 **Supervised** (`Attribution`, when a label of aggressiveness is known for enough training
 sessions: `gliopet.signature.labels.aggressive_label`): an L2 logistic regression of the label
 on the standardised signature elements (median imputation and standardisation fitted on the
-training sessions). Its standardised coefficients are carried back to the voxels as
-"coefficient x feature deviation" (the exact linear-model SHAP value under feature
-independence): each voxel's logit contribution is
+training sessions). Its explanation is carried back to the voxels feature by feature. The
+model's attribution to feature f has two parts:
 
-    a_v = sum_k p_v(k) * ( b_frac(k) + b_vol(k) + sum_f b_mean(k, f) * (f_v - m(k, f)) / s_f )
+    A_f = sum_k b_mean(k, f)  +  sum_k (b_frac(k) + b_vol(k)) * (mu(k, f) - mean_j mu(j, f)) / s_f
 
-with p_v(k) the voxel's habitat posterior, b the standardised coefficients of the habitat's
-fraction, volume and mean-feature elements, m(k, f) the training mean of the mean element and
-s_f the voxel-level scale of feature f (the habitat model's robust scale; for the embedding's
-principal components their standard deviation). The voxel scale, not the scale of the session
-means, keeps each term of the order of its coefficient: averaged over a habitat's voxels the
-deviation term is the element's deviation up to that change of scale. The map is the logistic
-function of a_v: in (0, 1), above 0.5 where the voxel pushes towards aggressiveness; 0 outside
-the tumour.
+The first is the sum over habitats of the standardised coefficients of the habitat means of f:
+the change of the session's logit when every habitat mean of f rises by one training SD. The
+second carries the habitat-composition elements (fraction and volume of habitat k) into the
+feature space: a habitat whose share pushes towards aggressiveness pulls the direction towards
+its centre mu(k, f) (the training mean of its mean element), away from the average habitat
+centre, in units of the voxel-level scale s_f of the feature (the habitat model's robust scale;
+for the embedding's principal components their standard deviation). Each tumour voxel then gets
+the attribution-weighted mean of its tumour-internal robust z-scores
+
+    a_v = sum_f A_f * z_f(v) / sum_f |A_f|,   z_f(v) = 1.349 * (f_v - median_T(f)) / IQR_T(f)
+
+(median and IQR over the session's own tumour voxels T), so the map ranks the voxels of one
+tumour by how far each departs from the rest of that tumour in the direction the model found
+aggressive. The map is the logistic function of a_v: in (0, 1), above 0.5 where the voxel is
+more aggressive than the tumour's median voxel; 0 outside the tumour.
+
+Why per feature and not per habitat: the first rule carried each habitat's own coefficients
+(fraction, volume and mean elements, weighted by the voxel's habitat posterior) back to the
+voxels as constants per habitat plus feature deviations. With a few dozen training sessions
+those habitat-specific coefficients are noisy and jump from habitat to habitat, so the constant
+per-habitat terms decided the map: on the phantom cohorts on which this rule was chosen
+(signature validation, seeds 411-413) the first rule put its maximum inside the planted
+aggressive subregion in 2 of 29 sessions, this rule in 28 of 29; fresh cohorts measure it
+(docs/validation.md, section "WP2").
 
 **Unsupervised fallback** (`kinetic_score`, no model or no usable label): the early-peak-then-
 washout pattern (docs/conventions.md, dynamic hot spots): the mean of the tumour-internal
@@ -59,9 +74,12 @@ class Attribution:
     intercept: float = 0.0
     n_train: int = 0
     label: str = ""
+    voxel_scale: dict[str, float] = field(default_factory=dict)
 
-    def fit(self, signatures: pd.DataFrame, y: np.ndarray, *, seed: int) -> Attribution:
-        """Fit on the training sessions' signature elements `columns` and labels `y` (0/1)."""
+    def fit(self, signatures: pd.DataFrame, y: np.ndarray, *, seed: int,
+            voxel_scale: dict[str, float] | None = None) -> Attribution:
+        """Fit on the training sessions' signature elements `columns` and labels `y` (0/1);
+        `voxel_scale` is s_f of every summary feature (module docstring; 1 when absent)."""
         from sklearn.linear_model import LogisticRegression
 
         x = signatures[self.columns].to_numpy(float)
@@ -75,32 +93,55 @@ class Attribution:
         self.coef = model.coef_[0].astype(float)
         self.intercept = float(model.intercept_[0])
         self.n_train = len(y)
+        self.voxel_scale = dict(voxel_scale or {})
         return self
 
-    def voxel_logit(self, posteriors: np.ndarray, summary: dict[str, np.ndarray],
-                    voxel_scale: dict[str, float]) -> np.ndarray:
-        """a_v of each voxel (module docstring); `summary` holds each voxel's value of every
-        per-habitat mean feature (the names after ``hab<k>_mean_``), `voxel_scale` its s_f."""
-        out = np.zeros(len(posteriors))
-        for j, column in enumerate(self.columns):
+    def feature_weights(self) -> dict[str, float]:
+        """A_f of every summary feature (module docstring): habitat-mean coefficients plus the
+        habitat-composition direction."""
+        mean_part: dict[str, float] = {}
+        centres: dict[str, dict[int, float]] = {}
+        composition: dict[int, float] = {}
+        for column, coef, mean in zip(self.columns, self.coef, self.mean, strict=True):
             match = _ELEMENT.match(column)
-            if match is None or int(match.group(1)) > posteriors.shape[1]:
+            if match is None:
                 continue
-            weight = posteriors[:, int(match.group(1)) - 1]
-            feature = match.group(3)
+            k, feature = int(match.group(1)), match.group(3)
             if feature is None:
-                out += weight * self.coef[j]
-            elif feature in summary:
-                dev = (np.nan_to_num(summary[feature], nan=self.mean[j]) - self.mean[j])
-                out += weight * self.coef[j] * dev / voxel_scale.get(feature, self.scale[j])
-        return out
+                composition[k] = composition.get(k, 0.0) + float(coef)
+            else:
+                mean_part[feature] = mean_part.get(feature, 0.0) + float(coef)
+                centres.setdefault(feature, {})[k] = float(mean)
+        scale = getattr(self, "voxel_scale", {}) or {}
+        weights = {}
+        for feature, part in mean_part.items():
+            mu = centres[feature]
+            centre = float(np.mean(list(mu.values())))
+            pull = sum(composition.get(k, 0.0) * (m - centre) for k, m in mu.items())
+            weights[feature] = part + pull / (scale.get(feature) or 1.0)
+        return weights
+
+    def voxel_logit(self, summary: dict[str, np.ndarray]) -> np.ndarray:
+        """a_v of each tumour voxel (module docstring); `summary` holds each voxel's value of
+        every summary feature (the names after ``hab<k>_mean_``)."""
+        weights = {f: w for f, w in self.feature_weights().items() if f in summary and w != 0}
+        total = sum(abs(w) for w in weights.values())
+        n = len(next(iter(summary.values()))) if summary else 0
+        if total == 0:
+            return np.zeros(n)
+        return sum(w * _robust_z(np.asarray(summary[f], dtype=float))
+                   for f, w in weights.items()) / total
 
     def describe(self) -> dict[str, object]:
         """JSON-ready record of the model."""
         return {"method": "L2 logistic regression (C=1) of the aggressiveness label on the "
-                          "standardised signature elements; voxel map = logistic(sum over "
-                          "habitats of posterior x standardised coefficient x feature deviation)",
+                          "standardised signature elements; per-feature attribution A_f = sum "
+                          "over habitats of the standardised coefficients of the feature's "
+                          "habitat means; voxel map = logistic(sum_f A_f x tumour-internal "
+                          "robust z of f / sum_f |A_f|)",
                 "label": self.label, "n_train": self.n_train,
+                "feature_attribution": {f: round(w, 6)
+                                        for f, w in self.feature_weights().items()},
                 "coefficients": {c: round(float(b), 6)
                                  for c, b in zip(self.columns, self.coef, strict=True)}}
 

@@ -139,7 +139,8 @@ class SignatureModel:
             return False
         columns = self.signature_columns()
         self.attribution = localise.Attribution(columns, label=label_text).fit(
-            signatures.loc[known[known].index, columns], y, seed=self.seed)
+            signatures.loc[known[known].index, columns], y, seed=self.seed,
+            voxel_scale=self.voxel_scale())
         return True
 
     def apply(self, voxels: SessionVoxels) -> SessionMaps:
@@ -149,7 +150,7 @@ class SignatureModel:
         habitats = np.zeros(voxels.tumour.shape, dtype=np.uint8)
         habitats[voxels.tumour] = np.argmax(post, axis=1) + 1
         if self.attribution is not None:
-            logit = self.attribution.voxel_logit(post, self.summary(voxels), self.voxel_scale())
+            logit = self.attribution.voxel_logit(self.summary(voxels))
             source, detail = localise.SUPERVISED, self.attribution.label
         else:
             logit, terms = localise.kinetic_score(voxels.features)

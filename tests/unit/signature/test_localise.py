@@ -1,11 +1,13 @@
 """Localisation: the aggressive subregion overlaps the planted aggressive region, with the
-unsupervised kinetic fallback and with the supervised attribution; the subregion rule's
+unsupervised kinetic fallback and with the supervised attribution (which follows the learned
+direction, reversed labels included, by the documented formula); the subregion rule's
 constraints (inside the tumour, one connected component, minimum volume)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import ndimage
 
 from gliopet.signature import localise
@@ -52,6 +54,37 @@ def test_supervised_attribution_finds_the_planted_region():
         maps = model.apply(voxels)
         assert maps.source == localise.SUPERVISED and maps.detail == "planted"
         assert _dice(maps.subregion, planted) > DICE_MIN
+
+
+def test_supervised_map_follows_the_learned_direction_not_a_fixed_kinetic_rule():
+    # labels reversed: the sessions WITH the early-peak habitat are the non-aggressive ones, so
+    # the supervised map must point away from it (the unsupervised score would point at it)
+    sessions = [planted_session(f"t{i}", 0.2 if i % 2 else 0.0, seed=100 + i)[0]
+                for i in range(10)]
+    model = SignatureModel("kinetic", FEATURES, seed=3, k_range=(2, 3)).fit(sessions)
+    signatures = model.transform(sessions)
+    labels = pd.Series([float(1 - i % 2) for i in range(10)], index=signatures.index)
+    assert model.fit_attribution(signatures, labels, "reversed")
+    assert model.attribution.feature_weights()["TTP"] > 0  # later peak: "more aggressive"
+    voxels, planted = planted_session("new", 0.2, seed=41)
+    maps = model.apply(voxels)
+    assert not planted.flat[np.argmax(maps.aggressiveness)]
+    assert _dice(maps.subregion, planted) < 0.1
+
+
+def test_feature_attribution_formula():
+    # two habitats, one feature: A = b_mean(1) + b_mean(2) + sum_k (b_frac + b_vol)(k) *
+    # (mu_k - mean mu) / s = 0.5 - 0.25 + [(1.0 + 0.5)(10 - 20) + (-1.0)(30 - 20)] / 5 = -4.75
+    attribution = localise.Attribution(
+        ["tumour_volume_mL", "hab1_fraction", "hab1_volume_mL", "hab1_mean_TTP",
+         "hab2_fraction", "hab2_mean_TTP"],
+        coef=np.array([9.0, 1.0, 0.5, 0.5, -1.0, -0.25]),
+        mean=np.array([20.0, 0.4, 8.0, 10.0, 0.6, 30.0]), voxel_scale={"TTP": 5.0})
+    assert attribution.feature_weights() == {"TTP": pytest.approx(-4.75)}
+    ttp = np.array([5.0, 20.0, 35.0, 20.0, 20.0])
+    logit = attribution.voxel_logit({"TTP": ttp})
+    assert np.argmax(logit) == 0 and np.argmin(logit) == 2  # early peak ranks first
+    assert logit == pytest.approx(-localise._robust_z(ttp))  # one feature: -z
 
 
 def test_too_few_labels_fall_back():
