@@ -30,7 +30,7 @@ voxels as constants per habitat plus feature deviations. With a few dozen traini
 those habitat-specific coefficients are noisy and jump from habitat to habitat, so the constant
 per-habitat terms decided the map: on the phantom cohorts on which this rule was chosen
 (signature validation, seeds 411-413) the first rule put its maximum inside the planted
-aggressive subregion in 2 of 29 sessions, this rule in 28 of 29; fresh cohorts measure it
+aggressive subregion in 8 of 29 sessions, this rule in 28 of 29; fresh cohorts measure it
 (docs/validation.md, section "WP2").
 
 **Unsupervised fallback** (`kinetic_score`, no model or no usable label): the early-peak-then-
