@@ -75,16 +75,52 @@ def test_pretrain_seed_option_reaches_the_run(monkeypatch, tmp_path):
 
 
 def test_section_text_says_why_when_raw_intensities_win(tmp_path):
-    runs = {"every site": tmp_path / "all", "held-out siteC": tmp_path / "siteC"}
-    losing = {where: _table(0.5, 0.7) for where in runs}  # raw ARI 0.9 beats 0.5
+    runs = {"every site": tmp_path / "foundation-eval-all",
+            "held-out siteC": tmp_path / "foundation-eval-siteC",
+            "held-out generator": tmp_path / "foundation-eval-heldout"}
+    losing = {where: {1: _table(0.5, 0.7), 2: _table(0.6, 0.7)} for where in runs}
     text = section.section(losing, runs, {"without dynamic": _table(0.4, 0.6)})
     assert "does **not** beat raw intensities 0.900 (0.800 to 1.000)" in text
     assert "rest on 13 sessions per label" in text and "nan" not in text
+    assert "scored on 13 sessions per label of a generator" in text
     assert "| without dynamic | 0.400 (0.300 to 0.500) | 0.600 (0.500 to 0.700) |" in text
     assert "Projection of the patch embeddings: not drawn." in text
     ceiling = "| true posterior | Bayes ceiling | - | AUC | 0.950 (0.850 to 1.050) | n/a | 13 |"
     assert ceiling in text
-    assert "### Held-out siteC" in text
-    winning = {where: _table(1.05, 0.9) for where in runs}  # CI above raw 0.9
+    assert "#### Held-out generator" in text and "### Held-out siteC: every evaluation" in text
+    assert ("- held-out generator, patch-cluster ARI: the embeddings 0.550 +/- 0.071 (mean "
+            "+/- SD over 2 pretraining seeds; per seed 0.500, 0.600) does **not** beat") in text
+    winning = {where: {1: _table(1.05, 0.9)} for where in runs}  # above raw 0.9
     text = section.section(winning, runs, {})
     assert "Why the embedding" not in text and "No ablation in this run: 4 more" in text
+
+
+def test_seed_table_gives_each_seed_the_mean_and_sd_and_the_baselines_once():
+    from validation import foundation_seeds as seeds
+
+    assert seeds.pretraining_seeds(10) == [10, 11, 12]
+    assert seeds.seeded(Path("/w/model"), 10, 10) == Path("/w/model")
+    assert seeds.seeded(Path("/w/model"), 12, 10) == Path("/w/model-seed-12")
+    lines = seeds.seed_table({7: _table(0.2, 0.6), 8: _table(0.4, 0.8), 9: _table(0.3, 0.7)})
+    assert lines[0] == ("| metric | seed 7 | seed 8 | seed 9 | mean +/- SD over seeds | raw "
+                        "intensities | other baselines |")
+    assert lines[2] == ("| patch-cluster ARI | 0.200 (0.100 to 0.300) | 0.400 (0.300 to 0.500) "
+                        "| 0.300 (0.200 to 0.400) | 0.300 +/- 0.100 | 0.900 (0.800 to 1.000) "
+                        "| - |")
+    assert lines[3].startswith("| linear probe AUC, IDH | 0.600 (0.500 to 0.700) |")
+    assert "| 0.700 +/- 0.100 | 0.800 (0.700 to 0.900) | Bayes ceiling 0.950 " in lines[3]
+    assert len(lines) == 5  # ARI, linear and k-NN of IDH (no outcome rows in the tables)
+    def without_pet(v):
+        return pd.DataFrame([{"evaluation": "missing_modality", "target": "IDH",
+                              "features": "embedding", "probe": "linear", "removed": "pet",
+                              "metric": "AUC", "estimate": v, "ci_low": v - 0.1,
+                              "ci_high": v + 0.1, "seed_sd": 0.0, "n": 13}])
+
+    lines = seeds.seed_table({7: pd.concat([_table(0.2, 0.6), without_pet(0.5)]),
+                              8: pd.concat([_table(0.4, 0.8), without_pet(0.7)])})
+    assert lines[-1] == ("| linear probe AUC, IDH, without pet | 0.500 (0.400 to 0.600) | "
+                         "0.700 (0.600 to 0.800) | 0.600 +/- 0.141 | - | - |")
+    # beats raw only when every pretraining seed is above it
+    verdicts = seeds.seed_verdicts({7: _table(0.95, 0.85), 8: _table(0.85, 0.9)}, "here")
+    assert verdicts[0].endswith("does **not** beat raw intensities 0.900 (0.800 to 1.000).")
+    assert " beats raw intensities 0.800" in verdicts[1]

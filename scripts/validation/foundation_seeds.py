@@ -1,0 +1,155 @@
+"""The foundation section's pretraining seeds (issue 12, item 8: "at least three seeds"):
+where each seed's model and evaluations live, and the per-seed table with the mean and the
+between-seed SD of every metric next to its baselines.
+
+The baselines (raw intensities, kinetic channels, radiomics, Bayes ceiling) do not depend on
+the pretrained model: the same sessions, k-means seeds and cross-validation splits give the
+same values for every pretraining seed, so they are shown once (from the first seed's table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Pretraining seeds: the package configuration's and the next ones.
+N_SEEDS = 3
+
+
+def pretraining_seeds(base: int) -> list[int]:
+    """`N_SEEDS` pretraining seeds starting at the configuration's `base`."""
+    return [base + i for i in range(N_SEEDS)]
+
+
+def seeded(path: Path, seed: int, base: int) -> Path:
+    """`path` for the configuration's seed (the names of earlier runs), ``path-seed-N`` else."""
+    return path if seed == base else path.with_name(f"{path.name}-seed-{seed}")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the seed table: which rows of `representation.tsv` it reads."""
+
+    label: str
+    evaluation: str
+    target: str
+    probe: str
+    baselines: tuple[str, ...]
+    removed: str = ""
+
+
+METRICS = (
+    Metric("patch-cluster ARI", "patch_clustering", "true compartment", "k-means",
+           ("raw", "kinetic")),
+    *(Metric(f"{name} AUC, {target}", "probe", target, probe,
+             ("raw intensities", "radiomics", "true posterior"))
+      for target in ("IDH", "outcome")
+      for probe, name in (("linear", "linear probe"), ("knn", "k-NN"))),
+)
+#: How the baselines are named in the table.
+BASELINE_NAMES = {"raw": "raw intensities", "kinetic": "kinetic channels",
+                  "true posterior": "Bayes ceiling"}
+
+
+def missing_metrics(table: pd.DataFrame) -> list[Metric]:
+    """Item 8c rows of a table: the linear probe with one modality removed at inference."""
+    rows = table[table.evaluation == "missing_modality"]
+    return [Metric(f"linear probe AUC, {t}, without {m}", "missing_modality", t, "linear", (),
+                   m) for t, m in zip(rows.target, rows.removed, strict=True)]
+
+
+def _row(table: pd.DataFrame, metric: Metric, features: str) -> pd.Series | None:
+    pick = table[(table.evaluation == metric.evaluation) & (table.target == metric.target)
+                 & (table.features == features)]
+    if metric.removed:
+        pick = pick[pick.removed == metric.removed]
+    if features != "true posterior":
+        pick = pick[pick.probe == metric.probe]
+    return pick.iloc[0] if len(pick) and pd.notna(pick.iloc[0].estimate) else None
+
+
+def _ci(row: pd.Series | None) -> str:
+    if row is None:
+        return "n/a"
+    low, high = (f"{v:.3f}" if pd.notna(v) else "n/a" for v in (row.ci_low, row.ci_high))
+    return f"{row.estimate:.3f} ({low} to {high})"
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """One metric over the pretraining seeds."""
+
+    metric: Metric
+    per_seed: dict[int, pd.Series]
+    raw: pd.Series | None
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.array([r.estimate for r in self.per_seed.values()], float)
+
+    @property
+    def mean(self) -> float:
+        return float(self.values.mean())
+
+    @property
+    def sd(self) -> float:
+        return float(self.values.std(ddof=1)) if len(self.values) > 1 else float("nan")
+
+    def mean_sd(self) -> str:
+        sd = "n/a" if np.isnan(self.sd) else f"{self.sd:.3f}"
+        return f"{self.mean:.3f} +/- {sd}"
+
+    def beats_raw(self) -> bool:
+        """Every pretraining seed's estimate above the raw-intensity estimate."""
+        return self.raw is not None and bool((self.values > self.raw.estimate).all())
+
+
+def summaries(tables: dict[int, pd.DataFrame]) -> list[SeedSummary]:
+    """Per metric present in every seed's table: the seeds' rows and the raw baseline."""
+    out = []
+    first = next(iter(tables.values()))
+    for metric in (*METRICS, *missing_metrics(first)):
+        rows = {s: _row(t, metric, "embedding") for s, t in tables.items()}
+        if any(r is None for r in rows.values()):
+            continue
+        raw = _row(first, metric, metric.baselines[0]) if metric.baselines else None
+        out.append(SeedSummary(metric, rows, raw))
+    return out
+
+
+def seed_table(tables: dict[int, pd.DataFrame]) -> list[str]:
+    """Markdown: per metric (missing-modality rows included), the embedding of each pretraining
+    seed (95 % CI), mean +/- SD over seeds, then the baselines (95 % CI)."""
+    seeds = list(tables)
+    first = tables[seeds[0]]
+    lines = ["| metric | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | mean +/- SD over seeds | raw intensities | other baselines |",
+             "|---" * (len(seeds) + 4) + "|"]
+    for summary in summaries(tables):
+        others = [f"{BASELINE_NAMES.get(b, b)} {_ci(_row(first, summary.metric, b))}"
+                  for b in summary.metric.baselines[1:]
+                  if _row(first, summary.metric, b) is not None]
+        lines.append(f"| {summary.metric.label} | "
+                     + " | ".join(_ci(summary.per_seed[s]) for s in seeds)
+                     + f" | {summary.mean_sd()} | "
+                     + (_ci(summary.raw) if summary.metric.baselines else "-") + " | "
+                     + ("; ".join(others) or "-") + " |")
+    return lines
+
+
+def seed_verdicts(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
+    """One line per linear-probe and ARI metric: does the embedding beat raw intensities over
+    every pretraining seed?"""
+    out = []
+    for summary in summaries(tables):
+        if summary.raw is None or summary.metric.probe == "knn":
+            continue
+        verdict = ("beats" if summary.beats_raw() else "does **not** beat")
+        out.append(f"- {where}, {summary.metric.label}: the embeddings "
+                   f"{summary.mean_sd()} (mean +/- SD over {len(summary.values)} pretraining "
+                   f"seeds; per seed {', '.join(f'{v:.3f}' for v in summary.values)}) "
+                   f"{verdict} raw intensities {_ci(summary.raw)}.")
+    return out
