@@ -10,9 +10,10 @@ Outputs in ``derivatives/gliopet/biopsy/sub-<s>/ses-<t>/``: the target JSON (BIO
 session's row: `gliopet.signature.biopsy`), the target sphere and the aggressive subregion on the
 reference MRI grid (BIOPSY_SPHERE, BIOPSY_SUBREGION, NIfTI) and, unless ``dicom=False``, a DICOM
 copy of the reference MRI (BIOPSY_MRI_DICOM) with the SEG (BIOPSY_SEG: segment 1 the subregion,
-2 the target sphere) and RTSTRUCT (BIOPSY_RTSTRUCT) that refer to it. With the import's id-map
-(``id_map``) the SEG and RTSTRUCT refer to the original MR series instead; they then hold the
-original UIDs and Patient ID, which the de-identified dataset may not hold, so they go to
+2 the target sphere), RTSTRUCT (BIOPSY_RTSTRUCT) and the aggressiveness map as a Parametric Map
+(BIOPSY_PMAP) and a derived MR series (BIOPSY_MAP_DICOM, `gliopet.export.pmap`) that refer to it.
+With the import's id-map (``id_map``) these refer to the original MR series instead; they then
+hold the original UIDs and Patient ID, which the de-identified dataset may not hold, so they go to
 ``export_dir`` (outside the dataset, owner-only files), one folder per session. Every session
 folder is built under a temporary name: a refused session leaves no DICOM behind.
 """
@@ -236,7 +237,8 @@ def biopsy_session(session: Session, context: SessionContext,
                    "sphere_in_subregion_fraction": round(float((sphere & subregion).sum()
                                                                / max(sphere.sum(), 1)), 4)})
     if stage.dicom:
-        record["dicom"] = export_dicom(session, context, stage, mri, [subregion, sphere])
+        record["dicom"] = export_dicom(session, context, stage, mri, [subregion, sphere],
+                                       map_on_mri(root, session, pet, mri))
     inputs = [*pet.paths, mri.path, mri.xfm]
     record["provenance"] = {"gliopet": __version__, "command": stage.command,
                             "inputs": [p.name for p in inputs],
@@ -244,6 +246,16 @@ def biopsy_session(session: Session, context: SessionContext,
     record = {"participant_id": f"sub-{session.subject}",
               "session_id": f"ses-{session.session}", "target_status": "ok", **record}
     return BiopsyResult(record, inputs)
+
+
+def map_on_mri(root: Path, session: Session, pet: PetInputs, mri: MriGrid) -> np.ndarray:
+    """The aggressiveness map (0-1, checked) on the reference MRI grid, by the masks' nearest
+    neighbour (`gliopet.signature.biopsy.values_to_mri`)."""
+    from gliopet.export.pmap import check_map_values
+
+    check_map_values(pet.aggressiveness, d.find(root, session, d.AGGRESSIVENESS_MAP))
+    return b.values_to_mri(pet.aggressiveness.astype(np.float32), pet.affine, mri.pet_to_mri,
+                           mri.affine, mri.data.shape)
 
 
 #: `target_status` of a session whose tumour VOI is empty (an expected outcome, not an error).
@@ -269,13 +281,17 @@ def no_tumour_record(root: Path, session: Session,
               "margin_mm": stage.margin_mm,
               "provenance": {"gliopet": __version__, "command": stage.command,
                              "inputs": [path.name]}}
+    if stage.dicom:
+        record["dicom"] = {"written": False, "reason": "no tumour: no SEG, RTSTRUCT, "
+                                                       "parametric map or map series"}
     return BiopsyResult(record, [path])
 
 
 # ---------------------------------------------------------------------------- DICOM
 def export_dicom(session: Session, context: SessionContext, stage: BiopsyStage, mri: MriGrid,
-                 masks: list[np.ndarray]) -> dict[str, Any]:
-    """Write the SEG and RTSTRUCT (and, without an id-map, the MRI copy); return their record."""
+                 masks: list[np.ndarray], aggressiveness: np.ndarray) -> dict[str, Any]:
+    """Write the SEG, RTSTRUCT and the map's Parametric Map and MR series (and, without an
+    id-map, the MRI copy); return their record. Masks and map on the reference MRI grid."""
     from gliopet.export.series import read_series, write_copy
 
     ids = (session.subject, session.session)
@@ -285,8 +301,8 @@ def export_dicom(session: Session, context: SessionContext, stage: BiopsyStage, 
                            mri.path)
         series = read_series(folder, "copy", mri.path)
         return {"referenced_series": "gliopet's de-identified DICOM copy of the reference MRI",
-                **write_objects(context.out, ids, series, mri, masks)}
-    return _export_original(session, context, stage, mri, masks)
+                **write_objects(context.out, ids, series, mri, masks, aggressiveness)}
+    return _export_original(session, context, stage, mri, masks, aggressiveness)
 
 
 def _refuse_bad_affine(write: Any, path: Path) -> None:
@@ -299,8 +315,10 @@ def _refuse_bad_affine(write: Any, path: Path) -> None:
 
 
 def write_objects(folder: Path, ids: tuple[str, str | None], series: Any, mri: MriGrid,
-                  masks: list[np.ndarray]) -> dict[str, Any]:
-    """SEG and RTSTRUCT of the masks (reference MRI grid) carried onto `series`."""
+                  masks: list[np.ndarray], aggressiveness: np.ndarray) -> dict[str, Any]:
+    """SEG and RTSTRUCT of the masks, Parametric Map and MR series of the aggressiveness map
+    (all on the reference MRI grid) carried onto `series`."""
+    from gliopet.export.pmap import STEP, write_map_series, write_parametric_map
     from gliopet.export.rtstruct import write_rtstruct
     from gliopet.export.seg import write_seg
 
@@ -309,13 +327,21 @@ def write_objects(folder: Path, ids: tuple[str, str | None], series: Any, mri: M
     key = f"sub-{ids[0]}_ses-{ids[1]}"
     seg = write_seg(d.BIOPSY_SEG.in_dir(folder, ids), series, on_series, key)
     rt = write_rtstruct(d.BIOPSY_RTSTRUCT.in_dir(folder, ids), series, on_series, key)
+    values = b.values_to_mri(aggressiveness, mri.affine, np.eye(4), series.affine, series.shape)
+    pmap = write_parametric_map(d.BIOPSY_PMAP.in_dir(folder, ids), series, values, key)
+    map_series = d.BIOPSY_MAP_DICOM.in_dir(folder, ids)
+    files = write_map_series(map_series, series, values, key)
     return {"seg": seg.name, "rtstruct": rt.name, "segments": {"1": "aggressive subregion",
                                                                "2": "biopsy target"},
+            "parametric_map": pmap.name, "map_series": map_series.name,
+            "map_series_files": len(files), "map_series_step": STEP,
+            "map_units": "unitless 0-1 (0 outside the tumour)",
             "frame_of_reference_uid_shared": True}
 
 
 def _export_original(session: Session, context: SessionContext, stage: BiopsyStage,
-                     mri: MriGrid, masks: list[np.ndarray]) -> dict[str, Any]:
+                     mri: MriGrid, masks: list[np.ndarray],
+                     aggressiveness: np.ndarray) -> dict[str, Any]:
     from gliopet.atomic import staged_directory
     from gliopet.export.series import (
         check_against_source,
@@ -344,9 +370,9 @@ def _export_original(session: Session, context: SessionContext, stage: BiopsySta
                            mri.path)
         series = read_series(folder, "original", mri.path)
         compared = check_against_source(series, record, mri.path)
-        written = write_objects(staging, ids, series, mri, masks)
-        for path in staging.iterdir():
-            path.chmod(0o600)  # original identifiers: owner only, like the id-map
+        written = write_objects(staging, ids, series, mri, masks, aggressiveness)
+        for path in staging.rglob("*"):  # original identifiers: owner only, like the id-map
+            path.chmod(0o700 if path.is_dir() else 0o600)
         staging.chmod(0o700)
     return {"referenced_series": "the original MR series (UIDs from the import's id-map)",
             "export_dir": "outside the dataset (holds original identifiers)",

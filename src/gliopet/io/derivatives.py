@@ -584,6 +584,13 @@ BIOPSY_MRI_DICOM = declare(BIOPSY, "dicom", "", space=REFERENCE_SPACE, desc="ref
                            description="folder: the reference MRI as a de-identified MR Image "
                                        "Storage series (the SEG and RTSTRUCT refer to it when "
                                        "the session did not come with an id-map)")
+BIOPSY_PMAP = declare(BIOPSY, "pmap", ".dcm", desc="aggressiveness",
+                      description="DICOM Parametric Map (float, Real World Value Mapping "
+                                  "unitless 0-1): the aggressiveness map on the MR series")
+BIOPSY_MAP_DICOM = declare(BIOPSY, "dicom", "", desc="aggressiveness",
+                           description="folder: the aggressiveness map as a derived MR Image "
+                                       "Storage series (16-bit, one file per slice of the MR "
+                                       "series, rescale slope to 0-1; research map)")
 BIOPSY_TABLE = Table(BIOPSY, "targets.tsv", "one row per session: the target and its "
                      "alternatives (RAS mm) and the rule")
 

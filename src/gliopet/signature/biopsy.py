@@ -190,13 +190,22 @@ def mask_to_mri(mask: np.ndarray, pet_affine: np.ndarray, pet_to_mri: np.ndarray
                 mri_affine: np.ndarray, mri_shape: tuple[int, ...]) -> np.ndarray:
     """A PET-grid mask on the reference MRI grid by nearest neighbour (each MRI voxel takes the
     value of the PET voxel its centre falls in); only the mask's bounding box is computed."""
+    return values_to_mri(np.asarray(mask, dtype=bool), pet_affine, pet_to_mri, mri_affine,
+                         mri_shape)
+
+
+def values_to_mri(values: np.ndarray, pet_affine: np.ndarray, pet_to_mri: np.ndarray,
+                  mri_affine: np.ndarray, mri_shape: tuple[int, ...]) -> np.ndarray:
+    """A PET-grid image (0 outside its region, e.g. the aggressiveness map) on the reference
+    MRI grid by the nearest neighbour of `mask_to_mri` (the same voxels as the masks); only the
+    bounding box of its non-zero voxels is computed, 0 elsewhere; dtype of `values`."""
     from gliopet.spatial import world_coordinates
 
-    out = np.zeros(mri_shape[:3], dtype=bool)
-    if not mask.any():
+    out = np.zeros(mri_shape[:3], dtype=values.dtype)
+    if not values.any():
         return out
-    ijk = np.argwhere(mask)
-    box = np.stack([ijk.min(0) - 0.5, ijk.max(0) + 0.5])  # the mask's box, voxel edges
+    ijk = np.argwhere(values)
+    box = np.stack([ijk.min(0) - 0.5, ijk.max(0) + 0.5])  # the non-zero box, voxel edges
     pet_pts = np.array([[box[a, 0], box[b, 1], box[c, 2]]
                         for a in (0, 1) for b in (0, 1) for c in (0, 1)], dtype=float)
     to_mri_voxel = np.linalg.inv(mri_affine) @ pet_to_mri @ pet_affine
@@ -210,8 +219,8 @@ def mask_to_mri(mask: np.ndarray, pet_affine: np.ndarray, pet_to_mri: np.ndarray
     xyz = world_coordinates(tuple(hi - lo), shifted, dtype=np.float64)
     to_pet_voxel = np.linalg.inv(pet_affine) @ np.linalg.inv(pet_to_mri)
     pet_idx = np.rint(apply_affine(to_pet_voxel, xyz)).astype(int)
-    valid = np.all((pet_idx >= 0) & (pet_idx < np.asarray(mask.shape)), axis=-1)
-    values = np.zeros(valid.shape, dtype=bool)
-    values[valid] = mask[tuple(pet_idx[valid].T)]
-    out[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = values
+    valid = np.all((pet_idx >= 0) & (pet_idx < np.asarray(values.shape)), axis=-1)
+    box_values = np.zeros(valid.shape, dtype=values.dtype)
+    box_values[valid] = values[tuple(pet_idx[valid].T)]
+    out[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = box_values
     return out

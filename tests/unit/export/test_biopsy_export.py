@@ -179,6 +179,19 @@ def test_id_map_export_refers_to_the_original_series(dataset, tmp_path):
     contour_refs = {c.ContourImageSequence[0].ReferencedSOPInstanceUID
                     for roi in rt.ROIContourSequence for c in roi.ContourSequence}
     assert contour_refs <= set(record["SOPInstanceUIDs"])
+    # The aggressiveness map: Parametric Map and derived MR series on the original series.
+    pm = pydicom.dcmread(d.BIOPSY_PMAP.in_dir(folder, truth["ids"]))
+    map_folder = d.BIOPSY_MAP_DICOM.in_dir(folder, truth["ids"])
+    maps = [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(map_folder.iterdir())]
+    for ds in (pm, *maps):
+        assert ds.StudyInstanceUID == record["StudyInstanceUID"]
+        assert ds.FrameOfReferenceUID == record["FrameOfReferenceUID"]
+        assert ds.PatientID == "PAT-0042"
+    assert pm.ReferencedSeriesSequence[0].SeriesInstanceUID == record["SeriesInstanceUID"]
+    assert ({m.SourceImageSequence[0].ReferencedSOPInstanceUID for m in maps}
+            == set(record["SOPInstanceUIDs"]))
+    assert (map_folder.stat().st_mode & 0o777) == 0o700
+    assert all((f.stat().st_mode & 0o077) == 0 for f in map_folder.iterdir())
     # No original identifier in the de-identified dataset.
     assert not list(d.BIOPSY.root(root).rglob("*.dcm"))
     assert "PAT-0042" not in d.find(root, truth["ids"], d.BIOPSY_TARGET).read_text()

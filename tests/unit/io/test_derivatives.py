@@ -77,6 +77,8 @@ NAMES = [
     (d.BIOPSY_SEG, {}, f"{P}_desc-biopsy_seg.dcm"),
     (d.BIOPSY_RTSTRUCT, {}, f"{P}_desc-biopsy_rtstruct.dcm"),
     (d.BIOPSY_MRI_DICOM, {}, f"{P}_space-T1w_desc-reference_dicom"),
+    (d.BIOPSY_PMAP, {}, f"{P}_desc-aggressiveness_pmap.dcm"),
+    (d.BIOPSY_MAP_DICOM, {}, f"{P}_desc-aggressiveness_dicom"),
     # WP3 saliency of `gliopet predict` (issue 13)
     (d.PREDICT_SALIENCY, {"desc": "cnnGradcam"},
      f"{P}_space-MNI152NLin2009aSym_res-2_desc-cnnGradcam_saliency.nii.gz"),

@@ -88,6 +88,10 @@ def test_no_tumour_gets_a_row_in_words_and_no_target_or_dicom(tmp_path):
     assert record["target_ras_mm"] is None and record["alternatives"] == {}
     assert d.find_or_none(root, truth["ids"], d.BIOPSY_SPHERE) is None
     assert not list(d.BIOPSY.root(root).rglob("*.dcm"))
+    folder = d.BIOPSY.session_dir(root, truth["ids"])
+    assert not d.BIOPSY_MAP_DICOM.in_dir(folder, truth["ids"]).exists()
+    assert record["dicom"] == {"written": False, "reason": "no tumour: no SEG, RTSTRUCT, "
+                                                           "parametric map or map series"}
     assert "nan" not in d.BIOPSY_TABLE.path(root).read_text()
 
 
