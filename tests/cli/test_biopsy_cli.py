@@ -138,7 +138,9 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
     assert referenced and referenced <= set(mr["SOPInstanceUIDs"])
     assert record["dicom"]["original_files_checked"] == len(mr["SOPInstanceUIDs"])
     if shutil.which("dciodvfy"):  # Debian's dicom3tools; skipped where absent
-        for path in (d.BIOPSY_SEG.in_dir(folder, ids), d.BIOPSY_RTSTRUCT.in_dir(folder, ids)):
+        for path in (d.BIOPSY_SEG.in_dir(folder, ids), d.BIOPSY_RTSTRUCT.in_dir(folder, ids),
+                     d.BIOPSY_PMAP.in_dir(folder, ids),
+                     sorted(d.BIOPSY_MAP_DICOM.in_dir(folder, ids).iterdir())[0]):
             run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True,
                                  check=False)
             assert "Error" not in run.stdout + run.stderr, path.name
@@ -151,6 +153,7 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
         uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
         position = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, float)
         np.testing.assert_allclose(position, originals[uid], atol=1e-3)
+    _map_on_the_original_series(folder, ids, mr, first, originals)
     # The target in the original DICOM patient coordinates (LPS) against the phantom's truth:
     # within one MRI voxel of the true aggressive subregion (MRI grid of the phantom).
     truth = load_nifti(d.find(sim, ("001", "diagnosis"), d.TRUTH_AGGRESSIVE_T1W))
@@ -178,3 +181,26 @@ def test_dicom_chain_lands_on_the_original_series_and_the_true_subregion(run_cli
     assert code == 0, err
     summary = pd.read_csv(tmp_path / "eval" / "summary.tsv", sep="\t").set_index("measure")
     assert summary.loc["AUC: map value vs high grade", "n"] == 12
+
+
+def _map_on_the_original_series(folder: Path, ids: tuple[str, str], mr: dict,
+                                first: pydicom.Dataset, originals: dict) -> None:
+    """The aggressiveness map's Parametric Map and derived MR series refer to the original MR
+    series of the id-map, and each frame / slice sits at the position of its original instance."""
+    pm = pydicom.dcmread(d.BIOPSY_PMAP.in_dir(folder, ids))
+    maps = [pydicom.dcmread(f, stop_before_pixels=True)
+            for f in sorted(d.BIOPSY_MAP_DICOM.in_dir(folder, ids).iterdir())]
+    assert len(maps) == len(mr["SOPInstanceUIDs"])
+    for ds in (pm, *maps):
+        assert ds.StudyInstanceUID == mr["StudyInstanceUID"]
+        assert ds.FrameOfReferenceUID == mr["FrameOfReferenceUID"]
+        assert (ds.PatientID, ds.PatientName) == (first.PatientID, first.PatientName)
+    assert pm.ReferencedSeriesSequence[0].SeriesInstanceUID == mr["SeriesInstanceUID"]
+    placed = [(f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID,
+               f.PlanePositionSequence[0].ImagePositionPatient)
+              for f in pm.PerFrameFunctionalGroupsSequence]
+    placed += [(m.SourceImageSequence[0].ReferencedSOPInstanceUID, m.ImagePositionPatient)
+               for m in maps]
+    for uid, position in placed:
+        np.testing.assert_allclose(np.array(position, float), originals[uid], atol=1e-3)
+    assert {uid for uid, _ in placed[-len(maps):]} == set(mr["SOPInstanceUIDs"])

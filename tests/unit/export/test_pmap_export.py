@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+
 import highdicom as hd
 import numpy as np
 import pydicom
