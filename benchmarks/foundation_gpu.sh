@@ -5,14 +5,16 @@
 # on all six modalities with inpainting only and with every objective. Record the table in
 # docs/benchmarks.md ("Foundation model").
 #
-# Usage (repository root, a Python with gliopet installed and CUDA available):
-#   bash benchmarks/foundation_gpu.sh [OUT.json]
+# Usage (repository root, a Python with gliopet installed and CUDA available; PYTHON names it,
+# default `python`):
+#   PYTHON=.venv/bin/python bash benchmarks/foundation_gpu.sh [OUT.json]
 set -euo pipefail
-python - <<'PY'
+PYTHON=${PYTHON:-python}
+"$PYTHON" - <<'PY'
 import torch
 assert torch.cuda.is_available(), "no CUDA device"
 print(torch.cuda.get_device_name(0), "torch", torch.__version__)
 PY
-python benchmarks/foundation_throughput.py --config base --device cuda \
+"$PYTHON" benchmarks/foundation_throughput.py --config base --device cuda \
     --modes monai-mae,mae,static,all --steps 20 --warmup 5 --threads 8 \
     ${1:+--out "$1"}

@@ -111,6 +111,10 @@ def _monai(config, device: str):
         decoder_num_layers=m.decoder_depth, decoder_num_heads=m.decoder_num_heads,
         pos_embed_type="learnable", decoder_pos_embed_type="learnable",
         qkv_bias=m.qkv_bias).to(device)
+    # Under bf16 autocast MONAI's forward writes the bf16 decoder tokens into a float32 copy of
+    # its mask token (index_put: "source and destination dtypes match"); its decoder embedding's
+    # output is cast to float32 so it runs. The decoder's matrix products stay bf16 (autocast).
+    model.decoder_embed.register_forward_hook(lambda module, args, out: out.float())
     x = torch.randn(config.train.batch_size, 1, *crop, device=device)
     target = patchify(x, m.patch_size)
 
