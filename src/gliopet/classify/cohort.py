@@ -9,6 +9,11 @@ validation). Every family sees the same sessions in the same order, so the outer
 `gliopet.classify.evaluate` (seeded, stratified by subject) are the same for all of them and
 DeLong's tests pair the same sessions.
 
+For progression at recurrence the rules family also holds PET RANO 1.0 (the recurrence session
+against the subject's diagnosis session, `gliopet.classify.petrano`; sessions without a
+baseline are listed as not assessable) and the two logistic models of the test whether dynamic
+features add to TBRmax (`gliopet.classify.dynamic`, ``dynamic_vs_static.tsv``).
+
 On a phantom (``derivatives/phantom-truth`` present) the Bayes ceiling of every evaluation is
 the AUC of the true posterior (``*_latent.json``, read through the contract) on that
 evaluation's sessions, with the same stratified bootstrap as the models
@@ -26,7 +31,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from gliopet.classify.evaluate import Evaluation, external_validation, nested_cv
+from gliopet.classify import petrano
+from gliopet.classify.dynamic import DYNAMIC, dynamic_models
+from gliopet.classify.evaluate import Evaluation, external_rows, external_validation, nested_cv
 from gliopet.classify.models import KINDS
 from gliopet.classify.rules import LEARNED
 from gliopet.classify.tables import InputReport, TabularData, load_tabular, read_table
@@ -81,6 +88,11 @@ class CohortOptions:
     saliency: tuple[str, ...] = ("gradcam",)
     crop_voxels: int = 32
     label_fractions: tuple[float, ...] = ()
+    final_fit: str = "all"
+
+
+#: What the saved models are fitted on: every session, or the sites other than --external-site.
+FINAL_FITS = ("all", "training-sites")
 
 
 def check_families(families: tuple[str, ...], foundation_model: Path | None = None
@@ -123,6 +135,10 @@ def check_cohort_options(opts: CohortOptions) -> None:
         from gliopet.classify.label_efficiency import check_fractions
 
         check_fractions(opts.label_fractions)
+    if opts.final_fit not in FINAL_FITS:
+        raise ParameterError("--final-fit", opts.final_fit, f"one of {', '.join(FINAL_FITS)}")
+    if opts.final_fit == "training-sites" and opts.external_site is None:
+        raise ParameterError("--final-fit", opts.final_fit, "'all' without --external-site")
     if opts.crop_voxels < 8 or opts.crop_voxels % 8:
         raise ParameterError("--crop-voxels", opts.crop_voxels, "a multiple of 8 (voxels of 2 mm)")
     if opts.foundation_model is not None and not Path(opts.foundation_model).is_file():
@@ -206,7 +222,9 @@ def family_features(bids_dir: Path, sessions: pd.DataFrame, families: tuple[str,
         sessions = sessions[sessions["id"].isin(tables["radiomics"].index)]
     if "rules" in families:
         columns = [c for c in LEARNED if c in sessions.columns]
-        if columns:
+        if columns:  # with PET RANO's score and the dynamic test's columns when present
+            columns += [c for c in (petrano.SCORE, *DYNAMIC)
+                        if c in sessions.columns and c not in columns]
             tables["rules"] = sessions.set_index("id")[columns]
         else:
             notes.append(f"rules: cohort.tsv has none of {', '.join(LEARNED)}; skipped")
@@ -327,6 +345,8 @@ def _prepare(opts: CohortOptions) -> CohortRun:
         raise InputError("the output folder exists and is not empty", path=opts.out,
                          fix="give a new folder, or --force to replace it")
     sessions, dropped = read_sessions(opts.bids_dir, opts.target, opts.session)
+    sessions, petrano_notes = _petrano(opts, sessions)
+    notes = notes + petrano_notes
     sessions, use_site, no_site = _sites(opts, sessions)
     sessions, tables, lost, family_notes = family_features(opts.bids_dir, sessions, families)
     images, no_images, image_notes = _image_sessions(opts.bids_dir, sessions, families)
@@ -345,6 +365,25 @@ def _prepare(opts: CohortOptions) -> CohortRun:
         raise InputError("no family has input: " + " ; ".join(run.notes),
                          fix="run the families rules and radiomics (--families rules,radiomics)")
     return run
+
+
+def _petrano(opts: CohortOptions, sessions: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Sessions with PET RANO 1.0's baseline and score (progression at recurrence only)."""
+    if opts.target != "outcome" or opts.session != "recurrence" or "rules" not in opts.families:
+        return sessions, []
+    if "BTV_mL" not in sessions.columns:
+        return sessions, [f"{petrano.RULE_NAME}: cohort.tsv has no BTV_mL column; not run"]
+    cohort = read_table(d.COHORT_TABLE.path(opts.bids_dir))
+    sessions = petrano.add_baseline(sessions, cohort, session_kind)
+    missing = petrano.not_assessable(sessions)
+    if not missing:
+        return sessions, []
+    if len(missing) == len(sessions):
+        return sessions.drop(columns=[petrano.SCORE]), [
+            f"{petrano.RULE_NAME}: no session assessable (" + "; ".join(missing[:3])
+            + (" ..." if len(missing) > 3 else "") + "); not run"]
+    return sessions, [f"{petrano.RULE_NAME}: {len(missing)} session(s) not assessable, given the "
+                      "training rows' median score: " + "; ".join(missing)]
 
 
 def _image_sessions(bids_dir: Path, sessions: pd.DataFrame, families: tuple[str, ...]
@@ -395,6 +434,8 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
             parts.append(_evaluate_image_family(run, family, data))
             continue
         models = build_models(data, _tabular_options(opts, family, run.tracer))
+        if family == "rules" and opts.target == "outcome":  # do dynamic features add?
+            models.update(dynamic_models(list(data.X.columns)))
         if family == "radiomics":
             models = {f"radiomics-{k}": m for k, m in models.items()}
         run.models.update(models)
@@ -404,9 +445,10 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
         if opts.external_site is not None:
             parts.append(external_validation(models, data, opts.external_site, seed=opts.seed,
                                              n_jobs=opts.jobs))
+        final = final_data(opts, data)
         for name, prototype in models.items():
             model = prototype.__class__(**prototype.get_params())
-            model.fit(data.X, data.y, groups=data.subjects, sites=data.sites)
+            model.fit(final.X, final.y, groups=final.subjects, sites=final.sites)
             run.fitted[name] = model
             run.explanations[name] = model.explain(data.X, sites=data.sites)
     run.evaluation = Evaluation(pd.concat([p.predictions for p in parts], ignore_index=True),
@@ -414,6 +456,13 @@ def evaluate_cohort(opts: CohortOptions) -> CohortRun:
     if opts.label_fractions:
         run.label_efficiency = _label_efficiency(run)
     return run
+
+
+def final_data(opts: CohortOptions, data: TabularData) -> TabularData:
+    """Rows of the saved models' fit: all, or those of the training sites (`FINAL_FITS`)."""
+    if opts.final_fit != "training-sites":
+        return data
+    return data.subset(external_rows(data, opts.external_site)[0])
 
 
 def _label_efficiency(run: CohortRun) -> pd.DataFrame:
@@ -446,8 +495,9 @@ def _evaluate_image_family(run: CohortRun, family: str, data: TabularData) -> Ev
         n_repeats=max(1, min(o.repeats, o.image_repeats)), seed=o.seed,
         external_site=o.external_site, methods=o.saliency)
     run.saliency += cases
+    final = final_data(o, data)
     for name, prototype in models.items():
         run.fitted[name] = prototype.__class__(**prototype.get_params()).fit(
-            data.X, data.y, groups=data.subjects, sites=data.sites)
+            final.X, final.y, groups=final.subjects, sites=final.sites)
         run.sanity += sanity_rows(name, run.fitted[name], data, o.seed)
     return evaluation

@@ -4,7 +4,9 @@ The same files as `gliopet.classify.report` (``results.tsv``, ``delong.tsv``,
 ``predictions.tsv``, ``selected_features.tsv``, ``feature_stability.tsv``, ``stability.tsv``,
 ``shap_values.tsv``, ``shap_global.tsv``, ``input_report.txt``, the ROC, calibration and
 decision-curve PNGs, ``models.joblib``, ``summary.md``, ``provenance.json``), built from the same
-functions, and ``sessions.tsv`` (the sessions, their subject, site and label). On a phantom,
+functions, and ``sessions.tsv`` (the sessions, their subject, site and label), and for progression
+``dynamic_vs_static.tsv`` (do dynamic features add to TBRmax: `gliopet.classify.dynamic`).
+On a phantom,
 ``results.tsv`` carries the Bayes ceiling of each row's evaluation (``bayes_auc`` and its CI,
 ``bayes_n``) and ``above_bayes_ceiling`` (the model's AUC is above it) and
 ``beyond_bayes_ceiling`` (its whole CI is above it); ``summary.md`` flags both as leakage.
@@ -33,6 +35,8 @@ import pandas as pd
 from gliopet import DISCLAIMER
 from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
 from gliopet.classify.cohort import TARGETS, CohortRun
+from gliopet.classify.dynamic import dynamic_vs_static
+from gliopet.classify.dynamic import markdown as dynamic_markdown
 from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
 from gliopet.classify.report import delong_markdown, shap_tables
 from gliopet.classify.results import delong_table, results_table, selection_stability
@@ -108,7 +112,10 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
              "thresholds fitted on the training folds only)"
              + (f"; external validation on site `{o.external_site}` (trained on the other "
                 "sites, threshold carried unchanged)" if o.external_site else "")
-             + f". Seed {o.seed}; {o.n_boot} stratified bootstrap replicates.", ""]
+             + f". Seed {o.seed}; {o.n_boot} stratified bootstrap replicates. Saved models "
+             + ("(models.joblib) fitted on every session." if o.final_fit == "all" else
+                f"(models.joblib) fitted on the sites other than `{o.external_site}`, as in "
+                "the external validation."), ""]
     lines += [f"- {note}" for note in run.notes] + ([""] if run.notes else [])
     lines += ["## Results", "", *_results_lines(results), ""]
     if run.posteriors is not None:
@@ -118,6 +125,7 @@ def summary_markdown(run: CohortRun, results: pd.DataFrame, delong: pd.DataFrame
                   "model above it signals leakage (docs/conventions.md).", "",
                   *(flags or ["No model is above the Bayes ceiling."]), ""]
     lines += delong_markdown(delong)
+    lines += dynamic_markdown(dynamic_vs_static(run.evaluation.predictions))
     lines += _label_efficiency_lines(run)
     lines += _sanity_lines(run)
     lines += ["## Input", "", *[f"- {line}" for line in _input_lines(run)], ""]
@@ -172,7 +180,8 @@ def bundle(run: CohortRun) -> dict[str, Any]:
                                  if f not in run.channels},
             "channels": dict(run.channels), "crop_voxels": _crop_voxels(run),
             "target": o.target, "positive": TARGETS[o.target].positive, "session": o.session,
-            "harmonize": o.harmonize, "seed": o.seed}
+            "harmonize": o.harmonize, "seed": o.seed, "final_fit": o.final_fit,
+            "external_site": o.external_site}
 
 
 def _crop_voxels(run: CohortRun) -> int | None:
@@ -240,7 +249,8 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
     per_patient, global_shap = shap_tables(tab) if run.explanations else (pd.DataFrame(),
                                                                           pd.DataFrame())
     sessions = run.sessions[["id", "participant_id", "session_id", *(
-        ["site"] if "site" in run.sessions.columns else []), o.target, "label"]]
+        ["site"] if "site" in run.sessions.columns else []), o.target, "label", *(
+        c for c in ("BTV_mL", "baseline_BTV_mL", "PETRANO_score") if c in run.sessions.columns)]]
     with staged_directory(o.out, overwrite=o.force) as folder:
         for name, table in (("results", results), ("delong", delong),
                             ("predictions", ev.predictions), ("selected_features", ev.selections),
@@ -249,6 +259,9 @@ def write_cohort_outputs(run: CohortRun) -> tuple[Path, pd.DataFrame]:
                             ("sessions", sessions)):
             write_tsv(folder / f"{name}.tsv", table)
         write_text(folder / "input_report.txt", "\n".join(run.notes + _input_lines(run)) + "\n")
+        dynamic = dynamic_vs_static(ev.predictions)
+        if len(dynamic):
+            write_tsv(folder / "dynamic_vs_static.tsv", dynamic)
         if run.label_efficiency is not None:
             from gliopet.classify.label_efficiency import label_efficiency_figure
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from gliopet.classify import petrano
 from gliopet.classify.cohort import read_radiomics, session_key, session_kind
 from gliopet.classify.cohort_report import BUNDLE_KIND
 from gliopet.classify.rules import ThresholdRule
@@ -84,6 +85,8 @@ def _sessions(bids_dir: Path, kind: str) -> pd.DataFrame:
                          "sessions)", path=path, fix=f"quantify the {kind} sessions first")
     rows["id"] = [session_key(p, s) for p, s in zip(rows.participant_id, rows.session_id,
                                                     strict=True)]
+    if kind == "recurrence":  # PET RANO 1.0's score against the diagnosis session
+        rows = petrano.add_baseline(rows, cohort, session_kind)
     return rows.set_index("id")
 
 
@@ -114,6 +117,8 @@ def _family_table(bids_dir: Path, rows: pd.DataFrame, family: str,
 def _explain(model: BaseEstimator, X: pd.DataFrame, background: pd.DataFrame | None,
              sites: np.ndarray | None, background_sites: np.ndarray | None) -> list[str]:
     """One explanation string per row of `X` (module docstring)."""
+    if isinstance(model, ThresholdRule) and model.column == petrano.SCORE:
+        return [petrano.explain(v) for v in X[model.column].to_numpy(float)]
     if isinstance(model, ThresholdRule):
         sign = ">=" if getattr(model, "direction_", model.direction) == "greater" else "<="
         rule = f"positive when {model.column} {sign} {model.cutoff_:.4g}"

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from gliopet.classify import petrano
 from gliopet.errors import InputError, ParameterError
 from gliopet.metrics import youden_threshold
 
@@ -159,8 +160,10 @@ def available_rules(columns: list[str], tracer: str | None = None,
     """Every published and learned rule whose column is in `columns` (published: of `tracer`).
 
     The published cut-offs and the learned rules' directions are those of progression vs
-    treatment-related change (`task` ``"progression"``); for any other question (``"other"``,
-    e.g. IDH at diagnosis) only learned rules are given, their direction learned too.
+    treatment-related change (`task` ``"progression"``), with PET RANO 1.0 when the ordinal
+    score column ``PETRANO_score`` is given (`gliopet.classify.petrano`); for any other
+    question (``"other"``, e.g. IDH at diagnosis) only learned rules are given, their direction
+    learned too.
     """
     if task not in ("progression", "other"):
         raise ParameterError("task", task, "'progression' or 'other'")
@@ -169,6 +172,9 @@ def available_rules(columns: list[str], tracer: str | None = None,
         if task == "progression" and pub.column in columns and (
                 tracer is None or tracer.upper() == pub.tracer):
             rules[name] = ThresholdRule(pub.column, pub.direction, pub.cutoff)
+    if task == "progression" and petrano.SCORE in columns:
+        # PET RANO 1.0 at recurrence vs the diagnosis session (gliopet.classify.petrano).
+        rules[petrano.RULE_NAME] = ThresholdRule(petrano.SCORE, "greater", petrano.CUTOFF)
     for column, direction in LEARNED.items():
         if column in columns:
             rules[f"{column} (Youden, training folds)"] = ThresholdRule(

@@ -160,6 +160,11 @@ def cohort(
     models: Annotated[str, typer.Option(
         "--models", help="Classifiers of the radiomics family.")] = "logistic,svm,rf,gb",
     external_site: ExternalSite = None,
+    final_fit: Annotated[str, typer.Option(
+        "--final-fit", help="What the saved models (models.joblib, for `gliopet predict`) are "
+                            "fitted on: all (every session) or training-sites (the sites "
+                            "other than --external-site, as in the external validation).")
+    ] = "all",
     harmonize: Annotated[bool, typer.Option(
         "--harmonize", help="ComBat of the radiomics features across sites, fitted inside the "
                             "training folds.")] = False,
@@ -187,7 +192,7 @@ def cohort(
         jobs=resolve_jobs(cfg, jobs), force=force, foundation_model=foundation_model,
         foundation_mode=foundation_mode, image_repeats=image_repeats, cnn_epochs=cnn_epochs,
         saliency=_split(saliency), crop_voxels=crop_voxels,
-        label_fractions=_fractions(label_fractions))
+        label_fractions=_fractions(label_fractions), final_fit=final_fit)
     check_cohort_options(opts)
     check_options(TabularOptions(features=bids_dir, labels=None, target=target, out=out,
                                  seed=opts.seed, group_column="site", repeats=repeats,
