@@ -8,6 +8,10 @@ and touch at edges and corners more than at faces; neither the MRI rule nor the 
 the rest of the lesion, so only the MRI abnormality (grown by the reference margin) keeps the
 healthy reference out of it.
 
+With ``lesion_suv=2.0`` (PET-avid) and a brain mask that leaves the lesion out, it reproduces
+the same patient at diagnosis: a PET-avid tumour at the brain surface, partly outside the brain
+mask, whose healthy neighbours only the PET rule can keep out of the reference.
+
 Built on `support.synthetic` (MNI anatomy, lesion = the 12 mm sphere at ``LESION_CENTRE_MNI``,
 identity head positions: the true transforms are the identity).
 """
@@ -48,9 +52,11 @@ class FaintLesionSession:
     lesion_pet: np.ndarray
 
 
-def faint_lesion_session(bright_fraction: float = 0.3, seed: int = 0) -> FaintLesionSession:
+def faint_lesion_session(bright_fraction: float = 0.3, seed: int = 0,
+                         lesion_suv: float = LESION_SUV) -> FaintLesionSession:
     """The session: `bright_fraction` of the lesion's MRI voxels (drawn with `seed`) are
-    FLAIR-bright, the others faint; the PET lesion adds only `LESION_SUV` (SUV).
+    FLAIR-bright, the others faint; the PET lesion adds only `lesion_suv` (SUV, default
+    `LESION_SUV`).
 
     Defaults: 24 of the lesion's 83 MRI voxels bright (2.2 mL), largest face-connected piece 5
     voxels (0.46 mL), all 24 26-connected (2.2 mL); sub-031: 0.9 and 2.1 mL."""
@@ -68,6 +74,6 @@ def faint_lesion_session(bright_fraction: float = 0.3, seed: int = 0) -> FaintLe
         PSF_FWHM_MM / 2.3548 / VOXEL_MM,
     )
     pet = sample("pet", synth.pet_frames.shape[:3], synth.pet_affine)
-    pet = (pet - (2.0 - LESION_SUV) * lesion_blur).clip(0).astype(np.float32)
+    pet = (pet - (2.0 - lesion_suv) * lesion_blur).clip(0).astype(np.float32)
     return FaintLesionSession(synth.t1, flair, synth.brain_mri, synth.mri_affine, pet,
                               synth.pet_affine, lesion_mri, bright, synth.lesion_pet)

@@ -1,4 +1,4 @@
-"""A lesion faint on FLAIR and not PET-avid stays out of the reference regions (issue 11).
+"""Lesions that one rule misses stay out of the reference regions (issue 11, phantom sub-031).
 
 The phantom's sub-031 recurrence (tiny profile, 4.5 mm voxels) had 18 healthy-reference and 3
 striatal voxels inside its true tumour + 5 mm: its FLAIR-bright voxels were scattered (largest
@@ -63,3 +63,21 @@ def test_reference_regions_stay_out_of_the_faint_lesion(case, abnormal):
     assert not np.any(masks["healthy"] & margin)
     assert not np.any(masks["striatum"] & margin)
     assert masks["healthy"].sum() * VOXEL_ML > 700  # mL: the reference is still most of the brain
+
+
+def test_pet_avid_tumour_outside_the_brain_mask_keeps_the_reference_away():
+    """sub-031 at diagnosis: a PET-avid tumour voxel at the brain surface lay outside the brain
+    mask (71 of its 561 tumour voxels did), so the PET rule, sought inside the mask only, left
+    its healthy neighbour in the reference. Here the brain mask leaves the whole (PET-avid,
+    +2 SUV) lesion out and there is no MRI abnormality: with the search inside the mask only, 28
+    reference voxels lay in the lesion + 5 mm."""
+    case = faint_lesion_session(lesion_suv=2.0)
+    identity = ras_matrix_to_sitk(np.eye(4))
+    masks = pet_regions(reg.to_sitk(case.pet, case.pet_affine),
+                        reg.to_sitk(case.t1, case.mri_affine), case.brain_mri & ~case.lesion_mri,
+                        identity, identity, abnormal_t1=None, pet_threshold=1.6,
+                        margin_mm=load_config().preprocess.reference_margin_mm)
+    healthy_median = float(np.median(case.pet[masks["healthy"]]))
+    assert (case.pet[case.lesion_pet] > 1.6 * healthy_median).mean() > 0.95  # PET-avid lesion
+    assert (masks["brain"] & case.lesion_pet).sum() <= 0.05 * case.lesion_pet.sum()  # left out
+    assert not np.any(masks["healthy"] & dilate_mm(case.lesion_pet, 5.0, SPACING))
