@@ -43,6 +43,28 @@ def test_bad_options_are_one_line_errors(dataset, run_cli, tmp_path):
     assert code == 2 and "--radius-mm must be > 0" in err
 
 
+def test_only_sessions_with_a_signature_are_targeted(run_cli, tmp_path):
+    # `gliopet signature` (default --session diagnosis) left the recurrence session out: the
+    # biopsy targets the diagnosis session and leaves the other out instead of failing on it
+    root = tmp_path / "bids"
+    synthetic_dataset(root, session="diagnosis")
+    synthetic_dataset(root, session="recurrence")
+    shutil.rmtree(d.SIGNATURE.session_dir(root, ("01", "recurrence")))
+    code, out, err = run_cli("biopsy", root, "--no-dicom")
+    assert code == 0, err
+    assert "biopsy targets of 1 session(s)" in out
+    assert d.find_or_none(root, ("01", "recurrence"), d.BIOPSY_TARGET) is None
+    # no signature at all: one clear line, nothing written
+    shutil.rmtree(d.SIGNATURE.root(root))
+    shutil.rmtree(d.BIOPSY.root(root))
+    code, _, err = run_cli("biopsy", root, "--no-dicom")
+    assert code == 2
+    assert err.strip() == (f"error: {root}: no aggressiveness map: gliopet signature has not "
+                           "been run on this dataset (fix: run gliopet signature BIDS_DIR first "
+                           "(--session all to target recurrence sessions too))")
+    assert not d.BIOPSY.root(root).exists()
+
+
 def _samples(truth: dict) -> pd.DataFrame:
     """Grade 4 at the planted peak P and around it inside the region; grade 2 at the tumour
     centre (the SUV peak) and elsewhere outside the region."""

@@ -182,8 +182,13 @@ class BiopsyStage(Stage[BiopsyResult]):
     tables = (d.BIOPSY_TABLE.filename,)
 
     def applies(self, session: Session) -> bool:
-        """An MRI-only session has no PET target."""
-        return has_pet(session)
+        """PET sessions that gliopet signature processed: an MRI-only session, or one left out
+        of the signature (e.g. a recurrence session after ``--session diagnosis``), has no
+        aggressiveness map to target."""
+        if not has_pet(session) or session.root is None:
+            return has_pet(session)
+        return any(d.find_or_none(session.root, session, x) is not None
+                   for x in (d.SIGNATURE_ROW, d.AGGRESSIVENESS_MAP))
 
     def check(self, session: Session, root: Path) -> None:
         """Quantification must have finished for the session."""
@@ -441,6 +446,11 @@ def run_biopsy(bids_dir: str | Path, *, participant_label: Sequence[str] | None 
                jobs: int = 1, config: Any = None) -> pd.DataFrame | None:
     """Run `BiopsyStage` on a dataset; return targets.tsv (None when no session finished)."""
     check_options(bids_dir, radius_mm, margin_mm, id_map, export_dir, dicom)
+    if not any(d.SIGNATURE.session_dirs(bids_dir)):
+        raise InputError("no aggressiveness map: gliopet signature has not been run on this "
+                         "dataset", path=bids_dir,
+                         fix="run gliopet signature BIDS_DIR first (--session all to target "
+                             "recurrence sessions too)")
     stage = BiopsyStage(radius_mm, margin_mm, dicom, str(id_map) if id_map else None,
                         str(Path(export_dir).absolute()) if export_dir else None)
     return run_stage(stage, bids_dir, participant_label=participant_label, jobs=jobs,
