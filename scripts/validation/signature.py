@@ -203,7 +203,7 @@ def run(cohorts: Cohorts) -> str:
         root = _cohort(cohorts, f"signature-eval-f{fraction:g}", seed, fraction)
         frames.append(_cohort_rows(root, model, "sites A-C", "diagnosis"))
     held_out = cohorts.quantified(HELD_OUT)
-    frames.append(_cohort_rows(held_out, model, "held-out generator", "all"))
+    frames.append(_cohort_rows(held_out, model, "held-out generator", "diagnosis"))
     rows = pd.concat(frames, ignore_index=True)
     n_planted = int(rows["planted"].sum())
     weights = card["attribution"].get("feature_attribution", {}) \
