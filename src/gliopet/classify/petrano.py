@@ -2,7 +2,7 @@
 
 PET RANO 1.0 (Albert et al., Lancet Oncol 2024;25:e29) is a framework for response assessment
 on amino-acid PET at a baseline and at follow-up. What gliopet implements, with fixed published
-thresholds and nothing fitted (docs/literature.md, "PET RANO 1.0"):
+thresholds and nothing fitted (docs/literature.md, "Clinical quantification"):
 
 - **measurable disease**: a tumour volume above 0.5 mL (`gliopet.quant.static.RANO_MIN_ML`;
   the ``BTV_mL`` of quantification's ``cohort.tsv``);
