@@ -129,9 +129,11 @@ def _literature_lines(results: pd.DataFrame) -> list[str]:
     for _, r in rows.iterrows():
         inside = [k for k, v in LITERATURE_AUC.items()
                   if r["auc_ci_low"] <= v <= r["auc_ci_high"]]
-        out.append(f"{r['evaluation']}: AUC {_ci(r, 'auc')}, "
-                   + ("its CI contains the published pooled AUC" if inside else
-                      "its CI does NOT contain the published pooled AUCs"))
+        side = ("below" if r["auc"] < min(LITERATURE_AUC.values()) else "above"
+                if r["auc"] > max(LITERATURE_AUC.values()) else "at")
+        out.append(f"{r['evaluation']}: AUC {_ci(r, 'auc')}, point estimate {side} the "
+                   "published values, "
+                   + ("which its CI contains" if inside else "which its CI does NOT contain"))
     return [f"Clinical-rule baseline against the literature ({BASELINE_RULE}; published: "
             f"{published}; docs/literature.md): " + "; ".join(out) + ".", ""]
 
@@ -192,5 +194,9 @@ def run(cohorts: Cohorts) -> str:
         lines.append(f"Models above the Bayes ceiling: {len(above)}"
                      + (f" ({', '.join(above['model'] + ' / ' + above['evaluation'])})"
                         if len(above) else "") + ".")
+        beyond = results[results["auc_ci_low"] > results["bayes_auc"]]
+        lines.append(f"Models whose whole 95 % CI is above the ceiling (leakage): {len(beyond)}"
+                     + (f" ({', '.join(beyond['model'] + ' / ' + beyond['evaluation'])})"
+                        if len(beyond) else "") + ".")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
