@@ -78,6 +78,9 @@ def test_petrano_dynamic_test_and_final_fit(run_cli, tmp_path):
     assert bundle["final_fit"] == "training-sites"
     tbr = bundle["models"]["TBRmax (Youden, training folds)"]
     assert abs(tbr.centre_ - rec.loc[rec.site == "siteA", "TBRmax"].mean()) < 1e-12
+    # ... and so did the SHAP background of `gliopet predict` (no external-site row in it)
+    assert bundle["background_sites"] and all(set(np.asarray(sites)) == {"siteA"}
+               for sites in bundle["background_sites"].values())
 
     code, _, stderr = run_cli("predict", str(bids), "--model", str(out), "--out",
                               str(tmp_path / "pred"))

@@ -34,7 +34,7 @@ import pandas as pd
 
 from gliopet import DISCLAIMER
 from gliopet.atomic import atomic_path, staged_directory, write_text, write_tsv
-from gliopet.classify.cohort import TARGETS, CohortRun
+from gliopet.classify.cohort import TARGETS, CohortRun, final_data
 from gliopet.classify.dynamic import dynamic_vs_static
 from gliopet.classify.dynamic import markdown as dynamic_markdown
 from gliopet.classify.plots import calibration_figure, decision_figure, roc_figure
@@ -173,11 +173,13 @@ def _input_lines(run: CohortRun) -> list[str]:
 def bundle(run: CohortRun) -> dict[str, Any]:
     """What models.joblib holds (module docstring)."""
     o = run.opts
+    # the SHAP background is the saved models' training rows (the training sites only with
+    # --final-fit training-sites: the external site's rows must not shape the explanations)
+    fitted = {f: final_data(o, data) for f, data in run.data.items() if f not in run.channels}
     return {"kind": BUNDLE_KIND, "models": run.fitted, "family": run.family_of,
             "features": {name: list(run.data[f].X.columns) for name, f in run.family_of.items()},
-            "background": {f: data.X for f, data in run.data.items() if f not in run.channels},
-            "background_sites": {f: data.sites for f, data in run.data.items()
-                                 if f not in run.channels},
+            "background": {f: data.X for f, data in fitted.items()},
+            "background_sites": {f: data.sites for f, data in fitted.items()},
             "channels": dict(run.channels), "crop_voxels": _crop_voxels(run),
             "target": o.target, "positive": TARGETS[o.target].positive, "session": o.session,
             "harmonize": o.harmonize, "seed": o.seed, "final_fit": o.final_fit,
