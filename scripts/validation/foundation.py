@@ -40,7 +40,13 @@ import pandas as pd
 from gliopet.io import derivatives as d
 from validation.common import Cohorts
 from validation.common import run as gliopet
-from validation.foundation_seeds import pretraining_seeds, seed_table, seed_verdicts, seeded
+from validation.foundation_seeds import (
+    pretraining_seeds,
+    seed_caveats,
+    seed_table,
+    seed_verdicts,
+    seeded,
+)
 
 COHORT = "tiny-both"
 #: The held-out generator (never in pretraining; probes trained on COHORT, scored there).
@@ -233,12 +239,14 @@ def section(tables: dict[str, dict[int, pd.DataFrame]], runs: dict[str, Path],
         "### Pretraining seeds: every metric, mean and SD over pretraining seeds", "",
         "Each seed's cell: estimate (95 % CI) with the three evaluation seeds pooled. The "
         "baselines do not depend on the pretrained model (same sessions, k-means seeds and "
-        "splits), so they are shown once.", ""]
+        "splits), so they are shown once. A cell 0.500 (0.500 to 0.500) means the probe gave "
+        "every session the same score (vectors embedded without that modality lie so far from "
+        "the training vectors that its probabilities saturate).", ""]
     verdicts = []
     for where, by_seed in tables.items():
         verdicts += seed_verdicts(by_seed, where)
-        lines += [f"#### {_title(where)}", "", *seed_verdicts(by_seed, where), "",
-                  *seed_table(by_seed), ""]
+        lines += [f"#### {_title(where)}", "", *seed_verdicts(by_seed, where),
+                  *seed_caveats(by_seed, where), "", *seed_table(by_seed), ""]
     if any("does **not** beat" in v for v in verdicts):
         lines += [why_not(first), ""]
     for where, out in runs.items():

@@ -153,3 +153,27 @@ def seed_verdicts(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
                    f"seeds; per seed {', '.join(f'{v:.3f}' for v in summary.values)}) "
                    f"{verdict} raw intensities {_ci(summary.raw)}.")
     return out
+
+
+def seed_caveats(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
+    """What a won comparison does not show: for each linear-probe metric the embedding wins,
+    whether every seed's CI still holds chance (0.5) and whether the raw-intensity probe fell
+    below chance (so that the win is over a baseline that failed, not a strong embedding)."""
+    out = []
+    for summary in summaries(tables):
+        if summary.metric.evaluation != "probe" or summary.metric.probe == "knn":
+            continue
+        if not summary.beats_raw():
+            continue
+        lows = [r.ci_low for r in summary.per_seed.values()]
+        parts = []
+        if all(low <= 0.5 for low in lows):
+            parts.append("every seed's 95 % CI includes chance (0.5; lower limits "
+                         + ", ".join(f"{low:.3f}" for low in lows) + ")")
+        if summary.raw.estimate < 0.5:
+            parts.append(f"the raw-intensity probe fell below chance "
+                         f"({summary.raw.estimate:.3f}) on these sessions")
+        if parts:
+            out.append(f"- {where}, {summary.metric.label}: the win over raw intensities is "
+                       "weak: " + "; ".join(parts) + ".")
+    return out

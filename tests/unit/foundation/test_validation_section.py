@@ -124,3 +124,23 @@ def test_seed_table_gives_each_seed_the_mean_and_sd_and_the_baselines_once():
     verdicts = seeds.seed_verdicts({7: _table(0.95, 0.85), 8: _table(0.85, 0.9)}, "here")
     assert verdicts[0].endswith("does **not** beat raw intensities 0.900 (0.800 to 1.000).")
     assert " beats raw intensities 0.800" in verdicts[1]
+
+
+def test_a_weak_win_over_raw_intensities_is_qualified():
+    from validation import foundation_seeds as seeds
+
+    def probe(auc, low, raw):
+        table = _table(0.1, auc)
+        table.loc[(table.features == "embedding") & (table.probe == "linear"), "ci_low"] = low
+        table.loc[table.features == "raw intensities", "estimate"] = raw
+        return table
+
+    weak = {1: probe(0.62, 0.35, 0.38), 2: probe(0.56, 0.29, 0.38)}
+    assert seeds.seed_caveats(weak, "generator") == [
+        "- generator, linear probe AUC, IDH: the win over raw intensities is weak: every "
+        "seed's 95 % CI includes chance (0.5; lower limits 0.350, 0.290); the raw-intensity "
+        "probe fell below chance (0.380) on these sessions."]
+    strong = {1: probe(0.95, 0.85, 0.6), 2: probe(0.9, 0.8, 0.6)}
+    assert seeds.seed_caveats(strong, "generator") == []
+    lost = {1: probe(0.5, 0.3, 0.6)}
+    assert seeds.seed_caveats(lost, "generator") == []
