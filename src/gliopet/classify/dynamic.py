@@ -138,8 +138,10 @@ def markdown(table: pd.DataFrame) -> list[str]:
         verdict = ("the dynamic features add" if r.p_value < 0.05 and r.difference > 0 else
                    "worse with the dynamic features" if r.p_value < 0.05 else
                    "no significant difference")
+        test = (f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}], p = {r.p_value:.3g}: {verdict}"
+                if np.isfinite(r.p_value) else
+                ", not testable (DeLong's variance needs at least two cases of each class)")
         lines.append(f"- {r.evaluation} ({r.n} sessions, {r.n_positive} positive): AUC "
                      f"{r.auc_static:.3f} (TBRmax) vs {r.auc_dynamic:.3f} (+ TTP + slope), "
-                     f"difference {r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}], "
-                     f"p = {r.p_value:.3g}: {verdict}.")
+                     f"difference {r.difference:+.3f}{test}.")
     return [*lines, ""]

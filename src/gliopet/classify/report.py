@@ -15,6 +15,7 @@ complete (`gliopet.atomic.staged_directory`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -38,9 +39,17 @@ def delong_markdown(delong: pd.DataFrame) -> list[str]:
         return []
     return ["## DeLong tests (probability averaged over repeats)", "",
             "| evaluation | A | B | AUC A - B [95 % CI] | p |", "|---|---|---|---|---|",
-            *[f"| {r.evaluation} | {r.model_a} | {r.model_b} | {r.difference:+.3f} "
-              f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g} |"
-              for r in delong.itertuples()], ""]
+            *[f"| {r.evaluation} | {r.model_a} | {r.model_b} | {_delong_cells(r)} |"
+              for r in delong.itertuples()],
+            "", *(["n/a: DeLong's variance needs at least two cases of each class in the "
+                   "evaluation.", ""] if not np.isfinite(delong["p_value"]).all() else [])]
+
+
+def _delong_cells(r: Any) -> str:
+    """'difference [CI] | p' of a DeLong row, in words when the test is undefined."""
+    if not np.isfinite(r.p_value):
+        return f"{r.difference:+.3f} (n/a) | n/a"
+    return f"{r.difference:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] | {r.p_value:.3g}"
 
 def _file_label(evaluation: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in evaluation).strip("-")

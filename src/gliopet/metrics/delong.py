@@ -39,6 +39,8 @@ def delong_covariance(y_true: ArrayLike,
     s = np.atleast_2d(np.asarray(scores, dtype=float))
     auc, v10, v01 = _structural_components(y, s)
     m, n = v10.shape[1], v01.shape[1]
+    if m < 2 or n < 2:  # a sample covariance needs two cases of each class: undefined (NaN)
+        return auc, np.full((s.shape[0], s.shape[0]), np.nan)
     cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
     return auc, cov
 

@@ -62,3 +62,22 @@ def test_false_positive_rate_without_extra_signal():
     bound = int(binom.ppf(0.99, N_NULL, 0.05))
     assert bound == 5
     assert adds.sum() <= bound, adds.sum()
+
+
+def test_an_undefined_test_is_said_in_words_in_the_summaries():
+    # an external site of 4 sessions with one negative: DeLong is undefined (NaN), and neither
+    # the dynamic-test lines nor the DeLong table of summary.md may show "nan"
+    from gliopet.classify.dynamic import markdown
+    from gliopet.classify.report import delong_markdown
+
+    nan = float("nan")
+    dynamic = pd.DataFrame([{"evaluation": "external:siteC", "n": 4, "n_positive": 3,
+                             "auc_static": 1.0, "auc_dynamic": 1.0, "difference": 0.0,
+                             "ci_low": nan, "ci_high": nan, "z": nan, "p_value": nan}])
+    delong = pd.DataFrame([{"evaluation": "external:siteC", "model_a": "a", "model_b": "b",
+                            "difference": 0.167, "ci_low": nan, "ci_high": nan,
+                            "p_value": nan}])
+    text = "\n".join(markdown(dynamic) + delong_markdown(delong))
+    assert "nan" not in text.lower()
+    assert "not testable (DeLong's variance needs at least two cases of each class)" in text
+    assert "| +0.167 (n/a) | n/a |" in text

@@ -60,3 +60,16 @@ def test_identical_scores_give_no_difference(asah):
 def test_one_class_is_refused():
     with pytest.raises(InputError, match="one class only"):
         delong_variance(np.ones(5, int), np.arange(5.0))
+
+
+def test_one_case_of_a_class_gives_an_undefined_test_without_warnings():
+    # DeLong's variance is a sample covariance over the cases of each class: with a single
+    # negative it is undefined, reported as NaN (an external site of 4 sessions, 1 negative)
+    import warnings
+
+    y = np.array([1, 1, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        test = delong_test(y, np.array([0.9, 0.8, 0.4, 0.5]), np.array([0.7, 0.6, 0.9, 0.1]))
+    assert test.auc_a == pytest.approx(2 / 3) and test.auc_b == 1.0
+    assert np.isnan(test.se) and np.isnan(test.p_value) and np.isnan(test.ci_low)
