@@ -247,7 +247,8 @@ def load_families(sessions: pd.DataFrame, tables: dict[str, pd.DataFrame], targe
         write = Path(tmp)
         labels.to_csv(write / "labels.tsv", sep="\t", index=False, na_rep="n/a")
         for family, features in tables.items():
-            frame = features.loc[sessions["id"]].rename_axis("id").reset_index()
+            # copy(): one consolidated block (the column-by-column table is fragmented)
+            frame = features.loc[sessions["id"]].copy().rename_axis("id").reset_index()
             frame.to_csv(write / f"{family}.tsv", sep="\t", index=False, na_rep="n/a")
             data, report = load_tabular(write / f"{family}.tsv", write / "labels.tsv", "label",
                                         id_column="id", positive=positive,

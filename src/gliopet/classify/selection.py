@@ -18,6 +18,8 @@ scaled and always kept (never ranked).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.feature_selection import VarianceThreshold, f_classif
@@ -80,7 +82,11 @@ class FoldFeatures:
                                  ) from None
         self.variance_ = VarianceThreshold(0.0).fit(feats)
         varying = np.flatnonzero(self.variance_.get_support())
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # a feature constant within each class (it separates the classes perfectly) has an
+        # infinite F; sklearn warns about it on every fold, which says nothing to the user
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Features .* are constant",
+                                    category=UserWarning)
             f_stat = np.nan_to_num(f_classif(feats[:, varying], y)[0], nan=0.0)
         order = np.argsort(-f_stat, kind="stable")
         kept = redundancy_filter(feats[:, varying], order, self.max_correlation)
