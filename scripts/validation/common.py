@@ -170,21 +170,20 @@ EARLY_CONTRAST_S = (60.0, 600.0)
 def planted_contrast(root: Path, sub: str, ses: str, aggressive: np.ndarray,
                      tissue: np.ndarray) -> float:
     """Planted early-uptake contrast of a session: noise-free (after PSF) mean over 1-10 min in
-    the true aggressive subregion / the rest of the true tumour (necrosis, enhancing,
-    infiltration) - 1; 0 when nothing is planted."""
+    the true aggressive subregion / the rest of the true tumour (`TUMOUR_LABELS`) - 1; 0 when
+    nothing is planted."""
     import json
 
     from gliopet.io.timing import FrameTiming
+    from gliopet.simulate.anatomy import TUMOUR_LABELS
 
-    rest = np.isin(tissue, (10, 11, 12)) & ~aggressive
+    rest = np.isin(tissue, TUMOUR_LABELS) & ~aggressive
     if not aggressive.any() or not rest.any():
         return 0.0
     side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
     timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"],
                                    float(side.get("InjectionStart", 0) or 0))
-    tracer = parse_entities(next((root / sub / ses / "pet").glob("*_pet.nii.gz")).name).get("trc")
-    clean = np.asarray(nib.load(d.TRUTH_NOISEFREE_PET.path(
-        root, (sub, ses), tracer=tracer, desc="noisefreepsf")).dataobj, dtype=np.float32)
+    clean = np.asarray(nib.load(d.find(root, (sub, ses), d.TRUTH_NOISEFREE_PET,
+                                       desc="noisefreepsf")).dataobj, dtype=np.float32)
     early = np.tensordot(clean, timing.window_weights(*EARLY_CONTRAST_S), axes=([-1], [0]))
     return float(early[aggressive].mean() / early[rest].mean() - 1.0)
-

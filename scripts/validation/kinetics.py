@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from gliopet.io import derivatives as d
+from gliopet.simulate.anatomy import TUMOUR_LABELS
 from validation.common import COHORTS, copy_with_pet, process, truth_pet
 from validation.common import run as gliopet
 
 COHORT = "tiny-onetissue"
 TRACER = "FDOPA"
-TUMOUR_LABELS = (10, 11, 12)
 NOISE_SEED = 2026
 
 

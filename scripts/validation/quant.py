@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 
 from gliopet.io import derivatives as d
-from validation.common import copy_with_pet, process, truth_pet
+from gliopet.simulate.anatomy import TUMOUR_LABELS
+from validation.common import copy_with_pet, planted_contrast, process, truth_pet
 
 #: Metrics compared with the truth table (quant column, truth column stem, kind of error).
 METRICS = (("SUVmax", "SUVmax", "rel"), ("TBRmax", "TBRmax", "rel"), ("TBRmean", "TBRmean", "rel"),
            ("TSRmax", "TSRmax", "rel"), ("BTV_mL", "BTV_mL", "rel"), ("TTP_min", "TTP_min", "abs"))
-#: Early window (s) of the planted-contrast measure (the quant early window, 1-10 min).
-EARLY_S = (60.0, 600.0)
 
 
 def _noise_free_copy(root: Path, target: Path) -> Path:
@@ -105,10 +104,6 @@ def _truth(root: Path, row: pd.Series, derivative: d.Derivative, **fill: str) ->
 
 
 def hotspot_section(roots: dict[str, Path]) -> str:
-    import json
-
-    from gliopet.io.timing import FrameTiming
-
     records = []
     for condition, root in roots.items():
         table = _table(root)
@@ -122,17 +117,8 @@ def hotspot_section(roots: dict[str, Path]) -> str:
             sub, ses = row["participant_id"], row["session_id"]
             aggressive = _truth(root, row, d.TRUTH_AGGRESSIVE_PET) > 0
             tissue = _truth(root, row, d.TRUTH_TISSUE_PET)
-            tumour_true = np.isin(tissue, (10, 11, 12))
-            contrast = 0.0
-            if bool(row["has_aggressive"]) and aggressive.any():
-                side = json.loads(next((root / sub / ses / "pet").glob("*_pet.json")).read_text())
-                timing = FrameTiming.from_bids(side["FrameTimesStart"], side["FrameDuration"],
-                                               float(side.get("InjectionStart", 0) or 0))
-                clean = _truth(root, row, d.TRUTH_NOISEFREE_PET, desc="noisefreepsf")
-                early = np.tensordot(clean, timing.window_weights(*EARLY_S), axes=([-1], [0]))
-                rest = tumour_true & ~aggressive
-                if rest.any():
-                    contrast = float(early[aggressive].mean() / early[rest].mean() - 1.0)
+            contrast = (planted_contrast(root, sub, ses, aggressive, tissue)
+                        if bool(row["has_aggressive"]) else 0.0)
             spots_path = d.HOTSPOTS.path(root, (sub, ses))
             spots = (
                 np.asarray(nib.load(spots_path).dataobj)
@@ -194,7 +180,7 @@ def _true_ratios(root: Path, row: pd.Series) -> dict[str, float]:
     f = hemi.shape[0] // tissue.shape[0]
     hemi = hemi[::f, ::f, ::f][tuple(slice(0, n) for n in tissue.shape)].astype(np.int16)
     hemi[hemi == 255] = -1
-    tumour = np.isin(tissue, (10, 11, 12))
+    tumour = np.isin(tissue, TUMOUR_LABELS)
     side = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
     background = np.isin(tissue, (3, 4)) & (hemi == -side)
     maps = {
@@ -232,7 +218,7 @@ def _model_on_truth(root: Path, row: pd.Series) -> dict[str, float]:
     tissue = _truth(root, row, d.TRUTH_TISSUE_PET)
     hemi = _truth(root, row, d.TRUTH_HEMISPHERE_PET).astype(np.int16)
     hemi[hemi == 255] = -1
-    tumour = np.isin(tissue, (10, 11, 12))
+    tumour = np.isin(tissue, TUMOUR_LABELS)
     side_t = -1 if np.sum(hemi[tumour] == -1) >= np.sum(hemi[tumour] == 1) else 1
     background = np.isin(tissue, (3, 4)) & (hemi == -side_t)
     return _fit_models(clean[tumour].mean(axis=0), clean[background].mean(axis=0), timing)

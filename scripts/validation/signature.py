@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from gliopet.io import derivatives as d
+from gliopet.simulate.tumour import ENHANCING, INFILTRATION
 from validation.common import Cohorts, CohortSpec, planted_contrast
 from validation.common import run as gliopet
 
@@ -57,8 +58,6 @@ POINTS = {"ours": "ours (biopsy target)", "mapmax": "map maximum", "suvmax": "SU
           "ttp": "earliest peak (TTP)", "kinetic": "kinetic score"}
 BINS = ((1e-9, 0.25, "0-0.25"), (0.25, 0.5, "0.25-0.5"), (0.5, 1.0, "0.5-1"),
         (1.0, np.inf, "> 1"))
-#: Tissue rank of a sampled point (truth labels of the phantom's tumour compartments).
-ENHANCING, INFILTRATION = 11, 12
 
 
 def _cohort(cohorts: Cohorts, name: str, seed: int, fraction: float) -> Path:
