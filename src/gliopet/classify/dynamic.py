@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from gliopet.classify.results import session_probabilities
 from gliopet.errors import InputError
 from gliopet.metrics import delong_test, youden_threshold
 
@@ -110,11 +111,9 @@ def dynamic_vs_static(predictions: pd.DataFrame, static: str = STATIC_NAME,
     """
     rows = []
     for evaluation, group in predictions.groupby("evaluation", sort=False):
-        mean = (group[group["model"].isin([static, dynamic])]
-                .groupby(["model", "id"])["probability"].mean().unstack("id"))
+        mean, labels = session_probabilities(group[group["model"].isin([static, dynamic])])
         if len(mean) < 2:
             continue
-        labels = group.groupby("id")["label"].first().loc[mean.columns].to_numpy(int)
         test = delong_test(labels, mean.loc[dynamic].to_numpy(), mean.loc[static].to_numpy())
         rows.append({"evaluation": evaluation, "n": len(labels),
                      "n_positive": int(labels.sum()), "model_static": static,

@@ -50,12 +50,19 @@ def results_table(predictions: pd.DataFrame, *, seed: int, n_boot: int = 2000) -
     return pd.DataFrame(rows)
 
 
+def session_probabilities(group: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(model x session probabilities averaged over the repeats, the sessions' labels) of one
+    evaluation's out-of-sample predictions: the paired inputs of DeLong's test."""
+    mean = group.groupby(["model", "id"], sort=False)["probability"].mean().unstack("id")
+    labels = group.groupby("id")["label"].first().loc[mean.columns].to_numpy(int)
+    return mean, labels
+
+
 def delong_table(predictions: pd.DataFrame) -> pd.DataFrame:
     """DeLong's test between each pair of models, per evaluation (module docstring)."""
     rows = []
     for evaluation, group in predictions.groupby("evaluation", sort=False):
-        mean = group.groupby(["model", "id"], sort=False)["probability"].mean().unstack("id")
-        labels = group.groupby("id")["label"].first().loc[mean.columns].to_numpy(int)
+        mean, labels = session_probabilities(group)
         for a, b in itertools.combinations(mean.index, 2):
             test = delong_test(labels, mean.loc[a].to_numpy(), mean.loc[b].to_numpy())
             rows.append({"evaluation": evaluation, "model_a": a, "model_b": b,

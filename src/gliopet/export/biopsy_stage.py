@@ -185,10 +185,11 @@ class BiopsyStage(Stage[BiopsyResult]):
         """PET sessions that gliopet signature processed: an MRI-only session, or one left out
         of the signature (e.g. a recurrence session after ``--session diagnosis``), has no
         aggressiveness map to target."""
-        if not has_pet(session) or session.root is None:
-            return has_pet(session)
-        return any(d.find_or_none(session.root, session, x) is not None
-                   for x in (d.SIGNATURE_ROW, d.AGGRESSIVENESS_MAP))
+        if not has_pet(session):
+            return False
+        return session.root is None or any(
+            d.find_or_none(session.root, session, x) is not None
+            for x in (d.SIGNATURE_ROW, d.AGGRESSIVENESS_MAP))
 
     def check(self, session: Session, root: Path) -> None:
         """Quantification must have finished for the session."""
