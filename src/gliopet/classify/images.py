@@ -5,18 +5,11 @@ For each session, the learning-grid images of the derivatives contract (read by
 channels ``LEARNING_DYNAMIC_STATS`` as quantification wrote them, MRI z-scored) are cut to a
 cube of `CROP_VOXELS` voxels (32 voxels = 64 mm on the 2 mm grid) around the tumour centre.
 
-The tumour centre on the learning grid, in order of preference:
-
-1. ``tumour-mask``: quantification's tumour VOI (``TUMOUR_MASK``, PET grid) carried onto the
-   learning grid through preprocessing's transforms (template <- T1w <- PET, as
-   `gliopet.quant.learning` carries the dynamic channels); its centroid;
-2. ``pet-avid``: the centroid of the largest connected component of the brain voxels whose
-   normalised PET is at or above the 99.5th percentile of the brain and above its median;
-3. ``brain``: the centroid of the brain mask.
-
-The crop's first voxel is a multiple of `ORIGIN_STEP` (8 voxels, the largest patch of the
-foundation model) so that the foundation model's tokens fall on its patches; voxels beyond the
-grid are 0. Channels are the union of the modalities of the sessions (`channel_names`), zeros
+The tumour centre on the learning grid and the crop's origin are those of
+`gliopet.foundation.tumour_region` (quantification's tumour VOI, else the largest PET-avid
+component, else the brain; the crop's first voxel a multiple of 8 voxels, so that the
+foundation model's tokens fall on its patches); voxels beyond the grid are 0. Channels are the
+union of the modalities of the sessions (`channel_names`), zeros
 where a session lacks one; ``present`` says which modalities each session has.
 """
 
@@ -28,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
 from gliopet.config import Config, load_config
 from gliopet.errors import InputError
@@ -40,14 +32,14 @@ from gliopet.foundation.data import (
     learning_grid_geometry,
     session_files,
 )
+from gliopet.foundation.tumour_region import (  # noqa: F401  (ORIGIN_STEP: part of the API)
+    CROP_VOXELS,
+    ORIGIN_STEP,
+    crop_origin,
+    tumour_centre,
+)
 from gliopet.io import derivatives as d
 
-#: Edge of the crop (learning-grid voxels, 2 mm).
-CROP_VOXELS = 32
-#: Crop origins are multiples of this (voxels): the largest foundation-model patch.
-ORIGIN_STEP = 8
-#: Percentile of the brain's normalised PET above which voxels are PET-avid.
-AVID_PERCENTILE = 99.5
 #: Columns of the image table given to the image families.
 IMAGE_COLUMNS = ("crop", "origin", "present")
 
@@ -86,17 +78,6 @@ class _Sessions(LearningGridDataset):
                 self._check_grid(path)
 
 
-def crop_origin(centre: Sequence[float], grid_shape: Sequence[int], size: int) -> tuple[int, ...]:
-    """First voxel of a `size` crop around `centre`: the nearest multiple of `ORIGIN_STEP`
-    (the centre at most 4 voxels off the crop's middle), moved inside the grid."""
-    out = []
-    for c, n in zip(centre, grid_shape, strict=True):
-        start = ORIGIN_STEP * int(round((float(c) - size / 2.0) / ORIGIN_STEP))
-        start = int(np.clip(start, 0, max(0, n - size)))
-        out.append(start - start % ORIGIN_STEP)
-    return tuple(out)
-
-
 def cut(volume: np.ndarray, origin: Sequence[int], size: int) -> np.ndarray:
     """The (C, size, size, size) block of a (C, X, Y, Z) volume at `origin`; 0 beyond it."""
     out = np.zeros((volume.shape[0], size, size, size), dtype=np.float32)
@@ -116,59 +97,15 @@ def paste(crop: np.ndarray, origin: Sequence[int], grid_shape: Sequence[int]) ->
     return out
 
 
-def mapped_tumour_mask(root: Path, ids: d.IdsLike) -> np.ndarray | None:
-    """Quantification's tumour VOI on the learning grid, or None without it or the transforms."""
-    from gliopet.io.nifti import load_nifti
-    from gliopet.preprocess import registration as reg
-
-    found = {"mask": d.find_or_none(root, ids, d.TUMOUR_MASK),
-             "pet_t1": d.find_or_none(root, ids, d.XFM, from_="pet", to=d.REFERENCE_SPACE),
-             "t1_template": d.find_or_none(root, ids, d.XFM, from_=d.REFERENCE_SPACE,
-                                           to=d.TEMPLATE_SPACE),
-             "reference": d.find_or_none(root, ids, d.LEARNING_MASK)}
-    if any(p is None for p in found.values()):
-        return None
-    chain = reg.compose(reg.read_transform(found["t1_template"]),
-                        reg.read_transform(found["pet_t1"]))
-    mask = reg.nifti_to_sitk(load_nifti(found["mask"]))
-    reference = reg.nifti_to_sitk(load_nifti(found["reference"]))
-    moved = reg.resample_mask(mask, reference, chain)
-    return moved if moved.any() else None
-
-
-def pet_avid_centre(pet: np.ndarray, brain: np.ndarray) -> np.ndarray | None:
-    """Centroid (voxels) of the largest PET-avid component in the brain; None without PET."""
-    values = pet[brain]
-    if values.size == 0 or not np.isfinite(values).any():
-        return None
-    avid = brain & (pet >= np.percentile(values, AVID_PERCENTILE)) & (pet > np.median(values))
-    labels, n = ndimage.label(avid)
-    if n == 0:
-        return None
-    sizes = ndimage.sum(avid, labels, range(1, n + 1))
-    return np.array(ndimage.center_of_mass(labels == 1 + int(np.argmax(sizes))))
-
-
-def tumour_centre(root: Path, files: SessionFiles, images: dict[str, np.ndarray],
-                  brain: np.ndarray) -> tuple[np.ndarray, str]:
-    """(centre in learning-grid voxels, method) by the preference of the module docstring."""
-    mask = mapped_tumour_mask(root, (files.subject, files.session or None))
-    if mask is not None:
-        return np.array(ndimage.center_of_mass(mask)), "tumour-mask"
-    if "pet" in images:
-        centre = pet_avid_centre(images["pet"][0], brain)
-        if centre is not None:
-            return centre, "pet-avid"
-    return np.array(ndimage.center_of_mass(brain)), "brain"
-
-
 def session_crop(dataset: LearningGridDataset, index: int, channels: Sequence[str],
                  size: int = CROP_VOXELS) -> SessionCrop:
     """The crop of session `index` of `dataset` with the crop channels `channels`."""
     sample = dataset[index]
     images = {m: t.numpy() for m, t in sample["images"].items()}
     brain = sample["brain_mask"][0].numpy()
-    centre, method = tumour_centre(dataset.root, dataset.sessions[index], images, brain)
+    item = dataset.sessions[index]
+    centre, method = tumour_centre(dataset.root, (item.subject, item.session or None), images,
+                                   brain)
     origin = crop_origin(centre, dataset.shape, size)
     stack = np.zeros((len(channels), *dataset.shape), dtype=np.float32)
     names = {m: channel_names([m]) for m in images}
