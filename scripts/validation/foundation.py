@@ -72,15 +72,16 @@ def ablation_config(objective: str) -> str:
 
 
 def ablation_rows(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Markdown table: per model (full, then each ablation), the embedding's patch-cluster ARI
-    and the linear-probe AUC of each target, estimate (95 % CI)."""
+    """Markdown table: per model (full, then each ablation), the embedding's patch-cluster ARI,
+    patch-probe balanced accuracy and linear-probe AUC of each target, estimate (95 % CI)."""
     targets = sorted({t for table in tables.values()
                       for t in table[table.evaluation == "probe"].target.unique()})
-    lines = ["| pretraining | patch-cluster ARI | " + " | ".join(
-        f"linear probe AUC, {t}" for t in targets) + " |", "|---" * (2 + len(targets)) + "|"]
+    lines = ["| pretraining | patch-cluster ARI | patch-probe balanced accuracy | " + " | ".join(
+        f"linear probe AUC, {t}" for t in targets) + " |", "|---" * (3 + len(targets)) + "|"]
     for name, table in tables.items():
         emb = table[table.features == "embedding"]
-        cells = [_cell(emb[emb.evaluation == "patch_clustering"])]
+        cells = [_cell(emb[emb.evaluation == "patch_clustering"]),
+                 _cell(emb[emb.evaluation == "patch_probe"])]
         cells += [_cell(emb[(emb.evaluation == "probe") & (emb.probe == "linear")
                             & (emb.target == t)]) for t in targets]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -247,7 +248,7 @@ def section(tables: dict[str, dict[int, pd.DataFrame]], runs: dict[str, Path],
         verdicts += seed_verdicts(by_seed, where)
         lines += [f"#### {_title(where)}", "", *seed_verdicts(by_seed, where),
                   *seed_caveats(by_seed, where), "", *seed_table(by_seed), ""]
-    if any("does **not** beat" in v for v in verdicts):
+    if any("**not** beat" in v for v in verdicts):
         lines += [why_not(first), ""]
     for where, out in runs.items():
         slug = out.name.removeprefix("foundation-eval-")

@@ -44,14 +44,23 @@ class Metric:
 METRICS = (
     Metric("patch-cluster ARI", "patch_clustering", "true compartment", "k-means",
            ("raw", "kinetic")),
+    Metric("patch-probe balanced accuracy", "patch_probe", "true compartment", "linear",
+           ("raw", "raw + kinetic", "kinetic")),
     *(Metric(f"{name} AUC, {target}", "probe", target, probe,
              ("raw intensities", "radiomics", "true posterior"))
+      for target in ("IDH", "outcome")
+      for probe, name in (("linear", "linear probe"), ("knn", "k-NN"))),
+    *(Metric(f"tumour-region {name} AUC, {target}", "tumour_probe", target, probe,
+             ("raw intensities",))
       for target in ("IDH", "outcome")
       for probe, name in (("linear", "linear probe"), ("knn", "k-NN"))),
 )
 #: How the baselines are named in the table.
 BASELINE_NAMES = {"raw": "raw intensities", "kinetic": "kinetic channels",
+                  "raw + kinetic": "raw intensities + kinetic channels (every input)",
                   "true posterior": "Bayes ceiling"}
+#: The baseline given every input the model sees, where a metric has one besides raw.
+ALL_INPUTS = "raw + kinetic"
 
 
 def missing_metrics(table: pd.DataFrame) -> list[Metric]:
@@ -152,6 +161,12 @@ def seed_verdicts(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
                    f"{summary.mean_sd()} (mean +/- SD over {len(summary.values)} pretraining "
                    f"seeds; per seed {', '.join(f'{v:.3f}' for v in summary.values)}) "
                    f"{verdict} raw intensities {_ci(summary.raw)}.")
+        every = (_row(next(iter(tables.values())), summary.metric, ALL_INPUTS)
+                 if ALL_INPUTS in summary.metric.baselines else None)
+        if every is not None:
+            verdict = "beat" if (summary.values > every.estimate).all() else "do **not** beat"
+            out.append(f"- {where}, {summary.metric.label}: the embeddings {verdict} the patch "
+                       f"means of every input the model sees (raw + kinetic) {_ci(every)}.")
     return out
 
 
@@ -161,7 +176,8 @@ def seed_caveats(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
     below chance (so that the win is over a baseline that failed, not a strong embedding)."""
     out = []
     for summary in summaries(tables):
-        if summary.metric.evaluation != "probe" or summary.metric.probe == "knn":
+        if (summary.metric.evaluation not in ("probe", "tumour_probe")
+                or summary.metric.probe == "knn"):
             continue
         if not summary.beats_raw():
             continue

@@ -89,12 +89,21 @@ def test_every_evaluation_is_written_with_its_ci(embedded):
     assert (clustering.n == 4).all() and (clustering.seeds == "1,2,3").all()
     assert ((clustering.ci_low <= clustering.estimate)
             & (clustering.estimate <= clustering.ci_high)).all()
+    patch_probe = table[table.evaluation == "patch_probe"].set_index("features")
+    assert list(patch_probe.index) == ["embedding", "raw", "kinetic", "raw + kinetic"]
+    assert (patch_probe.metric == "balanced accuracy").all() and (patch_probe.n == 4).all()
+    assert patch_probe.estimate.between(0, 1).all()
     probes = table[table.evaluation == "probe"]
     assert sorted(zip(probes.features, probes.probe, strict=True)) == [
         ("embedding", "knn"), ("embedding", "linear"), ("raw intensities", "knn"),
         ("raw intensities", "linear"), ("true posterior", "Bayes ceiling")]
     assert (probes.target == "IDH").all() and (probes.n == 4).all()
     assert probes[probes.probe == "Bayes ceiling"].estimate.item() == pytest.approx(1.0)
+    tumour = table[table.evaluation == "tumour_probe"]
+    assert sorted(zip(tumour.features, tumour.probe, strict=True)) == [
+        ("embedding", "knn"), ("embedding", "linear"), ("raw intensities", "knn"),
+        ("raw intensities", "linear")]
+    assert (tumour.n == 4).all() and tumour.note.str.startswith("tumour region: ").all()
     missing = table[table.evaluation == "missing_modality"]
     assert sorted(missing.removed) == sorted(MODALITY_CHANNELS)
     summary = (base / "eval" / "representation.md").read_text()
@@ -143,12 +152,21 @@ def test_probes_trained_on_one_dataset_are_scored_on_another(embedded, tmp_path)
     table = pd.read_csv(tmp_path / "eval" / "representation.tsv", sep="\t",
                         keep_default_na=False)
     assert (table[table.evaluation == "patch_clustering"].n == 4).all()
+    patch_probe = table[table.evaluation == "patch_probe"]
+    assert len(patch_probe) == 4 and (patch_probe.n == 4).all()
+    assert (patch_probe.note == "trained on the patches of 4 session(s) of bids").all()
     probes = table[table.evaluation == "probe"].set_index(["features", "probe"])
     for key in [("embedding", "linear"), ("embedding", "knn"), ("raw intensities", "linear"),
                 ("true posterior", "Bayes ceiling")]:
         assert probes.loc[key, "estimate"] == pytest.approx(0.0), key
         assert probes.loc[key, "n"] == 4
     assert probes.loc[("embedding", "linear"), "note"] == "trained on 4 session(s) of bids"
+    tumour = table[table.evaluation == "tumour_probe"].set_index(["features", "probe"])
+    assert len(tumour) == 4 and (tumour.n == 4).all()
+    # the same sessions, labels flipped: the region probes are exactly wrong too
+    assert tumour.loc[("embedding", "linear"), "estimate"] == pytest.approx(0.0)
+    assert tumour.loc[("raw intensities", "linear"), "note"].startswith(
+        "trained on 4 session(s) of bids; tumour region: ")
     assert sorted(table[table.evaluation == "missing_modality"].removed) == sorted(
         MODALITY_CHANNELS)
     provenance = json.loads((tmp_path / "eval" / "provenance.json").read_text())

@@ -1,5 +1,6 @@
-"""Probes of a representation (issue 12, item 8b-c): cross-validated linear probe and k-NN on
-session vectors, and the aggregation of patch-clustering scores over sessions and seeds.
+"""Probes of a representation (issue 12, item 8a-c): cross-validated linear probe and k-NN on
+session vectors, the patch probe (true compartment of each patch from its features), and the
+aggregation of per-session scores over sessions and seeds.
 
 * Linear probe: standardised features, L2-regularised logistic regression (scikit-learn,
   ``C`` = 1). k-NN: standardised features, ``k`` = min(5, smallest training class), distance
@@ -12,6 +13,13 @@ session vectors, and the aggregation of patch-clustering scores over sessions an
   vectors embedded without one modality.
 * Transfer (`transfer_probabilities`): fitted once on every session of a training cohort and
   scored on the sessions of another (a held-out generator); no cross-validation, one repeat.
+* Patch probe (`patch_probe_cv`, `patch_probe_transfer`): a multinomial L2 logistic regression
+  (standardised features, ``C`` = 1) from the features of a patch to its true compartment,
+  fitted on the patches of the training subjects' sessions (at most `MAX_TRAIN_PATCHES`, drawn
+  per seed) and scored per held-out session as the balanced accuracy (mean recall over the
+  compartments of that session). Folds by subject: a seeded permutation of the subjects dealt
+  into min(`MAX_FOLDS`, subjects) folds. Unlike k-means, it asks whether the compartment can be
+  read from the features, whatever their scale and number of dimensions.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from gliopet.metrics import auc_score, bootstrap_metrics
 PROBES = ("linear", "knn")
 #: Largest number of cross-validation folds.
 MAX_FOLDS = 5
+#: Most patches a patch probe is fitted on (a random draw per seed and fold beyond that).
+MAX_TRAIN_PATCHES = 20_000
 
 
 @dataclass(frozen=True)
@@ -148,3 +158,82 @@ def mean_with_ci(per_session: pd.DataFrame, *, seed: int, n_boot: int) -> Score:
     seed_means = table.mean(axis=0).to_numpy(float)
     sd = float(np.std(seed_means, ddof=1)) if seed_means.size > 1 else float("nan")
     return Score(float(values.mean()), float(low), float(high), sd, int(values.size))
+
+
+# ---------------------------------------------------------------------------- patch probe
+@dataclass(frozen=True)
+class PatchSet:
+    """The labelled patches of one session: features (n, D) and true compartments (n,)."""
+
+    subject: str
+    features: np.ndarray
+    labels: np.ndarray
+
+
+def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean over the classes of `labels` of the fraction of their rows predicted right (NaN
+    without rows). (Written out: scikit-learn's version warns when a prediction names a class
+    the session does not hold, which is ordinary here.)"""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    if labels.size == 0:
+        return float("nan")
+    return float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+
+
+def _finite(s: PatchSet) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(s.features, float).reshape(len(s.labels), -1)
+    keep = np.all(np.isfinite(x), axis=1)
+    return x[keep], np.asarray(s.labels)[keep]
+
+
+def fit_patch_probe(train: list[PatchSet], *, seed: int, what: str):  # noqa: ANN201
+    """The patch probe fitted on the patches of `train` (a scikit-learn pipeline)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    parts = [_finite(s) for s in train]
+    x = np.concatenate([p[0] for p in parts]) if parts else np.empty((0, 0))
+    y = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, int)
+    if len(np.unique(y)) < 2:
+        raise InputError(f"{what}: fewer than two true compartments among the training "
+                         f"patches ({len(y)} patch(es))",
+                         fix="evaluate sessions with phantom truth and several compartments")
+    if len(y) > MAX_TRAIN_PATCHES:
+        pick = np.random.default_rng(seed).choice(len(y), MAX_TRAIN_PATCHES, replace=False)
+        x, y = x[pick], y[pick]
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(x, y)
+
+
+def _score(model, s: PatchSet) -> float:  # noqa: ANN001
+    x, y = _finite(s)
+    return balanced_accuracy(y, model.predict(x)) if len(y) else float("nan")
+
+
+def patch_probe_cv(sessions: list[PatchSet], *, seeds: list[int], what: str) -> pd.DataFrame:
+    """Balanced accuracy of the patch probe on each session when its subject is held out:
+    rows = sessions (in order), columns = seeds (folds drawn per seed)."""
+    subjects = np.array(sorted({s.subject for s in sessions}))
+    folds = min(MAX_FOLDS, len(subjects))
+    if folds < 2:
+        raise InputError(f"{what}: {len(subjects)} subject(s); cross-validation by subject "
+                         "needs at least 2", fix="evaluate a cohort of several subjects")
+    out = pd.DataFrame(index=range(len(sessions)), columns=seeds, dtype=float)
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(subjects)
+        fold_of = {subject: i % folds for i, subject in enumerate(order)}
+        for fold in range(folds):
+            train = [s for s in sessions if fold_of[s.subject] != fold]
+            model = fit_patch_probe(train, seed=seed, what=what)
+            for i, s in enumerate(sessions):
+                if fold_of[s.subject] == fold:
+                    out.loc[i, seed] = _score(model, s)
+    return out
+
+
+def patch_probe_transfer(train: list[PatchSet], test: list[PatchSet], *, seed: int,
+                         what: str) -> pd.DataFrame:
+    """Balanced accuracy on each `test` session of the patch probe fitted on `train` (another
+    cohort): rows = test sessions, one column (`seed`: the draw of the training patches)."""
+    model = fit_patch_probe(train, seed=seed, what=what)
+    return pd.DataFrame({seed: [_score(model, s) for s in test]}, dtype=float)

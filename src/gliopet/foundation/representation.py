@@ -11,12 +11,22 @@ evaluation; the phantom generator itself is never imported.
     of the patch embeddings against the true compartments, next to the same clustering of the
     patch means of the raw intensities and of the dynamic PET (kinetic) channels; mean over
     sessions with a bootstrap 95 % CI over sessions.
+    **Patch probe**: a linear (multinomial logistic) probe from a patch's features to its true
+    compartment, cross-validated by subject (the first seed's folds), balanced accuracy per
+    session (mean over sessions, bootstrap 95 % CI), for the embedding and the patch means of
+    the raw, kinetic and both channel sets: whether the compartment can be read from the
+    features at all, which k-means on standardised features does not ask (docs/foundation.md).
 (b) **Probes** (`gliopet.foundation.probes`) for each label present: IDH (mutant vs wild type)
     at diagnosis sessions, outcome (progression vs treatment-related change) at recurrence
     sessions; linear probe and k-NN on the session vectors and on a raw-intensity vector of the
     same sessions (per channel: mean and 10th/50th/90th percentiles inside the brain mask),
     cross-validated by subject with every seed; next to the Bayes ceiling (AUC of the phantom's
     true posterior on the same sessions).
+    **Tumour region**: the same probes on vectors pooled over the 64 mm region around the
+    tumour that the pipeline found (`gliopet.foundation.tumour_region`: quantification's
+    tumour VOI, else the largest PET-avid component): the mean patch embedding there, against
+    the raw-intensity vector of the same voxels (``tumour_probe`` rows). A whole-brain vector
+    holds a 20 mL tumour at about 1 % of its patches.
 (c) **Missing modality**: the linear probe trained on full session vectors scores, in each
     held-out fold, vectors embedded by the model with one modality removed (the encoder takes
     any subset: the modality is left out of the sample before `embed_sample`).
@@ -46,7 +56,15 @@ import pandas as pd
 from gliopet import DISCLAIMER
 from gliopet.config import Config, load_config
 from gliopet.errors import InputError
-from gliopet.foundation.probes import PROBES, Score, auc_with_ci, cv_probabilities, mean_with_ci
+from gliopet.foundation.probes import (
+    PROBES,
+    PatchSet,
+    Score,
+    auc_with_ci,
+    cv_probabilities,
+    mean_with_ci,
+    patch_probe_cv,
+)
 from gliopet.io import derivatives as d
 from gliopet.io.truth import true_posteriors
 
@@ -58,6 +76,10 @@ PROJECTION_SESSIONS = 4
 PROJECTION_PATCHES = 400
 #: Percentiles of the raw-intensity baseline vector (with the mean), inside the brain mask.
 RAW_PERCENTILES = (10, 50, 90)
+#: Feature sets of the patch probe, in the table's order: the embedding, then patch means of
+#: the static channels (raw), the dynamic PET channels (kinetic) and both (every input the
+#: model sees).
+PATCH_PROBE_FEATURES = ("embedding", "raw", "kinetic", "raw + kinetic")
 COLUMNS = ["evaluation", "target", "features", "probe", "removed", "metric", "estimate",
            "ci_low", "ci_high", "seed_sd", "n", "seeds", "model", "note"]
 
@@ -141,10 +163,13 @@ def read_posteriors(bids_dir: Path, key: str) -> dict[tuple[str, str], float]:
     return true_posteriors(bids_dir, key)
 
 
-def raw_vector(sample: dict[str, Any]) -> dict[str, float]:
+def raw_vector(sample: dict[str, Any], region: np.ndarray | None = None) -> dict[str, float]:
     """The raw-intensity baseline of a session: per channel of every present modality, the mean
-    and `RAW_PERCENTILES` inside the brain mask."""
+    and `RAW_PERCENTILES` inside the brain mask (and inside `region`, a learning-grid mask,
+    when given)."""
     brain = np.asarray(sample["brain_mask"][0], bool)
+    if region is not None:
+        brain = brain & region
     out = {}
     for modality, volume in sample["images"].items():
         for c, channel in enumerate(np.asarray(volume)):
@@ -177,16 +202,17 @@ def vector_columns(table: pd.DataFrame) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- (a) and (e)
-def session_clustering(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any],
-                       seeds: list[int], config: Config) -> dict[str, Any]:
-    """ARIs of one session (features -> {seed: ARI}) and its labelled patches for the projection
-    (``patches`` (n, D), ``compartments`` (n,)). Raises InputError without truth or map."""
+def session_patches(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any],
+                    config: Config) -> dict[str, Any]:
+    """The labelled patches of one session on its embedding map's patch grid: the map, its
+    affine, the truth and, for the patch probe, each feature set's rows (``features``:
+    name -> (n, D)) and true compartments (``labels`` (n,)). Raises InputError without truth
+    or map."""
     from gliopet.foundation.evaluation import (
         PatchGrid,
-        baseline_aris,
-        embedding_ari,
         patch_index,
         patch_labels,
+        patch_means,
         truth_on_learning_grid,
     )
     from gliopet.io.nifti import load_nifti
@@ -195,21 +221,48 @@ def session_clustering(bids_dir: Path, ids: tuple[str, str], sample: dict[str, A
     img = load_nifti(d.find(bids_dir, ids, d.EMBEDDING_MAP, what="patch-embedding map"))
     embedding = np.asarray(img.dataobj, dtype=np.float32)
     brain = np.asarray(sample["brain_mask"][0], bool)
-    learning_affine = np.asarray(sample["affine"], float)
-    patch = int(np.rint(np.linalg.norm(img.affine[:3, 0]) / np.linalg.norm(learning_affine[:3, 0])))
-    scores: dict[str, dict[int, float]] = {"embedding": {}, "raw": {}, "kinetic": {}}
-    for seed in seeds:
-        scores["embedding"][seed] = embedding_ari(embedding, img.affine, truth, brain,
-                                                  sample["affine"], seed=seed)
-        for name, value in baseline_aris(sample, truth, patch_size=patch, seed=seed).items():
-            scores[name][seed] = value
     grid = PatchGrid(tuple(embedding.shape[:3]), np.asarray(img.affine, float))
     n = int(np.prod(grid.shape))
-    labels = patch_labels(truth, brain, patch_index(truth.shape, sample["affine"], grid), n)
+    index = patch_index(truth.shape, sample["affine"], grid)
+    labels = patch_labels(truth, brain, index, n)
     keep = np.flatnonzero(labels >= 0)
-    keep = np.random.default_rng(seeds[0]).permutation(keep)[:PROJECTION_PATCHES]
-    return {"scores": scores, "patches": embedding.reshape(n, -1)[keep],
-            "compartments": labels[keep]}
+    images = {m: np.asarray(v) for m, v in sample["images"].items()}
+    features = {"embedding": embedding.reshape(n, -1)[keep]}
+    static = [v for m, v in images.items() if m != "pet_dynamic"]
+    if static:
+        features["raw"] = patch_means(np.concatenate(static), brain, index, n)[keep]
+    if "pet_dynamic" in images:
+        features["kinetic"] = patch_means(images["pet_dynamic"], brain, index, n)[keep]
+        if static:
+            features["raw + kinetic"] = np.hstack([features["raw"], features["kinetic"]])
+    return {"embedding": embedding, "affine": img.affine, "truth": truth, "features": features,
+            "labels": labels[keep], "subject": ids[0]}
+
+
+def session_clustering(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any],
+                       seeds: list[int], config: Config) -> dict[str, Any]:
+    """ARIs of one session (features -> {seed: ARI}), its labelled patches for the projection
+    (``patches`` (n, D), ``compartments`` (n,)) and for the patch probe (`session_patches`).
+    Raises InputError without truth or map."""
+    from gliopet.foundation.evaluation import baseline_aris, embedding_ari
+
+    found = session_patches(bids_dir, ids, sample, config)
+    brain = np.asarray(sample["brain_mask"][0], bool)
+    learning_affine = np.asarray(sample["affine"], float)
+    affine = np.asarray(found["affine"], float)
+    patch = int(np.rint(np.linalg.norm(affine[:3, 0]) / np.linalg.norm(learning_affine[:3, 0])))
+    scores: dict[str, dict[int, float]] = {"embedding": {}, "raw": {}, "kinetic": {}}
+    for seed in seeds:
+        scores["embedding"][seed] = embedding_ari(found["embedding"], affine, found["truth"],
+                                                  brain, learning_affine, seed=seed)
+        for name, value in baseline_aris(sample, found["truth"], patch_size=patch,
+                                         seed=seed).items():
+            scores[name][seed] = value
+    labels = found["labels"]
+    keep = np.random.default_rng(seeds[0]).permutation(len(labels))[:PROJECTION_PATCHES]
+    return {"scores": scores, "patches": found["features"]["embedding"][keep],
+            "compartments": labels[keep], "features": found["features"], "labels": labels,
+            "subject": found["subject"]}
 
 
 def _one_session(bids_dir: Path, dataset: Any, index: int, seeds: list[int],
@@ -225,7 +278,8 @@ def _one_session(bids_dir: Path, dataset: Any, index: int, seeds: list[int],
 
 def clustering(ev: Evaluation, bids_dir: Path, dataset: Any, indices: list[int],
                opts: RepresentationOptions, config: Config) -> list[dict[str, Any]]:
-    """(a): rows of the patch-clustering ARIs; returns the sessions' projection samples."""
+    """(a): rows of the patch-clustering ARIs; returns every scored session's result (its
+    projection patches and patch-probe features), in order."""
     from joblib import Parallel, delayed
 
     results = Parallel(n_jobs=max(1, opts.jobs))(
@@ -244,7 +298,39 @@ def clustering(ev: Evaluation, bids_dir: Path, dataset: Any, indices: list[int],
         note = "" if score.n else "no session with dynamic PET"
         ev.add(score, evaluation="patch_clustering", target="true compartment",
                features=features, probe="k-means", metric="ARI", note=note)
-    return list(done.values())[:PROJECTION_SESSIONS]
+    return list(done.values())
+
+
+def feature_sets(sessions: list[dict[str, Any]]) -> list[str]:
+    """The patch-probe feature sets every session has (embedding first)."""
+    names = [n for n in PATCH_PROBE_FEATURES if all(n in s["features"] for s in sessions)]
+    return names
+
+
+def patch_sets(sessions: list[dict[str, Any]], features: str) -> list[PatchSet]:
+    """One `PatchSet` per session result for the feature set `features`."""
+    return [PatchSet(s["subject"], s["features"][features], s["labels"]) for s in sessions]
+
+
+def patch_probe(ev: Evaluation, sessions: list[dict[str, Any]],
+                opts: RepresentationOptions) -> None:
+    """(a), second measure: the patch probe cross-validated by subject, for the embedding and
+    each baseline feature set, mean balanced accuracy over sessions with its CI. One
+    cross-validation, with the first seed's folds (the fits dominate the evaluation's time;
+    the folds move the estimate by far less than its CI)."""
+    if not sessions:
+        return
+    for features in feature_sets(sessions):
+        try:
+            table = patch_probe_cv(patch_sets(sessions, features), seeds=opts.seeds[:1],
+                                   what=f"patch probe ({features})")
+        except InputError as exc:
+            ev.notes.append(f"patch probe: not run: {exc.one_line()}")
+            return
+        ev.add(mean_with_ci(table, seed=opts.seeds[0], n_boot=opts.n_boot),
+               evaluation="patch_probe", target="true compartment", features=features,
+               probe="linear", metric="balanced accuracy")
+        ev.rows[-1]["seeds"] = str(opts.seeds[0])
 
 
 def projection_figure(samples: list[dict[str, Any]], path: Path, model: str) -> Path:
@@ -353,6 +439,59 @@ def probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.
            metric="AUC")
 
 
+def region_vectors(bids_dir: Path, keys: list[tuple[str, str]], samples: list[dict[str, Any]]
+                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Tumour-region vectors of the sessions `keys`: the mean of the patch embeddings (the map
+    of `gliopet embed`) over the patches of the 64 mm tumour region
+    (`gliopet.foundation.tumour_region`) that hold brain, the raw-intensity vector
+    (`raw_vector`) over the region's brain voxels, and how each region was found."""
+    from gliopet.foundation.tumour_region import CROP_VOXELS, tumour_region
+    from gliopet.io.nifti import load_nifti
+
+    vectors, raws, methods = [], [], []
+    for (subject, session), sample in zip(keys, samples, strict=True):
+        ids = (subject, session or None)
+        images = {m: np.asarray(v) for m, v in sample["images"].items()}
+        brain = np.asarray(sample["brain_mask"][0], bool)
+        origin, method = tumour_region(bids_dir, ids, images, brain)
+        img = load_nifti(d.find(bids_dir, ids, d.EMBEDDING_MAP, what="patch-embedding map"))
+        patch_map = np.asarray(img.dataobj, dtype=np.float32)
+        p = int(np.rint(np.linalg.norm(img.affine[:3, 0])
+                        / np.linalg.norm(np.asarray(sample["affine"], float)[:3, 0])))
+        block = patch_map[tuple(slice(o // p, -(-(o + CROP_VOXELS) // p)) for o in origin)]
+        block = block.reshape(-1, patch_map.shape[-1])
+        block = block[np.any(block != 0, axis=1)]  # gliopet embed zeroes patches without brain
+        vectors.append(block.mean(axis=0) if len(block) else
+                       np.full(patch_map.shape[-1], np.nan))
+        cube = np.zeros(brain.shape, bool)
+        cube[tuple(slice(o, o + CROP_VOXELS) for o in origin)] = True
+        raws.append(raw_vector(sample, cube))
+        methods.append(method)
+    return np.stack(vectors), pd.DataFrame(raws).to_numpy(float), methods
+
+
+def region_note(methods: list[str]) -> str:
+    """How the tumour regions were found, e.g. ``tumour region: tumour-mask 38, pet-avid 2``."""
+    counts = pd.Series(methods).value_counts()
+    return "tumour region: " + ", ".join(f"{m} {int(n)}" for m, n in counts.items())
+
+
+def tumour_probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.ndarray,
+                        raw: np.ndarray, methods: list[str],
+                        opts: RepresentationOptions) -> None:
+    """(b) on the tumour region: linear probe and k-NN on the region's embedding and on its raw
+    intensities (evaluation ``tumour_probe``)."""
+    y = sessions[name].to_numpy(int)
+    subjects = sessions["subject"].to_numpy()
+    for features, x in (("embedding", vectors), ("raw intensities", raw)):
+        for probe in PROBES:
+            proba = cv_probabilities(x, y, subjects, kind=probe, seeds=opts.seeds,
+                                     what=f"{name} at {LABELS[name].kind} (tumour region)")
+            ev.add(auc_with_ci(y, proba, seed=opts.seeds[0], n_boot=opts.n_boot),
+                   evaluation="tumour_probe", target=name, features=features, probe=probe,
+                   metric="AUC", note=region_note(methods))
+
+
 def missing_modality(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.ndarray,
                      samples: list[dict[str, Any]], module: Any,
                      opts: RepresentationOptions) -> None:
@@ -421,6 +560,8 @@ def probes(ev: Evaluation, opts: RepresentationOptions, labels: pd.DataFrame,
         posteriors = read_posteriors(opts.bids_dir, LABELS[name].posterior) if has_truth else {}
         try:
             probe_target(ev, name, sessions, vectors, raw.to_numpy(float), posteriors, opts)
+            tumour_probe_target(ev, name, sessions, *region_vectors(opts.bids_dir, keys, samples),
+                                opts)
         except InputError as exc:
             if opts.labels:
                 raise
@@ -466,7 +607,9 @@ def evaluate_representation(opts: RepresentationOptions) -> pd.DataFrame:
                          path=d.FOUNDATION.root(opts.bids_dir),
                          fix=f"run `gliopet embed {opts.bids_dir} --model {opts.model}` first")
     if d.find_every_session(opts.bids_dir, d.TRUTH_TISSUE_T1W):
-        projection = clustering(ev, opts.bids_dir, dataset, mapped, opts, config)
+        scored = clustering(ev, opts.bids_dir, dataset, mapped, opts, config)
+        patch_probe(ev, scored, opts)
+        projection = scored[:PROJECTION_SESSIONS]
     else:
         projection = []
         ev.notes.append("no phantom truth: patch clustering (a), the projection (e) and the "

@@ -5,13 +5,17 @@ The training cohort is BIDS_DIR (its sessions at ``--site`` when given); the tes
 another dataset embedded by the same checkpoint (its ``embeddings.tsv`` is checked by SHA-256
 like BIDS_DIR's), e.g. a phantom cohort of another generator that pretraining never saw.
 
-(a) **Patch clustering** on the test cohort's sessions (as `representation.clustering`).
+(a) **Patch clustering** on the test cohort's sessions (as `representation.clustering`), and
+    the **patch probe** fitted on the training cohort's labelled patches (when it has phantom
+    truth) and scored on each test session (`probes.patch_probe_transfer`).
 (b) **Probes**: the linear probe and k-NN fitted once on every labelled training session and
     scored on every labelled test session (`probes.transfer_probabilities`), on the session
     vectors, the raw-intensity vector (the columns of the training cohort; a test session
     lacking one is refused) and the radiomics features (when both cohorts have them, on the
     columns finite in every session of both); AUC with a stratified bootstrap 95 % CI over the
     test sessions, next to the Bayes ceiling of the test sessions. One repeat: no seed SD.
+    The same on the tumour-region vectors (``tumour_probe`` rows,
+    `representation.region_vectors`).
 (c) **Missing modality**: the linear probe fitted on full training vectors scores test vectors
     embedded without one modality.
 (e) The projection is drawn from test sessions.
@@ -29,7 +33,14 @@ import pandas as pd
 from gliopet.config import Config
 from gliopet.errors import InputError
 from gliopet.foundation import representation as rep
-from gliopet.foundation.probes import PROBES, Score, auc_with_ci, transfer_probabilities
+from gliopet.foundation.probes import (
+    PROBES,
+    Score,
+    auc_with_ci,
+    mean_with_ci,
+    patch_probe_transfer,
+    transfer_probabilities,
+)
 from gliopet.io import derivatives as d
 
 
@@ -137,6 +148,15 @@ def probe_transfer(ev: rep.Evaluation, name: str, train: Cohort, test: Cohort,
             _add(ev, b.y, proba, opts, note, evaluation="probe", target=name,
                  features=features, probe=probe)
     bayes_ceiling(ev, name, test, b, opts)
+    a_emb, a_raw, _ = rep.region_vectors(train.bids_dir, a.keys, a.samples)
+    b_emb, b_raw, methods = rep.region_vectors(test.bids_dir, b.keys, b.samples)
+    for features, (x_a, x_b) in (("embedding", (a_emb, b_emb)),
+                                 ("raw intensities", (a_raw, b_raw))):
+        for probe in PROBES:
+            proba = transfer_probabilities(x_a, a.y, x_b, kind=probe,
+                                           what=f"{what} (tumour region)")
+            _add(ev, b.y, proba, opts, f"{note}; {rep.region_note(methods)}",
+                 evaluation="tumour_probe", target=name, features=features, probe=probe)
     for modality in sorted({m for s in b.samples for m in s["images"]}):
         reduced = [rep.vector_without(module, s, modality) if modality in s["images"] else v
                    for s, v in zip(b.samples, b.vectors, strict=True)]
@@ -165,6 +185,47 @@ def bayes_ceiling(ev: rep.Evaluation, name: str, test: Cohort, b: Side,
            metric="AUC")
 
 
+def _training_patches(cohort: Cohort, index: int, config: Config) -> dict[str, Any] | str:
+    item = cohort.dataset.sessions[index]
+    try:
+        found = rep.session_patches(cohort.bids_dir, (item.subject, item.session),
+                                    cohort.dataset[index], config)
+    except InputError as exc:
+        return f"sub-{item.subject}_ses-{item.session}: {exc.one_line()}"
+    return {k: found[k] for k in ("features", "labels", "subject")}
+
+
+def patch_probe_transfer_rows(ev: rep.Evaluation, train: Cohort, scored: list[dict[str, Any]],
+                              opts: rep.RepresentationOptions, config: Config) -> None:
+    """(a), patch probe: fitted on every labelled patch of the training cohort, scored on
+    each test session (`scored`: `representation.clustering`'s results)."""
+    from joblib import Parallel, delayed
+
+    if not scored:
+        return
+    if not d.find_every_session(train.bids_dir, d.TRUTH_TISSUE_T1W):
+        ev.notes.append("patch probe: the training cohort has no phantom truth; not run")
+        return
+    found = Parallel(n_jobs=max(1, opts.jobs))(
+        delayed(_training_patches)(train, i, config) for i in train.position.values())
+    sessions = [f for f in found if isinstance(f, dict)]
+    ev.notes += [f"patch probe: training session left out: {f}" for f in found
+                 if isinstance(f, str)]
+    note = f"trained on the patches of {len(sessions)} session(s) of {train.bids_dir.name}"
+    for features in rep.feature_sets(sessions + scored):
+        try:
+            table = patch_probe_transfer(rep.patch_sets(sessions, features),
+                                         rep.patch_sets(scored, features), seed=opts.seeds[0],
+                                         what=f"patch probe ({features})")
+        except InputError as exc:
+            ev.notes.append(f"patch probe: not run: {exc.one_line()}")
+            return
+        ev.add(mean_with_ci(table, seed=opts.seeds[0], n_boot=opts.n_boot),
+               evaluation="patch_probe", target="true compartment", features=features,
+               probe="linear", metric="balanced accuracy", note=note)
+        ev.rows[-1]["seeds"] = ""
+
+
 def evaluate_transfer(opts: rep.RepresentationOptions, module: Any, sha: str,
                       config: Config) -> pd.DataFrame:
     """(a), (b), (c), (e) with probes trained on ``opts.bids_dir`` and everything scored on
@@ -177,8 +238,10 @@ def evaluate_transfer(opts: rep.RepresentationOptions, module: Any, sha: str,
                     f"every evaluation scored on {test.bids_dir} ({len(test.position)})")
     projection: list[dict[str, Any]] = []
     if d.find_every_session(test.bids_dir, d.TRUTH_TISSUE_T1W):
-        projection = rep.clustering(ev, test.bids_dir, test.dataset, list(test.position.values()),
-                                    opts, config)
+        scored = rep.clustering(ev, test.bids_dir, test.dataset, list(test.position.values()),
+                                opts, config)
+        patch_probe_transfer_rows(ev, train, scored, opts, config)
+        projection = scored[:rep.PROJECTION_SESSIONS]
     else:
         ev.notes.append("no phantom truth in the test cohort: patch clustering (a) and the "
                         "projection (e) skipped")

@@ -46,13 +46,45 @@ def _table(ari: float, auc: float) -> pd.DataFrame:
         seed_sd=lambda t: t.seed_sd.where(t.probe != "Bayes ceiling"))  # no seeds: NaN
 
 
+def _patch_probe(embedding: float, raw: float, every: float) -> pd.DataFrame:
+    """Patch-probe rows: the embedding, raw intensities and every input (raw + kinetic)."""
+    return pd.DataFrame([{"evaluation": "patch_probe", "target": "true compartment",
+                          "features": f, "probe": "linear", "removed": "",
+                          "metric": "balanced accuracy", "estimate": v, "ci_low": v - 0.1,
+                          "ci_high": v + 0.1, "seed_sd": 0.01, "n": 13}
+                         for f, v in (("embedding", embedding), ("raw", raw),
+                                      ("raw + kinetic", every))])
+
+
+def test_the_patch_probe_is_judged_against_raw_and_against_every_input():
+    from validation import foundation_seeds as seeds
+
+    tables = {1: pd.concat([_table(0.1, 0.6), _patch_probe(0.63, 0.60, 0.64)]),
+              2: pd.concat([_table(0.1, 0.6), _patch_probe(0.62, 0.60, 0.64)])}
+    lines = [v for v in seeds.seed_verdicts(tables, "here") if "patch-probe" in v]
+    assert lines[0].startswith("- here, patch-probe balanced accuracy: the embeddings 0.625 "
+                               "+/- 0.007")
+    assert lines[0].endswith(" beats raw intensities 0.600 (0.500 to 0.700).")
+    assert lines[1] == ("- here, patch-probe balanced accuracy: the embeddings do **not** "
+                        "beat the patch means of every input the model sees (raw + kinetic) "
+                        "0.640 (0.540 to 0.740).")
+    row = [r for r in seeds.seed_table(tables) if r.startswith("| patch-probe")][0]
+    assert row.endswith("| 0.600 (0.500 to 0.700) | raw intensities + kinetic channels (every "
+                        "input) 0.640 (0.540 to 0.740) |")
+
+
 def test_ablation_rows_show_the_embedding_ari_and_linear_probe_of_each_model():
     lines = section.ablation_rows({"full model": _table(0.5, 0.7),
                                    "without contrastive": _table(0.4, 0.6)})
-    assert lines[0] == "| pretraining | patch-cluster ARI | linear probe AUC, IDH |"
-    assert lines[2] == "| full model | 0.500 (0.400 to 0.600) | 0.700 (0.600 to 0.800) |"
-    assert lines[3] == ("| without contrastive | 0.400 (0.300 to 0.500) | "
+    assert lines[0] == ("| pretraining | patch-cluster ARI | patch-probe balanced accuracy | "
+                        "linear probe AUC, IDH |")
+    assert lines[2] == "| full model | 0.500 (0.400 to 0.600) | n/a | 0.700 (0.600 to 0.800) |"
+    assert lines[3] == ("| without contrastive | 0.400 (0.300 to 0.500) | n/a | "
                         "0.600 (0.500 to 0.700) |")
+    with_probe = pd.concat([_table(0.5, 0.7), _patch_probe(0.65, 0.6, 0.7)])
+    assert section.ablation_rows({"full model": with_probe})[2] == (
+        "| full model | 0.500 (0.400 to 0.600) | 0.650 (0.550 to 0.750) | "
+        "0.700 (0.600 to 0.800) |")
 
 
 def test_pretrain_seed_option_reaches_the_run(monkeypatch, tmp_path):
@@ -83,7 +115,7 @@ def test_section_text_says_why_when_raw_intensities_win(tmp_path):
     assert "does **not** beat raw intensities 0.900 (0.800 to 1.000)" in text
     assert "rest on 13 sessions per label" in text and "nan" not in text
     assert "scored on 13 sessions per label of a generator" in text
-    assert "| without dynamic | 0.400 (0.300 to 0.500) | 0.600 (0.500 to 0.700) |" in text
+    assert "| without dynamic | 0.400 (0.300 to 0.500) | n/a | 0.600 (0.500 to 0.700) |" in text
     assert "Projection of the patch embeddings: not drawn." in text
     ceiling = "| true posterior | Bayes ceiling | - | AUC | 0.950 (0.850 to 1.050) | n/a | 13 |"
     assert ceiling in text
