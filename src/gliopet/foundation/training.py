@@ -54,10 +54,10 @@ class GridInfo:
 
 def _trainer(config: FoundationConfig, out: Path, max_epochs: int, callback: Any,
              progress: bool) -> Any:
+    import warnings
+
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
-
-    import warnings
 
     # Lightning's start-up chatter (hardware lines, an advert for a cloud logger) and a pytree
     # deprecation notice from its internals say nothing about this run; gliopet prints its own
