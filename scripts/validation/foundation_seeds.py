@@ -39,6 +39,9 @@ class Metric:
     probe: str
     baselines: tuple[str, ...]
     removed: str = ""
+    #: The evaluation whose rows give the baselines after the first (the tumour-region probes
+    #: share the radiomics and the Bayes ceiling of the whole-brain probes); its own if empty.
+    shared_from: str = ""
 
 
 METRICS = (
@@ -51,7 +54,7 @@ METRICS = (
       for target in ("IDH", "outcome")
       for probe, name in (("linear", "linear probe"), ("knn", "k-NN"))),
     *(Metric(f"tumour-region {name} AUC, {target}", "tumour_probe", target, probe,
-             ("raw intensities",))
+             ("raw intensities", "radiomics", "true posterior"), shared_from="probe")
       for target in ("IDH", "outcome")
       for probe, name in (("linear", "linear probe"), ("knn", "k-NN"))),
 )
@@ -71,7 +74,10 @@ def missing_metrics(table: pd.DataFrame) -> list[Metric]:
 
 
 def _row(table: pd.DataFrame, metric: Metric, features: str) -> pd.Series | None:
-    pick = table[(table.evaluation == metric.evaluation) & (table.target == metric.target)
+    evaluation = metric.evaluation
+    if metric.shared_from and features in metric.baselines[1:]:
+        evaluation = metric.shared_from
+    pick = table[(table.evaluation == evaluation) & (table.target == metric.target)
                  & (table.features == features)]
     if metric.removed:
         pick = pick[pick.removed == metric.removed]
@@ -189,6 +195,13 @@ def seed_caveats(tables: dict[int, pd.DataFrame], where: str) -> list[str]:
         if summary.raw.estimate < 0.5:
             parts.append(f"the raw-intensity probe fell below chance "
                          f"({summary.raw.estimate:.3f}) on these sessions")
+        ceiling = _row(next(iter(tables.values())), summary.metric, "true posterior")
+        above = [s for s, r in summary.per_seed.items()
+                 if ceiling is not None and r.estimate > ceiling.estimate]
+        if above:
+            parts.append(f"seed(s) {', '.join(map(str, above))} score above the Bayes ceiling "
+                         f"of these sessions ({ceiling.estimate:.3f}), which no model can do "
+                         f"on average: on {ceiling.n} sessions that is chance")
         if parts:
             out.append(f"- {where}, {summary.metric.label}: the win over raw intensities is "
                        "weak: " + "; ".join(parts) + ".")

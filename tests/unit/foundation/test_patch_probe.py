@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_representation import SEEDS, planted  # noqa: F401  (fixture)
 
 from gliopet.errors import InputError
 from gliopet.foundation import probes
@@ -16,7 +17,6 @@ from gliopet.foundation.probes import (
     patch_probe_cv,
     patch_probe_transfer,
 )
-from test_representation import SEEDS, planted  # noqa: F401  (fixture)
 
 
 def _sessions(n_subjects: int, *, informative: bool, seed: int = 0) -> list[PatchSet]:

@@ -158,6 +158,25 @@ def test_seed_table_gives_each_seed_the_mean_and_sd_and_the_baselines_once():
     assert " beats raw intensities 0.800" in verdicts[1]
 
 
+def test_tumour_region_rows_share_the_ceiling_and_a_score_above_it_is_called_chance():
+    from validation import foundation_seeds as seeds
+
+    def region(auc):
+        table = _table(0.1, 0.6)
+        rows = table[table.evaluation == "probe"].copy()
+        rows = rows[rows.features != "true posterior"].assign(evaluation="tumour_probe")
+        rows.loc[(rows.features == "embedding") & (rows.probe == "linear"),
+                 ["estimate", "ci_low", "ci_high"]] = [auc, auc - 0.05, min(auc + 0.05, 1)]
+        return pd.concat([table, rows])
+
+    tables = {1: region(0.98), 2: region(0.90)}
+    row = [r for r in seeds.seed_table(tables) if r.startswith("| tumour-region linear")][0]
+    assert row.endswith("| 0.800 (0.700 to 0.900) | Bayes ceiling 0.950 (0.850 to 1.050) |")
+    caveat = [c for c in seeds.seed_caveats(tables, "C") if "tumour-region linear" in c][0]
+    assert caveat.endswith("seed(s) 1 score above the Bayes ceiling of these sessions (0.950), "
+                           "which no model can do on average: on 13 sessions that is chance.")
+
+
 def test_a_weak_win_over_raw_intensities_is_qualified():
     from validation import foundation_seeds as seeds
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from support.real_data import REAL_DATA
 from gliopet.config import load_config
 from gliopet.radiomics.features import FAMILIES
 from gliopet.radiomics.ibsi import aggregation, compare_phantom, mirp_name, round3
+from support.real_data import REAL_DATA
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
