@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,17 +321,27 @@ def patch_probe(ev: Evaluation, sessions: list[dict[str, Any]],
     the folds move the estimate by far less than its CI)."""
     if not sessions:
         return
-    for features in feature_sets(sessions):
+    patch_probe_rows(ev, feature_sets(sessions), lambda features: patch_probe_cv(
+        patch_sets(sessions, features), seeds=opts.seeds[:1], what=f"patch probe ({features})"),
+        opts, seeds=str(opts.seeds[0]))
+
+
+def patch_probe_rows(ev: Evaluation, features: list[str],
+                     score: Callable[[str], pd.DataFrame], opts: RepresentationOptions, *,
+                     note: str = "", seeds: str = "") -> None:
+    """One ``patch_probe`` row per feature set: `score` (feature set -> per-session balanced
+    accuracies, sessions x seeds) aggregated with its CI; the first refusal ends it with a
+    note."""
+    for name in features:
         try:
-            table = patch_probe_cv(patch_sets(sessions, features), seeds=opts.seeds[:1],
-                                   what=f"patch probe ({features})")
+            table = score(name)
         except InputError as exc:
             ev.notes.append(f"patch probe: not run: {exc.one_line()}")
             return
         ev.add(mean_with_ci(table, seed=opts.seeds[0], n_boot=opts.n_boot),
-               evaluation="patch_probe", target="true compartment", features=features,
-               probe="linear", metric="balanced accuracy")
-        ev.rows[-1]["seeds"] = str(opts.seeds[0])
+               evaluation="patch_probe", target="true compartment", features=name,
+               probe="linear", metric="balanced accuracy", note=note)
+        ev.rows[-1]["seeds"] = seeds
 
 
 def projection_figure(samples: list[dict[str, Any]], path: Path, model: str) -> Path:

@@ -37,7 +37,6 @@ from gliopet.foundation.probes import (
     PROBES,
     Score,
     auc_with_ci,
-    mean_with_ci,
     patch_probe_transfer,
     transfer_probabilities,
 )
@@ -211,19 +210,10 @@ def patch_probe_transfer_rows(ev: rep.Evaluation, train: Cohort, scored: list[di
     sessions = [f for f in found if isinstance(f, dict)]
     ev.notes += [f"patch probe: training session left out: {f}" for f in found
                  if isinstance(f, str)]
-    note = f"trained on the patches of {len(sessions)} session(s) of {train.bids_dir.name}"
-    for features in rep.feature_sets(sessions + scored):
-        try:
-            table = patch_probe_transfer(rep.patch_sets(sessions, features),
-                                         rep.patch_sets(scored, features), seed=opts.seeds[0],
-                                         what=f"patch probe ({features})")
-        except InputError as exc:
-            ev.notes.append(f"patch probe: not run: {exc.one_line()}")
-            return
-        ev.add(mean_with_ci(table, seed=opts.seeds[0], n_boot=opts.n_boot),
-               evaluation="patch_probe", target="true compartment", features=features,
-               probe="linear", metric="balanced accuracy", note=note)
-        ev.rows[-1]["seeds"] = ""
+    rep.patch_probe_rows(ev, rep.feature_sets(sessions + scored), lambda features: (
+        patch_probe_transfer(rep.patch_sets(sessions, features), rep.patch_sets(scored, features),
+                             seed=opts.seeds[0], what=f"patch probe ({features})")), opts,
+        note=f"trained on the patches of {len(sessions)} session(s) of {train.bids_dir.name}")
 
 
 def evaluate_transfer(opts: rep.RepresentationOptions, module: Any, sha: str,
