@@ -25,12 +25,16 @@ aggregation of per-session scores over sessions and seeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from gliopet.errors import InputError
 from gliopet.metrics import auc_score, bootstrap_metrics
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 PROBES = ("linear", "knn")
 #: Largest number of cross-validation folds.
@@ -186,7 +190,7 @@ def _finite(s: PatchSet) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], np.asarray(s.labels)[keep]
 
 
-def fit_patch_probe(train: list[PatchSet], *, seed: int, what: str):  # noqa: ANN201
+def fit_patch_probe(train: list[PatchSet], *, seed: int, what: str) -> Pipeline:
     """The patch probe fitted on the patches of `train` (a scikit-learn pipeline)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -205,7 +209,7 @@ def fit_patch_probe(train: list[PatchSet], *, seed: int, what: str):  # noqa: AN
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(x, y)
 
 
-def _score(model, s: PatchSet) -> float:  # noqa: ANN001
+def _score(model: Pipeline, s: PatchSet) -> float:
     x, y = _finite(s)
     return balanced_accuracy(y, model.predict(x)) if len(y) else float("nan")
 
