@@ -63,6 +63,9 @@ class CrossModalConfig(Objective):
 
 class ContrastiveConfig(Objective):
     temperature: float = Field(0.2, gt=0)
+    #: The second view's crop is the first's moved by at most this many patches per axis
+    #: (overlapping views); None: both crops drawn independently over the grid.
+    view_shift: int | None = Field(None, ge=0)
 
 
 class DynamicConfig(Objective):

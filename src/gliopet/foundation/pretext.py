@@ -238,9 +238,12 @@ def draw_views(batch: dict, model: PretextModel, generator: torch.Generator
     for s in size:
         n_patches *= s // enc.patch_size
     count = 2 if "contrastive" in model.enabled() else 1
+    shift = cfg.pretext.contrastive.view_shift
     views, plans = [], []
     for _ in range(count):
-        view = make_view(batch, size, enc.patch_size, cfg.train.augment, generator)
+        near = views[0].origin if views and shift is not None else None
+        view = make_view(batch, size, enc.patch_size, cfg.train.augment, generator, near,
+                         shift or 0)
         present = enc.visible_modalities(view.images, view.present.cpu())
         views.append(view)
         plans.append(sample_plan(present, enc.modalities, n_patches, cfg.pretext, generator))

@@ -55,13 +55,20 @@ def crop_size(grid_shape: Sequence[int], wanted: Sequence[int], patch_size: int)
 
 
 def make_view(batch: dict, size: Sequence[int], patch_size: int, augment: AugmentConfig,
-              generator: torch.Generator) -> View:
-    """Draw one view of a collated batch (``images``, ``present``, ``brain_mask``)."""
+              generator: torch.Generator, near: torch.Tensor | None = None,
+              shift: int = 0) -> View:
+    """Draw one view of a collated batch (``images``, ``present``, ``brain_mask``): its crop
+    anywhere on the grid, or (`near`: another view's origins) at most `shift` patches per axis
+    from `near`, inside the grid."""
     brain = pad_to_patches(batch["brain_mask"].float(), patch_size)
     b = brain.shape[0]
     grid = [n // patch_size for n in brain.shape[-3:]]
     free = [g - s // patch_size for g, s in zip(grid, size, strict=True)]
-    origin = torch.stack([torch.randint(f + 1, (b,), generator=generator) for f in free], 1)
+    if near is None:
+        origin = torch.stack([torch.randint(f + 1, (b,), generator=generator) for f in free], 1)
+    else:
+        moved = near + torch.randint(-shift, shift + 1, near.shape, generator=generator)
+        origin = torch.minimum(moved.clamp(min=0), torch.tensor(free))
     crops: dict[str, torch.Tensor] = {}
     for name, volume in batch["images"].items():
         padded = pad_to_patches(volume.float(), patch_size)

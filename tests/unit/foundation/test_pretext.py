@@ -129,3 +129,21 @@ def test_losses_decrease_over_a_short_run(only):
         losses.append(float(out["loss"]))
     first, last = sum(losses[:3]) / 3, sum(losses[-3:]) / 3
     assert last < 0.8 * first, losses
+
+
+def test_contrastive_views_overlap_when_a_view_shift_is_set():
+    grid = (32, 32, 32)  # 8 patches per axis; 16^3 crops leave 4 patches of room
+    batch = collate([synthetic_sample(i, CHANNELS, grid=grid) for i in range(2)])
+    origins = {}
+    for shift in (None, 0, 1):
+        config = small_config(pretext={"contrastive": {"view_shift": shift}})
+        torch.manual_seed(0)
+        model = PretextModel(CHANNELS, grid, config)
+        g = torch.Generator().manual_seed(5)
+        origins[shift] = [[v.origin for v in draw_views(batch, model, g)[0]] for _ in range(30)]
+    same = [torch.equal(a, b) for a, b in origins[0]]
+    assert all(same)
+    gaps = torch.stack([(a - b).abs() for a, b in origins[1]])
+    assert gaps.max() == 1 and ((torch.stack([b for _, b in origins[1]]) >= 0).all())
+    assert (torch.stack([b for _, b in origins[1]]) <= 4).all()
+    assert torch.stack([(a - b).abs() for a, b in origins[None]]).max() > 1  # independent
