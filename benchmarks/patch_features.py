@@ -33,51 +33,34 @@ from pathlib import Path
 
 import numpy as np
 
-from gliopet.config import load_config
+from gliopet.config import Config, load_config
 from gliopet.foundation.data import LearningGridDataset
-from gliopet.foundation.evaluation import (
-    PatchGrid,
-    cluster_ari,
-    patch_index,
-    patch_labels,
-    patch_means,
-    truth_on_learning_grid,
-)
+from gliopet.foundation.evaluation import cluster_ari, patch_means
 from gliopet.foundation.probes import PatchSet, patch_probe_cv
-from gliopet.io import derivatives as d
-from gliopet.io.nifti import load_nifti
+from gliopet.foundation.representation import session_patches
 
 SETS = ("embedding", "raw", "raw + SD", "raw + kinetic", "position")
 
 
 def session_features(bids_dir: Path, dataset: LearningGridDataset, i: int,
-                     config) -> dict | None:  # noqa: ANN001
-    """The labelled patches of session `i`: feature sets, labels, positions, subject."""
+                     config: Config) -> dict:
+    """The labelled patches of session `i` (`representation.session_patches`) with two more
+    feature sets: raw + the within-patch SD of each static channel, and the patch position."""
     item = dataset.sessions[i]
-    ids = (item.subject, item.session)
     sample = dataset[i]
-    truth = truth_on_learning_grid(bids_dir, ids, config)
-    img = load_nifti(d.find(bids_dir, ids, d.EMBEDDING_MAP, what="patch-embedding map"))
-    embedding = np.asarray(img.dataobj, np.float32)
-    grid = PatchGrid(tuple(embedding.shape[:3]), np.asarray(img.affine, float))
-    n = int(np.prod(grid.shape))
+    found = session_patches(bids_dir, (item.subject, item.session), sample, config)
     brain = np.asarray(sample["brain_mask"][0], bool)
-    index = patch_index(truth.shape, sample["affine"], grid)
-    labels = patch_labels(truth, brain, index, n)
-    keep = labels >= 0
-    images = {m: np.asarray(v) for m, v in sample["images"].items()}
-    static = np.concatenate([v for m, v in images.items() if m != "pet_dynamic"])
-    mean = patch_means(static, brain, index, n)
-    sd = np.sqrt(np.maximum(patch_means(static**2, brain, index, n) - mean**2, 0))
-    position = np.indices(grid.shape).reshape(3, -1).T.astype(float)
-    sets = {"embedding": embedding.reshape(n, -1), "raw": mean, "raw + SD": np.hstack([mean, sd]),
-            "position": position}
-    if "pet_dynamic" in images:
-        sets["raw + kinetic"] = np.hstack([mean, patch_means(images["pet_dynamic"], brain,
-                                                             index, n)])
-    return {"subject": item.subject, "labels": labels[keep],
-            "sets": {k: v[keep] for k, v in sets.items()},
-            "positions": [tuple(p) for p in position[keep].astype(int)]}
+    index, keep, grid = found["index"], found["keep"], found["grid"]
+    n = int(np.prod(grid.shape))
+    static = np.concatenate([np.asarray(v) for m, v in sample["images"].items()
+                             if m != "pet_dynamic"])
+    mean = found["features"]["raw"]
+    sd = np.sqrt(np.maximum(patch_means(static**2, brain, index, n)[keep] - mean**2, 0))
+    position = np.indices(grid.shape).reshape(3, -1).T[keep]
+    sets = {**found["features"], "raw + SD": np.hstack([mean, sd]),
+            "position": position.astype(float)}
+    return {"subject": item.subject, "labels": found["labels"], "sets": sets,
+            "positions": [tuple(p) for p in position]}
 
 
 def atlas_ari(sessions: list[dict]) -> float:

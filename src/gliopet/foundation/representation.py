@@ -203,10 +203,17 @@ def vector_columns(table: pd.DataFrame) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- (a) and (e)
+def map_patch_size(map_affine: np.ndarray, learning_affine: np.ndarray) -> int:
+    """Patch edge (learning voxels) of a patch map: the ratio of the two affines' voxel sizes."""
+    return int(np.rint(np.linalg.norm(np.asarray(map_affine, float)[:3, 0])
+                       / np.linalg.norm(np.asarray(learning_affine, float)[:3, 0])))
+
+
 def session_patches(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any],
                     config: Config) -> dict[str, Any]:
     """The labelled patches of one session on its embedding map's patch grid: the map, its
-    affine, the truth and, for the patch probe, each feature set's rows (``features``:
+    affine, the truth, the patch grid, each learning voxel's patch (``index``), the labelled
+    patches (``keep``) and, for the patch probe, each feature set's rows (``features``:
     name -> (n, D)) and true compartments (``labels`` (n,)). Raises InputError without truth
     or map."""
     from gliopet.foundation.evaluation import (
@@ -237,7 +244,8 @@ def session_patches(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any]
         if static:
             features["raw + kinetic"] = np.hstack([features["raw"], features["kinetic"]])
     return {"embedding": embedding, "affine": img.affine, "truth": truth, "features": features,
-            "labels": labels[keep], "subject": ids[0]}
+            "labels": labels[keep], "subject": ids[0], "index": index, "keep": keep,
+            "grid": grid}
 
 
 def session_clustering(bids_dir: Path, ids: tuple[str, str], sample: dict[str, Any],
@@ -251,7 +259,7 @@ def session_clustering(bids_dir: Path, ids: tuple[str, str], sample: dict[str, A
     brain = np.asarray(sample["brain_mask"][0], bool)
     learning_affine = np.asarray(sample["affine"], float)
     affine = np.asarray(found["affine"], float)
-    patch = int(np.rint(np.linalg.norm(affine[:3, 0]) / np.linalg.norm(learning_affine[:3, 0])))
+    patch = map_patch_size(affine, learning_affine)
     scores: dict[str, dict[int, float]] = {"embedding": {}, "raw": {}, "kinetic": {}}
     for seed in seeds:
         scores["embedding"][seed] = embedding_ari(found["embedding"], affine, found["truth"],
@@ -467,8 +475,7 @@ def region_vectors(bids_dir: Path, keys: list[tuple[str, str]], samples: list[di
         origin, method = tumour_region(bids_dir, ids, images, brain)
         img = load_nifti(d.find(bids_dir, ids, d.EMBEDDING_MAP, what="patch-embedding map"))
         patch_map = np.asarray(img.dataobj, dtype=np.float32)
-        p = int(np.rint(np.linalg.norm(img.affine[:3, 0])
-                        / np.linalg.norm(np.asarray(sample["affine"], float)[:3, 0])))
+        p = map_patch_size(img.affine, sample["affine"])
         block = patch_map[tuple(slice(o // p, -(-(o + CROP_VOXELS) // p)) for o in origin)]
         block = block.reshape(-1, patch_map.shape[-1])
         block = block[np.any(block != 0, axis=1)]  # gliopet embed zeroes patches without brain
