@@ -21,7 +21,7 @@ import pandas as pd
 from gliopet.io import derivatives as d
 from gliopet.report import figures
 from gliopet.report import html as h
-from gliopet.report.numbers import fmt, units
+from gliopet.report.numbers import fixed, fmt, units
 
 #: Quantities whose distributions are shown by group.
 DISTRIBUTIONS = ("TBRmax", "TSRmax", "TTP_min", "BTV_mL")
@@ -32,6 +32,9 @@ GROUPINGS = (("diagnosis", "IDH", ("wildtype", "mutant"), "diagnosis: IDH-wildty
               "recurrence: progression vs treatment-related change"))
 QC_SHOWN = ("subject", "session", "site", "status", "pet_mri_nmi", "template_nmi",
             "max_motion_mm", "brain_ml", "flags")
+#: Digits after the point of the QC table's numeric columns (one precision per column, so that
+#: the values line up: NMI is unitless, motion in mm, brain volume in mL).
+QC_DECIMALS = {"pet_mri_nmi": 2, "template_nmi": 2, "max_motion_mm": 2, "brain_ml": 0}
 RESULT_COLUMNS = ("model", "evaluation", "n", "auc", "sensitivity", "specificity", "brier",
                   "bayes_auc")
 
@@ -87,7 +90,8 @@ def qc_section(qc: pd.DataFrame | None) -> str:
                                                            kind="stable")
     rows = []
     for record in shown.drop(columns="_flagged").to_dict("records"):
-        cells = [h.esc(fmt(v)) for v in record.values()]
+        cells = [h.esc(fixed(v, QC_DECIMALS[c]) if c in QC_DECIMALS else fmt(v))
+                 for c, v in record.items()]
         if "flags" in record:
             text = fmt(record["flags"])
             cells[-1] = ("none" if text == "n/a" else

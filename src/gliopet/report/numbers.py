@@ -93,6 +93,16 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{number:.{digits}g}"
 
 
+def fixed(value: Any, decimals: int) -> str:
+    """A number with `decimals` digits after the point, so that a column's values line up;
+    "n/a" for a missing or undefined value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return fmt(value)
+    return f"{number:.{decimals}f}" if math.isfinite(number) else "n/a"
+
+
 def units(column: str) -> str:
     """Units of a quant.tsv column ("" for a unitless count or label)."""
     return QUANT_COLUMNS.get(column, {}).get("Units", "")
