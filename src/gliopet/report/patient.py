@@ -161,22 +161,82 @@ def _model(r: PatientReport) -> str:
     return body
 
 
+#: Fields of the biopsy record shown elsewhere: in the report header and provenance section,
+#: or in the table of targeting points.
+TARGET_ELSEWHERE = ("participant_id", "session_id", "provenance", "alternatives",
+                    "target_ras_mm", "target_lps_mm", "target_voxel_mri", "inside_mri")
+#: Names of the alternative targeting points of `gliopet biopsy` in the report.
+ALTERNATIVE_NAMES = {"suvmax": "SUVmax voxel", "ttp_hotspot": "earliest-peaking hot spot"}
+#: Values of a targeting point, with their units.
+POINT_VALUES = {"aggressiveness_sphere_mean": ("aggressiveness", ""), "SUV": ("SUV", " g/mL"),
+                "TTP_min": ("TTP", " min"), "volume_mL": ("hot spot", " mL")}
+
+
+def _label(key: str) -> str:
+    """A record key in words, its unit suffix in brackets ("edge_distance_mm" -> "edge distance
+    (mm)")."""
+    for suffix, unit in (("_mm", "mm"), ("_mL", "mL"), ("_min", "min")):
+        if key.endswith(suffix):
+            return f"{key.removesuffix(suffix).replace('_', ' ')} ({unit})"
+    return key.replace("_", " ")
+
+
+def _coordinates(value: Any) -> str:
+    return ", ".join(fmt(v, 4) for v in value) if isinstance(value, list | tuple) else fmt(value)
+
+
+def _point(name: str, record: dict[str, Any]) -> tuple[str, ...]:
+    values = "; ".join(f"{label} {fmt(record[key])}{unit}"
+                       for key, (label, unit) in POINT_VALUES.items() if key in record)
+    inside = record.get("inside_mri")
+    return (name, _coordinates(record.get("target_ras_mm")),
+            _coordinates(record.get("target_lps_mm")),
+            _coordinates(record.get("target_voxel_mri")),
+            "n/a" if inside is None else fmt(bool(inside)), values or "n/a")
+
+
+def target_points(target: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per targeting point: the biopsy target, then the alternatives of `gliopet
+    biopsy` (name, RAS and LPS in mm, MRI voxel, inside the MRI, values with units); empty
+    when there is no target."""
+    if target.get("target_ras_mm") is None:
+        return []
+    rows = [_point("biopsy target (aggressive subregion)", target)]
+    for key, record in (target.get("alternatives") or {}).items():
+        name = ALTERNATIVE_NAMES.get(key, key)
+        rows.append(_point(f"{name}: {record['rule']}" if record.get("rule") else name, record))
+    return rows
+
+
+TARGET_POINT_HEADER = ("point", "RAS (mm)", "LPS (mm)", "MRI voxel (i, j, k)", "inside MRI",
+                       "value")
+
+
 def target_rows(target: dict[str, Any]) -> list[tuple[str, str]]:
-    """The biopsy target record as (field, value) rows (coordinates in mm)."""
+    """The rest of the biopsy target record as (field, value) rows: status, rule, sizes in
+    mm, and the DICOM export one item per row."""
     rows = []
     for key, value in target.items():
-        if isinstance(value, list | tuple):
-            value = ", ".join(fmt(v, 4) for v in value)
-        elif isinstance(value, dict):
-            value = "; ".join(f"{k}: {v}" for k, v in value.items())
-        rows.append((key, fmt(value)))
+        if key in TARGET_ELSEWHERE:
+            continue
+        if key == "dicom" and isinstance(value, dict):
+            rows += [(f"DICOM {k.replace('_', ' ')}", _coordinates(v) if isinstance(v, list)
+                      else fmt(v)) for k, v in value.items() if not isinstance(v, dict)]
+            rows += [(f"DICOM {k.replace('_', ' ')}",
+                      ", ".join(f"{n} {label}" for n, label in v.items()))
+                     for k, v in value.items() if isinstance(v, dict)]
+            continue
+        rows.append((_label(key), _coordinates(value) if isinstance(value, list)
+                     else fmt(value)))
     return rows
 
 
 def _target(r: PatientReport) -> str:
     if r.target is None:
         return h.not_run("The biopsy target", "gliopet biopsy BIDS_DIR")
-    return h.table(("field", "value"), target_rows(r.target))
+    points = target_points(r.target)
+    body = h.table(TARGET_POINT_HEADER, points) if points else ""
+    return body + h.table(("field", "value"), target_rows(r.target))
 
 
 def _qc(r: PatientReport) -> str:

@@ -52,7 +52,7 @@ def _png_axes(fig: Figure, png: bytes, box: tuple[float, float, float, float]) -
 
 def summary_page(r: PatientReport) -> Figure:
     """Page 1: header, tumour, model output, biopsy target, QC flags."""
-    from gliopet.report.patient import model_rows, target_rows, tumour_sentence
+    from gliopet.report.patient import model_rows, target_points, target_rows, tumour_sentence
 
     fig = _page(r.title)
     q = r.quant
@@ -63,8 +63,12 @@ def summary_page(r: PatientReport) -> Figure:
                model_rows(r.model)] if r.model is not None else
               ["  not run (gliopet predict BIDS_DIR --model MODEL_DIR)"])
     lines += ["", "Biopsy target:"]
-    lines += ([f"  {k}: {v}" for k, v in target_rows(r.target)] if r.target is not None else
-              ["  not run (gliopet signature, gliopet biopsy)"])
+    if r.target is None:
+        lines += ["  not run (gliopet signature, gliopet biopsy)"]
+    else:
+        lines += [f"  {name}: RAS {ras} mm (LPS {lps}), MRI voxel {voxel}; {values}"
+                  for name, ras, lps, voxel, _, values in target_points(r.target)]
+        lines += [f"  {k}: {v}" for k, v in target_rows(r.target)]
     lines += ["", "QC flags: " + (", ".join(r.qc_flags) if r.qc_flags else "none")]
     _lines(fig, lines)
     return fig

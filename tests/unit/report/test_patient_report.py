@@ -94,7 +94,8 @@ def test_wp2_maps_and_target_shown(augmented, tmp_path):
     page = check_page(html)
     assert len(page.images) == 3  # PET, aggressiveness map, TACs
     assert "The aggressiveness map and biopsy target" not in page.text
-    assert "target_ras_mm" in page.text and fmt(target["target_ras_mm"][0], 4) in page.text
+    assert "RAS (mm)" in page.text and fmt(target["target_ras_mm"][0], 4) in page.text
+    assert "{'" not in page.text and "': " not in page.text  # no Python dict printed
     assert pdf_pages(pdf) == 4
 
 
