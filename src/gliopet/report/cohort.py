@@ -37,6 +37,8 @@ QC_SHOWN = ("subject", "session", "site", "status", "pet_mri_nmi", "template_nmi
 QC_DECIMALS = {"pet_mri_nmi": 2, "template_nmi": 2, "max_motion_mm": 2, "brain_ml": 0}
 RESULT_COLUMNS = ("model", "evaluation", "n", "auc", "sensitivity", "specificity", "brier",
                   "bayes_auc")
+#: Digits after the point of the results table's numeric columns.
+RESULT_DECIMALS = {"sensitivity": 2, "specificity": 2, "brier": 3, "bayes_auc": 2}
 
 
 @dataclass
@@ -146,9 +148,10 @@ def classify_section(folder: Path, out: Path, index: int) -> str:
                            "output folder).", "flag")
     rows = []
     for r in results.to_dict("records"):
-        auc = f"{fmt(r.get('auc'), 2)} [{fmt(r.get('auc_ci_low'), 2)}, " \
-              f"{fmt(r.get('auc_ci_high'), 2)}]"
-        rows.append([fmt(r.get(c), 3) if c != "auc" else auc for c in RESULT_COLUMNS
+        auc = f"{fixed(r.get('auc'), 2)} [{fixed(r.get('auc_ci_low'), 2)}, " \
+              f"{fixed(r.get('auc_ci_high'), 2)}]"
+        rows.append([auc if c == "auc" else fixed(r.get(c), RESULT_DECIMALS[c])
+                     if c in RESULT_DECIMALS else fmt(r.get(c)) for c in RESULT_COLUMNS
                      if c in results.columns or c == "auc"])
     header = [c if c != "auc" else "AUC [95 % CI]" for c in RESULT_COLUMNS
               if c in results.columns or c == "auc"]

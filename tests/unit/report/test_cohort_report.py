@@ -62,7 +62,8 @@ def test_cohort_html_sections_images_and_links(cohort_report):
                                   "patients/sub-003_ses-recurrence_report.html"]
     assert all((path.parent / link).is_file() for link in page.links)
     assert "sessions carry a QC flag" in page.text
-    assert "0.8 [0.6, 0.95]" in page.text  # AUC with its CI from results.tsv
+    assert "0.80 [0.60, 0.95]" in page.text  # AUC with its CI from results.tsv
+    assert "0.250" in page.text and "n/a" in page.text  # Brier to 3 decimals, missing said
     assert any("roc_cv" in s for s in page.images) and any("calibration_cv" in s
                                                            for s in page.images)
     assert not any("decision_curve" in s for s in page.images)
