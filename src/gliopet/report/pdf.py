@@ -37,7 +37,8 @@ def _lines(fig: Figure, lines: Sequence[str], top: float = 0.92, size: float = 8
     """Write wrapped lines from `top` downwards; returns the next free height."""
     y = top
     for line in lines:
-        for part in textwrap.wrap(line, 105) or [""]:
+        indent = "    " if line.startswith("  ") else ""  # continuation under its item
+        for part in textwrap.wrap(line, 105, subsequent_indent=indent) or [""]:
             fig.text(0.06, y, part, fontsize=size, va="top", family="monospace"
                      if line.startswith("  ") else None)
             y -= 0.016
