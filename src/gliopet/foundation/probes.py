@@ -54,19 +54,34 @@ class Score:
     n: int
 
 
-def _estimator(kind: str, n_train_min: int):  # noqa: ANN202  (a scikit-learn pipeline)
+def _estimator(kind: str, n_train_min: int, *, impute: bool = False):  # noqa: ANN202
+    """The probe as a scikit-learn pipeline; with `impute`, missing values are replaced by the
+    training rows' median and flagged by an indicator column (fitted inside each training
+    fold, as in WP3's radiomics pipeline)."""
+    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    first = ([SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+             if impute else [])
     if kind == "linear":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        return make_pipeline(*first, StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     if kind == "knn":
         k = max(1, min(5, n_train_min))
-        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=k,
-                                                                    weights="distance"))
+        return make_pipeline(*first, StandardScaler(),
+                             KNeighborsClassifier(n_neighbors=k, weights="distance"))
     raise ValueError(f"unknown probe {kind!r} (one of {', '.join(PROBES)})")
+
+
+def _check_finite(x: np.ndarray, x_test: np.ndarray, what: str, missing: bool) -> None:
+    """Refuse infinite values, and missing ones unless `missing` (they are imputed then)."""
+    bad = [a for a in (x, x_test)
+           if (np.isinf(a).any() if missing else not np.isfinite(a).all())]
+    if bad:
+        raise InputError(f"{what}: the feature vectors hold missing values",
+                         fix="give sessions with the same modalities (or re-run gliopet embed)")
 
 
 def check_labels(y: np.ndarray, subjects: np.ndarray, what: str) -> int:
@@ -88,11 +103,14 @@ def check_labels(y: np.ndarray, subjects: np.ndarray, what: str) -> int:
 
 def cv_probabilities(features: np.ndarray, y: np.ndarray, subjects: np.ndarray, *,
                      kind: str, seeds: list[int], what: str,
-                     test_features: np.ndarray | None = None) -> np.ndarray:
+                     test_features: np.ndarray | None = None,
+                     missing: bool = False) -> np.ndarray:
     """Out-of-fold positive-class probabilities, one row per seed: (len(seeds), n).
 
     The probe is fitted on `features` of the training folds and scores `test_features` (same
-    rows and columns; `features` when None) of the held-out fold.
+    rows and columns; `features` when None) of the held-out fold. `missing`: NaN values are
+    allowed and imputed inside each training fold (a session's radiomics without a PET-avid
+    tumour); otherwise they are refused.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -101,37 +119,35 @@ def cv_probabilities(features: np.ndarray, y: np.ndarray, subjects: np.ndarray, 
     y = np.asarray(y, int)
     if x.shape != x_test.shape or len(x) != len(y):
         raise ValueError(f"features {x.shape}, test features {x_test.shape}, labels {y.shape}")
-    if not np.isfinite(x).all() or not np.isfinite(x_test).all():
-        raise InputError(f"{what}: the feature vectors hold missing values",
-                         fix="give sessions with the same modalities (or re-run gliopet embed)")
+    _check_finite(x, x_test, what, missing)
     folds = check_labels(y, subjects, what)
     out = np.empty((len(seeds), len(y)))
     for r, seed in enumerate(seeds):
         split = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         for train, test in split.split(x, y, groups=subjects):
             smallest = int(np.bincount(y[train], minlength=2).min())
-            model = _estimator(kind, smallest).fit(x[train], y[train])
+            model = _estimator(kind, smallest, impute=missing).fit(x[train], y[train])
             out[r, test] = model.predict_proba(x_test[test])[:, 1]
     return out
 
 
 def transfer_probabilities(train_features: np.ndarray, y_train: np.ndarray,
-                           test_features: np.ndarray, *, kind: str, what: str) -> np.ndarray:
+                           test_features: np.ndarray, *, kind: str, what: str,
+                           missing: bool = False) -> np.ndarray:
     """A probe fitted on every training row, positive-class probabilities of the test rows of
-    another cohort: (1, n_test) (one repeat: the fit has no random part)."""
+    another cohort: (1, n_test) (one repeat: the fit has no random part). `missing`: as in
+    `cv_probabilities` (imputed from the training rows)."""
     x = np.asarray(train_features, float)
     x_test = np.asarray(test_features, float)
     y = np.asarray(y_train, int)
     if x.ndim != 2 or x_test.ndim != 2 or x.shape[1] != x_test.shape[1] or len(x) != len(y):
         raise ValueError(f"features {x.shape}, test features {x_test.shape}, labels {y.shape}")
-    if not np.isfinite(x).all() or not np.isfinite(x_test).all():
-        raise InputError(f"{what}: the feature vectors hold missing values",
-                         fix="give sessions with the same modalities (or re-run gliopet embed)")
+    _check_finite(x, x_test, what, missing)
     counts = np.bincount(y, minlength=2)
     if counts.min() == 0:
         raise InputError(f"{what}: one class only in the training cohort ({len(y)} session(s))",
                          fix="train on a cohort with both classes of this label")
-    model = _estimator(kind, int(counts.min())).fit(x, y)
+    model = _estimator(kind, int(counts.min()), impute=missing).fit(x, y)
     return model.predict_proba(x_test)[:, 1][None, :]
 
 

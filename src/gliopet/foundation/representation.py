@@ -395,15 +395,18 @@ def vector_without(module: Any, sample: dict[str, Any], modality: str) -> np.nda
 
 def read_radiomics(bids_dir: Path, keys: list[tuple[str, str]]) -> tuple[np.ndarray | None,
                                                                          str]:
-    """Radiomics features (``radiomics.tsv``) of the sessions `keys`, in that order: the numeric
-    feature columns finite in every one of them; (None, why) when they cannot be used."""
+    """Radiomics features (``radiomics.tsv``) of the sessions `keys`, in that order (see
+    `radiomics_frame`); (None, why) when they cannot be used, else (features, note)."""
     features, why = radiomics_frame(bids_dir, keys)
-    return (None, why) if features is None else (features.to_numpy(float), "")
+    return (None, why) if features is None else (features.to_numpy(float), why)
 
 
 def radiomics_frame(bids_dir: Path, keys: list[tuple[str, str]]
                     ) -> tuple[pd.DataFrame | None, str]:
-    """`read_radiomics` as a table with the feature names as columns."""
+    """`read_radiomics` as a table with the feature names as columns: the numeric feature
+    columns finite in every session with a PET-avid tumour. A session without one has no
+    tumour features (a row of NaN, imputed inside each training fold by the probes, with an
+    indicator); the note says how many. (None, why) when no session has a tumour."""
     from gliopet.radiomics.pipeline import ID_COLUMNS
 
     path = d.RADIOMICS_TABLE.path(bids_dir)
@@ -417,10 +420,15 @@ def radiomics_frame(bids_dir: Path, keys: list[tuple[str, str]]
         return None, f"{len(missing)} session(s) without a radiomics row"
     features = table.loc[keys, [c for c in table.columns if c not in ID_COLUMNS]]
     features = features.apply(pd.to_numeric, errors="coerce")
-    features = features.loc[:, np.isfinite(features.to_numpy(float)).all(axis=0)]
+    finite = np.isfinite(features.to_numpy(float))
+    tumour = finite.any(axis=1)
+    features = features.loc[:, finite[tumour].all(axis=0)] if tumour.any() else features.iloc[:, :0]
     if features.shape[1] == 0:
-        return None, "no radiomics feature is finite in every session"
-    return features, ""
+        return None, "no radiomics feature is finite in every session with a PET-avid tumour"
+    lacking = int((~tumour).sum())
+    return features, (f"{lacking} session(s) without a PET-avid tumour: their tumour features "
+                      "are imputed inside each training fold (median, with an indicator)"
+                      if lacking else "")
 
 
 def probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.ndarray,
@@ -438,9 +446,12 @@ def probe_target(ev: Evaluation, name: str, sessions: pd.DataFrame, vectors: np.
         ev.notes.append(f"radiomics baseline of {name}: not run ({why})")
     else:
         sets.append(("radiomics", radiomics))
+        if why:
+            ev.notes.append(f"radiomics baseline of {name}: {why}")
     for features, x in sets:
         for probe in PROBES:
-            proba = cv_probabilities(x, y, subjects, kind=probe, seeds=opts.seeds, what=what)
+            proba = cv_probabilities(x, y, subjects, kind=probe, seeds=opts.seeds, what=what,
+                                     missing=features == "radiomics")
             ev.add(auc_with_ci(y, proba, seed=opts.seeds[0], n_boot=opts.n_boot),
                    evaluation="probe", target=name, features=features, probe=probe,
                    metric="AUC")

@@ -12,8 +12,9 @@ like BIDS_DIR's), e.g. a phantom cohort of another generator that pretraining ne
     scored on every labelled test session (`probes.transfer_probabilities`), on the session
     vectors, the raw-intensity vector (the columns of the training cohort; a test session
     lacking one is refused) and the radiomics features (when both cohorts have them, on the
-    columns finite in every session of both); AUC with a stratified bootstrap 95 % CI over the
-    test sessions, next to the Bayes ceiling of the test sessions. One repeat: no seed SD.
+    columns finite in every session with a PET-avid tumour of both; a session without one is
+    imputed from the training rows, with an indicator); AUC with a stratified bootstrap 95 % CI
+    over the test sessions, next to the Bayes ceiling of the test sessions. One repeat: no seed SD.
     The same on the tumour-region vectors (``tumour_probe`` rows,
     `representation.region_vectors`).
 (c) **Missing modality**: the linear probe fitted on full training vectors scores test vectors
@@ -106,12 +107,14 @@ def raw_features(train: Side, test: Side, what: str) -> tuple[np.ndarray, np.nda
 
 def radiomics_features(train: Cohort, test: Cohort, a: Side, b: Side
                        ) -> tuple[np.ndarray, np.ndarray] | str:
-    """Radiomics of both sides on the feature columns finite in every session of both, or why
-    not."""
+    """Radiomics of both sides on the feature columns finite in every session with a PET-avid
+    tumour of both (rows of NaN for sessions without one), or why not."""
     x_a, why_a = rep.radiomics_frame(train.bids_dir, a.keys)
     x_b, why_b = rep.radiomics_frame(test.bids_dir, b.keys)
     if x_a is None or x_b is None:
         return f"training cohort: {why_a}" if x_a is None else f"test cohort: {why_b}"
+    # Columns finite in every tumour session of both; a session without a PET-avid tumour keeps
+    # its row of NaN, imputed from the training rows by the probe.
     common = [c for c in x_a.columns if c in x_b.columns]
     if not common:
         return "no radiomics feature is finite in every session of both cohorts"
@@ -143,7 +146,8 @@ def probe_transfer(ev: rep.Evaluation, name: str, train: Cohort, test: Cohort,
         sets.append(("radiomics", radiomics))
     for features, (x_a, x_b) in sets:
         for probe in PROBES:
-            proba = transfer_probabilities(x_a, a.y, x_b, kind=probe, what=what)
+            proba = transfer_probabilities(x_a, a.y, x_b, kind=probe, what=what,
+                                           missing=features == "radiomics")
             _add(ev, b.y, proba, opts, note, evaluation="probe", target=name,
                  features=features, probe=probe)
     bayes_ceiling(ev, name, test, b, opts)

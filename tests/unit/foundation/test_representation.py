@@ -277,3 +277,40 @@ def test_radiomics_baseline_keeps_features_finite_in_every_session(tmp_path):
     assert why == "" and features.tolist() == [[1.0], [2.0]]
     assert rep.read_radiomics(tmp_path, [*keys, ("03", "diagnosis")]) == (
         None, "1 session(s) without a radiomics row")
+
+
+def test_radiomics_of_a_session_without_tumour_is_left_to_the_imputer(tmp_path):
+    path = d.RADIOMICS_TABLE.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"participant_id": ["sub-01", "sub-02", "sub-03"],
+                  "session_id": ["ses-diagnosis"] * 3,
+                  "tumour_status": ["ok", "ok", "no PET-avid tumour"],
+                  "tumour_voxels": [20, 10, 0], "pet_mean": [1.0, 2.0, np.nan],
+                  "pet_glcm": [0.5, np.nan, np.nan]}).to_csv(path, sep="\t", index=False,
+                                                             na_rep="n/a")
+    keys = [("01", "diagnosis"), ("02", "diagnosis"), ("03", "diagnosis")]
+    features, why = rep.read_radiomics(tmp_path, keys)
+    # pet_glcm is missing in a session with a tumour: dropped; the tumour-less row stays NaN
+    assert features[:2].tolist() == [[1.0], [2.0]] and np.isnan(features[2]).all()
+    assert why == ("1 session(s) without a PET-avid tumour: their tumour features are imputed "
+                   "inside each training fold (median, with an indicator)")
+    assert rep.read_radiomics(tmp_path, keys[2:]) == (
+        None, "no radiomics feature is finite in every session with a PET-avid tumour")
+
+
+def test_probes_impute_missing_rows_only_when_asked():
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"{i:02d}" for i in range(12)], 2)
+    y = np.tile([0, 1], 12)
+    x = rng.normal(size=(24, 3)) + 2.0 * y[:, None]
+    x[[0, 5]] = np.nan  # two sessions without a tumour
+    with pytest.raises(InputError, match="the feature vectors hold missing values"):
+        cv_probabilities(x, y, subjects, kind="linear", seeds=SEEDS, what="IDH")
+    for kind in ("linear", "knn"):
+        proba = cv_probabilities(x, y, subjects, kind=kind, seeds=SEEDS, what="IDH",
+                                 missing=True)
+        assert np.isfinite(proba).all()
+        assert auc_with_ci(y, proba, seed=0, n_boot=50).estimate > 0.8
+    x[1, 1] = np.inf
+    with pytest.raises(InputError, match="the feature vectors hold missing values"):
+        cv_probabilities(x, y, subjects, kind="linear", seeds=SEEDS, what="IDH", missing=True)

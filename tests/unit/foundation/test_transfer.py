@@ -53,6 +53,9 @@ def test_transfer_refusals_are_one_line():
         transfer_probabilities(x, y, bad, kind="knn", what="IDH")
     with pytest.raises(ValueError, match="test features"):
         transfer_probabilities(x, y, x[:, :1], kind="linear", what="IDH")
+    # a test session without a tumour (radiomics row of NaN) is imputed from the training rows
+    imputed = transfer_probabilities(x, y, bad, kind="knn", what="IDH", missing=True)
+    assert imputed.shape == (1, len(y)) and np.isfinite(imputed).all()
 
 
 def _side(modalities: tuple[str, ...], n: int = 2) -> transfer.Side:
