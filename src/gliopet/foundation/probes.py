@@ -77,9 +77,7 @@ def _estimator(kind: str, n_train_min: int, *, impute: bool = False):  # noqa: A
 
 def _check_finite(x: np.ndarray, x_test: np.ndarray, what: str, missing: bool) -> None:
     """Refuse infinite values, and missing ones unless `missing` (they are imputed then)."""
-    bad = [a for a in (x, x_test)
-           if (np.isinf(a).any() if missing else not np.isfinite(a).all())]
-    if bad:
+    if any(np.isinf(a).any() if missing else not np.isfinite(a).all() for a in (x, x_test)):
         raise InputError(f"{what}: the feature vectors hold missing values",
                          fix="give sessions with the same modalities (or re-run gliopet embed)")
 

@@ -92,8 +92,7 @@ def qc_section(qc: pd.DataFrame | None) -> str:
                                                            kind="stable")
     rows = []
     for record in shown.drop(columns="_flagged").to_dict("records"):
-        cells = [h.esc(fixed(v, QC_DECIMALS[c]) if c in QC_DECIMALS else fmt(v))
-                 for c, v in record.items()]
+        cells = [h.esc(fixed(v, QC_DECIMALS.get(c))) for c, v in record.items()]
         if "flags" in record:
             text = fmt(record["flags"])
             cells[-1] = ("none" if text == "n/a" else
@@ -150,9 +149,8 @@ def classify_section(folder: Path, out: Path, index: int) -> str:
     for r in results.to_dict("records"):
         auc = f"{fixed(r.get('auc'), 2)} [{fixed(r.get('auc_ci_low'), 2)}, " \
               f"{fixed(r.get('auc_ci_high'), 2)}]"
-        rows.append([auc if c == "auc" else fixed(r.get(c), RESULT_DECIMALS[c])
-                     if c in RESULT_DECIMALS else fmt(r.get(c)) for c in RESULT_COLUMNS
-                     if c in results.columns or c == "auc"])
+        rows.append([auc if c == "auc" else fixed(r.get(c), RESULT_DECIMALS.get(c))
+                     for c in RESULT_COLUMNS if c in results.columns or c == "auc"])
     header = [c if c != "auc" else "AUC [95 % CI]" for c in RESULT_COLUMNS
               if c in results.columns or c == "auc"]
     body = h.paragraph(f"Folder: {folder.name}") + h.table(header, rows)

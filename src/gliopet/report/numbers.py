@@ -93,9 +93,12 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{number:.{digits}g}"
 
 
-def fixed(value: Any, decimals: int) -> str:
+def fixed(value: Any, decimals: int | None) -> str:
     """A number with `decimals` digits after the point, so that a column's values line up;
-    "n/a" for a missing or undefined value."""
+    "n/a" for a missing or undefined value; `fmt` when `decimals` is None (a column without a
+    fixed precision)."""
+    if decimals is None:
+        return fmt(value)
     try:
         number = float(value)
     except (TypeError, ValueError):

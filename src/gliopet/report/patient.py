@@ -167,6 +167,9 @@ TARGET_ELSEWHERE = ("participant_id", "session_id", "provenance", "alternatives"
                     "target_ras_mm", "target_lps_mm", "target_voxel_mri", "inside_mri")
 #: Names of the alternative targeting points of `gliopet biopsy` in the report.
 ALTERNATIVE_NAMES = {"suvmax": "SUVmax voxel", "ttp_hotspot": "earliest-peaking hot spot"}
+#: Columns of the table of targeting points.
+TARGET_POINT_HEADER = ("point", "RAS (mm)", "LPS (mm)", "MRI voxel (i, j, k)", "inside MRI",
+                       "value")
 #: Values of a targeting point, with their units.
 POINT_VALUES = {"aggressiveness_sphere_mean": ("aggressiveness", ""), "SUV": ("SUV", " g/mL"),
                 "TTP_min": ("TTP", " min"), "volume_mL": ("hot spot", " mL")}
@@ -181,17 +184,23 @@ def _label(key: str) -> str:
     return key.replace("_", " ")
 
 
-def _coordinates(value: Any) -> str:
-    return ", ".join(fmt(v, 4) for v in value) if isinstance(value, list | tuple) else fmt(value)
+def _text(value: Any) -> str:
+    """A record value in words: coordinates and lists joined (4 significant digits), a mapping
+    as "key value" pairs, anything else through `fmt`."""
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt(v, 4) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return fmt(value)
 
 
 def _point(name: str, record: dict[str, Any]) -> tuple[str, ...]:
     values = "; ".join(f"{label} {fmt(record[key])}{unit}"
                        for key, (label, unit) in POINT_VALUES.items() if key in record)
     inside = record.get("inside_mri")
-    return (name, _coordinates(record.get("target_ras_mm")),
-            _coordinates(record.get("target_lps_mm")),
-            _coordinates(record.get("target_voxel_mri")),
+    return (name, _text(record.get("target_ras_mm")),
+            _text(record.get("target_lps_mm")),
+            _text(record.get("target_voxel_mri")),
             "n/a" if inside is None else fmt(bool(inside)), values or "n/a")
 
 
@@ -208,26 +217,15 @@ def target_points(target: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
-TARGET_POINT_HEADER = ("point", "RAS (mm)", "LPS (mm)", "MRI voxel (i, j, k)", "inside MRI",
-                       "value")
-
-
 def target_rows(target: dict[str, Any]) -> list[tuple[str, str]]:
     """The rest of the biopsy target record as (field, value) rows: status, rule, sizes in
     mm, and the DICOM export one item per row."""
     rows = []
     for key, value in target.items():
-        if key in TARGET_ELSEWHERE:
-            continue
         if key == "dicom" and isinstance(value, dict):
-            rows += [(f"DICOM {k.replace('_', ' ')}", _coordinates(v) if isinstance(v, list)
-                      else fmt(v)) for k, v in value.items() if not isinstance(v, dict)]
-            rows += [(f"DICOM {k.replace('_', ' ')}",
-                      ", ".join(f"{n} {label}" for n, label in v.items()))
-                     for k, v in value.items() if isinstance(v, dict)]
-            continue
-        rows.append((_label(key), _coordinates(value) if isinstance(value, list)
-                     else fmt(value)))
+            rows += [(f"DICOM {_label(k)}", _text(v)) for k, v in value.items()]
+        elif key not in TARGET_ELSEWHERE:
+            rows.append((_label(key), _text(value)))
     return rows
 
 
